@@ -1,0 +1,20 @@
+// out[M,N] (f32) = α·A[M,K]·B[N,K]ᵀ through oneDNN matmul primitives (cached per shape/type/threads).
+#pragma once
+#include <string>
+
+#include "common.h"
+
+namespace halo {
+
+// a, b: row-major codes of `type` (f32 / bf16 bits / int8 / fp8 / fp6 codes one per byte).
+// out may not alias a or b. s8: exact int32 accumulation, out = fround(α·acc) with α·acc in double
+// (bit-identical to the TypeScript reference). fp8/fp6: decoded exactly to bf16, then the bf16 GEMM.
+void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M, int64_t N, int64_t K, double alpha);
+
+// The oneDNN implementation name chosen for this problem (e.g. "brg:avx512_core_vnni"), for logs/benchmarks.
+std::string gemm_impl_name(GemmType type, int64_t M, int64_t N, int64_t K);
+
+// oneDNN version string, e.g. "2.6.3".
+std::string dnnl_version_string();
+
+}  // namespace halo

@@ -1,0 +1,61 @@
+// The kernel contract every backend implements (candle's storage trait / tinygrad's allocator idea: a short,
+// written contract). The reference backend (plain TypeScript) is the executable spec; the native backend
+// (C++ addon, oneDNN) must agree with it op by op within the tolerances stated in its tests.
+//
+// Conventions: all tensors are row-major and contiguous; a "matrix" is a 2-D tensor [rows, cols].
+// Float math runs in f32, or in f64 when the inputs are f64 (used by finite-difference gradient checks).
+import type { FloatDType } from '../core/dtype.ts';
+import type { Tensor } from '../core/tensor.ts';
+import type { HadamardPlan } from '../hadamard/index.ts';
+import type { Granularity, QuantFormat, Quantized } from '../quant/index.ts';
+
+export type FloatTensor = Tensor<'f32'> | Tensor<'f64'>;
+
+/** Which side of a matrix a Hadamard rotation acts on. right: X·R over the last (column) dim; left: R·X over rows. */
+export type Side = 'right' | 'left';
+
+/**
+ * A rotation request. With Ĥ = (H_K ⊗ H_{2^p})/√n (orthonormal):
+ *   right, transpose=false: X ← X·Ĥᵀ      right, transpose=true: X ← X·Ĥ
+ *   left,  transpose=false: X ← Ĥ·X       left,  transpose=true: X ← Ĥᵀ·X
+ * (HALO's right_had / left_had and their transpose=True inverses.)
+ */
+export interface Rotation {
+  plan: HadamardPlan;
+  side: Side;
+  transpose: boolean;
+}
+
+export interface Backend {
+  readonly name: string;
+
+  /**
+   * out[M,N] = α·A·Bᵀ for A [M,K], B [N,K].
+   * Operand pairs: f32·f32, f64·f64 (→ f64), bf16·bf16, i8·i8 (exact int32 accumulation, α applied once),
+   * fp8e4m3/fp8e5m2/fp6e3m2 codes of the same format (decoded exactly, f32 accumulation). Result f32 unless
+   * both inputs are f64.
+   */
+  matmulT(a: Tensor, b: Tensor, alpha?: number): FloatTensor;
+
+  /** A 2-D transpose of any dtype (a real copy: kernels want the contraction dim contiguous). */
+  transpose<T extends Tensor>(a: T): T;
+
+  /** A rotated copy of a float matrix. */
+  rotate(x: FloatTensor, rot: Rotation): FloatTensor;
+
+  /**
+   * Fused "rotate (optional) + absmax + quantize (+ transpose)": reads x once, writes 8-bit codes once.
+   * transposeOut: the codes come back as the transpose of (rotated) x, with per-row scales then referring
+   * to rows of the transposed matrix.
+   */
+  rotateQuantize(
+    x: FloatTensor,
+    rot: Rotation | null,
+    format: QuantFormat,
+    granularity: Granularity,
+    opts?: { transposeOut?: boolean; unitScale?: boolean },
+  ): Quantized;
+
+  /** Back to floats: x ≈ scale·decode(q). */
+  dequantize(q: Quantized, dtype: FloatDType): FloatTensor;
+}

@@ -1,0 +1,4 @@
+// Every CLI command, in the order `halo --help` lists them. Adding a command = one file + one line here.
+import type { Command } from './command.ts';
+
+export const COMMANDS: readonly Command[] = [];

@@ -1,0 +1,139 @@
+// The HALO linear layer: Y = X·Wᵀ, E_X = E_Y·W, G = E_Yᵀ·X with every operand rotated and quantized as the
+// level and format say (spec §5). Rotations are orthonormal (Ĥ = (H_K ⊗ H_2^p)/√n), so with quantization off
+// every level computes exactly the three plain matmuls; with it on, the right rotation spreads X's channel
+// outliers (HALO-1/2) and the left, token-dimension rotation spreads E_Y's token outliers (HALO-2).
+//
+//   level   forward                 input gradient E_X                 weight gradient G
+//   halo0   X_Q W_Qᵀ                (E_Y)_Q W_Q                        (E_Yᵀ)_Q X_Q
+//   halo1   (XĤᵀ)_Q (WĤᵀ)_Qᵀ        (E_Y)_Q (WĤᵀ)_Q · Ĥ                (E_Yᵀ)_Q (XĤᵀ)_Q · Ĥ
+//   halo2   (XĤᵀ)_Q (WĤᵀ)_Qᵀ        Ĥ_bᵀ (Ĥ_b E_Y)_Q (WĤᵀ)_Q · Ĥ       as halo1
+//
+// Only the 8-bit (X̃)_Q and (W̃)_Q and their scales are saved for backward, never the float X (the paper's
+// "quantized activations for memory reduction"). Unlike HALO's code, token counts with no Hadamard matrix
+// are zero-padded for HALO-2's left rotation (exact: padded rows are zero and are dropped after undoing it),
+// and channel sizes with no Hadamard matrix fall back to a block-diagonal rotation.
+import type { Backend, FloatTensor, Rotation } from '../backend/backend.ts';
+import { HaloError } from '../core/errors.ts';
+import { Tensor } from '../core/tensor.ts';
+import { isSupportedOrder, nextSupportedOrder, planHadamard, type HadamardPlan } from '../hadamard/index.ts';
+import { operandFormat, RECIPES, type HaloConfig } from './config.ts';
+import { floatOperand, gemm, operandBytes, quantOperand, transposeOperand, type Operand } from './operand.ts';
+
+/** A weight made ready for the GEMMs once (per optimizer step, or once for a frozen PEFT base). */
+export interface PreparedWeight {
+  outFeatures: number;
+  inFeatures: number;
+  plan: HadamardPlan | null;  // the in_features rotation, when the level rotates
+  w: Operand;                 // (WĤᵀ)_Q [out, in]: B operand of the forward GEMM
+  wT: Operand;                // its transpose [in, out]: B operand of the input-gradient GEMM
+}
+
+/** What the forward saves for the backward. */
+export interface LinearSaved {
+  x: Operand;                 // (XĤᵀ)_Q [b, in]
+  weight: PreparedWeight;
+  tokens: number;
+}
+
+export interface LinearGrads {
+  dx: FloatTensor | null;     // E_X [b, in]
+  dw: FloatTensor | null;     // G [out, in]
+}
+
+export function prepareWeight(be: Backend, cfg: HaloConfig, w: FloatTensor /* [out, in] */): PreparedWeight {
+  const [outF, inF] = w.dims2('weight');
+  const recipe = RECIPES[cfg.level];
+  const plan = recipe.rightXW ? planHadamard(inF, { block: cfg.hadamardBlock }) : null;
+  const rot: Rotation | null = plan ? { plan, side: 'right', transpose: false } : null;
+  const wq = quantize(be, cfg, w, rot);
+  return { outFeatures: outF, inFeatures: inF, plan, w: wq, wT: transposeOperand(be, wq) };
+}
+
+export function linearForward(
+  be: Backend,
+  cfg: HaloConfig,
+  x: FloatTensor /* [b, in] */,
+  weight: PreparedWeight,
+): { y: FloatTensor /* [b, out] */; saved: LinearSaved } {
+  const [b, inF] = x.dims2('linear input');
+  if (inF !== weight.inFeatures) {
+    throw new HaloError('E_SHAPE', `linear input has ${inF} features but the weight expects ${weight.inFeatures} (weight [${weight.outFeatures}, ${weight.inFeatures}])`);
+  }
+  const rot: Rotation | null = weight.plan ? { plan: weight.plan, side: 'right', transpose: false } : null;
+  const xq = quantize(be, cfg, x, rot);
+  const y = gemm(be, xq, weight.w, cfg.emulate);
+  return { y, saved: { x: xq, weight, tokens: b } };
+}
+
+export function linearBackward(
+  be: Backend,
+  cfg: HaloConfig,
+  saved: LinearSaved,
+  ey: FloatTensor /* [b, out] */,
+  need: { dx: boolean; dw: boolean } = { dx: true, dw: true },
+): LinearGrads {
+  const [b, outF] = ey.dims2('output gradient');
+  const { weight } = saved;
+  if (b !== saved.tokens || outF !== weight.outFeatures) {
+    throw new HaloError('E_SHAPE', `output gradient is [${b}, ${outF}] but the forward produced [${saved.tokens}, ${weight.outFeatures}]`);
+  }
+  const recipe = RECIPES[cfg.level];
+  const undoRight: Rotation | null = weight.plan ? { plan: weight.plan, side: 'right', transpose: true } : null;
+  let dx: FloatTensor | null = null;
+  let dw: FloatTensor | null = null;
+
+  if (need.dx) {
+    if (recipe.leftEY) {
+      // HALO-2: rotate E_Y over its tokens before quantizing, undo after the GEMM.
+      const bp = isSupportedOrder(b) ? b : nextSupportedOrder(b);
+      const plan = planHadamard(bp, { block: 'full' });
+      const eyPadded = padRows(ey, bp);
+      const heq = quantize(be, cfg, eyPadded, { plan, side: 'left', transpose: false });
+      const hexh = gemm(be, heq, weight.wT, cfg.emulate);                        // Ĥ_b E_Y W Ĥᵀ  [bp, in]
+      const exh = be.rotate(hexh, { plan, side: 'left', transpose: true });        // E_Y W Ĥᵀ      [bp, in]
+      dx = sliceRows(exh, b);
+    } else {
+      const eq = quantize(be, cfg, ey, null);
+      dx = gemm(be, eq, weight.wT, cfg.emulate);                                  // E_Y W Ĥᵀ      [b, in]
+    }
+    if (undoRight) dx = be.rotate(dx, undoRight);
+  }
+
+  if (need.dw) {
+    // G = (E_Yᵀ)_Q (XĤᵀ)_Q · Ĥ: both operands enter with the tokens as the contraction dimension.
+    const eyT = quantize(be, cfg, ey, null, true);                                // (E_Yᵀ)_Q      [out, b]
+    const xT = transposeOperand(be, saved.x);                                     //               [in, b]
+    dw = gemm(be, eyT, xT, cfg.emulate);
+    if (undoRight) dw = be.rotate(dw, undoRight);
+  }
+  return { dx, dw };
+}
+
+/** Bytes saved for backward by one forward (the activation part; the weight is shared across calls). */
+export function savedActivationBytes(saved: LinearSaved): number {
+  return operandBytes(saved.x);
+}
+
+function quantize(be: Backend, cfg: HaloConfig, x: FloatTensor, rot: Rotation | null, transposeOut = false): Operand {
+  const format = operandFormat(cfg);
+  if (format === null) {
+    const r = rot ? be.rotate(x, rot) : x;
+    return floatOperand(transposeOut ? be.transpose(r) : r);
+  }
+  const unitScale = RECIPES[cfg.level].unitScale;
+  return quantOperand(be.rotateQuantize(x, rot, format, cfg.granularity, { transposeOut, unitScale }));
+}
+
+function padRows(x: FloatTensor, rows: number): FloatTensor {
+  const [r, c] = x.dims2();
+  if (r === rows) return x;
+  const out = Tensor.zeros([rows, c], x.dtype) as FloatTensor;
+  out.data.set(x.data);
+  return out;
+}
+
+function sliceRows(x: FloatTensor, rows: number): FloatTensor {
+  const [r, c] = x.dims2();
+  if (r === rows) return x;
+  return new Tensor([rows, c], x.dtype, x.data.slice(0, rows * c)) as FloatTensor;
+}
