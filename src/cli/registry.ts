@@ -1,4 +1,6 @@
 // Every CLI command, in the order `halo --help` lists them. Adding a command = one file + one line here.
 import type { Command } from './command.ts';
+import { benchLinearCommand } from './commands/bench-linear.ts';
+import { inspectCommand } from './commands/inspect.ts';
 
-export const COMMANDS: readonly Command[] = [];
+export const COMMANDS: readonly Command[] = [inspectCommand, benchLinearCommand];

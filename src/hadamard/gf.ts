@@ -67,8 +67,13 @@ export class GF {
     for (let a = 0; a < q; a++) {
       this.negTable[a] = fromDigits(dig[a]!.map((c) => (p - c) % p));
       for (let b = 0; b < q; b++) {
-        this.addTable[a * q + b] = fromDigits(dig[a]!.map((c, i) => (c + dig[b]![i]!) % p));
-        this.mulTable[a * q + b] = m === 1 ? (a * b) % p : fromDigits(polyMulMod(dig[a]!, dig[b]!, this.modulus, p));
+        if (m === 1) {
+          this.addTable[a * q + b] = (a + b) % p;
+          this.mulTable[a * q + b] = (a * b) % p;
+        } else {
+          this.addTable[a * q + b] = fromDigits(dig[a]!.map((c, i) => (c + dig[b]![i]!) % p));
+          this.mulTable[a * q + b] = fromDigits(polyMulMod(dig[a]!, dig[b]!, this.modulus, p));
+        }
       }
     }
 

@@ -148,14 +148,15 @@ function idList(v: unknown): number[] {
   return a.filter((x): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0);
 }
 
+/** model.safetensors if present (transformers looks for it first), else the sharded index. */
 function weightHeaders(dir: string): { files: string[]; sharded: boolean; headers: SafetensorsHeader[] } {
+  const single = path.join(dir, SINGLE_FILE);
+  if (fs.existsSync(single)) return { files: [SINGLE_FILE], sharded: false, headers: [readSafetensorsHeader(single)] };
   const index = path.join(dir, INDEX_FILE);
   if (fs.existsSync(index)) {
     const { headers } = readShardedHeaders(index);
     return { files: [INDEX_FILE, ...headers.map((h) => path.basename(h.file))], sharded: true, headers };
   }
-  const single = path.join(dir, SINGLE_FILE);
-  if (fs.existsSync(single)) return { files: [SINGLE_FILE], sharded: false, headers: [readSafetensorsHeader(single)] };
   const names = fs.readdirSync(dir);
   const pickle = names.find((n) => /\.(bin|pt|pth|ckpt)$/.test(n) || n === 'pytorch_model.bin.index.json');
   if (pickle) throw pickleError(path.join(dir, pickle));

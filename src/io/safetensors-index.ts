@@ -152,15 +152,15 @@ export function writeShardedSafetensors(dir: string, tensors: TensorDict, opts: 
   const n = groups.length;
   const pad = (i: number) => String(i).padStart(5, '0');
   const files: string[] = [];
-  const weightMap: Record<string, string> = {};
+  const weightMap = new Map<string, string>(); // a Map: a tensor named '__proto__' must stay a plain key
   groups.forEach((g, i) => {
     const name = `${prefix}-${pad(i + 1)}-of-${pad(n)}.safetensors`;
     writeSafetensors(path.join(dir, name), new Map(g), opts.metadata);
-    for (const [t] of g) weightMap[t] = name;
+    for (const [t] of g) weightMap.set(t, name);
     files.push(name);
   });
   const indexName = prefix === 'model' ? INDEX_FILE : `${prefix}.safetensors.index.json`;
-  const sortedMap = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]])); // transformers sorts keys
+  const sortedMap = Object.fromEntries([...weightMap].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))); // transformers sorts keys
   const json = JSON.stringify({ metadata: { total_size: total }, weight_map: sortedMap }, null, 2) + '\n';
   writeFileAtomic(path.join(dir, indexName), (fd) => fs.writeSync(fd, json));
   files.push(indexName);

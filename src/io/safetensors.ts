@@ -69,7 +69,10 @@ export function pickleError(file: string): HaloError {
   );
 }
 
-/** Throws pickleError when the name or the first bytes (pickle protocol 2-5 opcode, or torch's zip) say pickle. */
+/**
+ * Throws pickleError when the name or the first bytes (pickle protocol 2-5 opcode, or torch's zip) say pickle.
+ * Callers pass `head` only for files that are not already recognised as safetensors.
+ */
 export function assertNotPickle(file: string, head?: Uint8Array): void {
   if (PICKLE_EXT.test(file)) throw pickleError(file);
   if (head && head.length >= 2) {
@@ -188,9 +191,11 @@ export function validateHeader(file: string, json: unknown, dataBytes: number, d
 
 function readHeaderFd(fd: number, size: number, file: string): SafetensorsHeader {
   checkHostEndianness();
-  const head = new Uint8Array(Math.min(8, size));
+  const head = new Uint8Array(Math.min(9, size));
   if (head.length) readExactly(fd, head, 0, file);
-  assertNotPickle(file, head);
+  // A safetensors header starts with '{' at byte 8; only otherwise can the first bytes be a pickle's magic
+  // (a header length of 0x280 also begins 80 02).
+  if (head[8] !== 0x7b) assertNotPickle(file, head);
   if (size < 8) throw formatError(file, `file is ${size} bytes, too short for the 8-byte header length`);
   const n = new DataView(head.buffer).getBigUint64(0, true);
   if (n > BigInt(size - 8)) throw formatError(file, `header length ${n} is larger than the file (${size} bytes)`);

@@ -105,7 +105,11 @@ export class HfTokenizer implements TextTokenizer {
     return this.tok.id_to_token(id) ?? null;
   }
 
-  applyChatTemplate(messages: readonly ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
+  /**
+   * `variables` are extra template inputs, as transformers' apply_chat_template(**kwargs): e.g. date_string, which
+   * Llama 3.x templates otherwise take from today's date (pass it for reproducible token streams).
+   */
+  applyChatTemplate(messages: readonly ChatMessage[], opts: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {}): string {
     if (this.chatTemplate === null) {
       throw new HaloError('E_UNSUPPORTED', `${this.source}: no chat_template in tokenizer_config.json (or chat_template.jinja); this is not a chat model`);
     }
@@ -118,6 +122,7 @@ export class HfTokenizer implements TextTokenizer {
     }
     try {
       return this.template.render({
+        ...opts.variables,
         messages: messages.map((m) => ({ ...m })),
         add_generation_prompt: opts.addGenerationPrompt ?? false,
         bos_token: this.bosToken ?? '',

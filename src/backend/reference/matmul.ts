@@ -5,7 +5,7 @@ import type { FloatTensor } from '../backend.ts';
 import { HaloError } from '../../core/errors.ts';
 import { Tensor } from '../../core/tensor.ts';
 import type { DType } from '../../core/dtype.ts';
-import { decodeTable } from './decode.ts';
+import { decodeTable } from '../../quant/index.ts';
 
 export function matmulT(a: Tensor, b: Tensor, alpha = 1): FloatTensor {
   const [m, k] = a.dims2('matmulT A');

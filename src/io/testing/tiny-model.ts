@@ -4,6 +4,7 @@
 // calls with the same options write byte-identical folders.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { HaloError } from '../../core/errors.ts';
 import { Rng } from '../../core/rng.ts';
 import { Tensor } from '../../core/tensor.ts';
 import { castTensor } from '../cast.ts';
@@ -88,7 +89,7 @@ export function tinyConfigJson(o: TinyModelOptions = {}): Record<string, unknown
     json.mlp_bias = o.mlpBias ?? false;
     json.pretraining_tp = 1;
   } else if (o.attentionBias || o.mlpBias) {
-    throw new RangeError(`attentionBias / mlpBias are Llama options; ${arch} has fixed biases`);
+    throw new HaloError('E_ARG', `attentionBias / mlpBias are Llama options; ${arch} has fixed biases`);
   }
   if (arch === 'qwen2') Object.assign(json, { use_sliding_window: false, sliding_window: null, max_window_layers: o.layers ?? 2, attention_dropout: 0.0 });
   if (arch === 'mistral') Object.assign(json, { sliding_window: null, attention_dropout: 0.0 });

@@ -4,18 +4,25 @@
 // template. Any text round-trips (every byte is a token), so tests can encode arbitrary strings.
 // 'llama3' gives Llama 3's special tokens and chat template; 'chatml' gives Qwen2's (<|im_start|> …).
 
+import { HaloError } from '../../core/errors.ts';
+
 export type ChatFormat = 'llama3' | 'chatml';
 
 export const LLAMA3_SPECIALS = ['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'] as const;
 export const CHATML_SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'] as const;
 
-/** Meta-Llama-3-8B-Instruct's chat template, verbatim. */
+/**
+ * The Llama 3 Instruct prompt format: BOS, then per message a role header, the trimmed content and <|eot_id|>;
+ * the generation prompt is an open assistant header.
+ */
 export const LLAMA3_CHAT_TEMPLATE =
-  "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+  "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n{{ m.content | trim }}<|eot_id|>{% endfor %}" +
+  "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}";
 
-/** Qwen2-Instruct's ChatML template (default system prompt included). */
+/** The ChatML prompt format of Qwen2-Instruct, with its default system message when none is given. */
 export const CHATML_CHAT_TEMPLATE =
-  "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+  "{% if messages | length == 0 or messages[0].role != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}" +
+  "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
 
 /** Llama 3's pre-tokenizer split pattern (tokenizer.json of Meta-Llama-3). */
 export const LLAMA3_SPLIT_REGEX =
@@ -107,7 +114,7 @@ export function makeTinyTokenizer(vocabSize: number, chat: ChatFormat = 'llama3'
   if (hit) return structuredClone(hit);
   const specials: readonly string[] = chat === 'llama3' ? LLAMA3_SPECIALS : CHATML_SPECIALS;
   if (!Number.isInteger(vocabSize) || vocabSize < 256 + specials.length) {
-    throw new RangeError(`a byte-level tokenizer needs vocab ≥ ${256 + specials.length}, got ${vocabSize}`);
+    throw new HaloError('E_ARG', `a byte-level tokenizer needs vocab ≥ ${256 + specials.length}, got ${vocabSize}`);
   }
   const b2u = bytesToUnicode();
   const vocab: Record<string, number> = {};
@@ -159,7 +166,8 @@ export function makeTinyTokenizer(vocabSize: number, chat: ChatFormat = 'llama3'
       byte_fallback: false,
       ignore_merges: true,
       vocab,
-      merges,
+      // "a b" strings (byte-level symbols never contain a space): read by every tokenizers version.
+      merges: merges.map(([a, b]) => `${a} ${b}`),
     },
   };
   const addedDecoder = Object.fromEntries(added.map(({ id, ...rest }) => [String(id), rest]));
