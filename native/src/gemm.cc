@@ -12,6 +12,7 @@
 
 #include <dnnl.hpp>
 #include <map>
+#include <unordered_map>
 #include <mutex>
 #include <tuple>
 #include <vector>

@@ -93,17 +93,20 @@ HALO_INLINE void g_right_rows(const HadPlan& pl, const float* coef, float scale,
 }
 
 HALO_INLINE void g_left_panel(const HadPlan& pl, const float* coef, float scale, const float* src, float* dst, int64_t ldS,
-                              int64_t ldD, int64_t w, float* tmp) {
+                              int64_t ldD, int64_t width, float* tmp) {
   const int64_t m = pl.pow2, K = pl.K, n = pl.n, block = pl.block;
   if (src != dst)
     for (int64_t r = 0; r < n; r++)
-      for (int64_t c = 0; c < w; c++) dst[r * ldD + c] = src[r * ldS + c];
-  for (int64_t b0 = 0; b0 < n; b0 += block) {
-    float* p = dst + b0 * ldD;
-    for (int64_t l = 0; l < K; l++) g_fwht_rows(p + l * m * ldD, m, ldD, w);
-    if (K > 1) g_mix(p, K, m * ldD, m, ldD, w, coef, scale, tmp);
-    else
-      for (int64_t r = 0; r < block; r++) g_scale(p + r * ldD, w, scale);
+      for (int64_t c = 0; c < width; c++) dst[r * ldD + c] = src[r * ldS + c];
+  for (int64_t c0 = 0; c0 < width; c0 += kPanel) {
+    const int64_t w = std::min(kPanel, width - c0);
+    for (int64_t b0 = 0; b0 < n; b0 += block) {
+      float* p = dst + b0 * ldD + c0;
+      for (int64_t l = 0; l < K; l++) g_fwht_rows(p + l * m * ldD, m, ldD, w);
+      if (K > 1) g_mix(p, K, m * ldD, m, ldD, w, coef, scale, tmp);
+      else
+        for (int64_t r = 0; r < block; r++) g_scale(p + r * ldD, w, scale);
+    }
   }
 }
 
@@ -259,18 +262,27 @@ HALO_AVX512 __attribute__((flatten)) void right_rows_avx512(const HadPlan& pl, c
 }
 
 HALO_AVX512 __attribute__((flatten)) void left_panel_avx512(const HadPlan& pl, const float* coef, float scale, const float* src,
-                                                            float* dst, int64_t ldS, int64_t ldD, int64_t w, float* tmp) {
+                                                            float* dst, int64_t ldS, int64_t ldD, int64_t width, float* tmp) {
   const int64_t m = pl.pow2, K = pl.K, n = pl.n, block = pl.block;
-  const __mmask16 mask = __mmask16((1u << w) - 1);
+  if (src != dst)
+    for (int64_t r = 0; r < n; r++)
+      for (int64_t c = 0; c < width; c += kPanel) {
+        const __mmask16 k = __mmask16(width - c >= kPanel ? 0xFFFF : (1u << (width - c)) - 1);
+        _mm512_mask_storeu_ps(dst + r * ldD + c, k, _mm512_maskz_loadu_ps(k, src + r * ldS + c));
+      }
   const bool scaleHere = K == 1;
-  for (int64_t b0 = 0; b0 < n; b0 += block)
-    for (int64_t l = 0; l < K; l++) {
-      const int64_t r0 = b0 + l * m;
-      fwht_vectors(src + r0 * ldS, dst + r0 * ldD, m, ldS, ldD, mask, scaleHere, scale);
-    }
-  if (K > 1)
+  for (int64_t c0 = 0; c0 < width; c0 += kPanel) {
+    const int64_t w = std::min(kPanel, width - c0);
+    const __mmask16 mask = __mmask16(w == kPanel ? 0xFFFF : (1u << w) - 1);
     for (int64_t b0 = 0; b0 < n; b0 += block)
-      mix512(dst + b0 * ldD, K, m * ldD, m, ldD, mask, coef, scale, reinterpret_cast<__m512*>(tmp));
+      for (int64_t l = 0; l < K; l++) {
+        float* p = dst + (b0 + l * m) * ldD + c0;
+        fwht_vectors(p, p, m, ldD, ldD, mask, scaleHere, scale);
+      }
+    if (K > 1)
+      for (int64_t b0 = 0; b0 < n; b0 += block)
+        mix512(dst + b0 * ldD + c0, K, m * ldD, m, ldD, mask, coef, scale, reinterpret_cast<__m512*>(tmp));
+  }
 }
 
 // Scratch for the chunk mixing: K*4 vectors of 16 floats, 64-byte aligned, one per thread.
@@ -311,6 +323,12 @@ void HadKernel::right_rows(const float* src, float* dst, int64_t nrows, int64_t 
   else right_rows_base(plan_, coef_.data(), scale_, src, dst, nrows, ldSrc, ldDst, tmp);
 }
 
+int64_t HadKernel::panel_width(int64_t rows) {
+  int64_t w = kMaxPanel;
+  while (w > kPanel && rows * w > (int64_t(1) << 17)) w /= 2;
+  return w;
+}
+
 void HadKernel::left_panel(const float* src, float* dst, int64_t ldSrc, int64_t ldDst, int64_t width) const {
   float* tmp = mix_scratch(plan_.K);
   if (tier_ == 2) left_panel_avx512(plan_, coef_.data(), scale_, src, dst, ldSrc, ldDst, width, tmp);
@@ -333,11 +351,19 @@ void hadamard_rotate(const float* x, float* out, int64_t rows, int64_t cols, Sid
   } else if (side == Side::left) {
     check_plan(plan, rows, "rotate (left)");
     const HadKernel k(plan);
-    const int64_t panels = (cols + kPanel - 1) / kPanel;
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 14))
-    for (int64_t t = 0; t < panels; t++) {
-      const int64_t c0 = t * kPanel;
-      k.left_panel(x + c0, out + c0, cols, cols, std::min(kPanel, cols - c0));
+    const int64_t W = HadKernel::panel_width(rows);
+    const int64_t panels = (cols + W - 1) / W;
+#pragma omp parallel if (rows * cols > (1 << 14))
+    {
+      static thread_local std::vector<float> buf;
+      if (buf.size() < size_t(rows * W)) buf.resize(size_t(rows * W));
+      float* b = buf.data();
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < panels; t++) {
+        const int64_t c0 = t * W, w = std::min(W, cols - c0);
+        k.left_panel(x + c0, b, cols, W, w);
+        for (int64_t r = 0; r < rows; r++) std::memcpy(out + r * cols + c0, b + r * W, size_t(w) * 4);
+      }
     }
   } else {
     throw ArgError("rotate: side must be right or left");

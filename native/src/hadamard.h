@@ -16,8 +16,15 @@ class HadKernel {
   // Single-threaded pieces, used by the threaded drivers below and by the fused quantizer.
   // rows of length plan.n: dst[r] = src[r]·Ĥᵀ (·Ĥ when transpose); src may equal dst.
   void right_rows(const float* src, float* dst, int64_t nrows, int64_t ldSrc, int64_t ldDst) const;
-  // columns [0, width) of a [plan.n, ·] matrix, width ≤ 16: dst[:, c] = Ĥ·src[:, c] (Ĥᵀ when transpose).
+  // columns [0, width) of a [plan.n, ·] matrix, width ≤ kMaxPanel: dst[:, c] = Ĥ·src[:, c] (Ĥᵀ when
+  // transpose). The panel is first copied to dst, then transformed there: dst should be a compact buffer
+  // (ldDst ≈ width), because butterflies over rows at a large power-of-two stride thrash the cache sets.
   void left_panel(const float* src, float* dst, int64_t ldSrc, int64_t ldDst, int64_t width) const;
+
+  static constexpr int64_t kMaxPanel = 64;
+  // Panel width for a left rotation over `rows` rows: the widest (≤ 64, multiple of 16) whose compact
+  // buffer stays within ~512 KiB (L2).
+  static int64_t panel_width(int64_t rows);
 
  private:
   HadPlan plan_;

@@ -49,20 +49,39 @@ export function prepareWeight(be: Backend, cfg: HaloConfig, w: FloatTensor /* [o
   return { outFeatures: outF, inFeatures: inF, plan, w: wq, wT: transposeOperand(be, wq) };
 }
 
-export function linearForward(
-  be: Backend,
-  cfg: HaloConfig,
-  x: FloatTensor /* [b, in] */,
-  weight: PreparedWeight,
-): { y: FloatTensor /* [b, out] */; saved: LinearSaved } {
+/** A layer input rotated and quantized once; several linears that read the same X (q/k/v, gate/up) share it. */
+export interface PreparedInput {
+  x: Operand;                 // (XĤᵀ)_Q [b, in]
+  tokens: number;
+  inFeatures: number;
+  plan: HadamardPlan | null;
+}
+
+export function prepareInput(be: Backend, cfg: HaloConfig, x: FloatTensor /* [b, in] */, weight: PreparedWeight): PreparedInput {
   const [b, inF] = x.dims2('linear input');
   if (inF !== weight.inFeatures) {
     throw new HaloError('E_SHAPE', `linear input has ${inF} features but the weight expects ${weight.inFeatures} (weight [${weight.outFeatures}, ${weight.inFeatures}])`);
   }
   const rot: Rotation | null = weight.plan ? { plan: weight.plan, side: 'right', transpose: false } : null;
-  const xq = quantize(be, cfg, x, rot);
-  const y = gemm(be, xq, weight.w, cfg.emulate);
-  return { y, saved: { x: xq, weight, tokens: b } };
+  return { x: quantize(be, cfg, x, rot), tokens: b, inFeatures: inF, plan: weight.plan };
+}
+
+export function linearForward(
+  be: Backend,
+  cfg: HaloConfig,
+  input: FloatTensor /* [b, in] */ | PreparedInput,
+  weight: PreparedWeight,
+): { y: FloatTensor /* [b, out] */; saved: LinearSaved } {
+  const xin = 'x' in input ? input : prepareInput(be, cfg, input, weight);
+  if (xin.inFeatures !== weight.inFeatures || !samePlan(xin.plan, weight.plan)) {
+    throw new HaloError('E_SHAPE', `a prepared input of ${xin.inFeatures} features does not fit weight [${weight.outFeatures}, ${weight.inFeatures}] (or was rotated differently)`);
+  }
+  const y = gemm(be, xin.x, weight.w, cfg.emulate);
+  return { y, saved: { x: xin.x, weight, tokens: xin.tokens } };
+}
+
+function samePlan(a: HadamardPlan | null, b: HadamardPlan | null): boolean {
+  return a === b || (a !== null && b !== null && a.n === b.n && a.block === b.block && a.K === b.K);
 }
 
 export function linearBackward(

@@ -1,0 +1,521 @@
+// Fused rotate + absmax + quantize (+ transpose), tiled so x is read from memory once per pass and codes
+// are written once.
+//
+// Tiles: without rotation or with a right rotation, a tile is a band of whole rows (rotated into an
+// L1/L2-sized thread buffer); with a left rotation, a 16-column panel of all rows (the rotation mixes rows).
+// Transposed codes are encoded row-wise into a small tile buffer and transposed out, so both the f32 reads
+// and the code writes stay contiguous.
+//
+// Passes: if every scale group lies inside one tile ("owned": per-row / per-block scales of a row band,
+// per-column scales of a panel), one pass does absmax → scale → encode per tile. Otherwise (per-tensor, or
+// groups spanning tiles) pass 1 computes the group maxima (per-thread arrays, merged), pass 2 encodes.
+// Between the passes the rotated values are either recomputed (strategy "recompute": reads x twice, no
+// scratch) or kept in a full f32 scratch (strategy "scratch": one more write + read of 4 bytes per element).
+//
+// Bit-exactness with src/quant/quantize.ts: the rotation is bit-identical (see hadamard.cc); absmax is exact;
+// scale = fround((absmax·clipRatio)/qmax) in double; code = encode(double(x)/double(scale)) with the same
+// RNE + saturation as the TypeScript codecs (AVX-512: getexp/scalef/roundscale on doubles, all exact).
+#include "quantize.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "codecs.h"
+#include "cpu_features.h"
+#include "hadamard.h"
+#include "transpose.h"
+
+namespace halo {
+namespace {
+
+constexpr int64_t kBlock = kQuantBlock;
+
+// ------------------------------------------------------------------ segment kernels
+
+struct SegOps {
+  // *mx = max(*mx, max|p[i]|); *nf |= any non-finite
+  void (*absmax)(const float* p, int64_t n, float* mx, int* nf);
+  // cm[i] = max(cm[i], |p[i]|)
+  void (*colmax)(const float* p, int64_t n, float* cm, int* nf);
+  // dst[i] = encode(p[i] / scale_i), scale_i = sv ? sv[i] : s; unit: no division
+  void (*encode)(Format f, const float* p, int64_t n, float s, const float* sv, bool unit, void* dst);
+};
+
+HALO_INLINE void g_absmax(const float* p, int64_t n, float* mx, int* nf) {
+  float m = *mx;
+  int bad = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const float a = std::fabs(p[i]);
+    bad |= !(a <= FLT_MAX);
+    m = a > m ? a : m;
+  }
+  *mx = m;
+  if (bad) *nf = 1;
+}
+
+HALO_INLINE void g_colmax(const float* p, int64_t n, float* cm, int* nf) {
+  int bad = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const float a = std::fabs(p[i]);
+    bad |= !(a <= FLT_MAX);
+    cm[i] = a > cm[i] ? a : cm[i];
+  }
+  if (bad) *nf = 1;
+}
+
+HALO_INLINE void g_encode(Format f, const float* p, int64_t n, float s, const float* sv, bool unit, void* dst) {
+  if (f == Format::bf16) {
+    uint16_t* d = static_cast<uint16_t*>(dst);
+    for (int64_t i = 0; i < n; i++) {
+      uint32_t b;
+      std::memcpy(&b, p + i, 4);
+      d[i] = bf16_from_f32_bits(b);
+    }
+    return;
+  }
+  auto q = [&](int64_t i) { return unit ? double(p[i]) : double(p[i]) / double(sv ? sv[i] : s); };
+  if (f == Format::int8) {
+    int8_t* d = static_cast<int8_t*>(dst);
+    for (int64_t i = 0; i < n; i++) {
+      const double v = q(i);
+      d[i] = std::isnan(v) ? 0 : encode_int8(v);
+    }
+    return;
+  }
+  const Minifloat& mf = minifloat(f);
+  uint8_t* d = static_cast<uint8_t*>(dst);
+  for (int64_t i = 0; i < n; i++) {
+    const double v = q(i);
+    d[i] = uint8_t(std::isnan(v) ? 0 : encode_minifloat(mf, v));
+  }
+}
+
+__attribute__((flatten)) void base_absmax(const float* p, int64_t n, float* mx, int* nf) { g_absmax(p, n, mx, nf); }
+__attribute__((flatten)) void base_colmax(const float* p, int64_t n, float* cm, int* nf) { g_colmax(p, n, cm, nf); }
+__attribute__((flatten)) void base_encode(Format f, const float* p, int64_t n, float s, const float* sv, bool unit, void* dst) {
+  g_encode(f, p, n, s, sv, unit, dst);
+}
+HALO_AVX2 __attribute__((flatten)) void avx2_absmax(const float* p, int64_t n, float* mx, int* nf) { g_absmax(p, n, mx, nf); }
+HALO_AVX2 __attribute__((flatten)) void avx2_colmax(const float* p, int64_t n, float* cm, int* nf) { g_colmax(p, n, cm, nf); }
+
+// AVX-512 ------------------------------------------------------------
+
+HALO_AVX512 HALO_INLINE __mmask16 tail_mask(int64_t rem) { return rem >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << rem) - 1); }
+
+HALO_AVX512 void avx512_absmax(const float* p, int64_t n, float* mx, int* nf) {
+  const __m512 inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+  __mmask16 bad = 0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 x0 = _mm512_abs_ps(_mm512_loadu_ps(p + i)), x1 = _mm512_abs_ps(_mm512_loadu_ps(p + i + 16));
+    a0 = _mm512_max_ps(a0, x0);
+    a1 = _mm512_max_ps(a1, x1);
+    bad |= _mm512_cmp_ps_mask(x0, inf, _CMP_NLT_UQ) | _mm512_cmp_ps_mask(x1, inf, _CMP_NLT_UQ);
+  }
+  for (; i < n; i += 16) {
+    const __m512 x = _mm512_abs_ps(_mm512_maskz_loadu_ps(tail_mask(n - i), p + i));
+    a0 = _mm512_max_ps(a0, x);
+    bad |= _mm512_cmp_ps_mask(x, inf, _CMP_NLT_UQ);
+  }
+  const float m = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+  if (m > *mx) *mx = m;
+  if (bad) *nf = 1;
+}
+
+HALO_AVX512 void avx512_colmax(const float* p, int64_t n, float* cm, int* nf) {
+  const __m512 inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+  __mmask16 bad = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = tail_mask(n - i);
+    const __m512 x = _mm512_abs_ps(_mm512_maskz_loadu_ps(k, p + i));
+    _mm512_mask_storeu_ps(cm + i, k, _mm512_max_ps(_mm512_maskz_loadu_ps(k, cm + i), x));
+    bad |= _mm512_cmp_ps_mask(x, inf, _CMP_NLT_UQ);
+  }
+  if (bad) *nf = 1;
+}
+
+struct MfConst {
+  double emin, man, twoMan, bias, maxCode;
+  int signBit;
+};
+
+// 8 doubles → 8 codes (int32 lanes). int8: clamp to ±127, RNE.
+HALO_AVX512 HALO_INLINE __m256i enc_int8(__m512d q) {
+  q = _mm512_min_pd(_mm512_max_pd(q, _mm512_set1_pd(-127.0)), _mm512_set1_pd(127.0));
+  return _mm512_cvttpd_epi32(_mm512_roundscale_pd(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// Small floats: e = max(floor(log2|q|), emin); m = RNE(|q|·2^(man−e)) (an integer ≤ 2^(man+1), exact
+// scaling); code = (e + bias)·2^man + m − 2^man — one formula for normals, subnormals (e = emin, where
+// e + bias = 1) and a round-up into the next binade — then saturate at maxCode and OR in the sign.
+HALO_AVX512 HALO_INLINE __m256i enc_mini(__m512d q, const MfConst& k) {
+  const __m512d a = _mm512_abs_pd(q);
+  const __m512d e = _mm512_max_pd(_mm512_getexp_pd(a), _mm512_set1_pd(k.emin));  // getexp(0) = -inf
+  const __m512d m = _mm512_roundscale_pd(_mm512_scalef_pd(a, _mm512_sub_pd(_mm512_set1_pd(k.man), e)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512d tw = _mm512_set1_pd(k.twoMan);
+  __m512d code = _mm512_add_pd(_mm512_mul_pd(_mm512_add_pd(e, _mm512_set1_pd(k.bias)), tw), _mm512_sub_pd(m, tw));
+  code = _mm512_min_pd(code, _mm512_set1_pd(k.maxCode));
+  const __m256i c = _mm512_cvttpd_epi32(code);
+  const __mmask8 neg = _mm512_movepi64_mask(_mm512_castpd_si512(q));
+  return _mm256_mask_or_epi32(c, neg, c, _mm256_set1_epi32(k.signBit));
+}
+
+template <int F>  // 0 int8, 1 small float
+HALO_AVX512 void enc_seg512(const MfConst& k, const float* p, int64_t n, float s, const float* sv, bool unit, uint8_t* dst) {
+  const __m512d sd = _mm512_set1_pd(double(s));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 msk = tail_mask(n - i);
+    const __m512 x = _mm512_maskz_loadu_ps(msk, p + i);
+    __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+    __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1));
+    if (!unit) {
+      if (sv) {
+        const __m512 sx = _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), msk, sv + i);
+        lo = _mm512_div_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(sx)));
+        hi = _mm512_div_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(sx, 1)));
+      } else {
+        lo = _mm512_div_pd(lo, sd);
+        hi = _mm512_div_pd(hi, sd);
+      }
+    }
+    __m256i clo, chi;
+    if (F == 0) {
+      clo = enc_int8(lo);
+      chi = enc_int8(hi);
+    } else {
+      clo = enc_mini(lo, k);
+      chi = enc_mini(hi, k);
+    }
+    const __m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(clo), chi, 1);
+    _mm_mask_storeu_epi8(dst + i, msk, _mm512_cvtepi32_epi8(c));
+  }
+}
+
+HALO_AVX512 void enc_bf16_512(const float* p, int64_t n, uint16_t* dst) {
+  const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+  const __m512i expMask = _mm512_set1_epi32(0x7f800000), manMask = _mm512_set1_epi32(0x007fffff);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 msk = tail_mask(n - i);
+    const __m512i b = _mm512_castps_si512(_mm512_maskz_loadu_ps(msk, p + i));
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), one);
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(b, _mm512_add_epi32(bias, lsb)), 16);
+    const __mmask16 nan = _mm512_cmpeq_epi32_mask(_mm512_and_si512(b, expMask), expMask) &
+                          _mm512_test_epi32_mask(b, manMask);
+    r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
+    _mm256_mask_storeu_epi16(dst + i, msk, _mm512_cvtepi32_epi16(r));
+  }
+}
+
+MfConst mf_const(Format f) {
+  if (f == Format::int8 || f == Format::bf16) return MfConst{};
+  const Minifloat& m = minifloat(f);
+  return MfConst{double(1 - m.bias), double(m.manBits), double(1 << m.manBits), double(m.bias), double(m.maxCode), m.signBit};
+}
+
+void avx512_encode(Format f, const float* p, int64_t n, float s, const float* sv, bool unit, void* dst) {
+  static const MfConst k[5] = {mf_const(Format::int8), mf_const(Format::fp8e4m3), mf_const(Format::fp8e5m2),
+                               mf_const(Format::fp6e3m2), mf_const(Format::bf16)};
+  switch (f) {
+    case Format::int8: return enc_seg512<0>(k[0], p, n, s, sv, unit, static_cast<uint8_t*>(dst));
+    case Format::bf16: return enc_bf16_512(p, n, static_cast<uint16_t*>(dst));
+    default: return enc_seg512<1>(k[int(f)], p, n, s, sv, unit, static_cast<uint8_t*>(dst));
+  }
+}
+
+const SegOps& seg_ops() {
+  static const SegOps base{base_absmax, base_colmax, base_encode};
+  static const SegOps avx2{avx2_absmax, avx2_colmax, base_encode};
+  static const SegOps avx512{avx512_absmax, avx512_colmax, avx512_encode};
+  const int t = kernel_tier();
+  return t == 2 ? avx512 : t == 1 ? avx2 : base;
+}
+
+// ------------------------------------------------------------------ the tiled driver
+
+struct Tile {
+  const float* p;  // O values of the tile, element (r0 + i, c0 + j) at p[i*ld + j]
+  int64_t ld, r0, nr, c0, nc;
+};
+
+template <typename T>
+T* tls_buffer(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+class Quantizer {
+ public:
+  explicit Quantizer(const QuantArgs& a)
+      : a_(a), ops_(seg_ops()), R0_(a.rows), C0_(a.cols), T_(a.transposeOut), g_(a.gran), f_(a.format),
+        esz_(a.format == Format::bf16 ? 2 : 1) {
+    R_ = T_ ? C0_ : R0_;
+    C_ = T_ ? R0_ : C0_;
+    nb_ = (C_ + kBlock - 1) / kBlock;
+    nGroups_ = quant_scale_count(g_, R_, C_);
+    qmax_ = format_qmax(f_);
+    needScales_ = !a.unitScale && f_ != Format::bf16;
+    if (a.side != Side::none) had_.emplace_back(a.plan);
+  }
+
+  int64_t run() {
+    if (R0_ == 0 || C0_ == 0) {
+      std::fill(a_.scales, a_.scales + nGroups_, 1.0f);
+      return 0;
+    }
+    if (!needScales_) {
+      std::fill(a_.scales, a_.scales + nGroups_, 1.0f);
+      walk(a_.side, nullptr, [&](const Tile& t, Scratch& s) {
+        for (int64_t i = 0; i < t.nr; i++) {
+          float m = 0;
+          ops_.absmax(t.p + i * t.ld, t.nc, &m, &s.nf);  // only the finiteness check
+        }
+        encode_tile(t, s);
+      });
+    } else if (owned()) {
+      gmax_.assign(size_t(nGroups_), 0.0f);
+      walk(a_.side, nullptr, [&](const Tile& t, Scratch& s) {
+        absmax_tile(t, gmax_.data(), s);
+        for_owned_groups(t, [&](int64_t g) { a_.scales[g] = scale_of(gmax_[g], s); });
+        encode_tile(t, s);
+      });
+    } else {
+      const int nt = omp_get_max_threads();
+      std::vector<float> part(size_t(nt) * size_t(nGroups_), 0.0f);
+      const bool useScratch = a_.side != Side::none && strategy() == QuantStrategy::scratch;
+      float* scratch = nullptr;
+      if (useScratch) scratch = tls_buffer(scratch_, size_t(R0_ * C0_));
+      walk(a_.side, scratch, [&](const Tile& t, Scratch& s) { absmax_tile(t, part.data() + size_t(s.tid) * nGroups_, s); });
+      Scratch dummy;
+      for (int64_t g = 0; g < nGroups_; g++) {
+        float m = 0;
+        for (int t = 0; t < nt; t++) m = std::max(m, part[size_t(t) * nGroups_ + g]);
+        a_.scales[g] = scale_of(m, dummy);
+      }
+      if (dummy.overflow) overflow_ = true;
+      if (!overflow_ && !nonFinite_) {
+        const Side side2 = useScratch ? Side::none : a_.side;
+        const float* src2 = useScratch ? scratch : a_.x;
+        walk(side2, nullptr, [&](const Tile& t, Scratch& s) { encode_tile(t, s); }, src2);
+      }
+    }
+    if (nonFinite_) {
+      int64_t bad = 0;
+      for (int64_t i = 0; i < R0_ * C0_; i++) bad += !std::isfinite(a_.x[i]);
+      return std::max<int64_t>(bad, 1);  // a finite input can still overflow to ±inf in the rotation
+    }
+    return overflow_ ? -1 : 0;
+  }
+
+ private:
+  struct Scratch {
+    int tid = 0;
+    int nf = 0;
+    bool overflow = false;
+    float* tile = nullptr;    // rotated tile
+    uint8_t* codes = nullptr; // transposed-output code tile
+    float* col = nullptr;     // per-column maxima / per-column scales
+  };
+
+  QuantStrategy strategy() const {
+    if (a_.strategy != QuantStrategy::automatic) return a_.strategy;
+    return QuantStrategy::recompute;
+  }
+
+  // Every scale group lies inside one tile, so one pass suffices.
+  bool owned() const {
+    if (g_ == Granularity::tensor) return false;
+    if (a_.side == Side::left) return T_;
+    return !T_ || g_ == Granularity::block32;
+  }
+
+  int64_t tile_rows() const {
+    if (T_) return kBlock;  // code rows get 32-byte runs; block32 groups of Oᵀ stay inside one tile
+    return std::max<int64_t>(1, std::min<int64_t>(64, 16384 / std::max<int64_t>(C0_, 1)));
+  }
+
+  float scale_of(float absmax, Scratch& s) const {
+    if (absmax == 0.0f) return 1.0f;
+    const float sc = float((double(absmax) * a_.clipRatio) / qmax_);
+    if (std::isinf(sc)) {
+      s.overflow = true;
+      return 1.0f;
+    }
+    return sc == 0.0f ? std::numeric_limits<float>::denorm_min() : sc;
+  }
+
+  // Runs fn over all tiles of x (or of `src`, read as [R0, C0]) rotated by `side`, in parallel.
+  // scratchOut: rotated tiles are written there (ld C0) instead of a thread buffer.
+  template <typename Fn>
+  void walk(Side side, float* scratchOut, Fn&& fn, const float* src = nullptr) {
+    const float* x = src ? src : a_.x;
+    const bool left = side == Side::left;
+    const int64_t TR = tile_rows();
+    const int64_t W = HadKernel::panel_width(R0_);
+    const int64_t nTiles = left ? (C0_ + W - 1) / W : (R0_ + TR - 1) / TR;
+    const bool parallel = R0_ * C0_ >= (1 << 14);
+    int nf = 0;
+    bool overflow = false;
+#pragma omp parallel if (parallel) reduction(| : nf) reduction(|| : overflow)
+    {
+      static thread_local std::vector<float> tileBuf, colBuf;
+      static thread_local std::vector<uint8_t> codeBuf;
+      Scratch s;
+      s.tid = omp_get_thread_num();
+      const int64_t tileElems = left ? R0_ * W : TR * C0_;
+      if (side == Side::left || (side == Side::right && !scratchOut)) s.tile = tls_buffer(tileBuf, size_t(tileElems));
+      if (T_) s.codes = tls_buffer(codeBuf, size_t(tileElems * esz_));
+      s.col = tls_buffer(colBuf, size_t(std::max(C0_, W)));
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < nTiles; t++) {
+        Tile tile;
+        if (left) {
+          tile.r0 = 0;
+          tile.nr = R0_;
+          tile.c0 = t * W;
+          tile.nc = std::min(W, C0_ - tile.c0);
+          tile.ld = W;
+          had_[0].left_panel(x + tile.c0, s.tile, C0_, W, tile.nc);  // compact buffer (see hadamard.h)
+          if (scratchOut)
+            for (int64_t r = 0; r < R0_; r++) std::memcpy(scratchOut + r * C0_ + tile.c0, s.tile + r * W, size_t(tile.nc) * 4);
+          tile.p = s.tile;
+        } else {
+          tile.r0 = t * TR;
+          tile.nr = std::min(TR, R0_ - tile.r0);
+          tile.c0 = 0;
+          tile.nc = C0_;
+          tile.ld = C0_;
+          if (side == Side::none) {
+            tile.p = x + tile.r0 * C0_;
+          } else {
+            float* dst = scratchOut ? scratchOut + tile.r0 * C0_ : s.tile;
+            had_[0].right_rows(x + tile.r0 * C0_, dst, tile.nr, C0_, C0_);
+            tile.p = dst;
+          }
+        }
+        fn(tile, s);
+      }
+      nf |= s.nf;
+      overflow = overflow || s.overflow;
+    }
+    if (nf) nonFinite_ = true;
+    if (overflow) overflow_ = true;
+  }
+
+  // Group maxima of a tile into G (indexed by group id).
+  void absmax_tile(const Tile& t, float* G, Scratch& s) const {
+    for (int64_t i = 0; i < t.nr; i++) {
+      const int64_t r = t.r0 + i;
+      const float* seg = t.p + i * t.ld;
+      if (!T_) {
+        if (g_ == Granularity::tensor) ops_.absmax(seg, t.nc, &G[0], &s.nf);
+        else if (g_ == Granularity::row) ops_.absmax(seg, t.nc, &G[r], &s.nf);
+        else
+          for (int64_t c = t.c0; c < t.c0 + t.nc;) {
+            const int64_t end = std::min(t.c0 + t.nc, (c / kBlock + 1) * kBlock);
+            ops_.absmax(seg + (c - t.c0), end - c, &G[r * nb_ + c / kBlock], &s.nf);
+            c = end;
+          }
+      } else {
+        if (g_ == Granularity::tensor) ops_.absmax(seg, t.nc, &G[0], &s.nf);
+        else if (g_ == Granularity::row) ops_.colmax(seg, t.nc, G + t.c0, &s.nf);
+        else {
+          if (i == 0 || r % kBlock == 0) std::fill(s.col, s.col + t.nc, 0.0f);
+          ops_.colmax(seg, t.nc, s.col, &s.nf);
+          if (i == t.nr - 1 || (r + 1) % kBlock == 0)
+            for (int64_t j = 0; j < t.nc; j++) {
+              float& gm = G[(t.c0 + j) * nb_ + r / kBlock];
+              gm = std::max(gm, s.col[j]);
+            }
+        }
+      }
+    }
+  }
+
+  template <typename Fn>
+  void for_owned_groups(const Tile& t, Fn&& fn) const {
+    if (!T_) {  // row bands: code rows r0..r0+nr
+      const int64_t per = g_ == Granularity::row ? 1 : nb_;
+      for (int64_t g = t.r0 * per; g < (t.r0 + t.nr) * per; g++) fn(g);
+    } else if (g_ == Granularity::row) {  // panels: code rows c0..c0+nc
+      for (int64_t c = t.c0; c < t.c0 + t.nc; c++) fn(c);
+    } else {  // block32 of Oᵀ: code rows c0..c0+nc, blocks of the tile's rows
+      for (int64_t c = t.c0; c < t.c0 + t.nc; c++)
+        for (int64_t b = t.r0 / kBlock; b <= (t.r0 + t.nr - 1) / kBlock; b++) fn(c * nb_ + b);
+    }
+  }
+
+  void encode_tile(const Tile& t, Scratch& s) const {
+    const bool unit = !needScales_;
+    uint8_t* codes = static_cast<uint8_t*>(a_.codes);
+    for (int64_t i = 0; i < t.nr; i++) {
+      const int64_t r = t.r0 + i;
+      const float* seg = t.p + i * t.ld;
+      if (!T_) {
+        uint8_t* dst = codes + (r * C0_ + t.c0) * esz_;
+        if (g_ == Granularity::tensor) ops_.encode(f_, seg, t.nc, a_.scales[0], nullptr, unit, dst);
+        else if (g_ == Granularity::row) ops_.encode(f_, seg, t.nc, a_.scales[r], nullptr, unit, dst);
+        else
+          for (int64_t c = t.c0; c < t.c0 + t.nc;) {
+            const int64_t end = std::min(t.c0 + t.nc, (c / kBlock + 1) * kBlock);
+            ops_.encode(f_, seg + (c - t.c0), end - c, a_.scales[r * nb_ + c / kBlock], nullptr, unit, dst + (c - t.c0) * esz_);
+            c = end;
+          }
+      } else {
+        uint8_t* dst = s.codes + i * t.nc * esz_;
+        if (g_ == Granularity::tensor) ops_.encode(f_, seg, t.nc, a_.scales[0], nullptr, unit, dst);
+        else if (g_ == Granularity::row) ops_.encode(f_, seg, t.nc, 0.0f, a_.scales + t.c0, unit, dst);
+        else {
+          if (i == 0 || r % kBlock == 0)
+            for (int64_t j = 0; j < t.nc; j++) s.col[j] = a_.scales[(t.c0 + j) * nb_ + r / kBlock];
+          ops_.encode(f_, seg, t.nc, 0.0f, s.col, unit, dst);
+        }
+      }
+    }
+    if (T_) transpose_tile(s.codes, t.nc, codes + (t.c0 * R0_ + t.r0) * esz_, R0_, t.nr, t.nc, int(esz_));
+  }
+
+  const QuantArgs& a_;
+  const SegOps& ops_;
+  int64_t R0_, C0_, R_ = 0, C_ = 0, nb_ = 0, nGroups_ = 0;
+  bool T_;
+  Granularity g_;
+  Format f_;
+  int64_t esz_;
+  double qmax_ = 0;
+  bool needScales_ = true;
+  bool nonFinite_ = false, overflow_ = false;
+  std::vector<HadKernel> had_;
+  std::vector<float> gmax_;
+  static std::vector<float> scratch_;
+};
+
+std::vector<float> Quantizer::scratch_;
+
+}  // namespace
+
+int64_t quant_scale_count(Granularity g, int64_t codeRows, int64_t codeCols) {
+  switch (g) {
+    case Granularity::tensor: return 1;
+    case Granularity::row: return codeRows;
+    case Granularity::block32: return codeRows * ((codeCols + kBlock - 1) / kBlock);
+  }
+  throw ArgError("unknown granularity " + std::to_string(int(g)));
+}
+
+int64_t quantize(const QuantArgs& a) {
+  if (a.side == Side::right) check_plan(a.plan, a.cols, "rotateQuantize (right)");
+  if (a.side == Side::left) check_plan(a.plan, a.rows, "rotateQuantize (left)");
+  if (!(a.clipRatio > 0 && std::isfinite(a.clipRatio))) throw ArgError("clipRatio must be finite and > 0");
+  return Quantizer(a).run();
+}
+
+}  // namespace halo

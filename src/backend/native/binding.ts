@@ -1,0 +1,96 @@
+// The exact typed surface of the C++ addon native/build/Release/halo_native.node (native/src/binding.cc), and
+// its loader. TypedArrays cross without copies; shapes are integers; enums are the small integers below
+// (mirrored in native/src/common.h). Nothing here allocates: callers pass output arrays.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { QuantFormat, Granularity } from '../../quant/index.ts';
+
+/** Path of the built addon. */
+export const ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/halo_native.node', import.meta.url));
+
+/** Operand types of matmulT (native GemmType). fp8/fp6 codes are decoded to bf16 exactly, then a bf16 GEMM. */
+export const GEMM_TYPES = { f32: 0, bf16: 1, i8: 2, fp8e4m3: 3, fp8e5m2: 4, fp6e3m2: 5 } as const;
+export type GemmDType = keyof typeof GEMM_TYPES;
+
+/** Quantized formats (native Format); same order as QUANT_FORMAT_NAMES. */
+export const FORMAT_CODES: { readonly [F in QuantFormat]: number } = { int8: 0, fp8e4m3: 1, fp8e5m2: 2, fp6e3m2: 3, bf16: 4 };
+export const GRANULARITY_CODES: { readonly [G in Granularity]: number } = { tensor: 0, row: 1, block32: 2 };
+export const SIDE_CODES = { none: -1, right: 0, left: 1 } as const;
+
+/** How the fused quantizer keeps rotated values between its absmax and encode passes (tests and benchmarks). */
+export const QUANT_STRATEGY = { auto: 0, recompute: 1, scratch: 2 } as const;
+
+export interface CpuFeatures {
+  avx2: boolean;
+  fma: boolean;
+  avx512f: boolean;
+  avx512bw: boolean;
+  avx512dq: boolean;
+  avx512vl: boolean;
+  avx512vnni: boolean;
+  avx512bf16: boolean;
+  avx512fp16: boolean;
+  amxTile: boolean;
+  amxInt8: boolean;
+  amxBf16: boolean;
+  /** Code path of halo's own kernels: 2 AVX-512, 1 AVX2, 0 portable. */
+  tier: number;
+}
+
+/** Codes storage per format: Int8Array (int8), Uint16Array (bf16), Uint8Array (fp8/fp6). */
+export type CodeArray = Int8Array | Uint8Array | Uint16Array;
+
+export interface NativeAddon {
+  cpuFeatures(): CpuFeatures;
+  /** Caps the code path (0 portable, 1 AVX2, 2 AVX-512) so tests can run every path; returns the tier in use. */
+  setKernelTier(tier: number): number;
+  /** OpenMP threads used by oneDNN and halo's kernels. */
+  getThreads(): number;
+  setThreads(n: number): void;
+  dnnlVersion(): string;
+  /** oneDNN's implementation name for a GEMM problem, e.g. 'brg:avx512_core_vnni'. */
+  gemmImpl(type: number, m: number, n: number, k: number): string;
+  /** out [m, n] = alpha·a [m, k]·b [n, k]ᵀ. a, b: Float32Array (f32), Uint16Array (bf16), Int8Array (i8), Uint8Array (fp8/fp6). */
+  matmulT(type: number, a: ArrayBufferView, b: ArrayBufferView, m: number, n: number, k: number, alpha: number, out: Float32Array): void;
+  /** dst [cols, rows] = src [rows, cols]ᵀ; src and dst of the same element size (1, 2, 4 or 8 bytes), not the same memory. */
+  transpose(src: ArrayBufferView, dst: ArrayBufferView, rows: number, cols: number): void;
+  /** out = x rotated (out may be x). side 0 right (cols = n), 1 left (rows = n). hadK: K×K ±1, null when K = 1. */
+  rotate(
+    x: Float32Array, out: Float32Array, rows: number, cols: number, side: number,
+    n: number, block: number, K: number, pow2: number, hadK: Int8Array | null, transpose: boolean,
+  ): void;
+  /**
+   * Fused rotate + absmax + quantize (+ transpose). side -1: no rotation (plan arguments ignored).
+   * codes: [rows, cols], or [cols, rows] with transposeOut; scales: 1 | code rows | code rows·ceil(code cols/32).
+   * Returns 0, or the number of non-finite inputs (codes unspecified), or -1 when a scale overflows f32.
+   */
+  quantize(
+    x: Float32Array, rows: number, cols: number, side: number,
+    n: number, block: number, K: number, pow2: number, hadK: Int8Array | null, transpose: boolean,
+    format: number, granularity: number, transposeOut: boolean, unitScale: boolean, clipRatio: number,
+    codes: CodeArray, scales: Float32Array, strategy?: number,
+  ): number;
+  /** out [R, C] = scale·decode(codes [R, C]). */
+  dequantize(codes: CodeArray, R: number, C: number, format: number, granularity: number, scales: Float32Array, out: Float32Array): void;
+}
+
+export type LoadResult = { addon: NativeAddon; error: null } | { addon: null; error: string };
+
+let cached: LoadResult | null = null;
+
+/** Loads the addon once; on failure says why (not built, or failed to load, e.g. libdnnl missing). */
+export function loadAddon(): LoadResult {
+  if (cached) return cached;
+  if (!existsSync(ADDON_PATH)) {
+    cached = { addon: null, error: `native addon not built (${ADDON_PATH} missing; run 'node native/build.mjs', needs libdnnl-dev)` };
+    return cached;
+  }
+  try {
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    cached = { addon, error: null };
+  } catch (e) {
+    cached = { addon: null, error: `native addon failed to load: ${(e as Error).message.split('\n')[0]}` };
+  }
+  return cached;
+}

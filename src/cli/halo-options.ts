@@ -1,0 +1,35 @@
+// The flags every command that runs a model shares: HALO level/format/granularity/Hadamard block and the
+// backend, plus FILE[:FROM:TO] row ranges for datasets.
+import { HaloError } from '../core/errors.ts';
+import { FORMATS, haloConfig, LEVELS, type Format, type HaloConfig, type Level } from '../halo/config.ts';
+import { GRANULARITIES, type Granularity } from '../quant/index.ts';
+import type { OptionSpec, ParsedOptions } from './args.ts';
+
+export const HALO_OPTIONS: readonly OptionSpec[] = [
+  { name: 'level', type: 'string', help: 'where Hadamard rotations go (none = full precision)', default: 'halo2', choices: LEVELS },
+  { name: 'format', type: 'string', help: 'precision of the linear-layer matmul operands', default: 'int8', choices: FORMATS },
+  { name: 'granularity', type: 'string', help: 'quantizer scale granularity', default: 'tensor', choices: GRANULARITIES },
+  { name: 'hadamard-block', type: 'string', help: "channel rotation: 'auto', 'full' or a block size", default: 'auto' },
+  { name: 'backend', type: 'string', help: 'kernel backend (default: native if built, else reference; or HALO_BACKEND)', choices: ['native', 'reference'] },
+];
+
+export function haloConfigFromOptions(o: ParsedOptions): HaloConfig {
+  const blockArg = String(o['hadamard-block'] ?? 'auto');
+  let hadamardBlock: HaloConfig['hadamardBlock'];
+  if (blockArg === 'auto' || blockArg === 'full') hadamardBlock = blockArg;
+  else if (/^\d+$/.test(blockArg)) hadamardBlock = Number(blockArg);
+  else throw new HaloError('E_ARG', `--hadamard-block takes auto, full or a positive integer, got '${blockArg}'`);
+  return haloConfig({
+    level: o.level as Level,
+    format: o.format as Format,
+    granularity: o.granularity as Granularity,
+    hadamardBlock,
+  });
+}
+
+/** 'file.jsonl:800:1000' → rows 800..999; 'file.jsonl' → all rows. */
+export function splitSpec(spec: string): { file: string; from: number; to: number | undefined } {
+  const m = /^(.*?):(\d*):(\d*)$/.exec(spec);
+  if (!m) return { file: spec, from: 0, to: undefined };
+  return { file: m[1], from: m[2] ? Number(m[2]) : 0, to: m[3] ? Number(m[3]) : undefined };
+}

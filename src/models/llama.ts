@@ -1,0 +1,257 @@
+// LlamaForCausalLM (and Qwen2ForCausalLM: the same graph plus q/k/v biases) with an explicit forward and
+// backward, llm.c style: layers run in order, the backward in exact reverse, each op from src/nn/ops.
+// Parameters are keyed by their Hugging Face tensor names, so loading and saving are plain copies.
+//
+// The seven projections (q, k, v, o, gate, up, down) are HALO linears (src/halo/linear.ts): quantized and
+// rotated as the HALO config says, saving only their 8-bit inputs. Embeddings, norms, RoPE, attention scores,
+// SwiGLU, lm_head and the loss stay in full precision (spec §6). q/k/v read the same normalised input, and
+// gate/up too, so that input is rotated and quantized once and shared (HALO's code does it three times).
+// https://github.com/huggingface/transformers/blob/main/src/transformers/models/llama/modeling_llama.py
+import type { Backend, FloatTensor } from '../backend/backend.ts';
+import { floatLike, type FloatArray } from '../core/dtype.ts';
+import { HaloError } from '../core/errors.ts';
+import { Tensor } from '../core/tensor.ts';
+import type { Batch } from '../data/batch.ts';
+import type { HaloConfig } from '../halo/config.ts';
+import { linearBackward, linearForward, prepareInput, prepareWeight, type LinearSaved, type PreparedWeight } from '../halo/linear.ts';
+import { expectedTensors } from '../io/hf-folder.ts';
+import type { ModelConfig } from '../io/hf-config.ts';
+import { attentionBackward, attentionForward } from '../nn/ops/attention.ts';
+import { crossEntropyBackward, crossEntropyForward } from '../nn/ops/cross-entropy.ts';
+import { embeddingBackward, embeddingForward } from '../nn/ops/embedding.ts';
+import { rmsnormBackward, rmsnormForward } from '../nn/ops/rmsnorm.ts';
+import { ropeBackward, ropeForward, ropeTables, type RopeTables } from '../nn/ops/rope.ts';
+import { swigluBackward, swigluForward } from '../nn/ops/swiglu.ts';
+import type { CausalLM, LossResult, Param } from './causal-lm.ts';
+import { Dims, layerNames, type LayerNames } from './llama-names.ts';
+
+export interface LlamaOptions {
+  halo: HaloConfig;
+  backend: Backend;
+  /** Which parameters get gradients (default: all). */
+  trainable?: (name: string) => boolean;
+  /** f32 for training; f64 for gradient checks (the reference backend then runs in f64). */
+  precision?: 'f32' | 'f64';
+}
+
+/** Everything the forward keeps for the backward of one decoder layer. */
+interface LayerTape {
+  x0: FloatArray;        // [N, C] layer input (residual stream)
+  rstd1: FloatArray;     // [N]
+  q: FloatArray;         // [N, Hq·D] after RoPE
+  k: FloatArray;         // [N, Hkv·D] after RoPE
+  v: FloatArray;         // [N, Hkv·D]
+  lse: FloatArray;       // [B, Hq, T]
+  qkv: [LinearSaved, LinearSaved, LinearSaved];
+  o: LinearSaved;
+  x1: FloatArray;        // [N, C] after the attention residual
+  rstd2: FloatArray;     // [N]
+  gate: FloatArray;      // [N, I]
+  up: FloatArray;        // [N, I]
+  gateUp: [LinearSaved, LinearSaved];
+  down: LinearSaved;
+}
+
+interface Tape {
+  batch: Batch;
+  rope: RopeTables;
+  layers: LayerTape[];
+  xf: FloatArray;        // [N, C] input of the final norm
+  rstdf: FloatArray;     // [N]
+  hf: FloatArray;        // [N, C] final normalised hidden states
+  logits: FloatArray;    // [N, V]
+  lse: FloatArray;       // [N]
+}
+
+export class LlamaModel implements CausalLM {
+  readonly config: ModelConfig;
+  readonly halo: HaloConfig;
+  readonly be: Backend;
+  readonly dims: Dims;
+  private readonly params = new Map<string, Param>();
+  private readonly names: LayerNames[];
+  private readonly prepared = new Map<string, PreparedWeight>();
+  private readonly precision: 'f32' | 'f64';
+
+  constructor(config: ModelConfig, weights: ReadonlyMap<string, Tensor>, opts: LlamaOptions) {
+    this.config = config;
+    this.halo = opts.halo;
+    this.be = opts.backend;
+    this.precision = opts.precision ?? 'f32';
+    this.dims = new Dims(config);
+    this.names = Array.from({ length: config.num_hidden_layers }, (_, l) => layerNames(l));
+    if (config.mlp_bias) throw new HaloError('E_UNSUPPORTED', 'mlp_bias = true is not supported (no Llama/Qwen2 release uses it)');
+    const trainable = opts.trainable ?? (() => true);
+    for (const spec of expectedTensors(config)) {
+      const t = weights.get(spec.name);
+      if (!t) throw new HaloError('E_FORMAT', `missing tensor ${spec.name}`);
+      if (t.shape.join(',') !== spec.shape.join(',')) {
+        throw new HaloError('E_SHAPE', `${spec.name} has shape [${t.shape.join(', ')}], the config implies [${spec.shape.join(', ')}]`);
+      }
+      if (t.dtype !== 'f32' && t.dtype !== 'f64') throw new HaloError('E_DTYPE', `${spec.name} must be loaded as f32 for training, got ${t.dtype}`);
+      const data = this.precision === 'f64' ? Float64Array.from(t.data as FloatArray) : Float32Array.from(t.data as FloatArray);
+      this.params.set(spec.name, { name: spec.name, shape: spec.shape, data, grad: trainable(spec.name) ? floatLike(data, data.length) : null });
+    }
+  }
+
+  parameters(): readonly Param[] {
+    return [...this.params.values()];
+  }
+
+  param(name: string): Param {
+    const p = this.params.get(name);
+    if (!p) throw new HaloError('E_ARG', `no parameter named ${name}`);
+    return p;
+  }
+
+  weightsChanged(): void {
+    this.prepared.clear();
+  }
+
+  stateDict(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const p of this.params.values()) out.set(p.name, new Tensor(p.shape, 'f32', Float32Array.from(p.data)));
+    return out;
+  }
+
+  loss(batch: Batch): LossResult {
+    const tape = this.forward(batch);
+    return { lossSum: tape.lossSum, tokens: tape.tokens };
+  }
+
+  forwardBackward(batch: Batch, gradScale: number): LossResult {
+    const tape = this.forward(batch);
+    if (tape.tokens > 0 && gradScale > 0) this.backward(tape.tape, 1 / gradScale);
+    return { lossSum: tape.lossSum, tokens: tape.tokens };
+  }
+
+  /** Rotated + quantized weight of a projection, made once per optimizer step and shared by micro-batches. */
+  private weight(name: string): PreparedWeight {
+    let w = this.prepared.get(name);
+    if (!w) {
+      const p = this.param(name);
+      w = prepareWeight(this.be, this.halo, this.mat(p.data, p.shape[0], p.shape[1]));
+      this.prepared.set(name, w);
+    }
+    return w;
+  }
+
+  private mat(data: FloatArray, rows: number, cols: number): FloatTensor {
+    return (data instanceof Float64Array ? new Tensor([rows, cols], 'f64', data) : new Tensor([rows, cols], 'f32', data)) as FloatTensor;
+  }
+
+  private forward(batch: Batch): { tape: Tape; lossSum: number; tokens: number } {
+    const { B, T } = batch;
+    const N = B * T;
+    const { C, V, Hq, Hkv, D, eps } = this.dims;
+    const c = this.config;
+    const rope = ropeTables(batch.positions, D, c.rope_theta, c.rope_scaling, this.precision);
+    let x = embeddingForward(batch.ids, this.param('model.embed_tokens.weight').data, V, C);
+    const layers: LayerTape[] = [];
+    for (const n of this.names) {
+      const x0 = x;
+      const { y: h, rstd: rstd1 } = rmsnormForward(x0, this.param(n.ln1).data, N, C, eps);
+      const shared = prepareInput(this.be, this.halo, this.mat(h, N, C), this.weight(n.q));
+      const [q, k, v] = ([n.q, n.k, n.v] as const).map((name, i) => {
+        const r = linearForward(this.be, this.halo, shared, this.weight(name));
+        const bias = this.params.get(n.qkvBias[i]);
+        if (bias) addBias(r.y.data, bias.data, N);
+        return r;
+      });
+      const qr = ropeForward(q.y.data, rope.cos, rope.sin, N, Hq, D, q.y.data);
+      const kr = ropeForward(k.y.data, rope.cos, rope.sin, N, Hkv, D, k.y.data);
+      const att = attentionForward(qr, kr, v.y.data, B, T, Hq, Hkv, D, { keyMask: batch.attnMask });
+      const o = linearForward(this.be, this.halo, this.mat(att.out, N, Hq * D), this.weight(n.o));
+      const oBias = this.params.get(n.oBias);
+      if (oBias) addBias(o.y.data, oBias.data, N);
+      const x1 = add(x0, o.y.data);
+      const { y: h2, rstd: rstd2 } = rmsnormForward(x1, this.param(n.ln2).data, N, C, eps);
+      const shared2 = prepareInput(this.be, this.halo, this.mat(h2, N, C), this.weight(n.gate));
+      const g = linearForward(this.be, this.halo, shared2, this.weight(n.gate));
+      const u = linearForward(this.be, this.halo, shared2, this.weight(n.up));
+      const s = swigluForward(g.y.data, u.y.data);
+      const d = linearForward(this.be, this.halo, this.mat(s, N, this.dims.I), this.weight(n.down));
+      x = add(x1, d.y.data);
+      layers.push({
+        x0, rstd1, q: qr, k: kr, v: v.y.data, lse: att.lse, qkv: [q.saved, k.saved, v.saved], o: o.saved,
+        x1, rstd2, gate: g.y.data, up: u.y.data, gateUp: [g.saved, u.saved], down: d.saved,
+      });
+    }
+    const { y: hf, rstd: rstdf } = rmsnormForward(x, this.param('model.norm.weight').data, N, C, eps);
+    const logits = this.be.matmulT(this.mat(hf, N, C), this.mat(this.lmHead().data, V, C), 1).data;
+    const ce = crossEntropyForward(logits, batch.targets, N, V);
+    return { tape: { batch, rope, layers, xf: x, rstdf, hf, logits, lse: ce.lse }, lossSum: ce.lossSum, tokens: ce.count };
+  }
+
+  private lmHead(): Param {
+    return this.config.tie_word_embeddings ? this.param('model.embed_tokens.weight') : this.param('lm_head.weight');
+  }
+
+  private backward(tape: Tape, normalizer: number): void {
+    const { batch, rope } = tape;
+    const { B, T } = batch;
+    const N = B * T;
+    const { C, V, Hq, Hkv, D, I, eps } = this.dims;
+    const be = this.be;
+    const dlogits = crossEntropyBackward(tape.logits, batch.targets, tape.lse, N, V, { normalizer }, tape.logits);
+    const head = this.lmHead();
+    const dl = this.mat(dlogits, N, V);
+    if (head.grad) accumulate(head.grad, be.matmulT(be.transpose(dl), be.transpose(this.mat(tape.hf, N, C)), 1).data);
+    const dhf = be.matmulT(dl, be.transpose(this.mat(head.data, V, C)), 1).data;
+    let dx = rmsnormBackward(dhf, tape.xf, this.param('model.norm.weight').data, tape.rstdf, N, C, this.param('model.norm.weight').grad);
+
+    for (let l = this.names.length - 1; l >= 0; l--) {
+      const n = this.names[l];
+      const t = tape.layers[l];
+      // x = x1 + down(swiglu(gate(h2), up(h2))), h2 = norm2(x1)
+      const ds = this.linearGrad(n.down, t.down, dx, N, C);
+      const { dgate, dup } = swigluBackward(ds!, t.gate, t.up);
+      const dh2 = this.linearGrad(n.gate, t.gateUp[0], dgate, N, I)!;
+      accumulate(dh2, this.linearGrad(n.up, t.gateUp[1], dup, N, I)!);
+      const dx1 = rmsnormBackward(dh2, t.x1, this.param(n.ln2).data, t.rstd2, N, C, this.param(n.ln2).grad);
+      accumulate(dx1, dx);
+      // x1 = x0 + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x0)
+      const da = this.linearGrad(n.o, t.o, dx1, N, C, n.oBias)!;
+      const { dq, dk, dv } = attentionBackward(da, t.q, t.k, t.v, t.lse, B, T, Hq, Hkv, D, { keyMask: batch.attnMask });
+      ropeBackward(dq, rope.cos, rope.sin, N, Hq, D, dq);
+      ropeBackward(dk, rope.cos, rope.sin, N, Hkv, D, dk);
+      const dh = this.linearGrad(n.q, t.qkv[0], dq, N, Hq * D, n.qkvBias[0])!;
+      accumulate(dh, this.linearGrad(n.k, t.qkv[1], dk, N, Hkv * D, n.qkvBias[1])!);
+      accumulate(dh, this.linearGrad(n.v, t.qkv[2], dv, N, Hkv * D, n.qkvBias[2])!);
+      const dx0 = rmsnormBackward(dh, t.x0, this.param(n.ln1).data, t.rstd1, N, C, this.param(n.ln1).grad);
+      accumulate(dx0, dx1);
+      dx = dx0;
+    }
+    const emb = this.param('model.embed_tokens.weight');
+    if (emb.grad) embeddingBackward(dx, batch.ids, emb.grad, V, C);
+  }
+
+  /** Backward of one projection: accumulates its weight (and bias) gradient, returns the input gradient. */
+  private linearGrad(name: string, saved: LinearSaved, dy: FloatArray, N: number, out: number, biasName?: string): FloatArray | null {
+    const p = this.param(name);
+    const { dx, dw } = linearBackward(this.be, this.halo, saved, this.mat(dy, N, out), { dx: true, dw: p.grad !== null });
+    if (p.grad && dw) accumulate(p.grad, dw.data);
+    const bias = biasName ? this.params.get(biasName) : undefined;
+    if (bias?.grad) columnSums(dy, N, out, bias.grad);
+    return dx ? dx.data : null;
+  }
+}
+
+function add(a: FloatArray, b: FloatArray): FloatArray {
+  const out = floatLike(a, a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i] + b[i];
+  return out;
+}
+
+function accumulate(into: FloatArray, src: FloatArray): void {
+  for (let i = 0; i < into.length; i++) into[i] += src[i];
+}
+
+function addBias(y: FloatArray, bias: FloatArray, N: number): void {
+  const F = bias.length;
+  for (let n = 0; n < N; n++) for (let f = 0; f < F; f++) y[n * F + f] += bias[f];
+}
+
+function columnSums(dy: FloatArray, N: number, F: number, into: FloatArray): void {
+  for (let n = 0; n < N; n++) for (let f = 0; f < F; f++) into[f] += dy[n * F + f];
+}

@@ -1,0 +1,176 @@
+// The training loop: batches → forward/backward (with gradient accumulation) → clip → AdamW → schedule,
+// with periodic evaluation, metrics.jsonl, atomic checkpoints and exact resume (weights, optimizer moments,
+// data-loader position and step all come back from the checkpoint, so a resumed run computes the same
+// losses as an uninterrupted one).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { HaloError } from '../core/errors.ts';
+import { BatchLoader, collate, type Batch, type LoaderState } from '../data/batch.ts';
+import type { Example } from '../data/encode.ts';
+import type { CausalLM } from '../models/causal-lm.ts';
+import { AdamW, clipGradNorm } from '../optim/adamw.ts';
+import { makeSchedule, type ScheduleKind } from '../optim/schedule.ts';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { MetricsLog } from './metrics.ts';
+import { ProgressBar } from './progress.ts';
+
+export interface TrainOptions {
+  outDir: string;
+  epochs: number;
+  /** Stop after this many optimizer steps (default: epochs × steps per epoch). */
+  maxSteps?: number;
+  lr: number;
+  schedule: ScheduleKind;
+  warmupSteps: number;
+  minLrRatio: number;
+  weightDecay: number;
+  batchSize: number;
+  gradAccum: number;
+  maxGradNorm: number; // 0 = no clipping
+  seed: number;
+  padId: number;
+  evalEvery: number; // optimizer steps; 0 = only at the end
+  saveEvery: number; // optimizer steps; 0 = only at the end
+  keepCheckpoints: number;
+  resume: boolean;
+  logEvery: number;
+  /** Stop after the first non-finite loss/gradient steps in a row; such steps are skipped. */
+  maxBadSteps: number;
+  quiet?: boolean;
+  /** Extra JSON stored in trainer_state.json (model/HALO settings). */
+  runConfig?: Record<string, unknown>;
+}
+
+export interface TrainSummary {
+  steps: number;
+  tokens: number;
+  seconds: number;
+  tokensPerSecond: number;
+  finalTrainLoss: number;
+  evalLosses: { step: number; loss: number }[];
+  skippedSteps: number;
+  resumedFrom: string | null;
+}
+
+export function evaluateLoss(model: CausalLM, examples: readonly Example[], batchSize: number, padId: number): number {
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < examples.length; i += batchSize) {
+    const r = model.loss(collate(examples.slice(i, i + batchSize), { padId }));
+    sum += r.lossSum;
+    count += r.tokens;
+  }
+  return count > 0 ? sum / count : NaN;
+}
+
+export function train(model: CausalLM, trainSet: readonly Example[], evalSet: readonly Example[], o: TrainOptions): TrainSummary {
+  if (trainSet.length === 0) throw new HaloError('E_ARG', 'the training set is empty');
+  fs.mkdirSync(o.outDir, { recursive: true });
+  const trainable = model.parameters().filter((p) => p.grad !== null);
+  const optimizer = new AdamW(
+    trainable.map((p) => ({ name: p.name, param: p.data, grad: p.grad!, weightDecay: p.shape.length < 2 ? 0 : undefined })),
+    { lr: o.lr, weightDecay: o.weightDecay },
+  );
+  const microPerEpoch = Math.ceil(trainSet.length / o.batchSize);
+  const stepsPerEpoch = Math.max(1, Math.floor(microPerEpoch / o.gradAccum));
+  const totalSteps = o.maxSteps ?? stepsPerEpoch * o.epochs;
+  const lrAt = makeSchedule(o.lr, { kind: o.schedule, warmupSteps: Math.min(o.warmupSteps, totalSteps), totalSteps, minRatio: o.minLrRatio });
+  const metrics = new MetricsLog(path.join(o.outDir, 'metrics.jsonl'));
+
+  let step = 0;
+  let loaderState: LoaderState | undefined;
+  let resumedFrom: string | null = null;
+  const evalLosses: { step: number; loss: number }[] = [];
+  if (o.resume) {
+    const dir = latestCheckpoint(o.outDir);
+    if (dir) {
+      const ck = loadCheckpoint(dir);
+      for (const p of model.parameters()) {
+        const saved = ck.params.get(p.name);
+        if (saved) p.data.set(saved);
+      }
+      optimizer.loadState(ck.optimizer);
+      step = ck.state.step;
+      loaderState = ck.state.loader as LoaderState;
+      evalLosses.push(...((ck.state.evalLosses as { step: number; loss: number }[]) ?? []));
+      model.weightsChanged();
+      metrics.truncateAfter(step);
+      resumedFrom = dir;
+      if (!o.quiet) process.stderr.write(`resuming from ${dir} (step ${step})\n`);
+    } else if (!o.quiet) {
+      process.stderr.write(`--resume: no checkpoint in ${o.outDir}, starting fresh\n`);
+    }
+  } else {
+    fs.rmSync(metrics.file, { force: true });
+  }
+
+  const loader = new BatchLoader(trainSet, { batchSize: o.batchSize, padId: o.padId, seed: o.seed, state: loaderState });
+  const bar = o.quiet ? null : new ProgressBar('train', totalSteps, { startAt: step, logEvery: o.logEvery });
+  const t0 = performance.now();
+  let tokensSeen = 0;
+  let lastLoss = NaN;
+  let skipped = 0;
+  let badInARow = 0;
+
+  const checkpoint = () =>
+    saveCheckpoint(
+      o.outDir,
+      new Map(trainable.map((p) => [p.name, p.data])),
+      optimizer.state(),
+      { step, loader: loader.state(), config: o.runConfig ?? {}, evalLosses },
+      o.keepCheckpoints,
+    );
+
+  while (step < totalSteps) {
+    const micro: Batch[] = [];
+    for (let i = 0; i < o.gradAccum; i++) {
+      const b = loader.next();
+      if (b) micro.push(b);
+    }
+    if (micro.length === 0) break;
+    const tokens = micro.reduce((s, b) => s + b.lossTokens, 0);
+    optimizer.zeroGrad();
+    let lossSum = 0;
+    for (const b of micro) lossSum += model.forwardBackward(b, tokens > 0 ? 1 / tokens : 0).lossSum;
+    const loss = tokens > 0 ? lossSum / tokens : 0;
+    const { norm } = o.maxGradNorm > 0 ? clipGradNorm(trainable.map((p) => p.grad!), o.maxGradNorm) : { norm: NaN };
+    const lr = lrAt(step);
+    const finite = Number.isFinite(loss) && (o.maxGradNorm <= 0 || Number.isFinite(norm));
+    if (finite) {
+      optimizer.step(lr);
+      model.weightsChanged();
+      badInARow = 0;
+    } else {
+      skipped++;
+      if (++badInARow >= o.maxBadSteps) {
+        throw new HaloError('E_NUMERIC', `${badInARow} optimizer steps in a row had a non-finite loss or gradient (last loss ${loss}); stopping. Lower the learning rate or use a wider format.`);
+      }
+    }
+    step++;
+    tokensSeen += micro.reduce((s, b) => s + b.lengths.reduce((a, c) => a + c, 0), 0);
+    lastLoss = loss;
+    const secs = (performance.now() - t0) / 1000;
+    const record: Record<string, unknown> = { step, loss, lr, gradNorm: norm, tokens: tokensSeen, tokensPerSecond: tokensSeen / secs, epoch: micro[0].epoch, skipped: !finite };
+    if ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === totalSteps) {
+      if (evalSet.length) {
+        const el = evaluateLoss(model, evalSet, o.batchSize, o.padId);
+        evalLosses.push({ step, loss: el });
+        record.evalLoss = el;
+      }
+    }
+    metrics.append(record);
+    bar?.update(step, { loss, lr, tokens: tokensSeen });
+    if ((o.saveEvery > 0 && step % o.saveEvery === 0) || step === totalSteps) checkpoint();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    steps: step,
+    tokens: tokensSeen,
+    seconds,
+    tokensPerSecond: tokensSeen / seconds,
+    finalTrainLoss: lastLoss,
+    evalLosses,
+    skippedSteps: skipped,
+    resumedFrom,
+  };
+}

@@ -1,0 +1,147 @@
+// Native GEMMs (oneDNN) against the reference matmulT on seeded random operands, odd shapes included.
+// Tolerances, per operand type:
+//   i8     bit-identical: exact int32 accumulation, then fround(α·acc) in f64 as the reference does.
+//   f32    |diff| ≤ 1e-5·|α|·Σ_k|a_ik·b_jk|: f32 accumulation vs the reference's f64 sum (error ≲ K·2^-24
+//          relative to Σ|ab| in the worst case, ~√K·2^-24 typically; K ≤ 1000 here).
+//   bf16, fp8, fp6   the same bound: operands decode exactly to bf16, products are exact in f32, only the
+//          f32 accumulation differs from the reference (which is the f64 product of the decoded operands).
+import { describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { nativeBackend } from '../../src/backend/native/index.ts';
+import { referenceBackend } from '../../src/backend/reference/index.ts';
+import { decodeTable, encodeBf16Array } from '../../src/quant/index.ts';
+import { HaloError } from '../../src/core/errors.ts';
+import { Rng } from '../../src/core/rng.ts';
+import { Tensor } from '../../src/core/tensor.ts';
+import { assertBitsEqual, assertClose, nativeTest, randomF32, rawAddon } from './native-test.ts';
+
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1], [1, 7, 33], [7, 1, 127], [33, 127, 7], [127, 33, 1], [7, 33, 127], [64, 96, 256], [130, 65, 300], [2, 3, 1000],
+];
+const ALPHAS = [1, 0.37, 3.25e-4];
+
+/** Σ_k |a_ik·b_jk|·|α| for the error bound. */
+function absProduct(a: ArrayLike<number>, b: ArrayLike<number>, m: number, n: number, k: number, alpha: number): Float64Array {
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += Math.abs(a[i * k + p]! * b[j * k + p]!);
+      out[i * n + j] = s * Math.abs(alpha);
+    }
+  return out;
+}
+
+function randomCodes(n: number, seed: number, dtype: 'fp8e4m3' | 'fp8e5m2' | 'fp6e3m2'): Uint8Array {
+  const rng = new Rng(seed);
+  const table = decodeTable(dtype);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    let c: number;
+    do c = rng.int(table.length); while (!Number.isFinite(table[c]!));
+    out[i] = c;
+  }
+  return out;
+}
+
+function decoded(t: Tensor): Float64Array {
+  if (t.dtype === 'i8' || t.dtype === 'f32') return Float64Array.from(t.data as Int8Array | Float32Array);
+  const table = decodeTable(t.dtype as 'bf16' | 'fp8e4m3' | 'fp8e5m2' | 'fp6e3m2');
+  return Float64Array.from(t.data as Uint8Array | Uint16Array, (c) => table[c]!);
+}
+
+function operands(dtype: string, m: number, n: number, k: number, seed: number): [Tensor, Tensor] {
+  switch (dtype) {
+    case 'f32': return [randomF32([m, k], seed), randomF32([n, k], seed + 1)];
+    case 'bf16': return [
+      new Tensor([m, k], 'bf16', encodeBf16Array(randomF32([m, k], seed).data)),
+      new Tensor([n, k], 'bf16', encodeBf16Array(randomF32([n, k], seed + 1).data)),
+    ];
+    case 'i8': {
+      const rng = new Rng(seed);
+      const gen = (len: number) => Int8Array.from({ length: len }, () => rng.int(256) - 128); // full range, -128 too
+      return [new Tensor([m, k], 'i8', gen(m * k)), new Tensor([n, k], 'i8', gen(n * k))];
+    }
+    default: {
+      const d = dtype as 'fp8e4m3' | 'fp8e5m2' | 'fp6e3m2';
+      return [new Tensor([m, k], d, randomCodes(m * k, seed, d)), new Tensor([n, k], d, randomCodes(n * k, seed + 1, d))];
+    }
+  }
+}
+
+describe('native matmulT vs reference', () => {
+  nativeTest('i8·i8 is bit-identical (exact int32, α applied once in f64)', () => {
+    let seed = 100;
+    for (const [m, n, k] of SHAPES)
+      for (const alpha of ALPHAS) {
+        const [a, b] = operands('i8', m, n, k, seed++);
+        const got = nativeBackend.matmulT(a, b, alpha);
+        const want = referenceBackend.matmulT(a, b, alpha);
+        assert.deepEqual(got.shape, [m, n]);
+        assert.equal(got.dtype, 'f32');
+        assertBitsEqual(got.data, want.data, `i8 ${m}×${n}×${k} α=${alpha}`);
+      }
+  });
+
+  for (const dtype of ['f32', 'bf16', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2']) {
+    nativeTest(`${dtype}·${dtype} within 1e-5·Σ|ab| of the f64 product`, () => {
+      let seed = 200;
+      for (const [m, n, k] of SHAPES)
+        for (const alpha of ALPHAS) {
+          const [a, b] = operands(dtype, m, n, k, seed++);
+          const got = nativeBackend.matmulT(a, b, alpha);
+          const want = referenceBackend.matmulT(a, b, alpha);
+          assert.equal(got.dtype, 'f32');
+          const bound = absProduct(decoded(a), decoded(b), m, n, k, alpha);
+          assertClose(got.data, want.data, { rtol: 1e-5, atol: 1e-30, bound }, `${dtype} ${m}×${n}×${k} α=${alpha}`);
+        }
+    });
+  }
+
+  nativeTest('large s8 accumulations stay exact (|acc| up to 128²·K)', () => {
+    const k = 4096;
+    const a = new Tensor([2, k], 'i8', new Int8Array(2 * k).fill(-128));
+    const b = new Tensor([3, k], 'i8', Int8Array.from({ length: 3 * k }, (_, i) => (i < k ? -128 : i < 2 * k ? 127 : -1)));
+    assertBitsEqual(nativeBackend.matmulT(a, b, 1).data, referenceBackend.matmulT(a, b, 1).data, 'extreme i8');
+    assert.equal(nativeBackend.matmulT(a, b, 1).data[0], 128 * 128 * k);
+  });
+
+  nativeTest('empty dimensions: M or N = 0 gives an empty result, K = 0 gives zeros', () => {
+    for (const [m, n, k] of [[0, 3, 4], [3, 0, 4], [3, 4, 0]] as const) {
+      for (const dtype of ['f32', 'bf16', 'i8', 'fp8e4m3']) {
+        const [a, b] = operands(dtype, m, n, k, 7);
+        const got = nativeBackend.matmulT(a, b, 2);
+        assert.deepEqual(got.shape, [m, n]);
+        assert.ok(got.data.every((v) => v === 0), `${dtype} ${m}×${n}×${k}`);
+      }
+    }
+  });
+
+  nativeTest('f64 operands go to the reference (f64 result, identical values)', () => {
+    const a = new Tensor([3, 5], 'f64', new Rng(1).fillNormal(new Float64Array(15)));
+    const b = new Tensor([4, 5], 'f64', new Rng(2).fillNormal(new Float64Array(20)));
+    const got = nativeBackend.matmulT(a, b, 0.5);
+    assert.equal(got.dtype, 'f64');
+    assert.deepEqual(got.data, referenceBackend.matmulT(a, b, 0.5).data);
+  });
+
+  nativeTest('shape and dtype errors match the reference codes', () => {
+    const a = randomF32([3, 5], 1);
+    assert.throws(() => nativeBackend.matmulT(a, randomF32([4, 6], 2)), (e) => e instanceof HaloError && e.code === 'E_SHAPE');
+    const b = new Tensor([4, 5], 'bf16', new Uint16Array(20));
+    assert.throws(() => nativeBackend.matmulT(a, b), (e) => e instanceof HaloError && e.code === 'E_DTYPE');
+    assert.throws(() => nativeBackend.matmulT(randomF32([5], 1), a), (e) => e instanceof HaloError && e.code === 'E_SHAPE');
+  });
+
+  nativeTest('the addon checks array lengths itself (no out-of-bounds access on a bad call)', () => {
+    const addon = rawAddon();
+    assert.throws(() => addon.matmulT(0, new Float32Array(5), new Float32Array(6), 2, 3, 3, 1, new Float32Array(6)), /A \(f32\) has 5 elements, needs 6/);
+    assert.throws(() => addon.matmulT(2, new Float32Array(6), new Int8Array(9), 2, 3, 3, 1, new Float32Array(6)), /must be a Int8Array/);
+    assert.throws(() => addon.matmulT(0, new Float32Array(6), new Float32Array(9), 2, 3, 3, 1, new Float32Array(5)), /out has 5 elements/);
+  });
+
+  nativeTest('oneDNN picks a JIT implementation for every operand type', () => {
+    const addon = rawAddon();
+    for (const t of [0, 1, 2]) assert.match(addon.gemmImpl(t, 256, 256, 256), /jit|brg|gemm/);
+  });
+});
