@@ -2,5 +2,6 @@
 import type { Command } from './command.ts';
 import { benchLinearCommand } from './commands/bench-linear.ts';
 import { inspectCommand } from './commands/inspect.ts';
+import { finetuneCommand } from './commands/finetune.ts';
 
-export const COMMANDS: readonly Command[] = [inspectCommand, benchLinearCommand];
+export const COMMANDS: readonly Command[] = [finetuneCommand, inspectCommand, benchLinearCommand];

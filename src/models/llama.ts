@@ -69,7 +69,7 @@ export class LlamaModel implements CausalLM {
   readonly be: Backend;
   readonly dims: Dims;
   private readonly params = new Map<string, Param>();
-  private readonly names: LayerNames[];
+  readonly names: LayerNames[];
   private readonly prepared = new Map<string, PreparedWeight>();
   private readonly precision: 'f32' | 'f64';
 
@@ -125,8 +125,13 @@ export class LlamaModel implements CausalLM {
     return { lossSum: tape.lossSum, tokens: tape.tokens };
   }
 
+  /** Logits [B·T, V] of a batch (full forward, nothing kept for backward beyond what the forward makes). */
+  logits(batch: Batch): FloatArray {
+    return this.forward(batch).tape.logits;
+  }
+
   /** Rotated + quantized weight of a projection, made once per optimizer step and shared by micro-batches. */
-  private weight(name: string): PreparedWeight {
+  weight(name: string): PreparedWeight {
     let w = this.prepared.get(name);
     if (!w) {
       const p = this.param(name);
@@ -136,7 +141,7 @@ export class LlamaModel implements CausalLM {
     return w;
   }
 
-  private mat(data: FloatArray, rows: number, cols: number): FloatTensor {
+  mat(data: FloatArray, rows: number, cols: number): FloatTensor {
     return (data instanceof Float64Array ? new Tensor([rows, cols], 'f64', data) : new Tensor([rows, cols], 'f32', data)) as FloatTensor;
   }
 
@@ -183,7 +188,7 @@ export class LlamaModel implements CausalLM {
     return { tape: { batch, rope, layers, xf: x, rstdf, hf, logits, lse: ce.lse }, lossSum: ce.lossSum, tokens: ce.count };
   }
 
-  private lmHead(): Param {
+  lmHead(): Param {
     return this.config.tie_word_embeddings ? this.param('model.embed_tokens.weight') : this.param('lm_head.weight');
   }
 
