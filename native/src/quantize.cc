@@ -145,6 +145,7 @@ HALO_AVX512 void avx512_colmax(const float* p, int64_t n, float* cm, int* nf) {
 struct MfConst {
   double emin, man, twoMan, bias, maxCode;
   int signBit;
+  double maxValue;
 };
 
 // 8 doubles → 8 codes (int32 lanes). int8: clamp to ±127, RNE.
@@ -169,33 +170,76 @@ HALO_AVX512 HALO_INLINE __m256i enc_mini(__m512d q, const MfConst& k) {
   return _mm256_mask_or_epi32(c, neg, c, _mm256_set1_epi32(k.signBit));
 }
 
+// The same encoders on 16 f32 lanes. q = RN_f32(x/s) can differ from the double quotient only by landing
+// exactly on a rounding tie of the target grid when the true quotient is just off it (division is correctly
+// rounded and monotonic, so q never crosses a tie). Lanes whose scaled value is exactly a tie are therefore
+// decided exactly: the sign of x − t·s (t the tie, fnmadd: one rounding of the exact value, sign kept)
+// says whether the true quotient is above, below, or on the tie (then ties-to-even). That argument needs x
+// to be a normal number far from underflow, so a vector holding any |x| < 2^-100 takes the double path.
+HALO_AVX512 HALO_INLINE __m512 fix_ties(__m512 y, __m512 m, __m512 ax, __m512 s, __m512 toQ /* 2^(e−M) per lane, or 1 */) {
+  const __m512 fl = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  const __mmask16 tie = _mm512_cmp_ps_mask(_mm512_sub_ps(y, fl), _mm512_set1_ps(0.5f), _CMP_EQ_OQ);
+  if (!tie) return m;
+  const __m512 t = _mm512_mul_ps(_mm512_add_ps(fl, _mm512_set1_ps(0.5f)), toQ);  // the tie in units of q (exact)
+  const __m512 d = _mm512_fnmadd_ps(t, s, ax);                                     // |x| − t·s, one rounding
+  const __mmask16 above = _mm512_mask_cmp_ps_mask(tie, d, _mm512_setzero_ps(), _CMP_GT_OQ);
+  const __mmask16 below = _mm512_mask_cmp_ps_mask(tie, d, _mm512_setzero_ps(), _CMP_LT_OQ);
+  m = _mm512_mask_add_ps(m, above, fl, _mm512_set1_ps(1.0f));
+  return _mm512_mask_mov_ps(m, below, fl);
+}
+
 template <int F>  // 0 int8, 1 small float
+HALO_AVX512 HALO_INLINE __m512i enc16_ps(const MfConst& k, __m512 x, __m512 s, bool unit) {
+  const __m512 ax = _mm512_abs_ps(x);
+  const __m512 a = unit ? ax : _mm512_div_ps(ax, s);  // |q|; the sign is x's (s > 0)
+  __m512 code;
+  if (F == 0) {
+    const __m512 y = _mm512_min_ps(a, _mm512_set1_ps(127.0f));  // also maps +inf (x/s overflow) to 127
+    __m512 m = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    if (!unit) m = fix_ties(y, m, ax, s, _mm512_set1_ps(1.0f));
+    code = m;
+  } else {
+    const __m512 y0 = _mm512_min_ps(a, _mm512_set1_ps(float(k.maxValue * 4)));  // saturates either way
+    const __m512 e = _mm512_max_ps(_mm512_getexp_ps(y0), _mm512_set1_ps(float(k.emin)));
+    const __m512 shift = _mm512_sub_ps(_mm512_set1_ps(float(k.man)), e);
+    const __m512 y = _mm512_scalef_ps(y0, shift);
+    __m512 m = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    if (!unit) m = fix_ties(y, m, ax, s, _mm512_scalef_ps(_mm512_set1_ps(1.0f), _mm512_sub_ps(_mm512_setzero_ps(), shift)));
+    const __m512 tw = _mm512_set1_ps(float(k.twoMan));
+    code = _mm512_add_ps(_mm512_mul_ps(_mm512_add_ps(e, _mm512_set1_ps(float(k.bias))), tw), _mm512_sub_ps(m, tw));
+    code = _mm512_min_ps(code, _mm512_set1_ps(float(k.maxCode)));
+  }
+  __m512i c = _mm512_cvttps_epi32(code);
+  const __mmask16 neg = _mm512_movepi32_mask(_mm512_castps_si512(x));
+  if (F == 0) return _mm512_mask_sub_epi32(c, neg, _mm512_setzero_si512(), c);
+  return _mm512_mask_or_epi32(c, neg, c, _mm512_set1_epi32(k.signBit));
+}
+
+// The double path (exact by construction: the quotient as the reference computes it).
+template <int F>
+HALO_AVX512 HALO_INLINE __m512i enc16_pd(const MfConst& k, __m512 x, __m512 s, bool unit) {
+  __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+  __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1));
+  if (!unit) {
+    lo = _mm512_div_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(s)));
+    hi = _mm512_div_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(s, 1)));
+  }
+  const __m256i clo = F == 0 ? enc_int8(lo) : enc_mini(lo, k);
+  const __m256i chi = F == 0 ? enc_int8(hi) : enc_mini(hi, k);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(clo), chi, 1);
+}
+
+template <int F>
 HALO_AVX512 void enc_seg512(const MfConst& k, const float* p, int64_t n, float s, const float* sv, bool unit, uint8_t* dst) {
-  const __m512d sd = _mm512_set1_pd(double(s));
+  const __m512 ss = _mm512_set1_ps(s);
+  const __m512 tiny = _mm512_set1_ps(0x1p-100f);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 msk = tail_mask(n - i);
     const __m512 x = _mm512_maskz_loadu_ps(msk, p + i);
-    __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
-    __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1));
-    if (!unit) {
-      if (sv) {
-        const __m512 sx = _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), msk, sv + i);
-        lo = _mm512_div_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(sx)));
-        hi = _mm512_div_pd(hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(sx, 1)));
-      } else {
-        lo = _mm512_div_pd(lo, sd);
-        hi = _mm512_div_pd(hi, sd);
-      }
-    }
-    __m256i clo, chi;
-    if (F == 0) {
-      clo = enc_int8(lo);
-      chi = enc_int8(hi);
-    } else {
-      clo = enc_mini(lo, k);
-      chi = enc_mini(hi, k);
-    }
-    const __m512i c = _mm512_inserti64x4(_mm512_castsi256_si512(clo), chi, 1);
+    const __m512 sc = sv ? _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), msk, sv + i) : ss;
+    const __m512 ax = _mm512_abs_ps(x);
+    const __mmask16 small = _mm512_cmp_ps_mask(ax, tiny, _CMP_LT_OQ) & _mm512_cmp_ps_mask(ax, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+    const __m512i c = (!unit && small) ? enc16_pd<F>(k, x, sc, unit) : enc16_ps<F>(k, x, sc, unit);
     _mm_mask_storeu_epi8(dst + i, msk, _mm512_cvtepi32_epi8(c));
   }
 }
@@ -218,7 +262,7 @@ HALO_AVX512 void enc_bf16_512(const float* p, int64_t n, uint16_t* dst) {
 MfConst mf_const(Format f) {
   if (f == Format::int8 || f == Format::bf16) return MfConst{};
   const Minifloat& m = minifloat(f);
-  return MfConst{double(1 - m.bias), double(m.manBits), double(1 << m.manBits), double(m.bias), double(m.maxCode), m.signBit};
+  return MfConst{double(1 - m.bias), double(m.manBits), double(1 << m.manBits), double(m.bias), double(m.maxCode), m.signBit, m.max};
 }
 
 void avx512_encode(Format f, const float* p, int64_t n, float s, const float* sv, bool unit, void* dst) {
@@ -327,7 +371,9 @@ class Quantizer {
 
   QuantStrategy strategy() const {
     if (a_.strategy != QuantStrategy::automatic) return a_.strategy;
-    return QuantStrategy::recompute;
+    // Keeping the rotated tensor is faster (the rotation costs more than a write + read of it), but the
+    // scratch is retained between calls for reuse, so only up to 64 MiB; beyond that, rotate twice.
+    return R0_ * C0_ * 4 <= (int64_t(64) << 20) ? QuantStrategy::scratch : QuantStrategy::recompute;
   }
 
   // Every scale group lies inside one tile, so one pass suffices.

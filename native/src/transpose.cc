@@ -1,103 +1,76 @@
-// Cache-blocked transpose: tiles of 64×64 elements (a tile of 4-byte elements is 16 KB, so source and
-// destination tiles both sit in L1), tiles spread over threads. Inside a tile, 8×8 sub-blocks are moved
-// with registers so every destination line is written in full runs. The inner loops are plain C++ compiled
-// three times (portable / AVX2 / AVX-512 targets) and picked at run time.
+// Cache-blocked transpose. The matrix is cut into 64×64 tiles (a tile of 4-byte elements is 16 KiB, so
+// source and destination tiles both sit in L1), spread over threads; inside a tile, square blocks that fill
+// one 16-byte register per row (16×16 bytes, 8×8 halves, 4×4 words, 2×2 doubles) are transposed in
+// registers with log2(block) rounds of SSE2 unpacks, so every load and store moves 16 contiguous bytes.
+// SSE2 is part of the x86-64 baseline, so the same code serves every CPU; edges use plain loops.
+//
+// Unpack network: with rows r and byte columns p as bit strings, each round (unpack lo/hi of register
+// pairs 2i, 2i+1 at unit width 1, 2, 4, 8 bytes) moves one column bit into the register index and one
+// row bit into the position. After the last round register k holds column bitreverse(k), rows in order.
 #include "transpose.h"
 
-#include <cstring>
+#include <emmintrin.h>
 
-#include "cpu_features.h"
+#include <algorithm>
+#include <cstring>
 
 namespace halo {
 namespace {
 
 constexpr int64_t kTile = 64;
 
-template <typename T>
-HALO_INLINE void tile_kernel(const T* __restrict src, T* __restrict dst, int64_t rows, int64_t cols, int64_t r0, int64_t c0) {
-  const int64_t r1 = r0 + kTile < rows ? r0 + kTile : rows;
-  const int64_t c1 = c0 + kTile < cols ? c0 + kTile : cols;
-  if (r1 - r0 == kTile && c1 - c0 == kTile) {
-    // Full tile: 8×8 blocks through a small buffer the compiler keeps in registers.
-    for (int64_t rb = r0; rb < r1; rb += 8) {
-      for (int64_t cb = c0; cb < c1; cb += 8) {
-        T blk[8][8];
-        for (int i = 0; i < 8; i++)
-          for (int j = 0; j < 8; j++) blk[j][i] = src[(rb + i) * cols + cb + j];
-        for (int j = 0; j < 8; j++)
-          for (int i = 0; i < 8; i++) dst[(cb + j) * rows + rb + i] = blk[j][i];
+template <int kLog>  // block side 2^kLog registers; element width 16 >> kLog bytes
+HALO_INLINE void block_transpose(const uint8_t* src, int64_t ldS, uint8_t* dst, int64_t ldD) {
+  constexpr int N = 1 << kLog;
+  constexpr int W = 16 / N;  // element bytes
+  __m128i x[N], t[N];
+  for (int i = 0; i < N; i++) x[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i * ldS * W));
+  int width = W;  // unit width of the current round, bytes
+  for (int round = 0; round < kLog; round++, width *= 2) {
+    for (int i = 0; i < N / 2; i++) {
+      const __m128i a = x[2 * i], b = x[2 * i + 1];
+      switch (width) {
+        case 1: t[i] = _mm_unpacklo_epi8(a, b); t[i + N / 2] = _mm_unpackhi_epi8(a, b); break;
+        case 2: t[i] = _mm_unpacklo_epi16(a, b); t[i + N / 2] = _mm_unpackhi_epi16(a, b); break;
+        case 4: t[i] = _mm_unpacklo_epi32(a, b); t[i + N / 2] = _mm_unpackhi_epi32(a, b); break;
+        default: t[i] = _mm_unpacklo_epi64(a, b); t[i + N / 2] = _mm_unpackhi_epi64(a, b); break;
       }
     }
-    return;
+    for (int i = 0; i < N; i++) x[i] = t[i];
   }
-  for (int64_t c = c0; c < c1; c++)
-    for (int64_t r = r0; r < r1; r++) dst[c * rows + r] = src[r * cols + c];
+  for (int c = 0; c < N; c++) {
+    int rev = 0;
+    for (int b = 0; b < kLog; b++) rev |= ((c >> b) & 1) << (kLog - 1 - b);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + c * ldD * W), x[rev]);
+  }
+}
+
+// dst[c*ldD + r] = src[r*ldS + c] for a rows×cols region (strides in elements), single-threaded.
+template <typename T>
+void region(const T* src, int64_t ldS, T* dst, int64_t ldD, int64_t rows, int64_t cols) {
+  constexpr int kLog = sizeof(T) == 1 ? 4 : sizeof(T) == 2 ? 3 : sizeof(T) == 4 ? 2 : 1;
+  constexpr int64_t B = 1 << kLog;
+  const int64_t rb = rows - rows % B, cb = cols - cols % B;
+  for (int64_t r = 0; r < rb; r += B)
+    for (int64_t c = 0; c < cb; c += B)
+      block_transpose<kLog>(reinterpret_cast<const uint8_t*>(src + r * ldS + c), ldS, reinterpret_cast<uint8_t*>(dst + c * ldD + r), ldD);
+  for (int64_t r = 0; r < rows; r++)  // right edge
+    for (int64_t c = cb; c < cols; c++) dst[c * ldD + r] = src[r * ldS + c];
+  for (int64_t r = rb; r < rows; r++)  // bottom edge
+    for (int64_t c = 0; c < cb; c++) dst[c * ldD + r] = src[r * ldS + c];
 }
 
 template <typename T>
-HALO_INLINE void transpose_t(const T* src, T* dst, int64_t rows, int64_t cols) {
+void full(const void* src, void* dst, int64_t rows, int64_t cols) {
+  const T* s = static_cast<const T*>(src);
+  T* d = static_cast<T*>(dst);
   const int64_t tr = (rows + kTile - 1) / kTile, tc = (cols + kTile - 1) / kTile;
   const int64_t tiles = tr * tc;
 #pragma omp parallel for schedule(static) if (rows * cols > (1 << 15))
   for (int64_t t = 0; t < tiles; t++) {
     // Tiles walk down a column of tiles first, so consecutive tiles of one thread write adjacent dst lines.
-    const int64_t ti = t % tr, tj = t / tr;
-    tile_kernel(src, dst, rows, cols, ti * kTile, tj * kTile);
-  }
-}
-
-template <typename T>
-HALO_AVX512 __attribute__((flatten)) void transpose_avx512(const T* s, T* d, int64_t r, int64_t c) { transpose_t(s, d, r, c); }
-template <typename T>
-HALO_AVX2 __attribute__((flatten)) void transpose_avx2(const T* s, T* d, int64_t r, int64_t c) { transpose_t(s, d, r, c); }
-template <typename T>
-__attribute__((flatten)) void transpose_base(const T* s, T* d, int64_t r, int64_t c) { transpose_t(s, d, r, c); }
-
-template <typename T>
-void dispatch(const void* src, void* dst, int64_t rows, int64_t cols) {
-  const T* s = static_cast<const T*>(src);
-  T* d = static_cast<T*>(dst);
-  switch (kernel_tier()) {
-    case 2: transpose_avx512(s, d, rows, cols); break;
-    case 1: transpose_avx2(s, d, rows, cols); break;
-    default: transpose_base(s, d, rows, cols);
-  }
-}
-
-template <typename T>
-HALO_INLINE void strided_t(const T* __restrict src, int64_t ldS, T* __restrict dst, int64_t ldD, int64_t rows, int64_t cols) {
-  int64_t r = 0;
-  for (; r + 8 <= rows; r += 8) {
-    int64_t c = 0;
-    for (; c + 8 <= cols; c += 8) {
-      T blk[8][8];
-      for (int i = 0; i < 8; i++)
-        for (int j = 0; j < 8; j++) blk[j][i] = src[(r + i) * ldS + c + j];
-      for (int j = 0; j < 8; j++)
-        for (int i = 0; i < 8; i++) dst[(c + j) * ldD + r + i] = blk[j][i];
-    }
-    for (; c < cols; c++)
-      for (int i = 0; i < 8; i++) dst[c * ldD + r + i] = src[(r + i) * ldS + c];
-  }
-  for (; r < rows; r++)
-    for (int64_t c = 0; c < cols; c++) dst[c * ldD + r] = src[r * ldS + c];
-}
-
-template <typename T>
-HALO_AVX512 __attribute__((flatten)) void strided_avx512(const T* s, int64_t a, T* d, int64_t b, int64_t r, int64_t c) { strided_t(s, a, d, b, r, c); }
-template <typename T>
-HALO_AVX2 __attribute__((flatten)) void strided_avx2(const T* s, int64_t a, T* d, int64_t b, int64_t r, int64_t c) { strided_t(s, a, d, b, r, c); }
-template <typename T>
-__attribute__((flatten)) void strided_base(const T* s, int64_t a, T* d, int64_t b, int64_t r, int64_t c) { strided_t(s, a, d, b, r, c); }
-
-template <typename T>
-void strided_dispatch(const void* src, int64_t ldS, void* dst, int64_t ldD, int64_t rows, int64_t cols) {
-  const T* s = static_cast<const T*>(src);
-  T* d = static_cast<T*>(dst);
-  switch (kernel_tier()) {
-    case 2: strided_avx512(s, ldS, d, ldD, rows, cols); break;
-    case 1: strided_avx2(s, ldS, d, ldD, rows, cols); break;
-    default: strided_base(s, ldS, d, ldD, rows, cols);
+    const int64_t r0 = (t % tr) * kTile, c0 = (t / tr) * kTile;
+    region(s + r0 * cols + c0, cols, d + c0 * rows + r0, rows, std::min(kTile, rows - r0), std::min(kTile, cols - c0));
   }
 }
 
@@ -105,10 +78,10 @@ void strided_dispatch(const void* src, int64_t ldS, void* dst, int64_t ldD, int6
 
 void transpose_tile(const void* src, int64_t ldSrc, void* dst, int64_t ldDst, int64_t rows, int64_t cols, int elemBytes) {
   switch (elemBytes) {
-    case 1: return strided_dispatch<uint8_t>(src, ldSrc, dst, ldDst, rows, cols);
-    case 2: return strided_dispatch<uint16_t>(src, ldSrc, dst, ldDst, rows, cols);
-    case 4: return strided_dispatch<uint32_t>(src, ldSrc, dst, ldDst, rows, cols);
-    case 8: return strided_dispatch<uint64_t>(src, ldSrc, dst, ldDst, rows, cols);
+    case 1: return region(static_cast<const uint8_t*>(src), ldSrc, static_cast<uint8_t*>(dst), ldDst, rows, cols);
+    case 2: return region(static_cast<const uint16_t*>(src), ldSrc, static_cast<uint16_t*>(dst), ldDst, rows, cols);
+    case 4: return region(static_cast<const uint32_t*>(src), ldSrc, static_cast<uint32_t*>(dst), ldDst, rows, cols);
+    case 8: return region(static_cast<const uint64_t*>(src), ldSrc, static_cast<uint64_t*>(dst), ldDst, rows, cols);
   }
   throw ArgError("transpose: element size must be 1, 2, 4 or 8 bytes");
 }
@@ -120,10 +93,10 @@ void transpose2d(const void* src, void* dst, int64_t rows, int64_t cols, int ele
     return;
   }
   switch (elemBytes) {
-    case 1: return dispatch<uint8_t>(src, dst, rows, cols);
-    case 2: return dispatch<uint16_t>(src, dst, rows, cols);
-    case 4: return dispatch<uint32_t>(src, dst, rows, cols);
-    case 8: return dispatch<uint64_t>(src, dst, rows, cols);
+    case 1: return full<uint8_t>(src, dst, rows, cols);
+    case 2: return full<uint16_t>(src, dst, rows, cols);
+    case 4: return full<uint32_t>(src, dst, rows, cols);
+    case 8: return full<uint64_t>(src, dst, rows, cols);
   }
   throw ArgError("transpose: element size must be 1, 2, 4 or 8 bytes, got " + std::to_string(elemBytes));
 }

@@ -15,7 +15,7 @@
 import type { Backend, FloatTensor, Rotation } from '../backend/backend.ts';
 import { HaloError } from '../core/errors.ts';
 import { Tensor } from '../core/tensor.ts';
-import { isSupportedOrder, nextSupportedOrder, planHadamard, type HadamardPlan } from '../hadamard/index.ts';
+import { decompose, planHadamard, type HadamardPlan } from '../hadamard/index.ts';
 import { operandFormat, RECIPES, type HaloConfig } from './config.ts';
 import { floatOperand, gemm, operandBytes, quantOperand, transposeOperand, type Operand } from './operand.ts';
 
@@ -104,8 +104,8 @@ export function linearBackward(
   if (need.dx) {
     if (recipe.leftEY) {
       // HALO-2: rotate E_Y over its tokens before quantizing, undo after the GEMM.
-      const bp = isSupportedOrder(b) ? b : nextSupportedOrder(b);
-      const plan = planHadamard(bp, { block: 'full' });
+      const plan = tokenPlan(b);
+      const bp = plan.n;
       const eyPadded = padRows(ey, bp);
       const heq = quantize(be, cfg, eyPadded, { plan, side: 'left', transpose: false });
       const hexh = gemm(be, heq, weight.wT, cfg.emulate);                        // Ĥ_b E_Y W Ĥᵀ  [bp, in]
@@ -141,6 +141,28 @@ function quantize(be: Backend, cfg: HaloConfig, x: FloatTensor, rot: Rotation | 
   }
   const unitScale = RECIPES[cfg.level].unitScale;
   return quantOperand(be.rotateQuantize(x, rot, format, cfg.granularity, { transposeOut, unitScale }));
+}
+
+/**
+ * The token rotation of HALO-2 for b tokens: the smallest size ≥ b whose Hadamard factor K is small, so the
+ * rotation stays an FWHT plus a cheap K×K mix (a large K such as 468 for 936 tokens would cost K² per column);
+ * powers of two always qualify, so at most 2× padding. Zero rows pad the rest.
+ */
+const MAX_TOKEN_K = 64;
+const tokenPlans = new Map<number, HadamardPlan>();
+export function tokenPlan(b: number): HadamardPlan {
+  let plan = tokenPlans.get(b);
+  if (!plan) {
+    let m = b;
+    for (;;) {
+      const d = decompose(m);
+      if (d && d.K <= MAX_TOKEN_K) break;
+      m++;
+    }
+    plan = planHadamard(m, { block: 'full' });
+    tokenPlans.set(b, plan);
+  }
+  return plan;
 }
 
 function padRows(x: FloatTensor, rows: number): FloatTensor {

@@ -37,6 +37,8 @@ export interface TrainOptions {
   /** Stop after the first non-finite loss/gradient steps in a row; such steps are skipped. */
   maxBadSteps: number;
   quiet?: boolean;
+  /** Stop after this step as if interrupted (no final save): lets tests compare a resumed run to a whole one. */
+  stopAtStep?: number;
   /** Extra JSON stored in trainer_state.json (model/HALO settings). */
   runConfig?: Record<string, unknown>;
 }
@@ -161,6 +163,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     metrics.append(record);
     bar?.update(step, { loss, lr, tokens: tokensSeen });
     if ((o.saveEvery > 0 && step % o.saveEvery === 0) || step === totalSteps) checkpoint();
+    if (o.stopAtStep !== undefined && step >= o.stopAtStep) break;
   }
   const seconds = (performance.now() - t0) / 1000;
   return {

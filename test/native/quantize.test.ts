@@ -58,6 +58,35 @@ function tieInput(format: QuantFormat, rows: number, cols: number, seed: number)
   return new Tensor([rows, cols], 'f32', data);
 }
 
+/**
+ * Inputs x = fround(t·s) and its f32 neighbours, t a rounding tie of the format and s the (non-trivial) scale
+ * the tensor will get: the quotients x/s sit exactly on, or within an ulp of, ties — the cases where an f32
+ * quotient could round onto a tie the exact quotient misses. Per-tensor scale, so element 0 holds the absmax.
+ */
+function nearTieInput(format: QuantFormat, n: number, seed: number): Tensor<'f32'> {
+  const rng = new Rng(seed);
+  const qmax = formatTraits(format).qmax;
+  const absmax = Math.fround(0.37 + rng.next() * 1000);
+  const s = Math.fround(absmax / qmax);
+  let ties: number[];
+  if (format === 'int8') ties = Array.from({ length: 254 }, (_, k) => k - 126.5);
+  else {
+    const table = decodeTable(formatTraits(format).dtype as 'fp8e4m3' | 'fp8e5m2' | 'fp6e3m2');
+    const v = Array.from(new Set(Array.from(table).filter((x) => Number.isFinite(x) && x >= 0))).sort((a, b) => a - b);
+    ties = v.slice(1).map((x, i) => (x + v[i]!) / 2);
+  }
+  const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  const data = new Float32Array(n);
+  for (let i = 1; i < n; i++) {
+    f[0] = ties[rng.int(ties.length)]! * s * (rng.int(2) ? 1 : -1);
+    if (Math.abs(f[0]) >= absmax) f[0] = 0;
+    u[0] = u[0]! + rng.int(3) - 1; // the rounded product, or one ulp either side
+    data[i] = f[0];
+  }
+  data[0] = absmax;
+  return new Tensor([1, n], 'f32', data);
+}
+
 function specialInput(rows: number, cols: number, seed: number): Tensor<'f32'> {
   const x = randomF32([rows, cols], seed);
   const rng = new Rng(seed + 1);
@@ -109,6 +138,16 @@ describe('native rotateQuantize vs reference (bit-identical codes and scales)', 
 
   nativeTest('the same grid on the lower code paths (AVX2, portable)', () => {
     for (const tier of tiers().slice(1)) checkGrid(tier, QUANT_FORMAT_NAMES, [[8, 96], [40, 48]]);
+  });
+
+  nativeTest('quotients on and next to rounding ties, non-trivial scales, every code path', () => {
+    let seed = 1000;
+    for (const tier of tiers())
+      for (const format of ['int8', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2'] as const)
+        for (let rep = 0; rep < 20; rep++) {
+          const x = nearTieInput(format, 4099, seed++);
+          assertSameQuant(withTier(tier, () => nat(x, null, format, 'tensor')), ref(x, null, format, 'tensor'), `tier ${tier} ${format} seed ${seed}`);
+        }
   });
 
   nativeTest('clipRatio (HALO\'s FP6 0.75) saturates exactly like the reference', () => {

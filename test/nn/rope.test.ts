@@ -55,6 +55,11 @@ describe('rope', () => {
     assertClose(f64, expected, 1e-15, 'llama3 inv_freq f64');
     const f32 = ropeInvFreq(8, 10000, scaling, 'f32');
     for (let i = 0; i < 4; i++) assert.ok(Math.abs(f32[i] - expected[i]) <= 5e-7 * expected[i], `f32 inv_freq[${i}]`);
+    // Band edges close to the wavelengths: ctx 4000, low 1, high 8 → edges 4000 and 500; 6283 is just past
+    // the low-frequency edge (divided), 628.3 just inside the high one (interpolated with s = (4000/628.3 − 1)/7).
+    const near: Llama3Scaling = { factor: 16, low_freq_factor: 1, high_freq_factor: 8, original_max_position_embeddings: 4000 };
+    const s2 = (4000 / ((2 * Math.PI) / 0.01) - 1) / 7;
+    assertClose(ropeInvFreq(8, 10000, near, 'f64'), [1, 0.1, ((1 - s2) * 0.01) / 16 + s2 * 0.01, 0.001 / 16], 1e-15, 'llama3 near the edges');
     assert.throws(() => ropeInvFreq(8, 10000, { ...scaling, high_freq_factor: 1 }, 'f64'), HaloError);
     assert.throws(() => ropeInvFreq(7, 10000), /head_dim 7 must be even/);
   });
