@@ -384,7 +384,9 @@ class Quantizer {
   }
 
   int64_t tile_rows() const {
-    if (T_) return kBlock;  // code rows get 32-byte runs; block32 groups of Oᵀ stay inside one tile
+    // Transposed codes: 64 rows give each code row a full 64-byte line per tile (32 when a rotated f32
+    // tile of 64 rows would not fit in L2); a multiple of 32, so block32 groups of Oᵀ stay inside one tile.
+    if (T_) return int64_t(64) * C0_ * 4 <= (int64_t(1) << 19) || a_.side == Side::none ? 64 : kBlock;
     return std::max<int64_t>(1, std::min<int64_t>(64, 16384 / std::max<int64_t>(C0_, 1)));
   }
 
@@ -418,7 +420,7 @@ class Quantizer {
       s.tid = omp_get_thread_num();
       const int64_t tileElems = left ? R0_ * W : TR * C0_;
       if (side == Side::left || (side == Side::right && !scratchOut)) s.tile = tls_buffer(tileBuf, size_t(tileElems));
-      if (T_) s.codes = tls_buffer(codeBuf, size_t(tileElems * esz_));
+      if (T_) s.codes = tls_buffer(codeBuf, size_t(2 * tileElems * esz_));  // encoded tile + its transpose
       s.col = tls_buffer(colBuf, size_t(std::max(C0_, W)));
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < nTiles; t++) {
@@ -526,7 +528,11 @@ class Quantizer {
         }
       }
     }
-    if (T_) transpose_tile(s.codes, t.nc, codes + (t.c0 * R0_ + t.r0) * esz_, R0_, t.nr, t.nc, int(esz_));
+    if (T_) {  // transpose in L1/L2, then copy whole code-row segments out (see transpose.cc on strides)
+      uint8_t* tr = s.codes + t.nr * t.nc * esz_;
+      transpose_tile(s.codes, t.nc, tr, t.nr, t.nr, t.nc, int(esz_));
+      for (int64_t j = 0; j < t.nc; j++) std::memcpy(codes + ((t.c0 + j) * R0_ + t.r0) * esz_, tr + j * t.nr * esz_, size_t(t.nr * esz_));
+    }
   }
 
   const QuantArgs& a_;

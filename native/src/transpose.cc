@@ -1,5 +1,5 @@
-// Cache-blocked transpose. The matrix is cut into 64×64 tiles (a tile of 4-byte elements is 16 KiB, so
-// source and destination tiles both sit in L1), spread over threads; inside a tile, square blocks that fill
+// Cache-blocked transpose. The matrix is cut into tiles of 16 KiB (64×64 4-byte elements, 128×128 bytes),
+// spread over threads and staged through L1 buffers (see full()); inside a tile, square blocks that fill
 // one 16-byte register per row (16×16 bytes, 8×8 halves, 4×4 words, 2×2 doubles) are transposed in
 // registers with log2(block) rounds of SSE2 unpacks, so every load and store moves 16 contiguous bytes.
 // SSE2 is part of the x86-64 baseline, so the same code serves every CPU; edges use plain loops.
@@ -16,8 +16,6 @@
 
 namespace halo {
 namespace {
-
-constexpr int64_t kTile = 64;
 
 template <int kLog>  // block side 2^kLog registers; element width 16 >> kLog bytes
 HALO_INLINE void block_transpose(const uint8_t* src, int64_t ldS, uint8_t* dst, int64_t ldD) {
@@ -60,17 +58,28 @@ void region(const T* src, int64_t ldS, T* dst, int64_t ldD, int64_t rows, int64_
     for (int64_t c = 0; c < cb; c++) dst[c * ldD + r] = src[r * ldS + c];
 }
 
+// Tiles go through two contiguous L1 buffers: rows of a matrix whose row pitch is a multiple of 4 KiB all
+// map to the same L1 set, so transposing straight between the strided arrays thrashes the cache; copying
+// whole tile rows in and out keeps every strided access a long contiguous run.
 template <typename T>
 void full(const void* src, void* dst, int64_t rows, int64_t cols) {
+  constexpr int64_t S = sizeof(T) == 1 ? 128 : 256 / int64_t(sizeof(T));  // tile side: 128 B to 256 B rows
   const T* s = static_cast<const T*>(src);
   T* d = static_cast<T*>(dst);
-  const int64_t tr = (rows + kTile - 1) / kTile, tc = (cols + kTile - 1) / kTile;
+  const int64_t tr = (rows + S - 1) / S, tc = (cols + S - 1) / S;
   const int64_t tiles = tr * tc;
-#pragma omp parallel for schedule(static) if (rows * cols > (1 << 15))
-  for (int64_t t = 0; t < tiles; t++) {
-    // Tiles walk down a column of tiles first, so consecutive tiles of one thread write adjacent dst lines.
-    const int64_t r0 = (t % tr) * kTile, c0 = (t / tr) * kTile;
-    region(s + r0 * cols + c0, cols, d + c0 * rows + r0, rows, std::min(kTile, rows - r0), std::min(kTile, cols - c0));
+#pragma omp parallel if (rows * cols > (1 << 15))
+  {
+    alignas(64) T a[S * S], b[S * S];
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tiles; t++) {
+      // Tiles walk down a column of tiles first, so consecutive tiles of one thread write adjacent dst lines.
+      const int64_t r0 = (t % tr) * S, c0 = (t / tr) * S;
+      const int64_t h = std::min(S, rows - r0), w = std::min(S, cols - c0);
+      for (int64_t i = 0; i < h; i++) std::memcpy(a + i * w, s + (r0 + i) * cols + c0, size_t(w) * sizeof(T));
+      region(a, w, b, h, h, w);
+      for (int64_t j = 0; j < w; j++) std::memcpy(d + (c0 + j) * rows + r0, b + j * h, size_t(h) * sizeof(T));
+    }
   }
 }
 

@@ -24,6 +24,7 @@ import { ropeBackward, ropeForward, ropeTables, type RopeTables } from '../nn/op
 import { swigluBackward, swigluForward } from '../nn/ops/swiglu.ts';
 import type { CausalLM, LossResult, Param } from './causal-lm.ts';
 import { Dims, layerNames, type LayerNames } from './llama-names.ts';
+import type { Adapter } from '../peft/adapter.ts';
 
 export interface LlamaOptions {
   halo: HaloConfig;
@@ -32,6 +33,8 @@ export interface LlamaOptions {
   trainable?: (name: string) => boolean;
   /** f32 for training; f64 for gradient checks (the reference backend then runs in f64). */
   precision?: 'f32' | 'f64';
+  /** PEFT adapters keyed by the projection's weight name (e.g. model.layers.0.self_attn.q_proj.weight). */
+  adapters?: ReadonlyMap<string, Adapter>;
 }
 
 /** Everything the forward keeps for the backward of one decoder layer. */
@@ -50,6 +53,7 @@ interface LayerTape {
   up: FloatArray;        // [N, I]
   gateUp: [LinearSaved, LinearSaved];
   down: LinearSaved;
+  adapterTapes: Map<string, unknown>;
 }
 
 interface Tape {
@@ -72,6 +76,7 @@ export class LlamaModel implements CausalLM {
   readonly names: LayerNames[];
   private readonly prepared = new Map<string, PreparedWeight>();
   private readonly precision: 'f32' | 'f64';
+  readonly adapters: ReadonlyMap<string, Adapter>;
 
   constructor(config: ModelConfig, weights: ReadonlyMap<string, Tensor>, opts: LlamaOptions) {
     this.config = config;
@@ -80,6 +85,7 @@ export class LlamaModel implements CausalLM {
     this.precision = opts.precision ?? 'f32';
     this.dims = new Dims(config);
     this.names = Array.from({ length: config.num_hidden_layers }, (_, l) => layerNames(l));
+    this.adapters = opts.adapters ?? new Map();
     if (config.mlp_bias) throw new HaloError('E_UNSUPPORTED', 'mlp_bias = true is not supported (no Llama/Qwen2 release uses it)');
     const trainable = opts.trainable ?? (() => true);
     for (const spec of expectedTensors(config)) {
@@ -94,8 +100,13 @@ export class LlamaModel implements CausalLM {
     }
   }
 
+  /** Base parameters (HF names), then the adapters' (PEFT names). */
   parameters(): readonly Param[] {
-    return [...this.params.values()];
+    return [...this.params.values(), ...[...this.adapters.values()].flatMap((a) => a.params())];
+  }
+
+  hasParam(name: string): boolean {
+    return this.params.has(name);
   }
 
   param(name: string): Param {
@@ -135,7 +146,9 @@ export class LlamaModel implements CausalLM {
     let w = this.prepared.get(name);
     if (!w) {
       const p = this.param(name);
-      w = prepareWeight(this.be, this.halo, this.mat(p.data, p.shape[0], p.shape[1]));
+      const adapter = this.adapters.get(name);
+      const data = adapter?.kind === 'weight' ? adapter.effectiveWeight(p.data) : p.data;
+      w = prepareWeight(this.be, this.halo, this.mat(data, p.shape[0], p.shape[1]));
       this.prepared.set(name, w);
     }
     return w;
@@ -156,30 +169,43 @@ export class LlamaModel implements CausalLM {
     for (const n of this.names) {
       const x0 = x;
       const { y: h, rstd: rstd1 } = rmsnormForward(x0, this.param(n.ln1).data, N, C, eps);
+      const adapterTapes = new Map<string, unknown>();
+      const adapt = (name: string, x: FloatArray, y: FloatArray) => {
+        const a = this.adapters.get(name);
+        if (a?.kind !== 'output') return;
+        const r = a.forward(x, N);
+        accumulate(y, r.y);
+        adapterTapes.set(name, r.tape);
+      };
       const shared = prepareInput(this.be, this.halo, this.mat(h, N, C), this.weight(n.q));
       const [q, k, v] = ([n.q, n.k, n.v] as const).map((name, i) => {
         const r = linearForward(this.be, this.halo, shared, this.weight(name));
         const bias = this.params.get(n.qkvBias[i]);
         if (bias) addBias(r.y.data, bias.data, N);
+        adapt(name, h, r.y.data);
         return r;
       });
       const qr = ropeForward(q.y.data, rope.cos, rope.sin, N, Hq, D, q.y.data);
       const kr = ropeForward(k.y.data, rope.cos, rope.sin, N, Hkv, D, k.y.data);
-      const att = attentionForward(qr, kr, v.y.data, B, T, Hq, Hkv, D, { keyMask: batch.attnMask });
+      const att = attentionForward(qr, kr, v.y.data, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: c.sliding_window });
       const o = linearForward(this.be, this.halo, this.mat(att.out, N, Hq * D), this.weight(n.o));
       const oBias = this.params.get(n.oBias);
       if (oBias) addBias(o.y.data, oBias.data, N);
+      adapt(n.o, att.out, o.y.data);
       const x1 = add(x0, o.y.data);
       const { y: h2, rstd: rstd2 } = rmsnormForward(x1, this.param(n.ln2).data, N, C, eps);
       const shared2 = prepareInput(this.be, this.halo, this.mat(h2, N, C), this.weight(n.gate));
       const g = linearForward(this.be, this.halo, shared2, this.weight(n.gate));
       const u = linearForward(this.be, this.halo, shared2, this.weight(n.up));
+      adapt(n.gate, h2, g.y.data);
+      adapt(n.up, h2, u.y.data);
       const s = swigluForward(g.y.data, u.y.data);
       const d = linearForward(this.be, this.halo, this.mat(s, N, this.dims.I), this.weight(n.down));
+      adapt(n.down, s, d.y.data);
       x = add(x1, d.y.data);
       layers.push({
         x0, rstd1, q: qr, k: kr, v: v.y.data, lse: att.lse, qkv: [q.saved, k.saved, v.saved], o: o.saved,
-        x1, rstd2, gate: g.y.data, up: u.y.data, gateUp: [g.saved, u.saved], down: d.saved,
+        x1, rstd2, gate: g.y.data, up: u.y.data, gateUp: [g.saved, u.saved], down: d.saved, adapterTapes,
       });
     }
     const { y: hf, rstd: rstdf } = rmsnormForward(x, this.param('model.norm.weight').data, N, C, eps);
@@ -196,7 +222,8 @@ export class LlamaModel implements CausalLM {
     const { batch, rope } = tape;
     const { B, T } = batch;
     const N = B * T;
-    const { C, V, Hq, Hkv, D, I, eps } = this.dims;
+    const { C, V, Hq, Hkv, D, I } = this.dims;
+    const c = this.config;
     const be = this.be;
     const dlogits = crossEntropyBackward(tape.logits, batch.targets, tape.lse, N, V, { normalizer }, tape.logits);
     const head = this.lmHead();
@@ -209,20 +236,20 @@ export class LlamaModel implements CausalLM {
       const n = this.names[l];
       const t = tape.layers[l];
       // x = x1 + down(swiglu(gate(h2), up(h2))), h2 = norm2(x1)
-      const ds = this.linearGrad(n.down, t.down, dx, N, C);
+      const ds = this.linearGrad(n.down, t.down, dx, N, C, t);
       const { dgate, dup } = swigluBackward(ds!, t.gate, t.up);
-      const dh2 = this.linearGrad(n.gate, t.gateUp[0], dgate, N, I)!;
-      accumulate(dh2, this.linearGrad(n.up, t.gateUp[1], dup, N, I)!);
+      const dh2 = this.linearGrad(n.gate, t.gateUp[0], dgate, N, I, t)!;
+      accumulate(dh2, this.linearGrad(n.up, t.gateUp[1], dup, N, I, t)!);
       const dx1 = rmsnormBackward(dh2, t.x1, this.param(n.ln2).data, t.rstd2, N, C, this.param(n.ln2).grad);
       accumulate(dx1, dx);
       // x1 = x0 + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x0)
-      const da = this.linearGrad(n.o, t.o, dx1, N, C, n.oBias)!;
-      const { dq, dk, dv } = attentionBackward(da, t.q, t.k, t.v, t.lse, B, T, Hq, Hkv, D, { keyMask: batch.attnMask });
+      const da = this.linearGrad(n.o, t.o, dx1, N, C, t, n.oBias)!;
+      const { dq, dk, dv } = attentionBackward(da, t.q, t.k, t.v, t.lse, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: c.sliding_window });
       ropeBackward(dq, rope.cos, rope.sin, N, Hq, D, dq);
       ropeBackward(dk, rope.cos, rope.sin, N, Hkv, D, dk);
-      const dh = this.linearGrad(n.q, t.qkv[0], dq, N, Hq * D, n.qkvBias[0])!;
-      accumulate(dh, this.linearGrad(n.k, t.qkv[1], dk, N, Hkv * D, n.qkvBias[1])!);
-      accumulate(dh, this.linearGrad(n.v, t.qkv[2], dv, N, Hkv * D, n.qkvBias[2])!);
+      const dh = this.linearGrad(n.q, t.qkv[0], dq, N, Hq * D, t, n.qkvBias[0])!;
+      accumulate(dh, this.linearGrad(n.k, t.qkv[1], dk, N, Hkv * D, t, n.qkvBias[1])!);
+      accumulate(dh, this.linearGrad(n.v, t.qkv[2], dv, N, Hkv * D, t, n.qkvBias[2])!);
       const dx0 = rmsnormBackward(dh, t.x0, this.param(n.ln1).data, t.rstd1, N, C, this.param(n.ln1).grad);
       accumulate(dx0, dx1);
       dx = dx0;
@@ -232,10 +259,14 @@ export class LlamaModel implements CausalLM {
   }
 
   /** Backward of one projection: accumulates its weight (and bias) gradient, returns the input gradient. */
-  private linearGrad(name: string, saved: LinearSaved, dy: FloatArray, N: number, out: number, biasName?: string): FloatArray | null {
+  private linearGrad(name: string, saved: LinearSaved, dy: FloatArray, N: number, out: number, tape: LayerTape, biasName?: string): FloatArray | null {
     const p = this.param(name);
-    const { dx, dw } = linearBackward(this.be, this.halo, saved, this.mat(dy, N, out), { dx: true, dw: p.grad !== null });
+    const adapter = this.adapters.get(name);
+    const needW = p.grad !== null || adapter?.kind === 'weight';
+    const { dx, dw } = linearBackward(this.be, this.halo, saved, this.mat(dy, N, out), { dx: true, dw: needW });
     if (p.grad && dw) accumulate(p.grad, dw.data);
+    if (adapter?.kind === 'weight' && dw) adapter.backward(p.data, dw.data);
+    if (adapter?.kind === 'output' && dx) accumulate(dx.data, adapter.backward(tape.adapterTapes.get(name), dy, N));
     const bias = biasName ? this.params.get(biasName) : undefined;
     if (bias?.grad) columnSums(dy, N, out, bias.grad);
     return dx ? dx.data : null;
