@@ -408,7 +408,11 @@ class Quantizer {
     const bool left = side == Side::left;
     const int64_t TR = tile_rows();
     const int64_t W = HadKernel::panel_width(R0_);
-    const int64_t nTiles = left ? (C0_ + W - 1) / W : (R0_ + TR - 1) / TR;
+    // Unrotated data with transposed codes: column bands of 512, walked band by band, so the code rows a
+    // thread writes (512 rows of R0 bytes) stay within a few hundred pages (TLB) instead of all of them.
+    const int64_t TC = side == Side::none && T_ ? std::min<int64_t>(512, C0_) : C0_;
+    const int64_t nRowTiles = (R0_ + TR - 1) / TR, nBands = (C0_ + TC - 1) / TC;
+    const int64_t nTiles = left ? (C0_ + W - 1) / W : nRowTiles * nBands;
     const bool parallel = R0_ * C0_ >= (1 << 14);
     int nf = 0;
     bool overflow = false;
@@ -436,13 +440,13 @@ class Quantizer {
             for (int64_t r = 0; r < R0_; r++) std::memcpy(scratchOut + r * C0_ + tile.c0, s.tile + r * W, size_t(tile.nc) * 4);
           tile.p = s.tile;
         } else {
-          tile.r0 = t * TR;
+          tile.r0 = (t % nRowTiles) * TR;
           tile.nr = std::min(TR, R0_ - tile.r0);
-          tile.c0 = 0;
-          tile.nc = C0_;
+          tile.c0 = (t / nRowTiles) * TC;
+          tile.nc = std::min(TC, C0_ - tile.c0);
           tile.ld = C0_;
           if (side == Side::none) {
-            tile.p = x + tile.r0 * C0_;
+            tile.p = x + tile.r0 * C0_ + tile.c0;
           } else {
             float* dst = scratchOut ? scratchOut + tile.r0 * C0_ : s.tile;
             had_[0].right_rows(x + tile.r0 * C0_, dst, tile.nr, C0_, C0_);

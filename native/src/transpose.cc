@@ -1,4 +1,4 @@
-// Cache-blocked transpose. The matrix is cut into tiles of 16 KiB (64×64 4-byte elements, 128×128 bytes),
+// Cache-blocked transpose. The matrix is cut into tiles of 64 KiB (128×128 4-byte elements, 256×256 bytes),
 // spread over threads and staged through L1 buffers (see full()); inside a tile, square blocks that fill
 // one 16-byte register per row (16×16 bytes, 8×8 halves, 4×4 words, 2×2 doubles) are transposed in
 // registers with log2(block) rounds of SSE2 unpacks, so every load and store moves 16 contiguous bytes.
@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace halo {
 namespace {
@@ -63,14 +64,16 @@ void region(const T* src, int64_t ldS, T* dst, int64_t ldD, int64_t rows, int64_
 // whole tile rows in and out keeps every strided access a long contiguous run.
 template <typename T>
 void full(const void* src, void* dst, int64_t rows, int64_t cols) {
-  constexpr int64_t S = sizeof(T) == 1 ? 128 : 256 / int64_t(sizeof(T));  // tile side: 128 B to 256 B rows
+  constexpr int64_t S = sizeof(T) == 1 ? 256 : 512 / int64_t(sizeof(T));  // tile side: 256-512 B runs, 64 KiB
   const T* s = static_cast<const T*>(src);
   T* d = static_cast<T*>(dst);
   const int64_t tr = (rows + S - 1) / S, tc = (cols + S - 1) / S;
   const int64_t tiles = tr * tc;
 #pragma omp parallel if (rows * cols > (1 << 15))
   {
-    alignas(64) T a[S * S], b[S * S];
+    static thread_local std::vector<T> bufA(S * S), bufB(S * S);
+    T* a = bufA.data();
+    T* b = bufB.data();
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tiles; t++) {
       // Tiles walk down a column of tiles first, so consecutive tiles of one thread write adjacent dst lines.

@@ -3,5 +3,6 @@ import type { Command } from './command.ts';
 import { benchLinearCommand } from './commands/bench-linear.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { finetuneCommand } from './commands/finetune.ts';
+import { pretrainCommand } from './commands/pretrain.ts';
 
-export const COMMANDS: readonly Command[] = [finetuneCommand, inspectCommand, benchLinearCommand];
+export const COMMANDS: readonly Command[] = [finetuneCommand, pretrainCommand, inspectCommand, benchLinearCommand];

@@ -1,0 +1,32 @@
+// halo's public API: what a program that fine-tunes with HALO imports. The CLI (src/cli) is built on
+// exactly these pieces.
+export { Tensor } from './core/tensor.ts';
+export type { DType, FloatArray } from './core/dtype.ts';
+export { HaloError, type ErrorCode } from './core/errors.ts';
+export { Rng } from './core/rng.ts';
+
+export type { Backend, FloatTensor, Rotation } from './backend/backend.ts';
+export { getBackend, type BackendName } from './backend/select.ts';
+export { referenceBackend } from './backend/reference/index.ts';
+
+export { planHadamard, rightHadamard, leftHadamard, hadamardMatrix, isSupportedOrder, type HadamardPlan } from './hadamard/index.ts';
+export { quantize, dequantize, fakeQuantize, type Quantized, type QuantFormat, type Granularity } from './quant/index.ts';
+
+export { haloConfig, LEVELS, FORMATS, type HaloConfig, type Level, type Format } from './halo/config.ts';
+export { prepareWeight, prepareInput, linearForward, linearBackward, type PreparedWeight, type LinearSaved } from './halo/linear.ts';
+
+export { readModelConfig, parseModelConfig, type ModelConfig } from './io/hf-config.ts';
+export { loadModelFolder, saveModelFolder } from './io/hf-folder.ts';
+export { readSafetensors, writeSafetensors } from './io/safetensors.ts';
+export { loadTokenizer, HfTokenizer } from './tokenizer/hf.ts';
+export type { TextTokenizer, ChatMessage } from './tokenizer/types.ts';
+
+export { readJsonl } from './data/jsonl.ts';
+export { encodeRecords, type Example } from './data/encode.ts';
+export { BatchLoader, collate, type Batch } from './data/batch.ts';
+
+export { LlamaModel } from './models/llama.ts';
+export { loadLlama } from './models/load.ts';
+export type { CausalLM, Param } from './models/causal-lm.ts';
+export { AdamW } from './optim/adamw.ts';
+export { train, evaluateLoss, type TrainOptions } from './train/trainer.ts';
