@@ -551,10 +551,10 @@ class Quantizer {
   bool nonFinite_ = false, overflow_ = false;
   std::vector<HadKernel> had_;
   std::vector<float> gmax_;
-  static std::vector<float> scratch_;
+  static thread_local std::vector<float> scratch_;  // per calling thread (worker_threads may call concurrently)
 };
 
-std::vector<float> Quantizer::scratch_;
+thread_local std::vector<float> Quantizer::scratch_;
 
 }  // namespace
 

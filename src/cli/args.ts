@@ -89,7 +89,7 @@ export function formatHelp(usage: string, summary: string, specs: readonly Optio
   const lines = [`Usage: ${usage}`, '', summary, ''];
   if (specs.length) {
     lines.push('Options:');
-    const width = Math.max(...specs.map((s) => s.name.length + (s.type === 'boolean' ? 0 : 6))) + 4;
+    const width = Math.max(...specs.map((s) => s.name.length + (s.type === "boolean" ? 0 : 6))) + 6;
     for (const s of specs) {
       const left = `  --${s.name}${s.type === 'boolean' ? '' : ' <' + (s.type === 'string' ? 'str' : s.type === 'int' ? 'int' : 'num') + '>'}`;
       const extra = [s.choices ? `one of: ${s.choices.join(', ')}` : '', s.default !== undefined ? `default: ${s.default}` : '', s.required ? 'required' : '']

@@ -1,8 +1,17 @@
 // Every CLI command, in the order `halo --help` lists them. Adding a command = one file + one line here.
 import type { Command } from './command.ts';
 import { benchLinearCommand } from './commands/bench-linear.ts';
-import { inspectCommand } from './commands/inspect.ts';
+import { evalCommand } from './commands/eval.ts';
 import { finetuneCommand } from './commands/finetune.ts';
+import { generateCommand } from './commands/generate.ts';
+import { inspectCommand } from './commands/inspect.ts';
 import { pretrainCommand } from './commands/pretrain.ts';
 
-export const COMMANDS: readonly Command[] = [finetuneCommand, pretrainCommand, inspectCommand, benchLinearCommand];
+export const COMMANDS: readonly Command[] = [
+  finetuneCommand,
+  evalCommand,
+  generateCommand,
+  pretrainCommand,
+  inspectCommand,
+  benchLinearCommand,
+];

@@ -165,22 +165,34 @@ describe('native rotateQuantize vs reference (bit-identical codes and scales)', 
     const x = randomF32([256, 28 * 64], 11);
     for (let i = 0; i < x.data.length; i += 97) x.data[i]! *= 50;
     const plan = planHadamard(28 * 64);
+    const planL = planHadamard(256);
+    for (const side of ['right', 'left'] as const)
     for (const format of ['int8', 'fp8e4m3', 'fp6e3m2'] as const)
       for (const granularity of GRANULARITIES)
         for (const transposeOut of [false, true]) {
-          const r: Rotation = { plan, side: 'right', transpose: false };
+          const p = side === 'right' ? plan : planL;
+          const r: Rotation = { plan: p, side, transpose: false };
           const want = ref(x, r, format, granularity, { transposeOut });
           for (const strategy of [QUANT_STRATEGY.recompute, QUANT_STRATEGY.scratch]) {
             const codes = DTYPES[formatTraits(format).dtype].make(x.numel) as Int8Array | Uint8Array;
             const [R, C] = transposeOut ? [x.shape[1]!, x.shape[0]!] : [x.shape[0]!, x.shape[1]!];
             const scales = new Float32Array(scaleCount(granularity, R, C));
-            const st = addon.quantize(x.data, 256, 28 * 64, SIDE_CODES.right, plan.n, plan.block, plan.K, plan.pow2, plan.hadK, false,
+            const st = addon.quantize(x.data, 256, 28 * 64, SIDE_CODES[side], p.n, p.block, p.K, p.pow2, p.hadK, false,
               FORMAT_CODES[format], GRANULARITY_CODES[granularity], transposeOut, false, 1, codes, scales, strategy);
             assert.equal(st, 0);
-            const what = `${format} ${granularity} T=${transposeOut} strategy ${strategy}`;
+            const what = `${side} ${format} ${granularity} T=${transposeOut} strategy ${strategy}`;
             assertBitsEqual(scales, want.scales, `${what}: scales`);
             assertBitsEqual(codes, want.q.data as ArrayBufferView, `${what}: codes`);
           }
+        }
+  });
+
+  nativeTest('empty tensors give the reference\'s shapes and unit scales', () => {
+    for (const [rows, cols] of [[0, 5], [5, 0], [0, 0]] as const)
+      for (const granularity of GRANULARITIES)
+        for (const transposeOut of [false, true]) {
+          const x = new Tensor([rows, cols], 'f32', new Float32Array(0));
+          assertSameQuant(nat(x, null, 'int8', granularity, { transposeOut }), ref(x, null, 'int8', granularity, { transposeOut }), `${rows}×${cols} ${granularity}`);
         }
   });
 
