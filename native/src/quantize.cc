@@ -408,11 +408,9 @@ class Quantizer {
     const bool left = side == Side::left;
     const int64_t TR = tile_rows();
     const int64_t W = HadKernel::panel_width(R0_);
-    // Unrotated data with transposed codes: column bands of 512, walked band by band, so the code rows a
-    // thread writes (512 rows of R0 bytes) stay within a few hundred pages (TLB) instead of all of them.
-    const int64_t TC = side == Side::none && T_ ? std::min<int64_t>(512, C0_) : C0_;
-    const int64_t nRowTiles = (R0_ + TR - 1) / TR, nBands = (C0_ + TC - 1) / TC;
-    const int64_t nTiles = left ? (C0_ + W - 1) / W : nRowTiles * nBands;
+    // Row tiles span whole rows, so x is read sequentially. (Column bands would shorten the strided code
+    // writes of transposed output, but measured slower: strided f32 reads cost more than strided byte writes.)
+    const int64_t nTiles = left ? (C0_ + W - 1) / W : (R0_ + TR - 1) / TR;
     const bool parallel = R0_ * C0_ >= (1 << 14);
     int nf = 0;
     bool overflow = false;
@@ -440,13 +438,13 @@ class Quantizer {
             for (int64_t r = 0; r < R0_; r++) std::memcpy(scratchOut + r * C0_ + tile.c0, s.tile + r * W, size_t(tile.nc) * 4);
           tile.p = s.tile;
         } else {
-          tile.r0 = (t % nRowTiles) * TR;
+          tile.r0 = t * TR;
           tile.nr = std::min(TR, R0_ - tile.r0);
-          tile.c0 = (t / nRowTiles) * TC;
-          tile.nc = std::min(TC, C0_ - tile.c0);
+          tile.c0 = 0;
+          tile.nc = C0_;
           tile.ld = C0_;
           if (side == Side::none) {
-            tile.p = x + tile.r0 * C0_ + tile.c0;
+            tile.p = x + tile.r0 * C0_;
           } else {
             float* dst = scratchOut ? scratchOut + tile.r0 * C0_ : s.tile;
             had_[0].right_rows(x + tile.r0 * C0_, dst, tile.nr, C0_, C0_);
@@ -535,7 +533,12 @@ class Quantizer {
     if (T_) {  // transpose in L1/L2, then copy whole code-row segments out (see transpose.cc on strides)
       uint8_t* tr = s.codes + t.nr * t.nc * esz_;
       transpose_tile(s.codes, t.nc, tr, t.nr, t.nr, t.nc, int(esz_));
-      for (int64_t j = 0; j < t.nc; j++) std::memcpy(codes + ((t.c0 + j) * R0_ + t.r0) * esz_, tr + j * t.nr * esz_, size_t(t.nr * esz_));
+      const int64_t run = t.nr * esz_;
+      uint8_t* out = codes + (t.c0 * R0_ + t.r0) * esz_;
+      if (run == 64)  // the common case: a constant-size copy the compiler inlines (no call per code row)
+        for (int64_t j = 0; j < t.nc; j++) std::memcpy(out + j * R0_ * esz_, tr + j * 64, 64);
+      else
+        for (int64_t j = 0; j < t.nc; j++) std::memcpy(out + j * R0_ * esz_, tr + j * run, size_t(run));
     }
   }
 

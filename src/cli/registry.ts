@@ -1,6 +1,7 @@
 // Every CLI command, in the order `halo --help` lists them. Adding a command = one file + one line here.
 import type { Command } from './command.ts';
 import { benchLinearCommand } from './commands/bench-linear.ts';
+import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
 import { finetuneCommand } from './commands/finetune.ts';
 import { generateCommand } from './commands/generate.ts';
@@ -8,6 +9,7 @@ import { inspectCommand } from './commands/inspect.ts';
 import { pretrainCommand } from './commands/pretrain.ts';
 
 export const COMMANDS: readonly Command[] = [
+  demoCommand,
   finetuneCommand,
   evalCommand,
   generateCommand,

@@ -75,7 +75,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
   );
   const microPerEpoch = Math.ceil(trainSet.length / o.batchSize);
   const stepsPerEpoch = Math.max(1, Math.floor(microPerEpoch / o.gradAccum));
-  const totalSteps = o.maxSteps ?? stepsPerEpoch * o.epochs;
+  const totalSteps = o.maxSteps ?? Math.max(1, Math.round(stepsPerEpoch * o.epochs));
   const lrAt = makeSchedule(o.lr, { kind: o.schedule, warmupSteps: Math.min(o.warmupSteps, totalSteps), totalSteps, minRatio: o.minLrRatio });
   const metrics = new MetricsLog(path.join(o.outDir, 'metrics.jsonl'));
 
