@@ -21,7 +21,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++1y"],
-      "cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-march=x86-64-v2", "-fopenmp", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-maybe-uninitialized"],
+      "cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-march=x86-64-v2", "-fopenmp", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "ldflags": ["-fopenmp"],
       "libraries": ["-ldnnl"]
     }

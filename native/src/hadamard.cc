@@ -19,6 +19,11 @@
 
 #include "cpu_features.h"
 
+// GCC 12's AVX-512 headers build some intrinsics from _mm512_undefined_*(), which -Wall reports as
+// "used uninitialized" once inlined here; the values are fully overwritten, so silence that noise.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace halo {
 namespace {
 

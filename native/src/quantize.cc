@@ -32,6 +32,11 @@
 #include "hadamard.h"
 #include "transpose.h"
 
+// GCC 12's AVX-512 headers build some intrinsics from _mm512_undefined_*(), which -Wall reports as
+// "used uninitialized" once inlined here; the values are fully overwritten, so silence that noise.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace halo {
 namespace {
 
@@ -410,7 +415,14 @@ class Quantizer {
     const int64_t W = HadKernel::panel_width(R0_);
     // Row tiles span whole rows, so x is read sequentially. (Column bands would shorten the strided code
     // writes of transposed output, but measured slower: strided f32 reads cost more than strided byte writes.)
-    const int64_t nTiles = left ? (C0_ + W - 1) / W : (R0_ + TR - 1) / TR;
+    // Transposed codes: a short first tile makes every later tile's code-row runs start on a cache line, so
+    // they can be written with streaming stores (block32 keeps 32-aligned tiles: its groups must not split).
+    int64_t first = 0;
+    if (!left && T_ && g_ != Granularity::block32 && (R0_ * esz_) % 64 == 0) {
+      const uintptr_t base = reinterpret_cast<uintptr_t>(a_.codes);
+      if (base % uintptr_t(esz_) == 0) first = std::min<int64_t>(int64_t((64 - base % 64) % 64) / esz_ % TR, R0_);
+    }
+    const int64_t nTiles = left ? (C0_ + W - 1) / W : (first > 0) + (R0_ - first + TR - 1) / TR;
     const bool parallel = R0_ * C0_ >= (1 << 14);
     int nf = 0;
     bool overflow = false;
@@ -438,8 +450,8 @@ class Quantizer {
             for (int64_t r = 0; r < R0_; r++) std::memcpy(scratchOut + r * C0_ + tile.c0, s.tile + r * W, size_t(tile.nc) * 4);
           tile.p = s.tile;
         } else {
-          tile.r0 = t * TR;
-          tile.nr = std::min(TR, R0_ - tile.r0);
+          tile.r0 = first > 0 ? (t == 0 ? 0 : first + (t - 1) * TR) : t * TR;
+          tile.nr = first > 0 && t == 0 ? first : std::min(TR, R0_ - tile.r0);
           tile.c0 = 0;
           tile.nc = C0_;
           tile.ld = C0_;
@@ -535,9 +547,17 @@ class Quantizer {
       transpose_tile(s.codes, t.nc, tr, t.nr, t.nr, t.nc, int(esz_));
       const int64_t run = t.nr * esz_;
       uint8_t* out = codes + (t.c0 * R0_ + t.r0) * esz_;
-      if (run == 64)  // the common case: a constant-size copy the compiler inlines (no call per code row)
+      const bool aligned = (reinterpret_cast<uintptr_t>(out) % 64 == 0) && ((R0_ * esz_) % 64 == 0);
+      if (run % 64 == 0 && aligned) {  // whole cache lines: streaming stores skip the read-for-ownership of
+        for (int64_t j = 0; j < t.nc; j++) {  // each line, which otherwise dominates these strided writes
+          __m128i* d = reinterpret_cast<__m128i*>(out + j * R0_ * esz_);
+          const __m128i* q = reinterpret_cast<const __m128i*>(tr + j * run);
+          for (int64_t k = 0; k < run / 16; k++) _mm_stream_si128(d + k, _mm_loadu_si128(q + k));
+        }
+        _mm_sfence();
+      } else if (run == 64) {  // a constant-size copy the compiler inlines (no call per code row)
         for (int64_t j = 0; j < t.nc; j++) std::memcpy(out + j * R0_ * esz_, tr + j * 64, 64);
-      else
+      } else
         for (int64_t j = 0; j < t.nc; j++) std::memcpy(out + j * R0_ * esz_, tr + j * run, size_t(run));
     }
   }

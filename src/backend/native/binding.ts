@@ -86,6 +86,11 @@ export function loadAddon(): LoadResult {
     cached = { addon: null, error: `native addon not built (${ADDON_PATH} missing; run 'node native/build.mjs', needs libdnnl-dev)` };
     return cached;
   }
+  // OpenMP workers that spin between parallel regions (libgomp's default) fight Node's own threads (GC,
+  // compiler, I/O) and anything else on a small machine: on 2 cores we measured 20–50× slowdowns of short
+  // kernels. Sleeping workers cost a few µs of wake-up per region. libgomp reads this when the addon loads
+  // it, so it must be set before the require; an explicit user setting wins.
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.OMP_WAIT_POLICY = 'passive';
   try {
     const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
     cached = { addon, error: null };
