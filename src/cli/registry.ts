@@ -1,5 +1,7 @@
 // Every CLI command, in the order `halo --help` lists them. Adding a command = one file + one line here.
 import type { Command } from './command.ts';
+import { benchGemmCommand } from './commands/bench-gemm.ts';
+import { benchHadamardCommand } from './commands/bench-hadamard.ts';
 import { benchLinearCommand } from './commands/bench-linear.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
@@ -16,4 +18,6 @@ export const COMMANDS: readonly Command[] = [
   pretrainCommand,
   inspectCommand,
   benchLinearCommand,
+  benchGemmCommand,
+  benchHadamardCommand,
 ];
