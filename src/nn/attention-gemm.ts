@@ -1,0 +1,298 @@
+// Causal GQA attention built on the backend's GEMM (matmulT, transpose): the same op as
+// src/nn/ops/attention.ts (its exact semantics: causal + key padding mask + sliding window, 1/√D default
+// scale, GQA head h → h / (Hq/Hkv), a query row with no visible key → output 0, lse −∞, gradient 0), but with
+// the T² work done by the native GEMM at tens to hundreds of GFLOP/s instead of plain JS loops. The reference
+// op stays the oracle (test/nn/attention-gemm.test.ts).
+//
+// Layout. Per (batch b, kv head g) the rep = Hq/Hkv query heads sharing g are gathered into one matrix
+// Q_g [T·rep, D] with row (t, r) = t·rep + r, so ONE GEMM serves all of them, and every block of consecutive
+// rows is a block of query positions (all rep heads) that sees the same key range. Queries are processed in
+// blocks of blockT positions; block [t0, t1) only multiplies keys [kLo, t1) (kLo = t0 − W + 1 with a window,
+// else 0), so the causal upper triangle is skipped except inside the diagonal tile (waste ≈ blockT/T) and a
+// sliding window costs O(T·W), not O(T²). Masking and softmax run row-wise in JS over the tile (f32 rows,
+// f64 sums).
+//
+// Memory: like the reference, the forward saves only lse [B, Hq, T] (B·Hq·T floats); the backward recomputes
+// the score tile with one extra GEMM instead of keeping P [B, Hq, T, T] (B·Hq·T² floats: 64 MiB per layer for
+// B=4, Hq=16, T=512 in f32 — ×layers, more than the weights of a small model), the FlashAttention trade. The
+// backward's Δ_t = Σ_j P_tj·dP_tj is taken from the recomputed tile, so `out` need not be kept either (under
+// HALO the o_proj input is saved only as 8-bit codes). Scratch: Q_g, dO_g [T·rep, D], K_g, V_g [T, D], f64
+// dK/dV accumulators [T, D], plus the backend's per-call results of at most [blockT·rep, T] — never T² per
+// head unless blockT ≥ T.
+import { HaloError } from '../core/errors.ts';
+import type { FloatArray } from '../core/dtype.ts';
+import { Tensor } from '../core/tensor.ts';
+import type { Backend, FloatTensor } from '../backend/backend.ts';
+import type { AttentionGrads, AttentionOptions, AttentionOut, KeyMask } from './ops/attention.ts';
+import { checkDims, checkLen, checkSameFloat, outBuffer } from './ops/check.ts';
+
+/** Query positions per tile. 64 keeps the diagonal-tile waste at 12.5% for T = 512 while the tile GEMMs
+ * ([64·rep, ≤T]·[≤T, D]) stay large enough for oneDNN to run near its peak. */
+export const DEFAULT_BLOCK_T = 64;
+
+export interface AttentionGemmOptions extends AttentionOptions {
+  /** query positions per tile (default DEFAULT_BLOCK_T); any value ≥ 1 gives the same result */
+  blockT?: number;
+}
+
+/**
+ * @param be the backend whose matmulT/transpose run the GEMMs (native: oneDNN; reference: plain TS)
+ * @param q [B, T, Hq, D] queries (after RoPE)
+ * @param k [B, T, Hkv, D] keys (after RoPE)
+ * @param v [B, T, Hkv, D] values
+ * @param buffers optional outputs: out [B, T, Hq, D], lse [B, Hq, T] (every element is written)
+ * @returns out [B, T, Hq, D] and lse [B, Hq, T] (pass it to attentionGemmBackward)
+ */
+export function attentionGemmForward(
+  be: Backend, q: FloatArray, k: FloatArray, v: FloatArray, B: number, T: number, Hq: number, Hkv: number, D: number,
+  opts: AttentionGemmOptions = {}, buffers: { out?: FloatArray; lse?: FloatArray } = {},
+): AttentionOut {
+  const op = 'attentionGemmForward';
+  const geo = geometry(op, B, T, Hq, Hkv, D, opts);
+  checkLen(op, 'q', q, B * T * Hq * D, '[B, T, Hq, D]');
+  checkLen(op, 'k', k, B * T * Hkv * D, '[B, T, Hkv, D]');
+  checkLen(op, 'v', v, B * T * Hkv * D, '[B, T, Hkv, D]');
+  checkSameFloat(op, q, { k, v });
+  const out = outBuffer(op, 'out', buffers.out, q, B * T * Hq * D, '[B, T, Hq, D]');
+  const lse = outBuffer(op, 'lse', buffers.lse, q, B * Hq * T, '[B, Hq, T]');
+  const { rep, scale, blockT } = geo;
+  const f64 = q instanceof Float64Array;
+  const qg = make(f64, T * rep * D);
+  const kg = make(f64, T * D);
+  const vg = make(f64, T * D);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < Hkv; g++) {
+      gather(q, b, T, Hq, g * rep, rep, D, qg);
+      gather(k, b, T, Hkv, g, 1, D, kg);
+      gather(v, b, T, Hkv, g, 1, D, vg);
+      for (let t0 = 0; t0 < T; t0 += blockT) {
+        const t1 = Math.min(T, t0 + blockT);
+        const kLo = keyStart(geo, t0);
+        const L = t1 - kLo;
+        const rows = (t1 - t0) * rep;
+        const qb = mat(f64, rows, D, qg.subarray(t0 * rep * D, t1 * rep * D));
+        const s = be.matmulT(qb, mat(f64, L, D, kg.subarray(kLo * D, t1 * D)), scale);
+        softmaxTile(s.data, geo, b, g, t0, t1, kLo, lse);
+        // P·V = matmulT(P, Vᵀ): V's key dim must be the contiguous one.
+        const vt = be.transpose(mat(f64, L, D, vg.subarray(kLo * D, t1 * D)));
+        const o = be.matmulT(s, vt);
+        scatter(o.data, b, T, Hq, g * rep, rep, D, t0, t1, out);
+      }
+    }
+  }
+  return { out, lse };
+}
+
+/**
+ * With P recomputed from lse, dP = dout·vᵀ and Δ_t = Σ_j P_tj·dP_tj:
+ *   dS = P ⊙ (dP − Δ),  dq = scale·dS·k,  dk = scale·dSᵀ·q,  dv = Pᵀ·dout,
+ * dk/dv summed over the Hq/Hkv query heads sharing a key head (the GEMMs contract over their rows).
+ * WRITES dq, dk, dv (every element).
+ * @param dout  [B, T, Hq, D] gradient of out
+ * @param q     [B, T, Hq, D] the forward's q
+ * @param k     [B, T, Hkv, D] the forward's k
+ * @param v     [B, T, Hkv, D] the forward's v
+ * @param saved the forward's result; only lse [B, Hq, T] is read
+ * @param opts  must be the forward's options (blockT may differ)
+ * @param buffers optional outputs dq [B, T, Hq, D], dk, dv [B, T, Hkv, D]
+ */
+export function attentionGemmBackward(
+  be: Backend, dout: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, saved: { lse: FloatArray },
+  B: number, T: number, Hq: number, Hkv: number, D: number,
+  opts: AttentionGemmOptions = {}, buffers: Partial<AttentionGrads> = {},
+): AttentionGrads {
+  const op = 'attentionGemmBackward';
+  const geo = geometry(op, B, T, Hq, Hkv, D, opts);
+  const { lse } = saved;
+  checkLen(op, 'dout', dout, B * T * Hq * D, '[B, T, Hq, D]');
+  checkLen(op, 'q', q, B * T * Hq * D, '[B, T, Hq, D]');
+  checkLen(op, 'k', k, B * T * Hkv * D, '[B, T, Hkv, D]');
+  checkLen(op, 'v', v, B * T * Hkv * D, '[B, T, Hkv, D]');
+  checkLen(op, 'lse', lse, B * Hq * T, '[B, Hq, T]');
+  checkSameFloat(op, q, { dout, k, v, lse });
+  const dq = outBuffer(op, 'dq', buffers.dq, q, B * T * Hq * D, '[B, T, Hq, D]');
+  const dk = outBuffer(op, 'dk', buffers.dk, q, B * T * Hkv * D, '[B, T, Hkv, D]');
+  const dv = outBuffer(op, 'dv', buffers.dv, q, B * T * Hkv * D, '[B, T, Hkv, D]');
+  const { rep, scale, blockT } = geo;
+  const f64 = q instanceof Float64Array;
+  const qg = make(f64, T * rep * D);
+  const dog = make(f64, T * rep * D);
+  const kg = make(f64, T * D);
+  const vg = make(f64, T * D);
+  // dk, dv of one (b, g) collect a contribution from every query tile; summed in f64, written once.
+  const dkAcc = new Float64Array(T * D);
+  const dvAcc = new Float64Array(T * D);
+  for (let b = 0; b < B; b++) {
+    for (let g = 0; g < Hkv; g++) {
+      gather(q, b, T, Hq, g * rep, rep, D, qg);
+      gather(dout, b, T, Hq, g * rep, rep, D, dog);
+      gather(k, b, T, Hkv, g, 1, D, kg);
+      gather(v, b, T, Hkv, g, 1, D, vg);
+      dkAcc.fill(0);
+      dvAcc.fill(0);
+      for (let t0 = 0; t0 < T; t0 += blockT) {
+        const t1 = Math.min(T, t0 + blockT);
+        const kLo = keyStart(geo, t0);
+        const L = t1 - kLo;
+        const rows = (t1 - t0) * rep;
+        const qb = mat(f64, rows, D, qg.subarray(t0 * rep * D, t1 * rep * D));
+        const dob = mat(f64, rows, D, dog.subarray(t0 * rep * D, t1 * rep * D));
+        const kb = mat(f64, L, D, kg.subarray(kLo * D, t1 * D));
+        const vb = mat(f64, L, D, vg.subarray(kLo * D, t1 * D));
+        const p = be.matmulT(qb, kb, scale); // scores, turned into P in place
+        const ds = be.matmulT(dob, vb); // dP, turned into dS in place
+        softmaxGradTile(p.data, ds.data, geo, b, g, t0, t1, kLo, lse);
+        const dqb = be.matmulT(ds, be.transpose(kb), scale);
+        scatter(dqb.data, b, T, Hq, g * rep, rep, D, t0, t1, dq);
+        const dkb = be.matmulT(be.transpose(ds), be.transpose(qb), scale);
+        accumulate(dkAcc, kLo * D, dkb.data);
+        const dvb = be.matmulT(be.transpose(p), be.transpose(dob));
+        accumulate(dvAcc, kLo * D, dvb.data);
+      }
+      scatter(dkAcc, b, T, Hkv, g, 1, D, 0, T, dk);
+      scatter(dvAcc, b, T, Hkv, g, 1, D, 0, T, dv);
+    }
+  }
+  return { dq, dk, dv };
+}
+
+interface Geometry {
+  T: number;
+  Hq: number;
+  rep: number;
+  scale: number;
+  mask: KeyMask | null;
+  window: number | null;
+  blockT: number;
+}
+
+/** The reference op's argument rules (same codes and wording), plus blockT. */
+function geometry(op: string, B: number, T: number, Hq: number, Hkv: number, D: number, opts: AttentionGemmOptions): Geometry {
+  checkDims(op, { B, T, Hq, Hkv, D });
+  if (Hq % Hkv !== 0) {
+    throw new HaloError('E_SHAPE', `${op}: ${Hq} query heads cannot share ${Hkv} key/value heads; num_attention_heads must be a multiple of num_key_value_heads`);
+  }
+  const mask = opts.keyMask ?? null;
+  if (mask) checkLen(op, 'keyMask', mask, B * T, '[B, T]');
+  const window = opts.window ?? null;
+  if (window !== null && (!Number.isInteger(window) || window < 1)) {
+    throw new HaloError('E_ARG', `${op}: sliding window must be a positive integer or null, got ${window}`);
+  }
+  const blockT = opts.blockT ?? DEFAULT_BLOCK_T;
+  if (!Number.isInteger(blockT) || blockT < 1) {
+    throw new HaloError('E_ARG', `${op}: blockT must be a positive integer (query positions per tile), got ${blockT}`);
+  }
+  return { T, Hq, rep: Hq / Hkv, scale: opts.scale ?? 1 / Math.sqrt(D), mask, window, blockT };
+}
+
+/** First key any query of the tile starting at t0 can see. */
+function keyStart(geo: Geometry, t0: number): number {
+  return geo.window ? Math.max(0, t0 - geo.window + 1) : 0;
+}
+
+/**
+ * Scores → probabilities, in place over the tile s [(t1−t0)·rep, L] (keys kLo … t1−1); writes lse.
+ * Entries a query must not see (future, outside the window, padding) become exactly 0.
+ */
+function softmaxTile(s: FloatArray, geo: Geometry, b: number, g: number, t0: number, t1: number, kLo: number, lse: FloatArray): void {
+  const { T, Hq, rep, mask, window } = geo;
+  const L = t1 - kLo;
+  const mb = b * T;
+  for (let t = t0; t < t1; t++) {
+    const lo = window ? Math.max(kLo, t - window + 1) : kLo;
+    for (let r = 0; r < rep; r++) {
+      const row = ((t - t0) * rep + r) * L - kLo; // s[row + j] is the score of key j
+      const li = (b * Hq + g * rep + r) * T + t;
+      s.fill(0, row + kLo, row + lo);
+      s.fill(0, row + t + 1, row + t1);
+      let max = -Infinity;
+      for (let j = lo; j <= t; j++) {
+        if (mask && mask[mb + j] === 0) continue;
+        if (s[row + j] > max) max = s[row + j];
+      }
+      if (max === -Infinity) {
+        s.fill(0, row + lo, row + t + 1);
+        lse[li] = -Infinity;
+        continue;
+      }
+      let sum = 0;
+      for (let j = lo; j <= t; j++) {
+        if (mask && mask[mb + j] === 0) {
+          s[row + j] = 0;
+          continue;
+        }
+        const e = Math.exp(s[row + j] - max);
+        s[row + j] = e;
+        sum += e;
+      }
+      const inv = 1 / sum;
+      for (let j = lo; j <= t; j++) s[row + j] *= inv;
+      lse[li] = max + Math.log(sum);
+    }
+  }
+}
+
+/**
+ * Over one tile: p holds scores → becomes P = exp(score − lse); dp holds dout·vᵀ → becomes
+ * dS = P ⊙ (dP − Δ) with Δ = Σ_j P_j·dP_j. Invisible entries of both become 0.
+ */
+function softmaxGradTile(p: FloatArray, dp: FloatArray, geo: Geometry, b: number, g: number, t0: number, t1: number, kLo: number, lse: FloatArray): void {
+  const { T, Hq, rep, mask, window } = geo;
+  const L = t1 - kLo;
+  const mb = b * T;
+  for (let t = t0; t < t1; t++) {
+    const lo = window ? Math.max(kLo, t - window + 1) : kLo;
+    for (let r = 0; r < rep; r++) {
+      const row = ((t - t0) * rep + r) * L - kLo;
+      const l = lse[(b * Hq + g * rep + r) * T + t];
+      if (l === -Infinity) {
+        p.fill(0, row + kLo, row + t1);
+        dp.fill(0, row + kLo, row + t1);
+        continue;
+      }
+      p.fill(0, row + kLo, row + lo);
+      p.fill(0, row + t + 1, row + t1);
+      dp.fill(0, row + kLo, row + lo);
+      dp.fill(0, row + t + 1, row + t1);
+      let delta = 0;
+      for (let j = lo; j <= t; j++) {
+        if (mask && mask[mb + j] === 0) {
+          p[row + j] = 0;
+          continue;
+        }
+        const pj = Math.exp(p[row + j] - l);
+        p[row + j] = pj;
+        delta += pj * dp[row + j];
+      }
+      for (let j = lo; j <= t; j++) dp[row + j] = p[row + j] * (dp[row + j] - delta);
+    }
+  }
+}
+
+/** dst [T·n, D] (row t·n + r) ← heads h0 … h0+n−1 of sequence b of src [B, T, H, D]. */
+function gather(src: FloatArray, b: number, T: number, H: number, h0: number, n: number, D: number, dst: FloatArray): void {
+  const w = n * D;
+  for (let t = 0; t < T; t++) {
+    const o = ((b * T + t) * H + h0) * D;
+    dst.set(src.subarray(o, o + w), t * w);
+  }
+}
+
+/** The inverse of gather for positions t0 … t1−1: src [(t1−t0)·n, D] → heads h0 … h0+n−1 of dst [B, T, H, D]. */
+function scatter(src: FloatArray, b: number, T: number, H: number, h0: number, n: number, D: number, t0: number, t1: number, dst: FloatArray): void {
+  const w = n * D;
+  for (let t = t0; t < t1; t++) dst.set(src.subarray((t - t0) * w, (t - t0 + 1) * w), ((b * T + t) * H + h0) * D);
+}
+
+function accumulate(acc: Float64Array, at: number, x: FloatArray): void {
+  for (let i = 0; i < x.length; i++) acc[at + i] += x[i];
+}
+
+function make(f64: boolean, n: number): FloatArray {
+  return f64 ? new Float64Array(n) : new Float32Array(n);
+}
+
+/** A [rows, cols] tensor over `data` (no copy), in data's precision. */
+function mat(f64: boolean, rows: number, cols: number, data: FloatArray): FloatTensor {
+  return f64 ? new Tensor([rows, cols], 'f64', data as Float64Array) : new Tensor([rows, cols], 'f32', data as Float32Array);
+}
