@@ -16,7 +16,7 @@ import type { HaloConfig } from '../halo/config.ts';
 import { linearBackward, linearForward, prepareInput, prepareWeight, type LinearSaved, type PreparedWeight } from '../halo/linear.ts';
 import { expectedTensors } from '../io/hf-folder.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
-import { attentionBackward, attentionForward } from '../nn/ops/attention.ts';
+import { attentionGemmBackward, attentionGemmForward } from '../nn/attention-gemm.ts';
 import { crossEntropyBackward, crossEntropyForward } from '../nn/ops/cross-entropy.ts';
 import { embeddingBackward, embeddingForward } from '../nn/ops/embedding.ts';
 import { rmsnormBackward, rmsnormForward } from '../nn/ops/rmsnorm.ts';
@@ -187,7 +187,7 @@ export class LlamaModel implements CausalLM {
       });
       const qr = ropeForward(q.y.data, rope.cos, rope.sin, N, Hq, D, q.y.data);
       const kr = ropeForward(k.y.data, rope.cos, rope.sin, N, Hkv, D, k.y.data);
-      const att = attentionForward(qr, kr, v.y.data, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: c.sliding_window });
+      const att = attentionGemmForward(this.be, qr, kr, v.y.data, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: c.sliding_window });
       const o = linearForward(this.be, this.halo, this.mat(att.out, N, Hq * D), this.weight(n.o));
       const oBias = this.params.get(n.oBias);
       if (oBias) addBias(o.y.data, oBias.data, N);
@@ -244,7 +244,7 @@ export class LlamaModel implements CausalLM {
       accumulate(dx1, dx);
       // x1 = x0 + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x0)
       const da = this.linearGrad(n.o, t.o, dx1, N, C, t, n.oBias)!;
-      const { dq, dk, dv } = attentionBackward(da, t.q, t.k, t.v, t.lse, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: c.sliding_window });
+      const { dq, dk, dv } = attentionGemmBackward(this.be, da, t.q, t.k, t.v, { lse: t.lse }, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: c.sliding_window });
       ropeBackward(dq, rope.cos, rope.sin, N, Hq, D, dq);
       ropeBackward(dk, rope.cos, rope.sin, N, Hkv, D, dk);
       const dh = this.linearGrad(n.q, t.qkv[0], dq, N, Hq * D, t, n.qkvBias[0])!;

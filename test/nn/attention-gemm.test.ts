@@ -14,7 +14,7 @@ import type { FloatArray } from '../../src/core/dtype.ts';
 import { HaloError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { attentionBackward, attentionForward } from '../../src/nn/ops/attention.ts';
-import { attentionGemmBackward, attentionGemmForward, type AttentionGemmOptions } from '../../src/nn/attention-gemm.ts';
+import { attentionGemmBackward, attentionGemmForward, expF32, type AttentionGemmOptions } from '../../src/nn/attention-gemm.ts';
 
 interface Case {
   B: number;
@@ -135,6 +135,21 @@ describe('attention-gemm', () => {
     CASES.forEach((c, i) => checkCase(be, c, false, 1e-4, 300 + i));
     // A shape with several full 64-position tiles and GQA, as in training (default blockT).
     checkCase(be, { B: 1, T: 150, Hq: 4, Hkv: 2, D: 32, opts: { keyMask: randomMask(new Rng(5), 1, 150) }, label: 'default tiles' }, false, 1e-4, 400);
+  });
+
+  test('expF32 matches Math.exp to 1e-9 relative over the range f32 scores use', () => {
+    const rng = new Rng(13);
+    let worst = 0;
+    for (let i = 0; i < 200_000; i++) {
+      const x = -103.9 + 191.8 * rng.next();
+      worst = Math.max(worst, Math.abs(expF32(x) - Math.exp(x)) / Math.exp(x));
+    }
+    assert.ok(worst <= 1e-9, `max relative error ${worst}`);
+    assert.equal(expF32(0), 1);
+    assert.equal(expF32(-Infinity), 0);
+    assert.equal(expF32(-104), 0);
+    assert.equal(expF32(100), Math.exp(100));
+    assert.ok(Number.isNaN(expF32(NaN)));
   });
 
   test('the tile size does not change the result beyond rounding', () => {
