@@ -9,6 +9,7 @@ import { finetuneCommand } from './commands/finetune.ts';
 import { generateCommand } from './commands/generate.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { pretrainCommand } from './commands/pretrain.ts';
+import { tokenizerTrainCommand } from './commands/tokenizer-train.ts';
 
 export const COMMANDS: readonly Command[] = [
   demoCommand,
@@ -16,6 +17,7 @@ export const COMMANDS: readonly Command[] = [
   evalCommand,
   generateCommand,
   pretrainCommand,
+  tokenizerTrainCommand,
   inspectCommand,
   benchLinearCommand,
   benchGemmCommand,

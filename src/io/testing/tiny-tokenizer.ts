@@ -6,27 +6,10 @@
 
 import { HaloError } from '../../core/errors.ts';
 
-export type ChatFormat = 'llama3' | 'chatml';
+import { byteLevelBpeFiles, bytesToUnicode, CHATML_SPECIALS, LLAMA3_SPECIALS, type ChatFormat, type TinyTokenizerFiles } from '../../tokenizer/byte-level-bpe.ts';
 
-export const LLAMA3_SPECIALS = ['<|begin_of_text|>', '<|end_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '<|eot_id|>'] as const;
-export const CHATML_SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'] as const;
-
-/**
- * The Llama 3 Instruct prompt format: BOS, then per message a role header, the trimmed content and <|eot_id|>;
- * the generation prompt is an open assistant header.
- */
-export const LLAMA3_CHAT_TEMPLATE =
-  "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n{{ m.content | trim }}<|eot_id|>{% endfor %}" +
-  "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}";
-
-/** The ChatML prompt format of Qwen2-Instruct, with its default system message when none is given. */
-export const CHATML_CHAT_TEMPLATE =
-  "{% if messages | length == 0 or messages[0].role != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}" +
-  "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
-
-/** Llama 3's pre-tokenizer split pattern (tokenizer.json of Meta-Llama-3). */
-export const LLAMA3_SPLIT_REGEX =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+export { bytesToUnicode, CHATML_CHAT_TEMPLATE, CHATML_SPECIALS, LLAMA3_CHAT_TEMPLATE, LLAMA3_SPECIALS, LLAMA3_SPLIT_REGEX } from '../../tokenizer/byte-level-bpe.ts';
+export type { ChatFormat, TinyTokenizerFiles } from '../../tokenizer/byte-level-bpe.ts';
 
 const CORPUS = `The quick brown fox jumps over the lazy dog. Hello world! Hello there, how are you today?
 You are a helpful assistant. The user asks a question and the assistant answers it step by step.
@@ -37,19 +20,6 @@ SELECT name, count(*) FROM users WHERE age > 30 GROUP BY name ORDER BY name;
 SELECT title FROM movies WHERE year = 2020 AND rating >= 8;
 def main():\n    return the answer\n
 the the the and and and of of to to in in is is that that it it for for with with as as on on`;
-
-/** GPT-2's reversible byte → printable unicode character map. */
-export function bytesToUnicode(): string[] {
-  const bs: number[] = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const map: string[] = new Array(256);
-  for (const b of bs) map[b] = String.fromCodePoint(b);
-  let n = 0;
-  for (let b = 0; b < 256; b++) if (map[b] === undefined) map[b] = String.fromCodePoint(256 + n++);
-  return map;
-}
 
 /** Learns up to `maxMerges` BPE merges (most frequent pair first, ties by string order) on the corpus. */
 function learnMerges(maxMerges: number): [string, string][] {
@@ -91,20 +61,6 @@ function learnMerges(maxMerges: number): [string, string][] {
   return merges;
 }
 
-export interface TinyTokenizerFiles {
-  /** tokenizer.json contents. */
-  tokenizer: Record<string, unknown>;
-  /** tokenizer_config.json contents. */
-  tokenizerConfig: Record<string, unknown>;
-  specialTokensMap: Record<string, unknown>;
-  /** Ids of the special tokens by content. */
-  ids: Record<string, number>;
-  bosId: number | null;
-  /** End-of-turn / end-of-text ids, as generation_config.eos_token_id. */
-  eosIds: number[];
-  vocabSize: number;
-}
-
 const cache = new Map<string, TinyTokenizerFiles>();
 
 /** The files of a tokenizer with exactly `vocabSize` tokens (≥ 256 bytes + the special tokens). */
@@ -116,85 +72,7 @@ export function makeTinyTokenizer(vocabSize: number, chat: ChatFormat = 'llama3'
   if (!Number.isInteger(vocabSize) || vocabSize < 256 + specials.length) {
     throw new HaloError('E_ARG', `a byte-level tokenizer needs vocab ≥ ${256 + specials.length}, got ${vocabSize}`);
   }
-  const b2u = bytesToUnicode();
-  const vocab: Record<string, number> = {};
-  b2u.forEach((u, i) => (vocab[u] = i));
-  const merges = learnMerges(vocabSize - 256 - specials.length);
-  for (const [a, b] of merges) vocab[a + b] ??= Object.keys(vocab).length;
-  let next = Object.keys(vocab).length;
-  const added: Record<string, unknown>[] = [];
-  const ids: Record<string, number> = {};
-  const addSpecial = (content: string) => {
-    ids[content] = next;
-    added.push({ id: next++, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
-  };
-  specials.forEach(addSpecial);
-  for (let r = 0; next < vocabSize; r++) addSpecial(`<|reserved_special_token_${r}|>`);
-  const bos = chat === 'llama3' ? '<|begin_of_text|>' : null;
-  const eos = chat === 'llama3' ? '<|eot_id|>' : '<|im_end|>';
-  const post: Record<string, unknown>[] = [{ type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true }];
-  if (bos) {
-    post.push({
-      type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: bos, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
-      special_tokens: { [bos]: { id: bos, ids: [ids[bos]], tokens: [bos] } },
-    });
-  }
-  const tokenizer = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: added,
-    normalizer: null,
-    pre_tokenizer: {
-      type: 'Sequence',
-      pretokenizers: [
-        { type: 'Split', pattern: { Regex: LLAMA3_SPLIT_REGEX }, behavior: 'Isolated', invert: false },
-        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
-      ],
-    },
-    post_processor: { type: 'Sequence', processors: post },
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: true,
-      vocab,
-      // "a b" strings (byte-level symbols never contain a space): read by every tokenizers version.
-      merges: merges.map(([a, b]) => `${a} ${b}`),
-    },
-  };
-  const addedDecoder = Object.fromEntries(added.map(({ id, ...rest }) => [String(id), rest]));
-  const tokenizerConfig: Record<string, unknown> = {
-    added_tokens_decoder: addedDecoder,
-    bos_token: bos,
-    chat_template: chat === 'llama3' ? LLAMA3_CHAT_TEMPLATE : CHATML_CHAT_TEMPLATE,
-    clean_up_tokenization_spaces: false,
-    eos_token: eos,
-    model_input_names: ['input_ids', 'attention_mask'],
-    model_max_length: 131072,
-    pad_token: chat === 'chatml' ? '<|endoftext|>' : null,
-    tokenizer_class: chat === 'llama3' ? 'PreTrainedTokenizerFast' : 'Qwen2Tokenizer',
-  };
-  const specialTokensMap: Record<string, unknown> = { eos_token: eos };
-  if (bos) specialTokensMap.bos_token = bos;
-  if (chat === 'chatml') specialTokensMap.pad_token = '<|endoftext|>';
-  const eosIds = chat === 'llama3' ? [ids['<|end_of_text|>']!, ids['<|eot_id|>']!] : [ids['<|im_end|>']!, ids['<|endoftext|>']!];
-  const files: TinyTokenizerFiles = {
-    tokenizer,
-    tokenizerConfig,
-    specialTokensMap,
-    ids,
-    bosId: bos ? ids[bos]! : chat === 'chatml' ? ids['<|endoftext|>']! : null,
-    eosIds,
-    vocabSize,
-  };
+  const files = byteLevelBpeFiles(learnMerges(vocabSize - 256 - specials.length), vocabSize, chat);
   cache.set(key, files);
   return structuredClone(files);
 }
