@@ -1,0 +1,48 @@
+// The BPE trainer: merges follow pair frequencies on a hand-checkable corpus, the files it writes load in
+// @huggingface/tokenizers and round-trip any text, and training is deterministic.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { byteLevelBpeFiles } from '../../src/tokenizer/byte-level-bpe.ts';
+import { HfTokenizer } from '../../src/tokenizer/hf.ts';
+import { countWords, learnBpeMerges } from '../../src/tokenizer/train-bpe.ts';
+import { main } from '../../src/cli/main.ts';
+
+test('merges follow pair frequency', () => {
+  // Pre-tokens: "low"×5, " low"×2 (with the space glyph Ġ), "lower"×1, " newest"×… — 'l','o' is the most frequent pair.
+  const counts = countWords(['low low low low low lower newest newest widest']);
+  const merges = learnBpeMerges(counts, { merges: 3 });
+  assert.deepEqual(merges[0], ['l', 'o']);
+  assert.deepEqual(merges[1], ['lo', 'w']);
+  assert.equal(merges.length, 3);
+});
+
+test('minFrequency stops merging rare pairs', () => {
+  const merges = learnBpeMerges(countWords(['abc']), { merges: 10, minFrequency: 2 });
+  assert.equal(merges.length, 0);
+});
+
+test('written files load, round-trip text, keep special tokens whole, and render the chat template', () => {
+  const text = fs.readFileSync('data/sql/train.jsonl', 'utf8').slice(0, 60000);
+  const merges = learnBpeMerges(countWords([text]), { merges: 300 });
+  const files = byteLevelBpeFiles(merges, 256 + 300 + 5);
+  const tok = new HfTokenizer(files.tokenizer, files.tokenizerConfig);
+  assert.equal(tok.vocabSize, 561);
+  for (const s of ['SELECT name FROM t WHERE x = 1', 'naïve café — 東京 🚀\n\n\tend', '']) {
+    assert.equal(tok.decode(tok.encode(s)), s);
+  }
+  assert.ok(tok.encode('SELECT').length < 'SELECT'.length, 'frequent words get merged');
+  assert.deepEqual(tok.encode('<|eot_id|>'), [tok.tokenId('<|eot_id|>')]);
+  const chat = tok.applyChatTemplate([{ role: 'user', content: 'hi' }], { addGenerationPrompt: true });
+  assert.match(chat, /^<\|begin_of_text\|><\|start_header_id\|>user<\|end_header_id\|>\n\nhi<\|eot_id\|><\|start_header_id\|>assistant/);
+});
+
+test('halo tokenizer train is deterministic', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-bpe-'));
+  for (const run of ['a', 'b']) {
+    assert.equal(await main(['tokenizer', 'train', '--data', 'data/sql/eval.jsonl', '--vocab-size', '400', '--out', path.join(dir, run)]), 0);
+  }
+  assert.equal(fs.readFileSync(path.join(dir, 'a/tokenizer.json'), 'utf8'), fs.readFileSync(path.join(dir, 'b/tokenizer.json'), 'utf8'));
+});
