@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
+import { checkJsonDepth, preview } from '../core/json-guard.ts';
 
 export const ARCHITECTURES = {
   LlamaForCausalLM: 'llama',
@@ -83,7 +84,7 @@ class Reader {
   constructor(readonly src: string, readonly obj: Json) {}
 
   err(field: string, what: string, v: unknown): HaloError {
-    return new HaloError('E_FORMAT', `${this.src}: field '${field}' ${what}, got ${JSON.stringify(v)}`);
+    return new HaloError('E_FORMAT', `${this.src}: field '${field}' ${what}, got ${preview(v)}`);
   }
 
   has(field: string): boolean {
@@ -139,12 +140,12 @@ function architectureOf(r: Reader): Architecture {
       throw r.err('architectures', 'must be a non-empty list of class names', archs);
     }
     const a = archs.find((x) => Object.hasOwn(ARCHITECTURES, x as string)) as Architecture | undefined;
-    if (!a) throw new HaloError('E_UNSUPPORTED', `${r.src}: architectures ${JSON.stringify(archs)} is not supported; halo loads ${supported}`);
+    if (!a) throw new HaloError('E_UNSUPPORTED', `${r.src}: architectures ${preview(archs)} is not supported; halo loads ${supported}`);
     return a;
   }
   const mt = r.obj.model_type;
   const a = (Object.keys(ARCHITECTURES) as Architecture[]).find((k) => ARCHITECTURES[k] === mt);
-  if (!a) throw new HaloError('E_UNSUPPORTED', `${r.src}: no 'architectures' and model_type ${JSON.stringify(mt)} is not one of llama, qwen2, mistral`);
+  if (!a) throw new HaloError('E_UNSUPPORTED', `${r.src}: no 'architectures' and model_type ${preview(mt)} is not one of llama, qwen2, mistral`);
   return a;
 }
 
@@ -161,7 +162,7 @@ function parseRope(r: Reader, maxPos: number): { theta: number; scaling: RopeSca
   const type = o.rope_type ?? o.type ?? 'default';
   if (type === 'default') return { theta, scaling: null };
   if (type !== 'llama3') {
-    throw new HaloError('E_UNSUPPORTED', `${r.src}: ${field} type ${JSON.stringify(type)} is not supported (supported: llama3, default)`);
+    throw new HaloError('E_UNSUPPORTED', `${r.src}: ${field} type ${preview(type)} is not supported (supported: llama3, default)`);
   }
   const num = (k: string, opts: { gt?: number }) => {
     const v = o[k];
@@ -183,6 +184,8 @@ function parseRope(r: Reader, maxPos: number): { theta: number; scaling: RopeSca
 /** Validates a parsed config.json. `src` names the file in error messages. */
 export function parseModelConfig(json: unknown, src = 'config.json'): ModelConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new HaloError('E_FORMAT', `${src}: not a JSON object`);
+  // Also keeps `raw` shallow enough for serializeModelConfig's JSON.stringify.
+  checkJsonDepth(json, src);
   const r = new Reader(src, json as Json);
   const architecture = architectureOf(r);
   const model_type = ARCHITECTURES[architecture];
@@ -203,6 +206,9 @@ export function parseModelConfig(json: unknown, src = 'config.json'): ModelConfi
       throw new HaloError('E_FORMAT', `${src}: field 'num_attention_heads' (${num_attention_heads}) must divide hidden_size (${hidden_size}) when head_dim is not given`);
     }
     head_dim = hidden_size / num_attention_heads;
+    if (head_dim > L.head_dim) {
+      throw new HaloError('E_FORMAT', `${src}: head_dim derived as hidden_size / num_attention_heads = ${head_dim} is absurdly large (limit ${L.head_dim})`);
+    }
   }
   if (head_dim % 2 !== 0) throw new HaloError('E_FORMAT', `${src}: field 'head_dim' must be even for rotary embeddings, got ${head_dim}`);
   const max_position_embeddings = r.int('max_position_embeddings', {
@@ -211,7 +217,7 @@ export function parseModelConfig(json: unknown, src = 'config.json'): ModelConfi
   });
   const rope = parseRope(r, max_position_embeddings);
   const act = r.obj.hidden_act ?? 'silu';
-  if (act !== 'silu') throw new HaloError('E_UNSUPPORTED', `${src}: field 'hidden_act' is ${JSON.stringify(act)}; halo implements silu (SwiGLU) only`);
+  if (act !== 'silu') throw new HaloError('E_UNSUPPORTED', `${src}: field 'hidden_act' is ${preview(act)}; halo implements silu (SwiGLU) only`);
 
   const llama = model_type === 'llama';
   const attention_bias = model_type === 'qwen2' ? true : llama ? r.bool('attention_bias', false) : false;

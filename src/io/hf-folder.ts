@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
+import { checkJsonDepth } from '../core/json-guard.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { castTensor } from './cast.ts';
 import { readModelConfig, serializeModelConfig, TORCH_DTYPE_OF_HALO, type ModelConfig } from './hf-config.ts';
@@ -140,6 +141,7 @@ function readJsonIfPresent(file: string): Record<string, unknown> | null {
     throw new HaloError('E_FORMAT', `${file}: not valid JSON (${(e as Error).message})`);
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HaloError('E_FORMAT', `${file}: not a JSON object`);
+  checkJsonDepth(v, file);
   return v as Record<string, unknown>;
 }
 

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HaloError } from '../core/errors.ts';
+import { checkJsonDepth, preview } from '../core/json-guard.ts';
 import type { Tensor } from '../core/tensor.ts';
 import {
   readSafetensorsHeader,
@@ -45,12 +46,13 @@ export function readSafetensorsIndex(file: string): SafetensorsIndex {
     throw indexError(file, `not valid JSON (${(e as Error).message})`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw indexError(file, 'not a JSON object');
+  checkJsonDepth(json, file);
   const { metadata = {}, weight_map } = json as Record<string, unknown>;
   if (typeof weight_map !== 'object' || weight_map === null || Array.isArray(weight_map)) throw indexError(file, 'weight_map must be an object');
   if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) throw indexError(file, 'metadata must be an object');
   for (const [name, shard] of Object.entries(weight_map)) {
     if (typeof shard !== 'string' || shard === '' || shard !== path.basename(shard) || shard === '.' || shard === '..') {
-      throw indexError(file, `weight_map['${name}'] must be a file name inside the folder, got ${JSON.stringify(shard)}`);
+      throw indexError(file, `weight_map['${name}'] must be a file name inside the folder, got ${preview(shard)}`);
     }
     if (!shard.endsWith('.safetensors')) throw indexError(file, `weight_map['${name}'] = '${shard}' is not a .safetensors file`);
   }

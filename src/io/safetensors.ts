@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DTYPES, type DType, type Storage } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
+import { checkJsonDepth, preview } from '../core/json-guard.ts';
 import { Tensor } from '../core/tensor.ts';
 
 /** Bytes per element of every fixed-size safetensors dtype (sub-byte F4/F6 are not listed: they are unknown here). */
@@ -125,6 +126,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** Validates a parsed header against a data section of `dataBytes` bytes. Pure: no I/O, no allocation of tensor memory. */
 export function validateHeader(file: string, json: unknown, dataBytes: number, dataStart: number): SafetensorsHeader {
   if (!isObject(json)) throw formatError(file, 'header is not a JSON object');
+  checkJsonDepth(json, file);
   let metadata: Record<string, string> | null = null;
   const tensors: TensorEntry[] = [];
   for (const [name, v] of Object.entries(json)) {
@@ -140,30 +142,30 @@ export function validateHeader(file: string, json: unknown, dataBytes: number, d
     if (!isObject(v)) throw formatError(file, `${where}: entry is not an object`);
     const { dtype, shape, data_offsets: offs } = v;
     if (typeof dtype !== 'string' || !Object.hasOwn(SAFETENSORS_ITEMSIZE, dtype)) {
-      throw formatError(file, `${where}: unknown dtype ${JSON.stringify(dtype)}`);
+      throw formatError(file, `${where}: unknown dtype ${preview(dtype)}`);
     }
     if (!Array.isArray(shape)) throw formatError(file, `${where}: shape is not an array`);
     let numel = 1;
     for (const d of shape) {
       if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-        throw formatError(file, `${where}: shape [${shape.join(', ')}] has an invalid dimension ${JSON.stringify(d)}`);
+        throw formatError(file, `${where}: shape ${preview(shape)} has an invalid dimension ${preview(d)}`);
       }
     }
     // Zero anywhere makes the product 0; otherwise stop as soon as it leaves the safe-integer range.
     if (!shape.includes(0)) {
       for (const d of shape as number[]) {
         numel *= d;
-        if (!Number.isSafeInteger(numel)) throw formatError(file, `${where}: shape [${shape.join(', ')}] is absurdly large`);
+        if (!Number.isSafeInteger(numel)) throw formatError(file, `${where}: shape ${preview(shape)} is absurdly large`);
       }
     } else numel = 0;
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0)) {
-      throw formatError(file, `${where}: data_offsets must be two non-negative integers, got ${JSON.stringify(offs)}`);
+      throw formatError(file, `${where}: data_offsets must be two non-negative integers, got ${preview(offs)}`);
     }
     const [begin, end] = offs as [number, number];
     if (end < begin) throw formatError(file, `${where}: data_offsets [${begin}, ${end}] end before they begin`);
     const bytes = numel * SAFETENSORS_ITEMSIZE[dtype as SafetensorsDType];
     if (!Number.isSafeInteger(bytes) || bytes !== end - begin) {
-      throw formatError(file, `${where}: shape [${shape.join(', ')}] × ${dtype} is ${bytes} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
+      throw formatError(file, `${where}: shape ${preview(shape)} × ${dtype} is ${bytes} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
     }
     if (end > dataBytes) {
       throw formatError(

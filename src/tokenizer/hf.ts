@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { HaloError } from '../core/errors.ts';
+import { checkJsonDepth, parseJsonChecked, preview } from '../core/json-guard.ts';
 import type { ChatMessage, TextTokenizer } from './types.ts';
 
 type Json = Record<string, unknown>;
@@ -57,16 +58,19 @@ export class HfTokenizer implements TextTokenizer {
     if (!isObj(tokenizerJson)) throw new HaloError('E_FORMAT', `${this.source}: tokenizer.json is not a JSON object`);
     if (!isObj(tokenizerConfig)) throw new HaloError('E_FORMAT', `${this.source}: tokenizer_config.json is not a JSON object`);
     if (!isObj(tokenizerJson.model)) throw new HaloError('E_FORMAT', `${this.source}: tokenizer.json has no "model" object`);
+    checkJsonDepth(tokenizerJson, `${this.source}: tokenizer.json`);
+    checkJsonDepth(tokenizerConfig, `${this.source}: tokenizer_config.json`);
     const tj: Json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, added_tokens: [], ...tokenizerJson };
     if (!Array.isArray(tj.added_tokens)) throw new HaloError('E_FORMAT', `${this.source}: tokenizer.json "added_tokens" must be a list`);
+    // The library stores vocab[id] = token without checks: an id of 2^31-1 makes a 2^31-long sparse array
+    // (a hang), and -1 / 0.5 / "9" come back out of encode(). So every id is checked before it sees them.
+    const maxId = checkTokenIds(tj, this.source);
     try {
       this.tok = new Tokenizer(tj, tokenizerConfig);
     } catch (e) {
       throw new HaloError('E_FORMAT', `${this.source}: cannot build the tokenizer from tokenizer.json (${(e as Error).message})`, { cause: e });
     }
     this.config = tokenizerConfig;
-    let maxId = -1;
-    for (const id of this.tok.get_vocab(true).values()) if (id > maxId) maxId = id;
     this.vocabSize = maxId + 1;
     const special = (field: string): [string | null, number | null] => {
       const t = tokenText(tokenizerConfig[field]);
@@ -79,11 +83,29 @@ export class HfTokenizer implements TextTokenizer {
     [this.eosToken, this.eosId] = special('eos_token');
     [this.padToken, this.padId] = special('pad_token');
     this.chatTemplate = opts.chatTemplate !== undefined ? opts.chatTemplate : pickTemplate(tokenizerConfig.chat_template, this.source);
+    // Most malformed-but-buildable files (a post-processor or pre-tokenizer of the wrong shape) fail on first
+    // use; a probe makes them fail here, at load, where the message is expected.
+    this.decode(this.encode('Hello, world! 123'));
   }
 
   encode(text: string): number[] {
     if (text.length === 0) return [];
-    return this.tok.encode(text, { add_special_tokens: false }).ids;
+    let ids: number[];
+    try {
+      ids = this.tok.encode(text, { add_special_tokens: false }).ids;
+    } catch (e) {
+      throw this.broken('encode', e);
+    }
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
+        throw new HaloError('E_FORMAT', `${this.source}: tokenizer.json is broken: encode() gave token id ${preview(id)} outside [0, ${this.vocabSize}) (a model with no unk_token?)`);
+      }
+    }
+    return ids;
+  }
+
+  private broken(what: string, e: unknown): HaloError {
+    return new HaloError('E_FORMAT', `${this.source}: tokenizer.json is broken: ${what}() failed inside the tokenizer library (${(e as Error)?.message ?? String(e)})`, { cause: e });
   }
 
   decode(ids: readonly number[], opts: { skipSpecialTokens?: boolean } = {}): string {
@@ -93,7 +115,11 @@ export class HfTokenizer implements TextTokenizer {
         throw new HaloError('E_ARG', `${this.source}: cannot decode token id ${id} (vocabulary has ${this.vocabSize} ids)`);
       }
     }
-    return this.tok.decode([...ids], { skip_special_tokens: opts.skipSpecialTokens ?? false });
+    try {
+      return this.tok.decode([...ids], { skip_special_tokens: opts.skipSpecialTokens ?? false });
+    } catch (e) {
+      throw this.broken('decode', e);
+    }
   }
 
   tokenId(token: string): number | null {
@@ -136,6 +162,46 @@ export class HfTokenizer implements TextTokenizer {
   }
 }
 
+/** The largest vocabulary accepted (CONFIG_LIMITS.vocab_size in io/hf-config.ts; 30× any real model). */
+export const MAX_VOCAB_SIZE = 1 << 22;
+
+/** Real special tokens are under 100 characters; the library builds a trie node per character (~176 bytes each). */
+export const MAX_ADDED_TOKEN_CHARS = 1024;
+
+/**
+ * Checks model.vocab values and added_tokens ids (integers in [0, MAX_VOCAB_SIZE)) and added-token
+ * lengths; returns the largest id, so vocabSize follows from the file.
+ */
+function checkTokenIds(tj: Json, src: string): number {
+  const limit = MAX_VOCAB_SIZE;
+  const bad = (where: string, v: unknown) =>
+    new HaloError('E_FORMAT', `${src}: tokenizer.json ${where} must be a token id (an integer in [0, ${limit})), got ${preview(v)}`);
+  const okId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < limit;
+  let maxId = -1;
+  const vocab = (tj.model as Json).vocab;
+  if (Array.isArray(vocab)) {
+    // Unigram: [[piece, score], …]; ids are positions.
+    if (vocab.length > limit) throw new HaloError('E_FORMAT', `${src}: tokenizer.json model.vocab has ${vocab.length} entries (limit ${limit})`);
+    maxId = vocab.length - 1;
+  } else if (typeof vocab === 'object' && vocab !== null) {
+    for (const [token, id] of Object.entries(vocab)) {
+      if (!okId(id)) throw bad(`model.vocab[${preview(token, 40)}]`, id);
+      if (id > maxId) maxId = id;
+    }
+  }
+  (tj.added_tokens as unknown[]).forEach((t, i) => {
+    if (typeof t !== 'object' || t === null) throw new HaloError('E_FORMAT', `${src}: tokenizer.json added_tokens[${i}] is not an object`);
+    const { id, content } = t as Json;
+    if (!okId(id)) throw bad(`added_tokens[${i}].id`, id);
+    if (typeof content !== 'string') throw new HaloError('E_FORMAT', `${src}: tokenizer.json added_tokens[${i}].content must be a string, got ${preview(content)}`);
+    if (content.length > MAX_ADDED_TOKEN_CHARS) {
+      throw new HaloError('E_FORMAT', `${src}: tokenizer.json added_tokens[${i}].content is ${content.length} characters long (limit ${MAX_ADDED_TOKEN_CHARS})`);
+    }
+    if (id > maxId) maxId = id;
+  });
+  return maxId;
+}
+
 function readJson(file: string): unknown {
   let text: string;
   try {
@@ -143,11 +209,7 @@ function readJson(file: string): unknown {
   } catch (e) {
     throw new HaloError('E_IO', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new HaloError('E_FORMAT', `${file}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
+  return parseJsonChecked(text, file);
 }
 
 /** Loads the tokenizer of a model folder: tokenizer.json (required), tokenizer_config.json, chat_template.jinja. */
