@@ -15,7 +15,14 @@
         "src/hadamard.cc",
         "src/quantize.cc",
         "src/dequantize.cc",
-        "src/transpose.cc"
+        "src/transpose.cc",
+        "src/nn_rmsnorm.cc",
+        "src/nn_rope.cc",
+        "src/nn_swiglu.cc",
+        "src/nn_cross_entropy.cc",
+        "src/nn_embedding.cc",
+        "src/nn_adamw.cc",
+        "src/nn_elementwise.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -11,6 +11,7 @@
 #include "cpu_features.h"
 #include "gemm.h"
 #include "hadamard.h"
+#include "nn.h"
 #include "quantize.h"
 #include "transpose.h"
 
@@ -246,6 +247,155 @@ Napi::Value DequantizeJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// ---------------------------------------------------------------- nn kernels (nn.h; typed view: NativeNnAddon)
+
+float* f32_at(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t minLen) {
+  return static_cast<float*>(typed_as(info, i, name, napi_float32_array, "Float32Array", size_t(minLen)).data);
+}
+
+const int32_t* i32_at(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t minLen) {
+  return static_cast<const int32_t*>(typed_as(info, i, name, napi_int32_array, "Int32Array", size_t(minLen)).data);
+}
+
+// A Uint8Array row mask, or null/undefined for none.
+const uint8_t* mask_at(const Napi::CallbackInfo& info, size_t i, int64_t N) {
+  if (i >= info.Length() || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
+  return static_cast<const uint8_t*>(typed_as(info, i, "mask", napi_uint8_array, "Uint8Array", size_t(N)).data);
+}
+
+// rmsnormForward(x, w, N, C, eps, y, rstd)
+Napi::Value RmsnormForwardJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t N = integer(info, 2, "N"), C = integer(info, 3, "C");
+    const double eps = number(info, 4, "eps");
+    rmsnorm_forward(f32_at(info, 0, "x", N * C), f32_at(info, 1, "w", C), N, C, eps, f32_at(info, 5, "y", N * C), f32_at(info, 6, "rstd", N));
+    return info.Env().Undefined();
+  });
+}
+
+// rmsnormBackward(dy, x, w, rstd, N, C, dw | null, dx)
+Napi::Value RmsnormBackwardJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t N = integer(info, 4, "N"), C = integer(info, 5, "C");
+    float* dw = info.Length() > 6 && (info[6].IsNull() || info[6].IsUndefined()) ? nullptr : f32_at(info, 6, "dw", C);
+    rmsnorm_backward(f32_at(info, 0, "dy", N * C), f32_at(info, 1, "x", N * C), f32_at(info, 2, "w", C), f32_at(info, 3, "rstd", N), N, C, dw,
+                     f32_at(info, 7, "dx", N * C));
+    return info.Env().Undefined();
+  });
+}
+
+// ropeRotate(x, cos, sin, N, H, D, sign, out): sign +1 forward, −1 backward; out may be x
+Napi::Value RopeRotateJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t N = integer(info, 3, "N"), H = integer(info, 4, "H"), D = integer(info, 5, "D");
+    if (D % 2 != 0) throw ArgError("ropeRotate: head dimension D = " + std::to_string(D) + " must be even");
+    const int64_t sign = signed_int(info, 6, "sign");
+    if (sign != 1 && sign != -1) throw ArgError("ropeRotate: sign must be 1 (forward) or -1 (backward)");
+    rope_rotate(f32_at(info, 0, "x", N * H * D), f32_at(info, 1, "cos", N * D / 2), f32_at(info, 2, "sin", N * D / 2), N, H, D, int(sign),
+                f32_at(info, 7, "out", N * H * D));
+    return info.Env().Undefined();
+  });
+}
+
+// swigluForward(gate, up, out): n = gate.length
+Napi::Value SwigluForwardJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t n = int64_t(typed_as(info, 0, "gate", napi_float32_array, "Float32Array", 0).length);
+    swiglu_forward(f32_at(info, 0, "gate", n), f32_at(info, 1, "up", n), n, f32_at(info, 2, "out", n));
+    return info.Env().Undefined();
+  });
+}
+
+// swigluBackward(dh, gate, up, dgate, dup): n = gate.length
+Napi::Value SwigluBackwardJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t n = int64_t(typed_as(info, 1, "gate", napi_float32_array, "Float32Array", 0).length);
+    swiglu_backward(f32_at(info, 0, "dh", n), f32_at(info, 1, "gate", n), f32_at(info, 2, "up", n), n, f32_at(info, 3, "dgate", n),
+                    f32_at(info, 4, "dup", n));
+    return info.Env().Undefined();
+  });
+}
+
+// crossEntropyForward(logits, targets, N, V, ignoreIndex, mask | null, lse) → { lossSum, count }
+Napi::Value CrossEntropyForwardJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t N = integer(info, 2, "N"), V = integer(info, 3, "V");
+    const CeRows rows{i32_at(info, 1, "targets", N), int32_t(signed_int(info, 4, "ignoreIndex")), mask_at(info, 5, N)};
+    const CeSums s = cross_entropy_forward(f32_at(info, 0, "logits", N * V), N, V, rows, f32_at(info, 6, "lse", N));
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("lossSum", s.lossSum);
+    o.Set("count", double(s.count));
+    return Napi::Value(o);
+  });
+}
+
+// crossEntropyBackward(logits, targets, lse, N, V, ignoreIndex, mask | null, inv, dlogits); dlogits may be logits
+Napi::Value CrossEntropyBackwardJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t N = integer(info, 3, "N"), V = integer(info, 4, "V");
+    const CeRows rows{i32_at(info, 1, "targets", N), int32_t(signed_int(info, 5, "ignoreIndex")), mask_at(info, 6, N)};
+    cross_entropy_backward(f32_at(info, 0, "logits", N * V), N, V, rows, f32_at(info, 2, "lse", N), number(info, 7, "inv"),
+                           f32_at(info, 8, "dlogits", N * V));
+    return info.Env().Undefined();
+  });
+}
+
+// embeddingForward(ids, wte, V, C, out): N = ids.length
+Napi::Value EmbeddingForwardJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t V = integer(info, 2, "V"), C = integer(info, 3, "C");
+    const int64_t N = int64_t(typed_as(info, 0, "ids", napi_int32_array, "Int32Array", 0).length);
+    embedding_forward(i32_at(info, 0, "ids", N), N, f32_at(info, 1, "wte", V * C), V, C, f32_at(info, 4, "out", N * C));
+    return info.Env().Undefined();
+  });
+}
+
+// embeddingBackward(dout, ids, dwte, V, C): N = ids.length
+Napi::Value EmbeddingBackwardJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t V = integer(info, 3, "V"), C = integer(info, 4, "C");
+    const int64_t N = int64_t(typed_as(info, 1, "ids", napi_int32_array, "Int32Array", 0).length);
+    embedding_backward(f32_at(info, 0, "dout", N * C), i32_at(info, 1, "ids", N), N, f32_at(info, 2, "dwte", V * C), V, C);
+    return info.Env().Undefined();
+  });
+}
+
+// adamwUpdate(param, grad, m, v, beta1, beta2, oneMinusBeta1, oneMinusBeta2, decay, stepSize, bc2Sqrt, eps): n = param.length
+Napi::Value AdamwUpdateJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t n = int64_t(typed_as(info, 0, "param", napi_float32_array, "Float32Array", 0).length);
+    AdamwScalars s;
+    s.beta1 = number(info, 4, "beta1");
+    s.beta2 = number(info, 5, "beta2");
+    s.oneMinusBeta1 = number(info, 6, "oneMinusBeta1");
+    s.oneMinusBeta2 = number(info, 7, "oneMinusBeta2");
+    s.decay = number(info, 8, "decay");
+    s.stepSize = number(info, 9, "stepSize");
+    s.bc2Sqrt = number(info, 10, "bc2Sqrt");
+    s.eps = number(info, 11, "eps");
+    adamw_update(f32_at(info, 0, "param", n), f32_at(info, 1, "grad", n), f32_at(info, 2, "m", n), f32_at(info, 3, "v", n), n, s);
+    return info.Env().Undefined();
+  });
+}
+
+// addInto(dst, src): dst += src, n = dst.length
+Napi::Value AddIntoJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t n = int64_t(typed_as(info, 0, "dst", napi_float32_array, "Float32Array", 0).length);
+    add_into(f32_at(info, 0, "dst", n), f32_at(info, 1, "src", n), n);
+    return info.Env().Undefined();
+  });
+}
+
+// add(a, b, out): out = a + b, n = a.length; out may be a or b
+Napi::Value AddJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t n = int64_t(typed_as(info, 0, "a", napi_float32_array, "Float32Array", 0).length);
+    add(f32_at(info, 0, "a", n), f32_at(info, 1, "b", n), n, f32_at(info, 2, "out", n));
+    return info.Env().Undefined();
+  });
+}
+
 // ---------------------------------------------------------------- registration table
 
 struct Entry {
@@ -265,6 +415,18 @@ constexpr Entry kFunctions[] = {
     {"rotate", RotateJs},
     {"quantize", QuantizeJs},
     {"dequantize", DequantizeJs},
+    {"rmsnormForward", RmsnormForwardJs},
+    {"rmsnormBackward", RmsnormBackwardJs},
+    {"ropeRotate", RopeRotateJs},
+    {"swigluForward", SwigluForwardJs},
+    {"swigluBackward", SwigluBackwardJs},
+    {"crossEntropyForward", CrossEntropyForwardJs},
+    {"crossEntropyBackward", CrossEntropyBackwardJs},
+    {"embeddingForward", EmbeddingForwardJs},
+    {"embeddingBackward", EmbeddingBackwardJs},
+    {"adamwUpdate", AdamwUpdateJs},
+    {"addInto", AddIntoJs},
+    {"add", AddJs},
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

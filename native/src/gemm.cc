@@ -6,11 +6,21 @@
 // then convert in place with out = fround(α·acc) in double, exactly as the TypeScript reference does.
 // On x86 without AMX, oneDNN runs s8 sources on VNNI (vpdpbusd takes u8×s8) by adding 128 to the source
 // and subtracting a precomputed 128·Σ_k B[k,n] compensation — exact, so we keep s8 sources.
+//
+// Without VNNI (AVX2-only CPUs such as Zen 3, or AVX-512 without VNNI) oneDNN 2.6's int8 kernels use
+// vpmaddubsw, whose u8·s8 pair sums saturate at int16: the result is silently WRONG for full-range int8
+// (measured: a 1×7×33 product off by thousands). There the s8 GEMM runs as f32 GEMMs over K-chunks of 1024:
+// every partial sum is an integer of magnitude ≤ 128²·1024 = 2^24, which f32 holds exactly whatever the
+// summation order, and the chunks are added in int32 — still bit-identical, at f32 GEMM speed.
+// bf16 matmul needs AVX-512 in oneDNN 2.6; without it bf16 (and decoded fp8/fp6) operands are widened to f32
+// (exact) and run as an f32 GEMM, which is what oneDNN's bf16 kernels compute anyway (f32 accumulation).
+// kernel_tier() < 2 (setKernelTier, used by the tests) forces both fallbacks, so one machine tests them all.
 #include "gemm.h"
 
 #include <omp.h>
 
 #include <dnnl.hpp>
+#include <algorithm>
 #include <map>
 #include <unordered_map>
 #include <mutex>
@@ -18,6 +28,7 @@
 #include <vector>
 
 #include "codecs.h"
+#include "cpu_features.h"
 
 namespace halo {
 namespace {
@@ -30,7 +41,8 @@ struct Entry {
   dnnl::matmul prim;
 };
 
-using Key = std::tuple<int, int64_t, int64_t, int64_t, bool, int>;
+// (src type, dst type, M, N, K, leading dimension of A and B, scaled, threads)
+using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, bool, int>;
 
 struct Context {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
@@ -44,26 +56,16 @@ Context& ctx() {
   return *c;
 }
 
-dt src_type(GemmType t) {
-  switch (t) {
-    case GemmType::f32: return dt::f32;
-    case GemmType::s8: return dt::s8;
-    default: return dt::bf16;  // bf16 and decoded fp8/fp6
-  }
-}
-
-Entry& get_entry(GemmType type, int64_t M, int64_t N, int64_t K, bool scaled) {
+// A[M,K] with row stride ld, B[N,K] with row stride ld viewed as [K,N] (strides {1, ld}), C[M,N] dense.
+Entry& get_entry(dt in, dt out, int64_t M, int64_t N, int64_t K, int64_t ld, bool scaled) {
   Context& c = ctx();
-  const GemmType t = (type == GemmType::fp8e4m3 || type == GemmType::fp8e5m2 || type == GemmType::fp6e3m2) ? GemmType::bf16 : type;
-  const Key key{int(t), M, N, K, scaled, omp_get_max_threads()};
+  const Key key{int(in), int(out), M, N, K, ld, scaled, omp_get_max_threads()};
   std::lock_guard<std::mutex> lock(c.mu);
   auto it = c.cache.find(key);
   if (it != c.cache.end()) return it->second;
   if (c.cache.size() >= 256) c.cache.clear();  // shapes in training are few; this only bounds pathological use
-  const dt in = src_type(t);
-  const dt out = t == GemmType::s8 ? dt::s32 : dt::f32;
-  dnnl::memory::desc a_md({M, K}, in, tag::ab);
-  dnnl::memory::desc b_md({K, N}, in, tag::ba);  // B[N,K] row-major viewed as [K,N] with strides {1,K}
+  dnnl::memory::desc a_md({M, K}, in, dnnl::memory::dims{ld, 1});
+  dnnl::memory::desc b_md({K, N}, in, dnnl::memory::dims{1, ld});
   dnnl::memory::desc c_md({M, N}, out, tag::ab);
   dnnl::primitive_attr attr;
   if (scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
@@ -71,6 +73,27 @@ Entry& get_entry(GemmType type, int64_t M, int64_t N, int64_t K, bool scaled) {
   auto [pos, _] = c.cache.emplace(key, Entry{pd, dnnl::matmul(pd)});
   return pos->second;
 }
+
+// Whether oneDNN's own s8 kernels are exact here (VNNI or AMX; see the header comment).
+bool native_s8() {
+  const CpuFeatures& f = cpu_features();
+  return kernel_tier() >= 2 && (f.avx512vnni || f.amxInt8);
+}
+
+// Whether oneDNN has a bf16 matmul on this CPU (asked once: creating a primitive is the only reliable test).
+bool native_bf16() {
+  static const bool ok = [] {
+    try {
+      get_entry(dt::bf16, dt::f32, 16, 16, 16, 16, false);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }();
+  return ok && kernel_tier() >= 2;
+}
+
+constexpr int64_t kS8Chunk = 1024;  // 128²·1024 = 2^24: f32 sums of this many int8 products are exact
 
 void run(Entry& e, const void* a, const void* b, void* c, float scale, bool scaled) {
   Context& x = ctx();
@@ -87,10 +110,70 @@ void run(Entry& e, const void* a, const void* b, void* c, float scale, bool scal
   x.strm.wait();
 }
 
-// Thread-local scratch for decoded fp8/fp6 operands (reused across calls).
+// Thread-local scratch for decoded operands (reused across calls).
 std::vector<uint16_t>& scratch(int i) {
   static thread_local std::vector<uint16_t> s[2];
   return s[i];
+}
+std::vector<float>& scratch_f32(int i) {
+  static thread_local std::vector<float> s[3];
+  return s[i];
+}
+
+float* widened_s8(int i, const int8_t* x, int64_t n) {
+  std::vector<float>& v = scratch_f32(i);
+  v.resize(size_t(n));
+  float* d = v.data();
+#pragma omp parallel for schedule(static) if (n >= (int64_t(1) << 16))
+  for (int64_t j = 0; j < n; j++) d[j] = float(x[j]);
+  return d;
+}
+
+float* widened_bf16(int i, const uint16_t* x, int64_t n) {
+  std::vector<float>& v = scratch_f32(i);
+  v.resize(size_t(n));
+  uint32_t* d = reinterpret_cast<uint32_t*>(v.data());
+#pragma omp parallel for schedule(static) if (n >= (int64_t(1) << 16))
+  for (int64_t j = 0; j < n; j++) d[j] = uint32_t(x[j]) << 16;
+  return v.data();
+}
+
+// Exact s8·s8 without VNNI: f32 GEMMs over K-chunks (header comment); out = fround(α·Σ chunks).
+void s8_by_f32_chunks(const int8_t* a, const int8_t* b, float* out, int64_t M, int64_t N, int64_t K, double alpha) {
+  const float* fa = widened_s8(0, a, M * K);
+  const float* fb = widened_s8(1, b, N * K);
+  const int64_t total = M * N;
+  if (K <= kS8Chunk) {
+    run(get_entry(dt::f32, dt::f32, M, N, K, K, false), fa, fb, out, 1.0f, false);
+#pragma omp parallel for schedule(static) if (total >= (int64_t(1) << 15))
+    for (int64_t i = 0; i < total; i++) out[i] = float(alpha * double(out[i]));
+    return;
+  }
+  std::vector<float>& tmp = scratch_f32(2);
+  tmp.resize(size_t(total));
+  std::vector<int32_t> acc(size_t(total), 0);
+  for (int64_t k0 = 0; k0 < K; k0 += kS8Chunk) {
+    const int64_t kc = std::min(kS8Chunk, K - k0);
+    run(get_entry(dt::f32, dt::f32, M, N, kc, K, false), fa + k0, fb + k0, tmp.data(), 1.0f, false);
+    const float* t = tmp.data();
+    int32_t* s = acc.data();
+#pragma omp parallel for schedule(static) if (total >= (int64_t(1) << 15))
+    for (int64_t i = 0; i < total; i++) s[i] += int32_t(t[i]);
+  }
+#pragma omp parallel for schedule(static) if (total >= (int64_t(1) << 15))
+  for (int64_t i = 0; i < total; i++) out[i] = float(alpha * double(acc[i]));
+}
+
+// bf16 bits (and decoded fp8/fp6) as bf16 GEMM when oneDNN has one, else widened to f32.
+void bf16_gemm(const uint16_t* a, const uint16_t* b, float* out, int64_t M, int64_t N, int64_t K, double alpha) {
+  const bool scaled = alpha != 1.0;
+  if (native_bf16()) {
+    run(get_entry(dt::bf16, dt::f32, M, N, K, K, scaled), a, b, out, float(alpha), scaled);
+    return;
+  }
+  const float* fa = widened_bf16(0, a, M * K);
+  const float* fb = widened_bf16(1, b, N * K);
+  run(get_entry(dt::f32, dt::f32, M, N, K, K, scaled), fa, fb, out, float(alpha), scaled);
 }
 
 }  // namespace
@@ -103,7 +186,11 @@ void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M
   }
   switch (type) {
     case GemmType::s8: {
-      Entry& e = get_entry(type, M, N, K, false);
+      if (!native_s8()) {
+        s8_by_f32_chunks(static_cast<const int8_t*>(a), static_cast<const int8_t*>(b), out, M, N, K, alpha);
+        return;
+      }
+      Entry& e = get_entry(dt::s8, dt::s32, M, N, K, K, false);
       run(e, a, b, out, 1.0f, false);
       int32_t* acc = reinterpret_cast<int32_t*>(out);
       const int64_t total = M * N;
@@ -111,12 +198,14 @@ void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M
       for (int64_t i = 0; i < total; i++) out[i] = float(alpha * double(acc[i]));
       return;
     }
-    case GemmType::f32:
-    case GemmType::bf16: {
+    case GemmType::f32: {
       const bool scaled = alpha != 1.0;
-      run(get_entry(type, M, N, K, scaled), a, b, out, float(alpha), scaled);
+      run(get_entry(dt::f32, dt::f32, M, N, K, K, scaled), a, b, out, float(alpha), scaled);
       return;
     }
+    case GemmType::bf16:
+      bf16_gemm(static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), out, M, N, K, alpha);
+      return;
     case GemmType::fp8e4m3:
     case GemmType::fp8e5m2:
     case GemmType::fp6e3m2: {
@@ -127,8 +216,7 @@ void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M
       db.resize(size_t(N * K));
       decode_to_bf16(f, static_cast<const uint8_t*>(a), da.data(), M * K);
       decode_to_bf16(f, static_cast<const uint8_t*>(b), db.data(), N * K);
-      const bool scaled = alpha != 1.0;
-      run(get_entry(GemmType::bf16, M, N, K, scaled), da.data(), db.data(), out, float(alpha), scaled);
+      bf16_gemm(da.data(), db.data(), out, M, N, K, alpha);
       return;
     }
   }
@@ -136,8 +224,13 @@ void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M
 }
 
 std::string gemm_impl_name(GemmType type, int64_t M, int64_t N, int64_t K) {
-  Entry& e = get_entry(type, M, N, K, type != GemmType::s8);
-  return e.pd.impl_info_str();
+  if (type == GemmType::s8) {
+    if (native_s8()) return get_entry(dt::s8, dt::s32, M, N, K, K, false).pd.impl_info_str();
+    return std::string("f32 on exact int8 K-chunks (no VNNI): ") + get_entry(dt::f32, dt::f32, M, N, std::min(K, kS8Chunk), K, false).pd.impl_info_str();
+  }
+  if (type == GemmType::f32) return get_entry(dt::f32, dt::f32, M, N, K, K, true).pd.impl_info_str();
+  if (native_bf16()) return get_entry(dt::bf16, dt::f32, M, N, K, K, true).pd.impl_info_str();
+  return std::string("f32 on widened bf16 (no AVX-512 bf16 matmul): ") + get_entry(dt::f32, dt::f32, M, N, K, K, true).pd.impl_info_str();
 }
 
 std::string dnnl_version_string() {

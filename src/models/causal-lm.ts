@@ -3,6 +3,7 @@ import type { ModelConfig } from '../io/hf-config.ts';
 import type { Batch } from '../data/batch.ts';
 import type { Tensor } from '../core/tensor.ts';
 import type { FloatArray } from '../core/dtype.ts';
+import type { NnKernels } from '../backend/nn-kernels.ts';
 
 /** A trainable tensor: f32 master weights and their gradient, keyed by the HF checkpoint name. */
 export interface Param {
@@ -33,4 +34,6 @@ export interface CausalLM {
   weightsChanged(): void;
   /** Weights as HF tensors (f32), for saving. */
   stateDict(): Map<string, Tensor>;
+  /** The element-wise kernels of the model's backend; the trainer runs the same backend's AdamW update. */
+  readonly nn?: NnKernels;
 }

@@ -6,6 +6,8 @@
 // rotated as the HALO config says, saving only their 8-bit inputs. Embeddings, norms, RoPE, attention scores,
 // SwiGLU, lm_head and the loss stay in full precision (spec §6). q/k/v read the same normalised input, and
 // gate/up too, so that input is rotated and quantized once and shared (HALO's code does it three times).
+// The element-wise ops come from nnKernels(backend): src/nn/ops itself on the reference backend (the oracle),
+// the addon's f32 kernels on the native one (tested against those ops in test/native/nn-kernels.test.ts).
 // https://github.com/huggingface/transformers/blob/main/src/transformers/models/llama/modeling_llama.py
 import type { Backend, FloatTensor } from '../backend/backend.ts';
 import { floatLike, type FloatArray } from '../core/dtype.ts';
@@ -17,11 +19,8 @@ import { linearBackward, linearForward, prepareInput, prepareWeight, type Linear
 import { expectedTensors } from '../io/hf-folder.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
 import { attentionGemmBackward, attentionGemmForward } from '../nn/attention-gemm.ts';
-import { crossEntropyBackward, crossEntropyForward } from '../nn/ops/cross-entropy.ts';
-import { embeddingBackward, embeddingForward } from '../nn/ops/embedding.ts';
-import { rmsnormBackward, rmsnormForward } from '../nn/ops/rmsnorm.ts';
-import { ropeBackward, ropeForward, ropeTables, type RopeTables } from '../nn/ops/rope.ts';
-import { swigluBackward, swigluForward } from '../nn/ops/swiglu.ts';
+import { nnKernels, type NnKernels } from '../backend/nn-kernels.ts';
+import { ropeTables, type RopeTables } from '../nn/ops/rope.ts';
 import type { CausalLM, LossResult, Param } from './causal-lm.ts';
 import { Dims, layerNames, type LayerNames } from './llama-names.ts';
 import type { Adapter } from '../peft/adapter.ts';
@@ -77,11 +76,14 @@ export class LlamaModel implements CausalLM {
   private readonly prepared = new Map<string, PreparedWeight>();
   private readonly precision: 'f32' | 'f64';
   readonly adapters: ReadonlyMap<string, Adapter>;
+  /** RMSNorm, RoPE, SwiGLU, cross-entropy, embedding, residual adds: the backend's (native or reference). */
+  readonly nn: NnKernels;
 
   constructor(config: ModelConfig, weights: ReadonlyMap<string, Tensor>, opts: LlamaOptions) {
     this.config = config;
     this.halo = opts.halo;
     this.be = opts.backend;
+    this.nn = nnKernels(this.be);
     this.precision = opts.precision ?? 'f32';
     this.dims = new Dims(config);
     this.names = Array.from({ length: config.num_hidden_layers }, (_, l) => layerNames(l));
@@ -164,11 +166,11 @@ export class LlamaModel implements CausalLM {
     const { C, V, Hq, Hkv, D, eps } = this.dims;
     const c = this.config;
     const rope = ropeTables(batch.positions, D, c.rope_theta, c.rope_scaling, this.precision);
-    let x = embeddingForward(batch.ids, this.param('model.embed_tokens.weight').data, V, C);
+    let x = this.nn.embeddingForward(batch.ids, this.param('model.embed_tokens.weight').data, V, C);
     const layers: LayerTape[] = [];
     for (const n of this.names) {
       const x0 = x;
-      const { y: h, rstd: rstd1 } = rmsnormForward(x0, this.param(n.ln1).data, N, C, eps);
+      const { y: h, rstd: rstd1 } = this.nn.rmsnormForward(x0, this.param(n.ln1).data, N, C, eps);
       const adapterTapes = new Map<string, unknown>();
       const adapt = (name: string, x: FloatArray, y: FloatArray) => {
         const a = this.adapters.get(name);
@@ -185,32 +187,32 @@ export class LlamaModel implements CausalLM {
         adapt(name, h, r.y.data);
         return r;
       });
-      const qr = ropeForward(q.y.data, rope.cos, rope.sin, N, Hq, D, q.y.data);
-      const kr = ropeForward(k.y.data, rope.cos, rope.sin, N, Hkv, D, k.y.data);
+      const qr = this.nn.ropeForward(q.y.data, rope.cos, rope.sin, N, Hq, D, q.y.data);
+      const kr = this.nn.ropeForward(k.y.data, rope.cos, rope.sin, N, Hkv, D, k.y.data);
       const att = attentionGemmForward(this.be, qr, kr, v.y.data, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: c.sliding_window });
       const o = linearForward(this.be, this.halo, this.mat(att.out, N, Hq * D), this.weight(n.o));
       const oBias = this.params.get(n.oBias);
       if (oBias) addBias(o.y.data, oBias.data, N);
       adapt(n.o, att.out, o.y.data);
-      const x1 = add(x0, o.y.data);
-      const { y: h2, rstd: rstd2 } = rmsnormForward(x1, this.param(n.ln2).data, N, C, eps);
+      const x1 = this.nn.add(x0, o.y.data);
+      const { y: h2, rstd: rstd2 } = this.nn.rmsnormForward(x1, this.param(n.ln2).data, N, C, eps);
       const shared2 = prepareInput(this.be, this.halo, this.mat(h2, N, C), this.weight(n.gate));
       const g = linearForward(this.be, this.halo, shared2, this.weight(n.gate));
       const u = linearForward(this.be, this.halo, shared2, this.weight(n.up));
       adapt(n.gate, h2, g.y.data);
       adapt(n.up, h2, u.y.data);
-      const s = swigluForward(g.y.data, u.y.data);
+      const s = this.nn.swigluForward(g.y.data, u.y.data);
       const d = linearForward(this.be, this.halo, this.mat(s, N, this.dims.I), this.weight(n.down));
       adapt(n.down, s, d.y.data);
-      x = add(x1, d.y.data);
+      x = this.nn.add(x1, d.y.data);
       layers.push({
         x0, rstd1, q: qr, k: kr, v: v.y.data, lse: att.lse, qkv: [q.saved, k.saved, v.saved], o: o.saved,
         x1, rstd2, gate: g.y.data, up: u.y.data, gateUp: [g.saved, u.saved], down: d.saved, adapterTapes,
       });
     }
-    const { y: hf, rstd: rstdf } = rmsnormForward(x, this.param('model.norm.weight').data, N, C, eps);
+    const { y: hf, rstd: rstdf } = this.nn.rmsnormForward(x, this.param('model.norm.weight').data, N, C, eps);
     const logits = this.be.matmulT(this.mat(hf, N, C), this.mat(this.lmHead().data, V, C), 1).data;
-    const ce = crossEntropyForward(logits, batch.targets, N, V);
+    const ce = this.nn.crossEntropyForward(logits, batch.targets, N, V);
     return { tape: { batch, rope, layers, xf: x, rstdf, hf, logits, lse: ce.lse }, lossSum: ce.lossSum, tokens: ce.count };
   }
 
@@ -225,37 +227,37 @@ export class LlamaModel implements CausalLM {
     const { C, V, Hq, Hkv, D, I } = this.dims;
     const c = this.config;
     const be = this.be;
-    const dlogits = crossEntropyBackward(tape.logits, batch.targets, tape.lse, N, V, { normalizer }, tape.logits);
+    const dlogits = this.nn.crossEntropyBackward(tape.logits, batch.targets, tape.lse, N, V, { normalizer }, tape.logits);
     const head = this.lmHead();
     const dl = this.mat(dlogits, N, V);
-    if (head.grad) accumulate(head.grad, be.matmulT(be.transpose(dl), be.transpose(this.mat(tape.hf, N, C)), 1).data);
+    if (head.grad) this.nn.addInto(head.grad, be.matmulT(be.transpose(dl), be.transpose(this.mat(tape.hf, N, C)), 1).data);
     const dhf = be.matmulT(dl, be.transpose(this.mat(head.data, V, C)), 1).data;
-    let dx = rmsnormBackward(dhf, tape.xf, this.param('model.norm.weight').data, tape.rstdf, N, C, this.param('model.norm.weight').grad);
+    let dx = this.nn.rmsnormBackward(dhf, tape.xf, this.param('model.norm.weight').data, tape.rstdf, N, C, this.param('model.norm.weight').grad);
 
     for (let l = this.names.length - 1; l >= 0; l--) {
       const n = this.names[l];
       const t = tape.layers[l];
       // x = x1 + down(swiglu(gate(h2), up(h2))), h2 = norm2(x1)
       const ds = this.linearGrad(n.down, t.down, dx, N, C, t);
-      const { dgate, dup } = swigluBackward(ds!, t.gate, t.up);
+      const { dgate, dup } = this.nn.swigluBackward(ds!, t.gate, t.up);
       const dh2 = this.linearGrad(n.gate, t.gateUp[0], dgate, N, I, t)!;
-      accumulate(dh2, this.linearGrad(n.up, t.gateUp[1], dup, N, I, t)!);
-      const dx1 = rmsnormBackward(dh2, t.x1, this.param(n.ln2).data, t.rstd2, N, C, this.param(n.ln2).grad);
-      accumulate(dx1, dx);
+      this.nn.addInto(dh2, this.linearGrad(n.up, t.gateUp[1], dup, N, I, t)!);
+      const dx1 = this.nn.rmsnormBackward(dh2, t.x1, this.param(n.ln2).data, t.rstd2, N, C, this.param(n.ln2).grad);
+      this.nn.addInto(dx1, dx);
       // x1 = x0 + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x0)
       const da = this.linearGrad(n.o, t.o, dx1, N, C, t, n.oBias)!;
       const { dq, dk, dv } = attentionGemmBackward(this.be, da, t.q, t.k, t.v, { lse: t.lse }, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: c.sliding_window });
-      ropeBackward(dq, rope.cos, rope.sin, N, Hq, D, dq);
-      ropeBackward(dk, rope.cos, rope.sin, N, Hkv, D, dk);
+      this.nn.ropeBackward(dq, rope.cos, rope.sin, N, Hq, D, dq);
+      this.nn.ropeBackward(dk, rope.cos, rope.sin, N, Hkv, D, dk);
       const dh = this.linearGrad(n.q, t.qkv[0], dq, N, Hq * D, t, n.qkvBias[0])!;
-      accumulate(dh, this.linearGrad(n.k, t.qkv[1], dk, N, Hkv * D, t, n.qkvBias[1])!);
-      accumulate(dh, this.linearGrad(n.v, t.qkv[2], dv, N, Hkv * D, t, n.qkvBias[2])!);
-      const dx0 = rmsnormBackward(dh, t.x0, this.param(n.ln1).data, t.rstd1, N, C, this.param(n.ln1).grad);
-      accumulate(dx0, dx1);
+      this.nn.addInto(dh, this.linearGrad(n.k, t.qkv[1], dk, N, Hkv * D, t, n.qkvBias[1])!);
+      this.nn.addInto(dh, this.linearGrad(n.v, t.qkv[2], dv, N, Hkv * D, t, n.qkvBias[2])!);
+      const dx0 = this.nn.rmsnormBackward(dh, t.x0, this.param(n.ln1).data, t.rstd1, N, C, this.param(n.ln1).grad);
+      this.nn.addInto(dx0, dx1);
       dx = dx0;
     }
     const emb = this.param('model.embed_tokens.weight');
-    if (emb.grad) embeddingBackward(dx, batch.ids, emb.grad, V, C);
+    if (emb.grad) this.nn.embeddingBackward(dx, batch.ids, emb.grad, V, C);
   }
 
   /** Backward of one projection: accumulates its weight (and bias) gradient, returns the input gradient. */
@@ -264,19 +266,13 @@ export class LlamaModel implements CausalLM {
     const adapter = this.adapters.get(name);
     const needW = p.grad !== null || adapter?.kind === 'weight';
     const { dx, dw } = linearBackward(this.be, this.halo, saved, this.mat(dy, N, out), { dx: true, dw: needW });
-    if (p.grad && dw) accumulate(p.grad, dw.data);
+    if (p.grad && dw) this.nn.addInto(p.grad, dw.data);
     if (adapter?.kind === 'weight' && dw) adapter.backward(p.data, dw.data);
     if (adapter?.kind === 'output' && dx) accumulate(dx.data, adapter.backward(tape.adapterTapes.get(name), dy, N));
     const bias = biasName ? this.params.get(biasName) : undefined;
     if (bias?.grad) columnSums(dy, N, out, bias.grad);
     return dx ? dx.data : null;
   }
-}
-
-function add(a: FloatArray, b: FloatArray): FloatArray {
-  const out = floatLike(a, a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i] + b[i];
-  return out;
 }
 
 function accumulate(into: FloatArray, src: FloatArray): void {

@@ -33,6 +33,11 @@ export interface AdamWConfig {
   eps?: number;
   /** Decoupled weight decay λ. Default 0 (HALO; torch's default is 0.01). */
   weightDecay?: number;
+  /**
+   * The per-tensor update to run: default `adamwUpdate` below (the oracle); the trainer passes the backend's
+   * (nnKernels(backend).adamwUpdate, a native kernel bit-identical to it on f32 tensors).
+   */
+  update?: typeof adamwUpdate;
 }
 
 /** Checkpointable optimizer state. m and v are the live arrays (no copy); copy them if kept across steps. */
@@ -88,6 +93,7 @@ export class AdamW {
   private t = 0;
   private readonly m: FloatArray[];
   private readonly v: FloatArray[];
+  private readonly update: typeof adamwUpdate;
 
   constructor(params: readonly OptimParam[], config: AdamWConfig) {
     const [beta1, beta2] = config.betas ?? [0.9, 0.999];
@@ -96,6 +102,7 @@ export class AdamW {
     this.beta2 = beta2;
     this.eps = config.eps ?? 1e-8;
     this.weightDecay = config.weightDecay ?? 0;
+    this.update = config.update ?? adamwUpdate;
     checkHyper('lr', this.lr, 0, Infinity);
     checkHyper('beta1', beta1, 0, 1);
     checkHyper('beta2', beta2, 0, 1);
@@ -126,7 +133,7 @@ export class AdamW {
     this.t++;
     for (let k = 0; k < this.params.length; k++) {
       const p = this.params[k]!;
-      adamwUpdate(p.param, p.grad, this.m[k]!, this.v[k]!, this.t, {
+      this.update(p.param, p.grad, this.m[k]!, this.v[k]!, this.t, {
         lr,
         beta1: this.beta1,
         beta2: this.beta2,

@@ -71,7 +71,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
   const trainable = model.parameters().filter((p) => p.grad !== null);
   const optimizer = new AdamW(
     trainable.map((p) => ({ name: p.name, param: p.data, grad: p.grad!, weightDecay: p.shape.length < 2 ? 0 : undefined })),
-    { lr: o.lr, weightDecay: o.weightDecay },
+    { lr: o.lr, weightDecay: o.weightDecay, update: model.nn?.adamwUpdate },
   );
   const microPerEpoch = Math.ceil(trainSet.length / o.batchSize);
   const stepsPerEpoch = Math.max(1, Math.floor(microPerEpoch / o.gradAccum));

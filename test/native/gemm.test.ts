@@ -5,6 +5,8 @@
 //          relative to Σ|ab| in the worst case, ~√K·2^-24 typically; K ≤ 1000 here).
 //   bf16, fp8, fp6   the same bound: operands decode exactly to bf16, products are exact in f32, only the
 //          f32 accumulation differs from the reference (which is the f64 product of the decoded operands).
+// i8 and the bf16 family run on every GEMM path this CPU has: oneDNN's s8 / bf16 kernels (VNNI, AVX-512) and
+// the exact fallbacks a CPU without them uses (int8 as f32 K-chunks, bf16 widened to f32; forced by tier < 2).
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { nativeBackend } from '../../src/backend/native/index.ts';
@@ -13,7 +15,7 @@ import { decodeTable, encodeBf16Array } from '../../src/quant/index.ts';
 import { HaloError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { Tensor } from '../../src/core/tensor.ts';
-import { assertBitsEqual, assertClose, nativeTest, randomF32, rawAddon } from './native-test.ts';
+import { assertBitsEqual, assertClose, nativeTest, randomF32, rawAddon, tiers, withTier } from './native-test.ts';
 
 const SHAPES: [number, number, number][] = [
   [1, 1, 1], [1, 7, 33], [7, 1, 127], [33, 127, 7], [127, 33, 1], [7, 33, 127], [64, 96, 256], [130, 65, 300], [2, 3, 1000],
@@ -70,40 +72,57 @@ function operands(dtype: string, m: number, n: number, k: number, seed: number):
 }
 
 describe('native matmulT vs reference', () => {
-  nativeTest('i8·i8 is bit-identical (exact int32, α applied once in f64)', () => {
-    let seed = 100;
-    for (const [m, n, k] of SHAPES)
-      for (const alpha of ALPHAS) {
-        const [a, b] = operands('i8', m, n, k, seed++);
-        const got = nativeBackend.matmulT(a, b, alpha);
-        const want = referenceBackend.matmulT(a, b, alpha);
-        assert.deepEqual(got.shape, [m, n]);
-        assert.equal(got.dtype, 'f32');
-        assertBitsEqual(got.data, want.data, `i8 ${m}×${n}×${k} α=${alpha}`);
-      }
+  nativeTest('i8·i8 is bit-identical (exact int32, α applied once in f64), on every GEMM path', () => {
+    // K = 2500: more than one 1024-chunk of the no-VNNI path, with a ragged last chunk.
+    for (const tier of tiers()) {
+      withTier(tier, () => {
+        let seed = 100;
+        for (const [m, n, k] of [...SHAPES, [5, 9, 2500]])
+          for (const alpha of ALPHAS) {
+            const [a, b] = operands('i8', m, n, k, seed++);
+            const got = nativeBackend.matmulT(a, b, alpha);
+            const want = referenceBackend.matmulT(a, b, alpha);
+            assert.deepEqual(got.shape, [m, n]);
+            assert.equal(got.dtype, 'f32');
+            assertBitsEqual(got.data, want.data, `tier ${tier} i8 ${m}×${n}×${k} α=${alpha}`);
+          }
+      });
+    }
   });
 
   for (const dtype of ['f32', 'bf16', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2']) {
-    nativeTest(`${dtype}·${dtype} within 1e-5·Σ|ab| of the f64 product`, () => {
-      let seed = 200;
-      for (const [m, n, k] of SHAPES)
-        for (const alpha of ALPHAS) {
-          const [a, b] = operands(dtype, m, n, k, seed++);
-          const got = nativeBackend.matmulT(a, b, alpha);
-          const want = referenceBackend.matmulT(a, b, alpha);
-          assert.equal(got.dtype, 'f32');
-          const bound = absProduct(decoded(a), decoded(b), m, n, k, alpha);
-          assertClose(got.data, want.data, { rtol: 1e-5, atol: 1e-30, bound }, `${dtype} ${m}×${n}×${k} α=${alpha}`);
-        }
+    nativeTest(`${dtype}·${dtype} within 1e-5·Σ|ab| of the f64 product${dtype === 'f32' ? '' : ', on every GEMM path'}`, () => {
+      for (const tier of dtype === 'f32' ? [tiers()[0]!] : tiers()) {
+        withTier(tier, () => {
+          let seed = 200;
+          for (const [m, n, k] of SHAPES)
+            for (const alpha of ALPHAS) {
+              const [a, b] = operands(dtype, m, n, k, seed++);
+              const got = nativeBackend.matmulT(a, b, alpha);
+              const want = referenceBackend.matmulT(a, b, alpha);
+              assert.equal(got.dtype, 'f32');
+              const bound = absProduct(decoded(a), decoded(b), m, n, k, alpha);
+              assertClose(got.data, want.data, { rtol: 1e-5, atol: 1e-30, bound }, `tier ${tier} ${dtype} ${m}×${n}×${k} α=${alpha}`);
+            }
+        });
+      }
     });
   }
 
-  nativeTest('large s8 accumulations stay exact (|acc| up to 128²·K)', () => {
+  nativeTest('large s8 accumulations stay exact (|acc| up to 128²·K), on every GEMM path', () => {
     const k = 4096;
     const a = new Tensor([2, k], 'i8', new Int8Array(2 * k).fill(-128));
     const b = new Tensor([3, k], 'i8', Int8Array.from({ length: 3 * k }, (_, i) => (i < k ? -128 : i < 2 * k ? 127 : -1)));
-    assertBitsEqual(nativeBackend.matmulT(a, b, 1).data, referenceBackend.matmulT(a, b, 1).data, 'extreme i8');
-    assert.equal(nativeBackend.matmulT(a, b, 1).data[0], 128 * 128 * k);
+    // Alternating ±127/−128: the pattern whose u8·s8 pair sums overflow int16 in non-VNNI int8 kernels.
+    const c = new Tensor([1, k], 'i8', Int8Array.from({ length: k }, (_, i) => (i % 2 ? 127 : -128)));
+    const d = new Tensor([1, k], 'i8', Int8Array.from({ length: k }, (_, i) => (i % 2 ? 127 : -128)));
+    for (const tier of tiers()) {
+      withTier(tier, () => {
+        assertBitsEqual(nativeBackend.matmulT(a, b, 1).data, referenceBackend.matmulT(a, b, 1).data, `tier ${tier} extreme i8`);
+        assert.equal(nativeBackend.matmulT(a, b, 1).data[0], 128 * 128 * k);
+        assert.equal(nativeBackend.matmulT(c, d, 1).data[0], (k / 2) * (127 * 127 + 128 * 128), `tier ${tier} alternating extremes`);
+      });
+    }
   });
 
   nativeTest('empty dimensions: M or N = 0 gives an empty result, K = 0 gives zeros', () => {
@@ -140,8 +159,12 @@ describe('native matmulT vs reference', () => {
     assert.throws(() => addon.matmulT(0, new Float32Array(6), new Float32Array(9), 2, 3, 3, 1, new Float32Array(5)), /out has 5 elements/);
   });
 
-  nativeTest('oneDNN picks a JIT implementation for every operand type', () => {
+  nativeTest('oneDNN picks a JIT implementation for every operand type; below tier 2 the fallbacks say so', () => {
     const addon = rawAddon();
     for (const t of [0, 1, 2]) assert.match(addon.gemmImpl(t, 256, 256, 256), /jit|brg|gemm/);
+    withTier(1, () => {
+      assert.match(addon.gemmImpl(2, 256, 256, 2048), /^f32 on exact int8 K-chunks/);
+      assert.match(addon.gemmImpl(1, 256, 256, 256), /^f32 on widened bf16/);
+    });
   });
 });

@@ -99,3 +99,51 @@ export function loadAddon(): LoadResult {
   }
   return cached;
 }
+
+/**
+ * The model's element-wise kernels (native/src/nn.h), f32 only; typed wrapper with the reference ops' checks:
+ * src/backend/nn-kernels.ts. Separate from NativeAddon because an addon built before they existed lacks them
+ * (nnKernels() then falls back to the TypeScript ops). Outputs are caller-allocated; none allocates.
+ */
+export interface NativeNnAddon {
+  /** y [N, C] = w ⊙ x·rstd; rstd [N] = 1/√(mean(x²) + eps). y may be x. */
+  rmsnormForward(x: Float32Array, w: Float32Array, N: number, C: number, eps: number, y: Float32Array, rstd: Float32Array): void;
+  /** dw [C] += Σ dy ⊙ x·rstd (null: frozen), dx [N, C] written (may be dy). */
+  rmsnormBackward(
+    dy: Float32Array, x: Float32Array, w: Float32Array, rstd: Float32Array, N: number, C: number, dw: Float32Array | null, dx: Float32Array,
+  ): void;
+  /** out [N, H, D] = x rotated by cos/sin [N, D/2]; sign 1 forward, −1 backward. out may be x. */
+  ropeRotate(x: Float32Array, cos: Float32Array, sin: Float32Array, N: number, H: number, D: number, sign: 1 | -1, out: Float32Array): void;
+  /** out = silu(gate) ⊙ up over gate.length elements. */
+  swigluForward(gate: Float32Array, up: Float32Array, out: Float32Array): void;
+  /** dgate, dup from dh (outputs may alias inputs). */
+  swigluBackward(dh: Float32Array, gate: Float32Array, up: Float32Array, dgate: Float32Array, dup: Float32Array): void;
+  /** lse [N] written; returns the summed loss (double) and the counted rows. Throws on a target outside [0, V). */
+  crossEntropyForward(
+    logits: Float32Array, targets: Int32Array, N: number, V: number, ignoreIndex: number, mask: Uint8Array | null, lse: Float32Array,
+  ): { lossSum: number; count: number };
+  /** dlogits [N, V] = (softmax − onehot)·inv on counted rows, 0 elsewhere; may be logits. */
+  crossEntropyBackward(
+    logits: Float32Array, targets: Int32Array, lse: Float32Array, N: number, V: number, ignoreIndex: number, mask: Uint8Array | null,
+    inv: number, dlogits: Float32Array,
+  ): void;
+  /** out [ids.length, C] = rows of wte [V, C]. */
+  embeddingForward(ids: Int32Array, wte: Float32Array, V: number, C: number, out: Float32Array): void;
+  /** dwte rows ids[n] += dout row n, in order of n. */
+  embeddingBackward(dout: Float32Array, ids: Int32Array, dwte: Float32Array, V: number, C: number): void;
+  /** One AdamW step in place; scalars as src/optim/adamw.ts computes them. */
+  adamwUpdate(
+    param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array,
+    beta1: number, beta2: number, oneMinusBeta1: number, oneMinusBeta2: number, decay: number, stepSize: number, bc2Sqrt: number, eps: number,
+  ): void;
+  /** dst += src. */
+  addInto(dst: Float32Array, src: Float32Array): void;
+  /** out = a + b (out may be a or b). */
+  add(a: Float32Array, b: Float32Array, out: Float32Array): void;
+}
+
+/** Names of NativeNnAddon's functions (to check an addon has all of them). */
+export const NATIVE_NN_FUNCTIONS: readonly (keyof NativeNnAddon)[] = [
+  'rmsnormForward', 'rmsnormBackward', 'ropeRotate', 'swigluForward', 'swigluBackward', 'crossEntropyForward',
+  'crossEntropyBackward', 'embeddingForward', 'embeddingBackward', 'adamwUpdate', 'addInto', 'add',
+];

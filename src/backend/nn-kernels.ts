@@ -1,0 +1,269 @@
+// The model's element-wise ops as a swappable set: the TypeScript ops of src/nn/ops (and AdamW's update) are
+// the reference; the native addon has f32 kernels for each (native/src/nn_*.cc) that agree with them
+// element for element (bit-identical except where a row sum is reduced in a different order; see nn.h).
+// Once the GEMMs run in oneDNN these loops are a large share of a training step (a 32k-vocabulary
+// cross-entropy alone is two exp passes over [tokens, 32000]), so the model asks `nnKernels(backend)` for them.
+//
+// Each native wrapper runs the reference's own argument checks (same HaloError codes and messages) before
+// calling the addon, and hands f64 arrays (finite-difference gradient checks) to the reference.
+import type { Backend } from './backend.ts';
+import { loadAddon, NATIVE_NN_FUNCTIONS, type NativeAddon, type NativeNnAddon } from './native/binding.ts';
+import type { FloatArray } from '../core/dtype.ts';
+import { HaloError } from '../core/errors.ts';
+import { checkDims, checkLen, checkSameFloat, outBuffer } from '../nn/ops/check.ts';
+import { crossEntropyBackward, crossEntropyForward, IGNORE_INDEX, type CrossEntropyOptions } from '../nn/ops/cross-entropy.ts';
+import { add, addInPlace } from '../nn/ops/elementwise.ts';
+import { embeddingBackward, embeddingForward } from '../nn/ops/embedding.ts';
+import { rmsnormBackward, rmsnormForward } from '../nn/ops/rmsnorm.ts';
+import { ropeBackward, ropeForward } from '../nn/ops/rope.ts';
+import { swigluBackward, swigluForward } from '../nn/ops/swiglu.ts';
+import { adamwUpdate, type AdamWHyper } from '../optim/adamw.ts';
+
+export interface NnKernels {
+  /** Which implementation this is: 'native' (f32 kernels of the addon; f64 still goes to the reference) or 'reference'. */
+  readonly name: 'native' | 'reference';
+  rmsnormForward: typeof rmsnormForward;
+  rmsnormBackward: typeof rmsnormBackward;
+  ropeForward: typeof ropeForward;
+  ropeBackward: typeof ropeBackward;
+  swigluForward: typeof swigluForward;
+  swigluBackward: typeof swigluBackward;
+  crossEntropyForward: typeof crossEntropyForward;
+  crossEntropyBackward: typeof crossEntropyBackward;
+  embeddingForward: typeof embeddingForward;
+  embeddingBackward: typeof embeddingBackward;
+  adamwUpdate: typeof adamwUpdate;
+  /** dst += src, elementwise (equal lengths). */
+  addInto(dst: FloatArray, src: FloatArray): void;
+  /** out = a + b, elementwise; out may be a or b. */
+  add(a: FloatArray, b: FloatArray, out?: FloatArray): FloatArray;
+}
+
+export const referenceNnKernels: NnKernels = Object.freeze({
+  name: 'reference',
+  rmsnormForward, rmsnormBackward, ropeForward, ropeBackward, swigluForward, swigluBackward,
+  crossEntropyForward, crossEntropyBackward, embeddingForward, embeddingBackward, adamwUpdate,
+  addInto: addInPlace,
+  add,
+});
+
+let native: NnKernels | null = null;
+
+/**
+ * The kernels to run with backend `be`: the native ones when `be` is the native backend and the loaded addon
+ * has them (an addon built before they existed does not), else the reference.
+ */
+export function nnKernels(be: Backend): NnKernels {
+  if (be.name !== 'native') return referenceNnKernels;
+  if (native) return native;
+  const { addon } = loadAddon();
+  if (!addon || !hasNnKernels(addon)) return referenceNnKernels;
+  native = makeNativeKernels(addon);
+  return native;
+}
+
+function hasNnKernels(a: NativeAddon): a is NativeAddon & NativeNnAddon {
+  const fns = a as unknown as Record<string, unknown>;
+  return NATIVE_NN_FUNCTIONS.every((f) => typeof fns[f] === 'function');
+}
+
+/** Addon errors name the bad argument; they become HaloError E_NATIVE like the native backend's. */
+function call<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof HaloError) throw e;
+    throw new HaloError('E_NATIVE', (e as Error).message, { cause: e });
+  }
+}
+
+const isF32 = (a: FloatArray): a is Float32Array => a instanceof Float32Array;
+const f32 = (a: FloatArray) => a as Float32Array; // after checkSameFloat against an f32 array
+
+function makeNativeKernels(lib: NativeNnAddon): NnKernels {
+  const rms: typeof rmsnormForward = (x, w, N, C, eps, out = {}) => {
+    if (!isF32(x)) return rmsnormForward(x, w, N, C, eps, out);
+    const op = 'rmsnormForward';
+    checkDims(op, { N, C });
+    checkLen(op, 'x', x, N * C, '[N, C]');
+    checkLen(op, 'w', w, C, '[C]');
+    checkSameFloat(op, x, { w });
+    const y = f32(outBuffer(op, 'y', out.y, x, N * C, '[N, C]'));
+    const rstd = f32(outBuffer(op, 'rstd', out.rstd, x, N, '[N]'));
+    call(() => lib.rmsnormForward(x, f32(w), N, C, eps, y, rstd));
+    return { y, rstd };
+  };
+
+  const rmsBack: typeof rmsnormBackward = (dy, x, w, rstd, N, C, dw, dx) => {
+    if (!isF32(x)) return rmsnormBackward(dy, x, w, rstd, N, C, dw, dx);
+    const op = 'rmsnormBackward';
+    checkDims(op, { N, C });
+    checkLen(op, 'dy', dy, N * C, '[N, C]');
+    checkLen(op, 'x', x, N * C, '[N, C]');
+    checkLen(op, 'w', w, C, '[C]');
+    checkLen(op, 'rstd', rstd, N, '[N]');
+    if (dw) checkLen(op, 'dw', dw, C, '[C]');
+    checkSameFloat(op, x, { dy, w, rstd, dw });
+    const g = f32(outBuffer(op, 'dx', dx, x, N * C, '[N, C]'));
+    call(() => lib.rmsnormBackward(f32(dy), x, f32(w), f32(rstd), N, C, dw ? f32(dw) : null, g));
+    return g;
+  };
+
+  const rope = (op: string, sign: 1 | -1, x: FloatArray, cos: FloatArray, sin: FloatArray, N: number, H: number, D: number, out?: FloatArray) => {
+    checkDims(op, { N, H, D });
+    if (D % 2 !== 0) throw new HaloError('E_SHAPE', `${op}: head dimension D=${D} must be even`);
+    const half = D / 2;
+    checkLen(op, 'x', x, N * H * D, '[N, H, D]');
+    checkLen(op, 'cos', cos, N * half, '[N, D/2]');
+    checkLen(op, 'sin', sin, N * half, '[N, D/2]');
+    checkSameFloat(op, x, { cos, sin });
+    const y = f32(outBuffer(op, 'out', out, x, N * H * D, '[N, H, D]'));
+    call(() => lib.ropeRotate(f32(x), f32(cos), f32(sin), N, H, D, sign, y));
+    return y;
+  };
+  const ropeFwd: typeof ropeForward = (x, cos, sin, N, H, D, out) =>
+    isF32(x) ? rope('ropeForward', 1, x, cos, sin, N, H, D, out) : ropeForward(x, cos, sin, N, H, D, out);
+  const ropeBwd: typeof ropeBackward = (dout, cos, sin, N, H, D, dx) =>
+    isF32(dout) ? rope('ropeBackward', -1, dout, cos, sin, N, H, D, dx) : ropeBackward(dout, cos, sin, N, H, D, dx);
+
+  const swiFwd: typeof swigluForward = (gate, up, out) => {
+    if (!isF32(gate)) return swigluForward(gate, up, out);
+    const op = 'swigluForward';
+    const n = gate.length;
+    checkLen(op, 'up', up, n, 'gate\'s shape');
+    checkSameFloat(op, gate, { up });
+    const h = f32(outBuffer(op, 'out', out, gate, n, 'gate\'s shape'));
+    call(() => lib.swigluForward(gate, f32(up), h));
+    return h;
+  };
+
+  const swiBwd: typeof swigluBackward = (dh, gate, up, buffers = {}) => {
+    if (!isF32(gate)) return swigluBackward(dh, gate, up, buffers);
+    const op = 'swigluBackward';
+    const n = gate.length;
+    checkLen(op, 'dh', dh, n, 'gate\'s shape');
+    checkLen(op, 'up', up, n, 'gate\'s shape');
+    checkSameFloat(op, gate, { dh, up });
+    const dgate = f32(outBuffer(op, 'dgate', buffers.dgate, gate, n, 'gate\'s shape'));
+    const dup = f32(outBuffer(op, 'dup', buffers.dup, gate, n, 'gate\'s shape'));
+    call(() => lib.swigluBackward(f32(dh), gate, f32(up), dgate, dup));
+    return { dgate, dup };
+  };
+
+  const ceFwd: typeof crossEntropyForward = (logits, targets, N, V, opts = {}, lseOut) => {
+    if (!isF32(logits)) return crossEntropyForward(logits, targets, N, V, opts, lseOut);
+    const op = 'crossEntropyForward';
+    checkCeArgs(op, logits, targets, N, V, opts);
+    const lse = f32(outBuffer(op, 'lse', lseOut, logits, N, '[N]'));
+    const { lossSum, count } = call(() => lib.crossEntropyForward(logits, targets, N, V, opts.ignoreIndex ?? IGNORE_INDEX, opts.mask ?? null, lse));
+    if (!Number.isFinite(lossSum)) {
+      throw new HaloError('E_NUMERIC', `${op}: loss is ${lossSum}; the logits contain NaN or ±Infinity (check the learning rate or the input data)`);
+    }
+    return { loss: count > 0 ? lossSum / count : 0, lossSum, count, lse };
+  };
+
+  const ceBwd: typeof crossEntropyBackward = (logits, targets, lse, N, V, opts = {}, dlogits) => {
+    if (!isF32(logits)) return crossEntropyBackward(logits, targets, lse, N, V, opts, dlogits);
+    const op = 'crossEntropyBackward';
+    checkCeArgs(op, logits, targets, N, V, opts);
+    checkLen(op, 'lse', lse, N, '[N]');
+    checkSameFloat(op, logits, { lse });
+    const ignore = opts.ignoreIndex ?? IGNORE_INDEX;
+    const mask = opts.mask ?? null;
+    let norm = opts.normalizer;
+    if (norm === undefined) {
+      norm = 0;
+      for (let n = 0; n < N; n++) if (targets[n] !== ignore && (mask === null || mask[n] !== 0)) norm++;
+    } else if (!(norm > 0) || !Number.isFinite(norm)) {
+      throw new HaloError('E_ARG', `${op}: normalizer must be a positive finite number (the counted tokens of the step), got ${norm}`);
+    }
+    const g = f32(outBuffer(op, 'dlogits', dlogits, logits, N * V, '[N, V]'));
+    const inv = norm > 0 ? 1 / norm : 0;
+    call(() => lib.crossEntropyBackward(logits, targets, f32(lse), N, V, ignore, mask, inv, g));
+    return g;
+  };
+
+  const embFwd: typeof embeddingForward = (ids, wte, V, C, out) => {
+    if (!isF32(wte)) return embeddingForward(ids, wte, V, C, out);
+    const op = 'embeddingForward';
+    checkDims(op, { V, C });
+    checkLen(op, 'wte', wte, V * C, '[V, C]');
+    checkIds(op, ids, V);
+    const y = f32(outBuffer(op, 'out', out, wte, ids.length * C, '[N, C]'));
+    call(() => lib.embeddingForward(ids, wte, V, C, y));
+    return y;
+  };
+
+  const embBwd: typeof embeddingBackward = (dout, ids, dwte, V, C) => {
+    if (!isF32(dout)) return embeddingBackward(dout, ids, dwte, V, C);
+    const op = 'embeddingBackward';
+    checkDims(op, { V, C });
+    checkLen(op, 'dout', dout, ids.length * C, '[N, C]');
+    checkLen(op, 'dwte', dwte, V * C, '[V, C]');
+    checkSameFloat(op, dout, { dwte });
+    checkIds(op, ids, V);
+    call(() => lib.embeddingBackward(dout, ids, f32(dwte), V, C));
+  };
+
+  const adamw: typeof adamwUpdate = (param, grad, m, v, t, h: AdamWHyper) => {
+    if (!isF32(param) || !isF32(grad) || !isF32(m) || !isF32(v)) return adamwUpdate(param, grad, m, v, t, h);
+    const n = param.length;
+    if (grad.length !== n || m.length !== n || v.length !== n) {
+      throw new HaloError('E_SHAPE', `adamwUpdate: param has ${n} values but grad, m, v have ${grad.length}, ${m.length}, ${v.length}`);
+    }
+    // The step scalars exactly as the reference computes them (JS doubles), so both paths use the same values.
+    const { lr, beta1, beta2, eps, weightDecay } = h;
+    const decay = 1 - lr * weightDecay;
+    const stepSize = lr / (1 - Math.pow(beta1, t));
+    const bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, t));
+    call(() => lib.adamwUpdate(param, grad, m, v, beta1, beta2, 1 - beta1, 1 - beta2, decay, stepSize, bc2Sqrt, eps));
+  };
+
+  const addInto = (dst: FloatArray, src: FloatArray): void => {
+    if (!isF32(dst)) return addInPlace(dst, src);
+    checkLen('addInPlace', 'src', src, dst.length, 'dst\'s shape');
+    checkSameFloat('addInPlace', dst, { src });
+    call(() => lib.addInto(dst, f32(src)));
+  };
+
+  const addFn = (a: FloatArray, b: FloatArray, out?: FloatArray): FloatArray => {
+    if (!isF32(a)) return add(a, b, out);
+    checkLen('add', 'b', b, a.length, 'a\'s shape');
+    checkSameFloat('add', a, { b });
+    const y = f32(outBuffer('add', 'out', out, a, a.length, 'a\'s shape'));
+    call(() => lib.add(a, f32(b), y));
+    return y;
+  };
+
+  return Object.freeze({
+    name: 'native',
+    rmsnormForward: rms, rmsnormBackward: rmsBack, ropeForward: ropeFwd, ropeBackward: ropeBwd,
+    swigluForward: swiFwd, swigluBackward: swiBwd, crossEntropyForward: ceFwd, crossEntropyBackward: ceBwd,
+    embeddingForward: embFwd, embeddingBackward: embBwd, adamwUpdate: adamw, addInto, add: addFn,
+  });
+}
+
+/** The reference cross-entropy's checks (src/nn/ops/cross-entropy.ts), same codes and messages. */
+function checkCeArgs(op: string, logits: FloatArray, targets: Int32Array, N: number, V: number, opts: CrossEntropyOptions): void {
+  checkDims(op, { N, V });
+  checkLen(op, 'logits', logits, N * V, '[N, V]');
+  checkLen(op, 'targets', targets, N, '[N]');
+  if (opts.mask) checkLen(op, 'mask', opts.mask, N, '[N]');
+  const ignore = opts.ignoreIndex ?? IGNORE_INDEX;
+  for (let n = 0; n < N; n++) {
+    const t = targets[n];
+    if (t !== ignore && (t < 0 || t >= V)) {
+      throw new HaloError('E_ARG', `${op}: target ${t} at row ${n} is outside the vocabulary [0, ${V}) and is not the ignore index ${ignore}`);
+    }
+  }
+}
+
+/** The reference embedding's id check (src/nn/ops/embedding.ts). */
+function checkIds(op: string, ids: Int32Array, V: number): void {
+  for (let n = 0; n < ids.length; n++) {
+    const id = ids[n];
+    if (id < 0 || id >= V) {
+      throw new HaloError('E_ARG', `${op}: token id ${id} at position ${n} is outside the vocabulary [0, ${V}); the tokenizer and the model's vocab_size (${V}) disagree`);
+    }
+  }
+}
