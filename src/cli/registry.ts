@@ -8,6 +8,7 @@ import { evalCommand } from './commands/eval.ts';
 import { finetuneCommand } from './commands/finetune.ts';
 import { generateCommand } from './commands/generate.ts';
 import { inspectCommand } from './commands/inspect.ts';
+import { mergeCommand } from './commands/merge.ts';
 import { pretrainCommand } from './commands/pretrain.ts';
 import { tokenizerTrainCommand } from './commands/tokenizer-train.ts';
 
@@ -16,6 +17,7 @@ export const COMMANDS: readonly Command[] = [
   finetuneCommand,
   evalCommand,
   generateCommand,
+  mergeCommand,
   pretrainCommand,
   tokenizerTrainCommand,
   inspectCommand,

@@ -103,6 +103,12 @@ export function decodeStep(model: LlamaModel, state: DecodeState, ids: Int32Arra
   const rope = ropeTables(positions, D, c.rope_theta, c.rope_scaling, state.precision);
   const attnOpts = { keyMask: state.keyMask, window: c.sliding_window };
   const lin = (input: Parameters<typeof linearForward>[2], w: PreparedWeight): FloatArray => linearForward(be, halo, input, w).y.data;
+  // Output adapters (LoRA) add Δ(x) beside the projection as in training; weight adapters (HUT) are already
+  // inside model.weight(). Dropout is the caller's to switch off (PeftModel.eval()).
+  const adapt = (name: string, x: FloatArray, y: FloatArray): void => {
+    const a = model.adapters.get(name);
+    if (a?.kind === 'output') addInto(y, a.forward(x, N).y);
+  };
 
   let x = embeddingForward(ids, model.param('model.embed_tokens.weight').data, V, C);
   for (let l = 0; l < model.names.length; l++) {
@@ -114,6 +120,7 @@ export function decodeStep(model: LlamaModel, state: DecodeState, ids: Int32Arra
       const y = lin(shared, model.weight(name));
       const b = bias.qkv[i];
       if (b) addBias(y, b, N);
+      adapt(name, h, y);
       return y;
     });
     ropeForward(q, rope.cos, rope.sin, N, Hq, D, q);
@@ -122,12 +129,18 @@ export function decodeStep(model: LlamaModel, state: DecodeState, ids: Int32Arra
     const att = attentionDecode(q, state.caches[l], Tn, Hq, attnOpts);
     const o = lin(model.mat(att, N, Hq * D), model.weight(n.o));
     if (bias.o) addBias(o, bias.o, N);
+    adapt(n.o, att, o);
     addInto(o, x); // o ← x + attention: the residual stream after attention
     const x1 = o;
     const { y: h2 } = rmsnormForward(x1, model.param(n.ln2).data, N, C, eps);
     const shared2 = prepareInput(be, halo, model.mat(h2, N, C), model.weight(n.gate));
-    const s = swigluForward(lin(shared2, model.weight(n.gate)), lin(shared2, model.weight(n.up)));
+    const g = lin(shared2, model.weight(n.gate));
+    const u = lin(shared2, model.weight(n.up));
+    adapt(n.gate, h2, g);
+    adapt(n.up, h2, u);
+    const s = swigluForward(g, u);
     const d = lin(model.mat(s, N, I), model.weight(n.down));
+    adapt(n.down, s, d);
     addInto(d, x1);
     x = d;
   }

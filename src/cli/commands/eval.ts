@@ -2,7 +2,8 @@
 // number fine-tuning reports) or generation accuracy (greedy answers scored by exact match: HALO's rule and
 // the lenient variant side by side). The model runs in full precision by default; --level/--format run it
 // through the quantized HALO linears, and --as-trained re-applies the halo_config.json that `halo finetune`
-// saved beside the weights (what HALO's eval.py does with hadamard_config.json).
+// saved beside the weights (what HALO's eval.py does with hadamard_config.json). --adapter DIR applies a PEFT
+// adapter folder (LoRA/HUT) to the model without merging it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HaloError } from '../../core/errors.ts';
@@ -14,6 +15,7 @@ import { scorersFor } from '../../eval/scorers.ts';
 import { describeConfig, haloConfig, type Format, type HaloConfig, type Level } from '../../halo/config.ts';
 import { loadLlama } from '../../models/load.ts';
 import type { LlamaModel } from '../../models/llama.ts';
+import { loadPeftLlama } from '../../peft/load.ts';
 import { GRANULARITIES, type Granularity } from '../../quant/index.ts';
 import { loadTokenizer } from '../../tokenizer/hf.ts';
 import { evaluateLoss } from '../../train/trainer.ts';
@@ -31,12 +33,13 @@ export const INFERENCE_HALO_OPTIONS: readonly OptionSpec[] = [
     if (o.name === 'format') return { name: o.name, type: o.type, choices: o.choices, help: 'precision of the linear matmuls (default: fp32 for level none, else int8)' };
     return o;
   }),
-  { name: 'as-trained', type: 'boolean', help: "use the HALO config saved by 'halo finetune' (MODEL/halo_config.json)" },
+  { name: 'as-trained', type: 'boolean', help: "use the HALO config saved by 'halo finetune' (MODEL/halo_config.json, or ADAPTER/halo_config.json with --adapter)" },
+  { name: 'adapter', type: 'string', help: 'a PEFT adapter folder (adapter_config.json + adapter_model.safetensors, LoRA or HUT) to apply to --model, unmerged' },
 ];
 
 /** The HALO config to run a model with: MODEL/halo_config.json under --as-trained, else the flags. */
-export function inferenceHaloConfig(o: ParsedOptions, modelDir: string): HaloConfig {
-  if (o['as-trained']) return readHaloConfigFile(path.join(modelDir, 'halo_config.json'));
+export function inferenceHaloConfig(o: ParsedOptions, trainedDir: string): HaloConfig {
+  if (o['as-trained']) return readHaloConfigFile(path.join(trainedDir, 'halo_config.json'));
   const format = o.format ?? (o.level === 'none' ? 'fp32' : 'int8');
   return haloConfigFromOptions({ ...o, format });
 }
@@ -65,20 +68,24 @@ function readHaloConfigFile(file: string): HaloConfig {
 
 /** Loads model + tokenizer for inference (no gradient buffers) and says what runs on stderr. */
 export function loadForInference(modelDir: string, o: ParsedOptions): { model: LlamaModel; tok: ReturnType<typeof loadTokenizer>; halo: HaloConfig; eosTokenIds: number[] } {
-  const halo = inferenceHaloConfig(o, modelDir);
+  const adapter = o.adapter as string | undefined;
+  const halo = inferenceHaloConfig(o, adapter ?? modelDir);
   const tok = loadTokenizer(modelDir);
-  const { model, source } = loadLlama(modelDir, { halo, backend: o.backend as 'native' | 'reference' | undefined, trainable: () => false });
+  const backend = o.backend as 'native' | 'reference' | undefined;
+  // With an adapter: the frozen base with the adapters hooked in (dropout off), as a plain LlamaModel to decode with.
+  const peft = adapter !== undefined ? loadPeftLlama(modelDir, { halo, backend, adapter }) : null;
+  const { model, source } = peft ? { model: peft.model.model, source: peft.source } : loadLlama(modelDir, { halo, backend, trainable: () => false });
   if (tok.vocabSize > source.config.vocab_size) {
     throw new HaloError('E_FORMAT', `${modelDir}: tokenizer.json has ${tok.vocabSize} tokens but config.json vocab_size is ${source.config.vocab_size}`);
   }
-  process.stderr.write(`model ${modelDir}: ${source.config.architecture}, ${source.config.num_hidden_layers} layers, hidden ${source.config.hidden_size}; linears ${describeConfig(halo)}\n`);
+  process.stderr.write(`model ${modelDir}${adapter !== undefined ? ` + adapter ${adapter}` : ''}: ${source.config.architecture}, ${source.config.num_hidden_layers} layers, hidden ${source.config.hidden_size}; linears ${describeConfig(halo)}\n`);
   return { model, tok, halo, eosTokenIds: source.eosTokenIds };
 }
 
 export const evalCommand: Command = {
   name: 'eval',
   summary: 'Evaluate a model folder on JSONL data: eval loss, or greedy-generation exact-match accuracy (SQL, GSM8K)',
-  usage: 'halo eval --model DIR --data FILE[:FROM:TO] --metric loss|sql|gsm8k [--limit N] [--max-new-tokens 128] [--json]',
+  usage: 'halo eval --model DIR [--adapter DIR] --data FILE[:FROM:TO] --metric loss|sql|gsm8k [--limit N] [--max-new-tokens 128] [--json]',
   options: [
     { name: 'model', type: 'string', help: 'Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', required: true },
     { name: 'data', type: 'string', help: 'JSONL (messages / prompt+completion / question+answer); FILE:FROM:TO takes rows FROM..TO-1', required: true },

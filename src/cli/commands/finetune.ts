@@ -1,5 +1,6 @@
 // `halo finetune`: load a HF folder, fine-tune it on a JSONL dataset with the chosen HALO level/format,
-// and save a HF folder (+ halo_config.json) that transformers loads unchanged.
+// and save a HF folder (+ halo_config.json) that transformers loads unchanged. With --peft lora|hut the base
+// stays frozen and only adapters train; the output is then an HF PEFT adapter folder (src/peft/).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HaloError } from '../../core/errors.ts';
@@ -8,25 +9,32 @@ import { encodeRecords } from '../../data/encode.ts';
 import { describeRead, readJsonl } from '../../data/jsonl.ts';
 import { describeConfig } from '../../halo/config.ts';
 import { saveModelFolder } from '../../io/hf-folder.ts';
+import type { CausalLM } from '../../models/causal-lm.ts';
 import { loadLlama } from '../../models/load.ts';
+import { describeParamCounts } from '../../peft/build.ts';
+import { savePeft } from '../../peft/io.ts';
+import { loadPeftLlama } from '../../peft/load.ts';
+import type { PeftModel } from '../../peft/peft-model.ts';
 import { loadTokenizer } from '../../tokenizer/hf.ts';
 import { train } from '../../train/trainer.ts';
 import type { Command } from '../command.ts';
 import { HALO_OPTIONS, haloConfigFromOptions, splitSpec } from '../halo-options.ts';
+import { PEFT_OPTIONS, peftOptionsFrom } from '../peft-options.ts';
 
 export const finetuneCommand: Command = {
   name: 'finetune',
   summary: 'Fine-tune a Hugging Face Llama/Qwen2 folder on JSONL data with HALO low-precision matmuls',
-  usage: 'halo finetune --model DIR --data FILE [--eval-data FILE] [--level halo2] [--format int8] --out DIR',
+  usage: 'halo finetune --model DIR --data FILE [--eval-data FILE] [--level halo2] [--format int8] [--peft lora|hut --rank 16 --alpha 8] --out DIR',
   options: [
     { name: 'model', type: 'string', help: 'Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', required: true },
     { name: 'data', type: 'string', help: 'training JSONL (messages / prompt+completion / text); FILE[:FROM:TO] takes rows FROM..TO-1', required: true },
     { name: 'eval-data', type: 'string', help: 'evaluation JSONL (same forms), for eval loss' },
     { name: 'out', type: 'string', help: 'output folder (HF folder + checkpoints/ + metrics.jsonl)', required: true },
     ...HALO_OPTIONS,
+    ...PEFT_OPTIONS,
     { name: 'epochs', type: 'number', help: 'passes over the training data', default: 1 },
     { name: 'max-steps', type: 'int', help: 'stop after this many optimizer steps (overrides --epochs)' },
-    { name: 'lr', type: 'number', help: 'peak learning rate', default: 5e-5 },
+    { name: 'lr', type: 'number', help: 'peak learning rate (default 5e-5; 3e-4 with --peft, HALO\'s LoRA recipe)' },
     { name: 'schedule', type: 'string', help: 'learning-rate schedule after warmup', default: 'linear', choices: ['linear', 'cosine', 'constant'] },
     { name: 'warmup-steps', type: 'int', help: 'linear warmup steps', default: 20 },
     { name: 'weight-decay', type: 'number', help: 'decoupled weight decay (not applied to norms/biases)', default: 0 },
@@ -47,6 +55,8 @@ export const finetuneCommand: Command = {
     const modelDir = o.model as string;
     const outDir = o.out as string;
     const halo = haloConfigFromOptions(o);
+    const peft = peftOptionsFrom(o);
+    const lr = (o.lr as number | undefined) ?? (peft ? 3e-4 : 5e-5);
     const tok = loadTokenizer(modelDir);
     const encodeOpts = { maxSeqLen: o['max-seq-len'] as number, trainOnPrompt: o['train-on-prompt'] === true };
     const readOpts = { onBadLine: o['skip-bad-lines'] ? ('skip' as const) : ('error' as const) };
@@ -66,8 +76,18 @@ export const finetuneCommand: Command = {
       const spec = splitSpec(o['eval-data'] as string);
       evalExamples = encodeRecords(readJsonl(spec.file, readOpts).records.slice(spec.from, spec.to), tok, encodeOpts).examples;
     }
-    const { model, source } = loadLlama(modelDir, { halo, backend: o.backend as 'native' | 'reference' | undefined });
+    const backend = o.backend as 'native' | 'reference' | undefined;
+    const { model, source }: { model: CausalLM; source: ReturnType<typeof loadLlama>['source'] } = peft
+      ? loadPeftLlama(modelDir, { halo, backend, peft })
+      : loadLlama(modelDir, { halo, backend });
     process.stderr.write(`model ${modelDir}: ${source.config.architecture}, ${source.config.num_hidden_layers} layers, hidden ${source.config.hidden_size}; matmuls ${describeConfig(halo)}\n`);
+    if (peft) {
+      process.stderr.write(`${peft.method.toUpperCase()} adapters on a frozen base (r ${peft.rank}, alpha ${peft.alpha}, dropout ${peft.dropout}):\n${describeParamCounts(source.config, peft.rank, peft.targetModules)}\n`);
+      if (o['base-8bit']) {
+        const freed = (model as PeftModel).compactBase();
+        process.stderr.write(`base kept as rotated 8-bit codes only: ${(freed / 2 ** 20).toFixed(1)} MiB of f32 projection weights released\n`);
+      }
+    }
     fs.mkdirSync(outDir, { recursive: true });
     const runConfig = { model: path.resolve(modelDir), halo, ...Object.fromEntries(Object.entries(o)) };
     fs.writeFileSync(path.join(outDir, 'run_config.json'), JSON.stringify(runConfig, null, 2));
@@ -75,7 +95,7 @@ export const finetuneCommand: Command = {
       outDir,
       epochs: o.epochs as number,
       maxSteps: o['max-steps'] as number | undefined,
-      lr: o.lr as number,
+      lr,
       schedule: o.schedule as 'linear',
       warmupSteps: o['warmup-steps'] as number,
       minLrRatio: 0,
@@ -93,7 +113,9 @@ export const finetuneCommand: Command = {
       maxBadSteps: 5,
       runConfig: { halo },
     });
-    saveModelFolder(outDir, { config: source.config, weights: model.stateDict(), dtype: source.dtype, tokenizerFrom: modelDir });
+    // PEFT: the adapter folder only (HF peft layout); `halo merge` makes a full model from it and the base.
+    if (peft) savePeft(outDir, (model as PeftModel).adapters, { baseModel: modelDir });
+    else saveModelFolder(outDir, { config: source.config, weights: model.stateDict(), dtype: source.dtype, tokenizerFrom: modelDir });
     fs.writeFileSync(path.join(outDir, 'halo_config.json'), JSON.stringify({ ...halo, trainedWith: describeConfig(halo) }, null, 2) + '\n');
     const last = summary.evalLosses[summary.evalLosses.length - 1];
     process.stdout.write(

@@ -10,7 +10,7 @@ import { INFERENCE_HALO_OPTIONS, loadForInference } from './eval.ts';
 export const generateCommand: Command = {
   name: 'generate',
   summary: 'Generate a completion of a prompt with a model folder (greedy or sampled, KV-cached)',
-  usage: 'halo generate --model DIR --prompt TEXT [--chat] [--max-new-tokens 64] [--temperature 0] [--seed 0]',
+  usage: 'halo generate --model DIR [--adapter DIR] --prompt TEXT [--chat] [--max-new-tokens 64] [--temperature 0] [--seed 0]',
   options: [
     { name: 'model', type: 'string', help: 'Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', required: true },
     { name: 'prompt', type: 'string', help: 'the prompt text', required: true },

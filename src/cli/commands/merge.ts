@@ -1,0 +1,32 @@
+// `halo merge`: fold a PEFT adapter folder (LoRA or HUT) into its base model and write a full Hugging Face
+// folder that transformers loads with no peft installed.
+import { getBackend } from '../../backend/select.ts';
+import { mergeAdapterFolder } from '../../peft/merge.ts';
+import type { Command } from '../command.ts';
+
+export const mergeCommand: Command = {
+  name: 'merge',
+  summary: 'Merge a LoRA/HUT adapter folder into its base model and save a full Hugging Face folder',
+  usage: 'halo merge --model DIR --adapter DIR --out DIR [--dtype f32]',
+  options: [
+    { name: 'model', type: 'string', help: 'base Hugging Face model folder', required: true },
+    { name: 'adapter', type: 'string', help: 'adapter folder (adapter_config.json + adapter_model.safetensors)', required: true },
+    { name: 'out', type: 'string', help: 'output folder for the merged model', required: true },
+    { name: 'dtype', type: 'string', help: 'storage dtype of the merged weights (default: the base checkpoint\'s)', choices: ['f32', 'bf16', 'f16'] },
+    { name: 'backend', type: 'string', help: 'kernel backend for the adapter products', choices: ['native', 'reference'] },
+  ],
+  async run({ options: o }) {
+    const r = mergeAdapterFolder({
+      model: o.model as string,
+      adapter: o.adapter as string,
+      out: o.out as string,
+      dtype: o.dtype as 'f32' | 'bf16' | 'f16' | undefined,
+      backend: getBackend(o.backend as 'native' | 'reference' | undefined),
+    });
+    process.stdout.write(
+      `merged ${r.spec.method.toUpperCase()} (r ${r.spec.rank}, alpha ${r.spec.alpha}, ${r.spec.targetModules.join(',')}) into ${o.model}; ` +
+        `wrote ${r.files.length} files (${r.dtype}) to ${o.out}\n`,
+    );
+    return 0;
+  },
+};

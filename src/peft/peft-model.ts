@@ -1,0 +1,117 @@
+// A LlamaModel with a frozen base and PEFT adapters, as the trainer and evaluator see it. Two things the plain
+// model cannot know are settled here:
+//   - LoRA dropout is on for forwardBackward (training) and off for loss (evaluation);
+//   - weightsChanged() only drops the cached rotated+quantized base weights when they can have changed (a
+//     trainable base tensor, or a HUT adapter whose W' moves every step). With a frozen base and LoRA the
+//     base is rotated and quantized once for the whole run.
+// compactBase() goes one step further for a quantized frozen base: it drops the f32 master copies of the
+// projection weights and keeps only the rotated 8-bit codes + scales the HALO linear multiplies with.
+import type { Backend } from '../backend/backend.ts';
+import { HaloError } from '../core/errors.ts';
+import type { Tensor } from '../core/tensor.ts';
+import type { Batch } from '../data/batch.ts';
+import { operandFormat, type HaloConfig } from '../halo/config.ts';
+import type { ModelConfig } from '../io/hf-config.ts';
+import type { CausalLM, LossResult, Param } from '../models/causal-lm.ts';
+import { LlamaModel } from '../models/llama.ts';
+import type { Adapter } from './adapter.ts';
+import { buildAdapters, setAdaptersTraining, type PeftOptions } from './build.ts';
+
+export class PeftModel implements CausalLM {
+  readonly model: LlamaModel;
+  private readonly baseMoves: boolean;
+  private compacted = false;
+
+  constructor(model: LlamaModel) {
+    this.model = model;
+    const adapterNames = new Set([...model.adapters.values()].flatMap((a) => a.params().map((p) => p.name)));
+    const baseTrainable = model.parameters().some((p) => p.grad !== null && !adapterNames.has(p.name));
+    this.baseMoves = baseTrainable || [...model.adapters.values()].some((a) => a.kind === 'weight');
+  }
+
+  get config(): ModelConfig {
+    return this.model.config;
+  }
+
+  get adapters(): ReadonlyMap<string, Adapter> {
+    return this.model.adapters;
+  }
+
+  parameters(): readonly Param[] {
+    return this.model.parameters();
+  }
+
+  /** Only the adapters' parameters (what a PEFT checkpoint or adapter file holds). */
+  adapterParameters(): Param[] {
+    return [...this.model.adapters.values()].flatMap((a) => [...a.params()]);
+  }
+
+  forwardBackward(batch: Batch, gradScale: number): LossResult {
+    setAdaptersTraining(this.model.adapters.values(), true);
+    return this.model.forwardBackward(batch, gradScale);
+  }
+
+  loss(batch: Batch): LossResult {
+    setAdaptersTraining(this.model.adapters.values(), false);
+    return this.model.loss(batch);
+  }
+
+  weightsChanged(): void {
+    if (this.baseMoves) this.model.weightsChanged();
+  }
+
+  /** The base weights (unmerged); merge.ts makes merged ones. */
+  stateDict(): Map<string, Tensor> {
+    if (this.compacted) {
+      throw new HaloError('E_UNSUPPORTED', 'the base projections were compacted to their 8-bit codes (compactBase), so there are no f32 weights to save; save the adapters (savePeft) and merge them into the base folder with `halo merge`');
+    }
+    return this.model.stateDict();
+  }
+
+  /**
+   * Rotates and quantizes every projection weight of the frozen base now and drops its f32 master
+   * copy: the base then costs its 8-bit codes (the forward operand and its transpose for the input
+   * gradient), not 4 bytes per weight more. Needs a quantized format and a base that never changes (LoRA on
+   * a frozen base); afterwards stateDict() is refused and the underlying model must not be told
+   * weightsChanged() directly. Returns the bytes of f32 weights released.
+   */
+  compactBase(): number {
+    if (this.baseMoves) throw new HaloError('E_UNSUPPORTED', 'compactBase needs a frozen base that never changes; HUT rebuilds W\' from the f32 W0 every step');
+    if (operandFormat(this.model.halo) === null) {
+      throw new HaloError('E_UNSUPPORTED', `compactBase needs a quantized base (e.g. --level halo2 --format int8); with ${this.model.halo.format} operands the f32 weights are what the linear multiplies with`);
+    }
+    let freed = 0;
+    for (const n of this.model.names) {
+      for (const name of [n.q, n.k, n.v, n.o, n.gate, n.up, n.down]) {
+        this.model.weight(name); // cached for good: weightsChanged() here never clears it
+        const p = this.model.param(name);
+        freed += p.data.byteLength;
+        p.data = p.data instanceof Float64Array ? new Float64Array(0) : new Float32Array(0);
+      }
+    }
+    this.compacted = true;
+    return freed;
+  }
+
+  /** Puts LoRA dropout off for decoding / evaluation through `model` directly. */
+  eval(): this {
+    setAdaptersTraining(this.model.adapters.values(), false);
+    return this;
+  }
+}
+
+export interface CreatePeftOptions {
+  halo: HaloConfig;
+  backend: Backend;
+  /** New adapters from these options, or `adapters` (e.g. loaded by loadPeft). */
+  peft?: PeftOptions;
+  adapters?: ReadonlyMap<string, Adapter>;
+  precision?: 'f32' | 'f64';
+}
+
+/** A frozen base (no gradients, no optimizer state) with adapters on it, ready for train(). */
+export function createPeftModel(config: ModelConfig, weights: ReadonlyMap<string, Tensor>, o: CreatePeftOptions): PeftModel {
+  const adapters = o.adapters ?? (o.peft ? buildAdapters(config, o.peft, { precision: o.precision, backend: o.backend }) : new Map<string, Adapter>());
+  const model = new LlamaModel(config, weights, { halo: o.halo, backend: o.backend, precision: o.precision, trainable: () => false, adapters });
+  return new PeftModel(model);
+}
