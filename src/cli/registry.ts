@@ -1,8 +1,10 @@
 // Every CLI command, in the order `halo --help` lists them. Adding a command = one file + one line here.
 import type { Command } from './command.ts';
 import { benchGemmCommand } from './commands/bench-gemm.ts';
+import { benchCompareCommand } from './commands/bench-compare.ts';
 import { benchHadamardCommand } from './commands/bench-hadamard.ts';
 import { benchLinearCommand } from './commands/bench-linear.ts';
+import { benchStepCommand } from './commands/bench-step.ts';
 import { demoCommand } from './commands/demo.ts';
 import { evalCommand } from './commands/eval.ts';
 import { finetuneCommand } from './commands/finetune.ts';
@@ -24,4 +26,6 @@ export const COMMANDS: readonly Command[] = [
   benchLinearCommand,
   benchGemmCommand,
   benchHadamardCommand,
+  benchStepCommand,
+  benchCompareCommand,
 ];

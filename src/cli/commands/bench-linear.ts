@@ -20,6 +20,7 @@ export const benchLinearCommand: Command = {
     { name: 'levels', type: 'string', help: 'comma-separated levels', default: LEVELS.join(',') },
     { name: 'formats', type: 'string', help: 'comma-separated formats', default: 'int8,fp8,fp6' },
     { name: 'reps', type: 'int', help: 'timed repetitions per configuration (the fastest is reported)', default: 1 },
+    { name: 'warmup', type: 'int', help: 'untimed runs of each configuration first (primitive creation, page faults)', default: 1 },
     { name: 'seed', type: 'int', help: 'seed of the synthetic inputs', default: 1234 },
     { name: 'backend', type: 'string', help: 'kernel backend', choices: ['native', 'reference'] },
     { name: 'json', type: 'boolean', help: 'print one JSON array instead of a table' },
@@ -40,7 +41,8 @@ export const benchLinearCommand: Command = {
       process.stdout.write(`linear ${dims.outFeatures}×${dims.inFeatures}, ${dims.tokens} tokens, backend ${be.name}; ` +
         `inputs: 4 channels of X and 4 token rows of E_Y scaled ×50; errors are ‖·−ref‖/‖ref‖ against f64\n`);
     }
-    const rows = runLinearBench(be, { ...dims, levels, formats, reps: options.reps as number, seed: options.seed as number },
+    if (!((options.reps as number) >= 1) || !((options.warmup as number) >= 0)) throw new HaloError('E_ARG', '--reps must be ≥ 1 and --warmup ≥ 0');
+    const rows = runLinearBench(be, { ...dims, levels, formats, reps: options.reps as number, warmup: options.warmup as number, seed: options.seed as number },
       json ? undefined : (r) => process.stderr.write(`  done ${r.level} ${r.format}\n`));
     process.stdout.write((json ? JSON.stringify(rows) : renderTable(rows)) + '\n');
     return 0;
@@ -49,9 +51,12 @@ export const benchLinearCommand: Command = {
 
 function renderTable(rows: LinearBenchRow[]): string {
   const e = (v: number) => v.toExponential(2);
+  const x = (v: number | null) => (v === null ? '-' : `${v.toFixed(2)}×`);
+  const pct = (part: number, r: LinearBenchRow) => `${part.toFixed(1)} (${((100 * part) / r.totalMs).toFixed(0)}%)`;
   return formatTable(
-    ['level', 'format', 'relErr Y', 'relErr E_X', 'relErr G', 'fwd ms', 'bwd ms'],
-    rows.map((r) => [r.level, r.format, e(r.relErrY), e(r.relErrEX), e(r.relErrG), r.fwdMs.toFixed(1), r.bwdMs.toFixed(1)]),
+    ['level', 'format', 'relErr Y', 'relErr E_X', 'relErr G', 'fwd ms', 'bwd ms', 'vs FP32', 'vs BF16', 'GEMM ms', 'GEMM TOPS', 'Had+quant ms', 'transpose ms'],
+    rows.map((r) => [r.level, r.format, e(r.relErrY), e(r.relErrEX), e(r.relErrG), r.fwdMs.toFixed(1), r.bwdMs.toFixed(1), x(r.vsFp32), x(r.vsBf16),
+      pct(r.gemmMs, r), Object.entries(r.gemmTops).map(([d, t]) => `${d} ${t.toFixed(3)}`).join(', '), pct(r.hadQuantMs, r), pct(r.transposeMs, r)]),
   );
 }
 

@@ -1,0 +1,67 @@
+// A backend wrapper that times every call (wall clock around the synchronous call), per op kind, with the
+// GEMMs split by operand dtype and their achieved TOPS: where a training step or a linear layer spends its
+// time (bench step --profile, bench linear). Name and behaviour are unchanged, so everything that picks
+// kernels by backend name (nnKernels) makes the same choices as without it.
+import type { Backend } from '../backend/backend.ts';
+
+/** Time a step spends in one kind of backend call (GEMMs split by operand dtype). */
+export interface OpProfile {
+  op: string;               // 'gemm i8', 'gemm f32', 'rotateQuantize', 'rotate', 'transpose', 'dequantize'
+  calls: number;            // per step
+  msPerStep: number;
+  tops: number | null;      // GEMMs: 2·M·N·K / time, in 10^12 per second
+}
+
+/** The same backend with every call timed; take(n) returns the totals divided by n and clears them. */
+export function profiledBackend(be: Backend): { backend: Backend; take(steps: number): OpProfile[] } {
+  const acc = new Map<string, { calls: number; ms: number; flops: number }>();
+  const record = (op: string, t0: number, flops = 0) => {
+    const e = acc.get(op) ?? { calls: 0, ms: 0, flops: 0 };
+    e.calls++;
+    e.ms += performance.now() - t0;
+    e.flops += flops;
+    acc.set(op, e);
+  };
+  const backend: Backend = {
+    name: be.name,
+    matmulT(a, b, alpha) {
+      const t0 = performance.now();
+      const r = be.matmulT(a, b, alpha);
+      record(`gemm ${a.dtype}`, t0, 2 * a.shape[0]! * b.shape[0]! * a.shape[1]!);
+      return r;
+    },
+    transpose(a) {
+      const t0 = performance.now();
+      const r = be.transpose(a);
+      record('transpose', t0);
+      return r;
+    },
+    rotate(x, rot) {
+      const t0 = performance.now();
+      const r = be.rotate(x, rot);
+      record('rotate', t0);
+      return r;
+    },
+    rotateQuantize(x, rot, format, granularity, opts) {
+      const t0 = performance.now();
+      const r = be.rotateQuantize(x, rot, format, granularity, opts);
+      record('rotateQuantize', t0);
+      return r;
+    },
+    dequantize(q, dtype) {
+      const t0 = performance.now();
+      const r = be.dequantize(q, dtype);
+      record('dequantize', t0);
+      return r;
+    },
+  };
+  return {
+    backend,
+    /** The profile so far divided by `steps`, then cleared. */
+    take(steps: number): OpProfile[] {
+      const out = [...acc].map(([op, e]) => ({ op, calls: e.calls / steps, msPerStep: e.ms / steps, tops: e.flops > 0 ? e.flops / (e.ms * 1e-3) / 1e12 : null }));
+      acc.clear();
+      return out.sort((x, y) => y.msPerStep - x.msPerStep);
+    },
+  };
+}
