@@ -1,11 +1,14 @@
 // Every CLI command, in the order `halo --help` lists them. Adding a command = one file + one line here.
 import type { Command } from './command.ts';
+import { analyzeGradientsCommand } from './commands/analyze-gradients.ts';
+import { analyzeOutliersCommand } from './commands/analyze-outliers.ts';
 import { benchGemmCommand } from './commands/bench-gemm.ts';
 import { benchCompareCommand } from './commands/bench-compare.ts';
 import { benchHadamardCommand } from './commands/bench-hadamard.ts';
 import { benchLinearCommand } from './commands/bench-linear.ts';
 import { benchStepCommand } from './commands/bench-step.ts';
 import { demoCommand } from './commands/demo.ts';
+import { experimentAblationCommand } from './commands/experiment-ablation.ts';
 import { evalCommand } from './commands/eval.ts';
 import { finetuneCommand } from './commands/finetune.ts';
 import { generateCommand } from './commands/generate.ts';
@@ -28,4 +31,7 @@ export const COMMANDS: readonly Command[] = [
   benchHadamardCommand,
   benchStepCommand,
   benchCompareCommand,
+  analyzeOutliersCommand,
+  analyzeGradientsCommand,
+  experimentAblationCommand,
 ];

@@ -24,7 +24,16 @@ export interface HaloConfig {
   hadamardBlock: 'auto' | 'full' | number;
   /** Run every quantized GEMM as fake-quant (dequantize, then a float GEMM): the simulated twin of the real path. */
   emulate: boolean;
+  /**
+   * Which pass's GEMMs the level and format apply to (default 'both'); the other pass runs plain FP32 matmuls
+   * on unrotated float operands. 'forward'/'backward' exist for analysis (the paper's Figure 2: is the forward
+   * or the backward pass more sensitive to quantization?), not for training speed: they keep float X and W too.
+   */
+  passes?: Passes;
 }
+
+export const PASSES = ['both', 'forward', 'backward'] as const;
+export type Passes = (typeof PASSES)[number];
 
 export const DEFAULT_CONFIG: HaloConfig = {
   level: 'halo2',
@@ -38,6 +47,7 @@ export function haloConfig(partial: Partial<HaloConfig> = {}): HaloConfig {
   const cfg = { ...DEFAULT_CONFIG, ...partial };
   if (!LEVELS.includes(cfg.level)) throw new HaloError('E_ARG', `unknown HALO level '${cfg.level}'; use one of ${LEVELS.join(', ')}`);
   if (!FORMATS.includes(cfg.format)) throw new HaloError('E_ARG', `unknown format '${cfg.format}'; use one of ${FORMATS.join(', ')}`);
+  if (cfg.passes !== undefined && !PASSES.includes(cfg.passes)) throw new HaloError('E_ARG', `unknown passes '${cfg.passes}'; use one of ${PASSES.join(', ')}`);
   return cfg;
 }
 
@@ -76,5 +86,13 @@ export const RECIPES: { readonly [L in Level]: LevelRecipe } = {
 
 export function describeConfig(cfg: HaloConfig): string {
   if (cfg.level === 'none') return cfg.format === 'bf16' ? 'BF16' : 'FP32';
-  return `${cfg.level.toUpperCase()} ${cfg.format.toUpperCase()}${cfg.granularity === 'tensor' ? '' : ` (${cfg.granularity})`}`;
+  const only = cfg.passes === 'forward' || cfg.passes === 'backward' ? `, ${cfg.passes} only` : '';
+  return `${cfg.level.toUpperCase()} ${cfg.format.toUpperCase()}${cfg.granularity === 'tensor' ? '' : ` (${cfg.granularity})`}${only}`;
+}
+
+/** The configuration one pass runs with: the whole config, or plain FP32 for the pass `passes` leaves out. */
+export function passConfig(cfg: HaloConfig, pass: 'forward' | 'backward'): HaloConfig {
+  const p = cfg.passes ?? 'both';
+  if (p === 'both' || p === pass) return cfg;
+  return { ...cfg, level: 'none', format: 'fp32', passes: 'both' };
 }

@@ -12,20 +12,24 @@
 // "quantized activations for memory reduction"). Unlike HALO's code, token counts with no Hadamard matrix
 // are zero-padded for HALO-2's left rotation (exact: padded rows are zero and are dropped after undoing it),
 // and channel sizes with no Hadamard matrix fall back to a block-diagonal rotation.
+//
+// cfg.passes = 'forward' | 'backward' (analysis only, the paper's Figure 2) quantizes one pass and runs the
+// other in plain FP32: the weight and input are then prepared twice, once per pass's configuration.
 import type { Backend, FloatTensor, Rotation } from '../backend/backend.ts';
 import { HaloError } from '../core/errors.ts';
 import { Tensor } from '../core/tensor.ts';
 import { decompose, planHadamard, type HadamardPlan } from '../hadamard/index.ts';
-import { operandFormat, RECIPES, type HaloConfig } from './config.ts';
+import { operandFormat, passConfig, RECIPES, type HaloConfig } from './config.ts';
 import { floatOperand, gemm, operandBytes, quantOperand, transposeOperand, type Operand } from './operand.ts';
 
 /** A weight made ready for the GEMMs once (per optimizer step, or once for a frozen PEFT base). */
 export interface PreparedWeight {
   outFeatures: number;
   inFeatures: number;
-  plan: HadamardPlan | null;  // the in_features rotation, when the level rotates
+  plan: HadamardPlan | null;  // the in_features rotation of the forward, when its level rotates
+  backPlan: HadamardPlan | null; // the backward's (the same object unless cfg.passes splits the passes)
   w: Operand;                 // (WĤᵀ)_Q [out, in]: B operand of the forward GEMM
-  wT: Operand;                // its transpose [in, out]: B operand of the input-gradient GEMM
+  wT: Operand;                // the backward's (WĤᵀ)_Q transposed [in, out]: B operand of the input-gradient GEMM
 }
 
 /** What the forward saves for the backward. */
@@ -42,16 +46,28 @@ export interface LinearGrads {
 
 export function prepareWeight(be: Backend, cfg: HaloConfig, w: FloatTensor /* [out, in] */): PreparedWeight {
   const [outF, inF] = w.dims2('weight');
-  const recipe = RECIPES[cfg.level];
-  const plan = recipe.rightXW ? planHadamard(inF, { block: cfg.hadamardBlock }) : null;
-  const rot: Rotation | null = plan ? { plan, side: 'right', transpose: false } : null;
-  const wq = quantize(be, cfg, w, rot);
-  return { outFeatures: outF, inFeatures: inF, plan, w: wq, wT: transposeOperand(be, wq) };
+  const fwd = passConfig(cfg, 'forward');
+  const bwd = passConfig(cfg, 'backward');
+  const plan = rightPlan(fwd, inF);
+  const wq = quantize(be, fwd, w, rightRotation(plan));
+  if (fwd === bwd) return { outFeatures: outF, inFeatures: inF, plan, backPlan: plan, w: wq, wT: transposeOperand(be, wq) };
+  const backPlan = rightPlan(bwd, inF);
+  const wb = quantize(be, bwd, w, rightRotation(backPlan));
+  return { outFeatures: outF, inFeatures: inF, plan, backPlan, w: wq, wT: transposeOperand(be, wb) };
+}
+
+function rightPlan(cfg: HaloConfig, inF: number): HadamardPlan | null {
+  return RECIPES[cfg.level].rightXW ? planHadamard(inF, { block: cfg.hadamardBlock }) : null;
+}
+
+function rightRotation(plan: HadamardPlan | null): Rotation | null {
+  return plan ? { plan, side: 'right', transpose: false } : null;
 }
 
 /** A layer input rotated and quantized once; several linears that read the same X (q/k/v, gate/up) share it. */
 export interface PreparedInput {
   x: Operand;                 // (XĤᵀ)_Q [b, in]
+  xBack?: Operand;            // the backward's own copy when cfg.passes splits the passes
   tokens: number;
   inFeatures: number;
   plan: HadamardPlan | null;
@@ -62,8 +78,11 @@ export function prepareInput(be: Backend, cfg: HaloConfig, x: FloatTensor /* [b,
   if (inF !== weight.inFeatures) {
     throw new HaloError('E_SHAPE', `linear input has ${inF} features but the weight expects ${weight.inFeatures} (weight [${weight.outFeatures}, ${weight.inFeatures}])`);
   }
-  const rot: Rotation | null = weight.plan ? { plan: weight.plan, side: 'right', transpose: false } : null;
-  return { x: quantize(be, cfg, x, rot), tokens: b, inFeatures: inF, plan: weight.plan };
+  const fwd = passConfig(cfg, 'forward');
+  const bwd = passConfig(cfg, 'backward');
+  const xq = quantize(be, fwd, x, rightRotation(weight.plan));
+  const xBack = fwd === bwd ? undefined : quantize(be, bwd, x, rightRotation(weight.backPlan));
+  return { x: xq, xBack, tokens: b, inFeatures: inF, plan: weight.plan };
 }
 
 export function linearForward(
@@ -77,7 +96,7 @@ export function linearForward(
     throw new HaloError('E_SHAPE', `a prepared input of ${xin.inFeatures} features does not fit weight [${weight.outFeatures}, ${weight.inFeatures}] (or was rotated differently)`);
   }
   const y = gemm(be, xin.x, weight.w, cfg.emulate);
-  return { y, saved: { x: xin.x, weight, tokens: xin.tokens } };
+  return { y, saved: { x: xin.xBack ?? xin.x, weight, tokens: xin.tokens } };
 }
 
 function samePlan(a: HadamardPlan | null, b: HadamardPlan | null): boolean {
@@ -96,8 +115,9 @@ export function linearBackward(
   if (b !== saved.tokens || outF !== weight.outFeatures) {
     throw new HaloError('E_SHAPE', `output gradient is [${b}, ${outF}] but the forward produced [${saved.tokens}, ${weight.outFeatures}]`);
   }
-  const recipe = RECIPES[cfg.level];
-  const undoRight: Rotation | null = weight.plan ? { plan: weight.plan, side: 'right', transpose: true } : null;
+  const bwd = passConfig(cfg, 'backward');
+  const recipe = RECIPES[bwd.level];
+  const undoRight: Rotation | null = weight.backPlan ? { plan: weight.backPlan, side: 'right', transpose: true } : null;
   let dx: FloatTensor | null = null;
   let dw: FloatTensor | null = null;
 
@@ -107,12 +127,12 @@ export function linearBackward(
       const plan = tokenPlan(b);
       const bp = plan.n;
       const eyPadded = padRows(ey, bp);
-      const heq = quantize(be, cfg, eyPadded, { plan, side: 'left', transpose: false });
+      const heq = quantize(be, bwd, eyPadded, { plan, side: 'left', transpose: false });
       const hexh = gemm(be, heq, weight.wT, cfg.emulate);                        // Ĥ_b E_Y W Ĥᵀ  [bp, in]
       const exh = be.rotate(hexh, { plan, side: 'left', transpose: true });        // E_Y W Ĥᵀ      [bp, in]
       dx = sliceRows(exh, b);
     } else {
-      const eq = quantize(be, cfg, ey, null);
+      const eq = quantize(be, bwd, ey, null);
       dx = gemm(be, eq, weight.wT, cfg.emulate);                                  // E_Y W Ĥᵀ      [b, in]
     }
     if (undoRight) dx = be.rotate(dx, undoRight);
@@ -120,7 +140,7 @@ export function linearBackward(
 
   if (need.dw) {
     // G = (E_Yᵀ)_Q (XĤᵀ)_Q · Ĥ: both operands enter with the tokens as the contraction dimension.
-    const eyT = quantize(be, cfg, ey, null, true);                                // (E_Yᵀ)_Q      [out, b]
+    const eyT = quantize(be, bwd, ey, null, true);                                // (E_Yᵀ)_Q      [out, b]
     const xT = transposeOperand(be, saved.x);                                     //               [in, b]
     dw = gemm(be, eyT, xT, cfg.emulate);
     if (undoRight) dw = be.rotate(dw, undoRight);
