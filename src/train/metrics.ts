@@ -2,6 +2,7 @@
 // run that is killed keeps everything it logged and a resumed run continues the same file.
 import * as fs from 'node:fs';
 import { HaloError } from '../core/errors.ts';
+import { writeFileAtomic } from '../io/safetensors.ts';
 
 export class MetricsLog {
   constructor(readonly file: string) {}
@@ -18,7 +19,9 @@ export class MetricsLog {
   truncateAfter(step: number): void {
     if (!fs.existsSync(this.file)) return;
     const kept = readMetrics(this.file).filter((r) => typeof r.step !== 'number' || (r.step as number) <= step);
-    fs.writeFileSync(this.file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+    // Atomic: a kill during the rewrite must not lose the history before `step`.
+    const text = kept.map((r) => JSON.stringify(r) + '\n').join('');
+    writeFileAtomic(this.file, (fd) => fs.writeSync(fd, text));
   }
 }
 

@@ -10,7 +10,7 @@ import type { Example } from '../data/encode.ts';
 import type { CausalLM } from '../models/causal-lm.ts';
 import { AdamW, clipGradNorm } from '../optim/adamw.ts';
 import { makeSchedule, type ScheduleKind } from '../optim/schedule.ts';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { pickResumeCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { MetricsLog } from './metrics.ts';
 import { ProgressBar } from './progress.ts';
 
@@ -31,11 +31,18 @@ export interface TrainOptions {
   padId: number;
   evalEvery: number; // optimizer steps; 0 = only at the end
   saveEvery: number; // optimizer steps; 0 = only at the end
+  /** Checkpoints kept on disk, newest first (HF's save_total_limit; at least 1). */
   keepCheckpoints: number;
+  /** Continue from the newest complete checkpoint in outDir (manifest present, checksums valid). */
   resume: boolean;
   logEvery: number;
-  /** Stop after the first non-finite loss/gradient steps in a row; such steps are skipped. */
+  /**
+   * A step whose loss or gradient norm is not finite (or whose forward/backward raised E_NUMERIC) is skipped:
+   * no update, counted, logged. This many such steps in a row stop training with E_NUMERIC.
+   */
   maxBadSteps: number;
+  /** Counts quantized values at the format's max per HALO layer; each step's counts go into metrics.jsonl. */
+  quantStats?: { reset(): void; take(): Record<string, unknown> | null };
   quiet?: boolean;
   /** Stop after this step as if interrupted (no final save): lets tests compare a resumed run to a whole one. */
   stopAtStep?: number;
@@ -52,6 +59,8 @@ export interface TrainSummary {
   evalLosses: { step: number; loss: number }[];
   skippedSteps: number;
   resumedFrom: string | null;
+  /** Checkpoint folders newer than the one resumed from that were passed over, with the reason. */
+  resumeSkipped: { dir: string; reason: string }[];
 }
 
 export function evaluateLoss(model: CausalLM, examples: readonly Example[], batchSize: number, padId: number): number {
@@ -82,11 +91,17 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
   let step = 0;
   let loaderState: LoaderState | undefined;
   let resumedFrom: string | null = null;
+  let resumeSkipped: { dir: string; reason: string }[] = [];
+  let skipped = 0;
+  let badInARow = 0;
   const evalLosses: { step: number; loss: number }[] = [];
   if (o.resume) {
-    const dir = latestCheckpoint(o.outDir);
-    if (dir) {
-      const ck = loadCheckpoint(dir);
+    const pick = pickResumeCheckpoint(o.outDir);
+    resumeSkipped = pick.skipped;
+    if (!o.quiet) for (const s of pick.skipped) process.stderr.write(`--resume: skipping incomplete checkpoint ${s.dir}: ${s.reason}\n`);
+    const ck = pick.checkpoint;
+    if (ck) {
+      const dir = ck.dir;
       for (const p of model.parameters()) {
         const saved = ck.params.get(p.name);
         if (saved) p.data.set(saved);
@@ -95,12 +110,16 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
       step = ck.state.step;
       loaderState = ck.state.loader as LoaderState;
       evalLosses.push(...((ck.state.evalLosses as { step: number; loss: number }[]) ?? []));
+      skipped = typeof ck.state.skippedSteps === 'number' ? ck.state.skippedSteps : 0;
+      badInARow = typeof ck.state.badInARow === 'number' ? ck.state.badInARow : 0;
       model.weightsChanged();
       metrics.truncateAfter(step);
       resumedFrom = dir;
       if (!o.quiet) process.stderr.write(`resuming from ${dir} (step ${step})\n`);
-    } else if (!o.quiet) {
-      process.stderr.write(`--resume: no checkpoint in ${o.outDir}, starting fresh\n`);
+    } else {
+      // Lines a killed run logged before its first checkpoint would otherwise be logged twice.
+      fs.rmSync(metrics.file, { force: true });
+      if (!o.quiet) process.stderr.write(`--resume: no complete checkpoint in ${o.outDir}, starting fresh\n`);
     }
   } else {
     fs.rmSync(metrics.file, { force: true });
@@ -111,15 +130,13 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
   const t0 = performance.now();
   let tokensSeen = 0;
   let lastLoss = NaN;
-  let skipped = 0;
-  let badInARow = 0;
 
   const checkpoint = () =>
     saveCheckpoint(
       o.outDir,
       new Map(trainable.map((p) => [p.name, p.data])),
       optimizer.state(),
-      { step, loader: loader.state(), config: o.runConfig ?? {}, evalLosses },
+      { step, loader: loader.state(), config: o.runConfig ?? {}, evalLosses, skippedSteps: skipped, badInARow },
       o.keepCheckpoints,
     );
 
@@ -132,27 +149,48 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     if (micro.length === 0) break;
     const tokens = micro.reduce((s, b) => s + b.lossTokens, 0);
     optimizer.zeroGrad();
+    o.quantStats?.reset();
     let lossSum = 0;
-    for (const b of micro) lossSum += model.forwardBackward(b, tokens > 0 ? 1 / tokens : 0).lossSum;
+    let numericError: string | null = null;
+    try {
+      for (const b of micro) lossSum += model.forwardBackward(b, tokens > 0 ? 1 / tokens : 0).lossSum;
+    } catch (e) {
+      // A NaN/Inf met by a quantizer or the loss is a bad step like a NaN loss, not a crash.
+      if (!(e instanceof HaloError && e.code === 'E_NUMERIC')) throw e;
+      numericError = e.message;
+      lossSum = NaN;
+    }
     const loss = tokens > 0 ? lossSum / tokens : 0;
-    const { norm } = o.maxGradNorm > 0 ? clipGradNorm(trainable.map((p) => p.grad!), o.maxGradNorm) : { norm: NaN };
+    const { norm } = o.maxGradNorm > 0 && numericError === null ? clipGradNorm(trainable.map((p) => p.grad!), o.maxGradNorm) : { norm: NaN };
     const lr = lrAt(step);
-    const finite = Number.isFinite(loss) && (o.maxGradNorm <= 0 || Number.isFinite(norm));
+    const finite = numericError === null && Number.isFinite(loss) && (o.maxGradNorm <= 0 || Number.isFinite(norm));
     if (finite) {
       optimizer.step(lr);
       model.weightsChanged();
       badInARow = 0;
     } else {
       skipped++;
-      if (++badInARow >= o.maxBadSteps) {
-        throw new HaloError('E_NUMERIC', `${badInARow} optimizer steps in a row had a non-finite loss or gradient (last loss ${loss}); stopping. Lower the learning rate or use a wider format.`);
-      }
+      badInARow++;
     }
     step++;
     tokensSeen += micro.reduce((s, b) => s + b.lengths.reduce((a, c) => a + c, 0), 0);
     lastLoss = loss;
     const secs = (performance.now() - t0) / 1000;
-    const record: Record<string, unknown> = { step, loss, lr, gradNorm: norm, tokens: tokensSeen, tokensPerSecond: tokensSeen / secs, epoch: micro[0].epoch, skipped: !finite };
+    const record: Record<string, unknown> = {
+      step, loss, lr, gradNorm: norm, tokens: tokensSeen, tokensPerSecond: tokensSeen / secs, epoch: micro[0].epoch, skipped: !finite, skippedSteps: skipped,
+    };
+    if (numericError !== null) record.numericError = numericError;
+    const qs = o.quantStats?.take();
+    if (qs) Object.assign(record, qs);
+    if (badInARow >= o.maxBadSteps) {
+      metrics.append(record);
+      throw new HaloError(
+        'E_NUMERIC',
+        `${badInARow} optimizer steps in a row (steps ${step - badInARow + 1}–${step}) had a non-finite loss or gradient norm ` +
+          `(last: loss ${loss}, grad norm ${norm}${numericError ? `; ${numericError}` : ''}); stopping (--max-bad-steps ${o.maxBadSteps}). ` +
+          `The last checkpoint is still good; lower the learning rate or use a wider format.`,
+      );
+    }
     if ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === totalSteps) {
       if (evalSet.length) {
         const el = evaluateLoss(model, evalSet, o.batchSize, o.padId);
@@ -175,5 +213,6 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     evalLosses,
     skippedSteps: skipped,
     resumedFrom,
+    resumeSkipped,
   };
 }

@@ -19,7 +19,14 @@ import { loadTokenizer } from '../../tokenizer/hf.ts';
 import { train } from '../../train/trainer.ts';
 import type { Command } from '../command.ts';
 import { HALO_OPTIONS, haloConfigFromOptions, splitSpec } from '../halo-options.ts';
+import type { ParsedOptions } from '../args.ts';
 import { PEFT_OPTIONS, peftOptionsFrom } from '../peft-options.ts';
+
+function positive(o: ParsedOptions, name: string): number {
+  const v = o[name] as number;
+  if (!(v >= 1)) throw new HaloError('E_ARG', `--${name} must be at least 1, got ${v}`);
+  return v;
+}
 
 export const finetuneCommand: Command = {
   name: 'finetune',
@@ -45,8 +52,9 @@ export const finetuneCommand: Command = {
     { name: 'seed', type: 'int', help: 'seed for shuffling', default: 42 },
     { name: 'eval-every', type: 'int', help: 'evaluate every N steps (0 = at the end only)', default: 0 },
     { name: 'save-every', type: 'int', help: 'checkpoint every N steps (0 = at the end only)', default: 50 },
-    { name: 'keep-checkpoints', type: 'int', help: 'how many checkpoints to keep', default: 2 },
-    { name: 'resume', type: 'boolean', help: 'continue from the newest checkpoint in --out' },
+    { name: 'save-total-limit', type: 'int', help: 'checkpoints kept in --out/checkpoints, newest first (≥ 1)', default: 2 },
+    { name: 'resume', type: 'boolean', help: 'continue from the newest complete checkpoint in --out (manifest + checksums valid; damaged ones are skipped)' },
+    { name: 'max-bad-steps', type: 'int', help: 'stop after this many steps in a row with a non-finite loss or gradient norm (each is skipped)', default: 10 },
     { name: 'train-on-prompt', type: 'boolean', help: 'also put loss on prompt/user tokens' },
     { name: 'debug-data', type: 'boolean', help: 'print one processed example with its loss mask, then exit' },
     { name: 'skip-bad-lines', type: 'boolean', help: 'skip malformed JSONL lines (counted) instead of stopping' },
@@ -107,10 +115,10 @@ export const finetuneCommand: Command = {
       padId: tok.padId ?? tok.eosId ?? 0,
       evalEvery: o['eval-every'] as number,
       saveEvery: o['save-every'] as number,
-      keepCheckpoints: o['keep-checkpoints'] as number,
+      keepCheckpoints: positive(o, 'save-total-limit'),
       resume: o.resume === true,
       logEvery: 10,
-      maxBadSteps: 5,
+      maxBadSteps: positive(o, 'max-bad-steps'),
       runConfig: { halo },
     });
     // PEFT: the adapter folder only (HF peft layout); `halo merge` makes a full model from it and the base.
