@@ -10,7 +10,10 @@ import { evaluateGeneration } from '../eval/evaluate.ts';
 import type { Scorer } from '../eval/scorers.ts';
 import { describeConfig, haloConfig, type HaloConfig } from '../halo/config.ts';
 import type { HfModel } from '../io/hf-folder.ts';
+import type { CausalLM } from '../models/causal-lm.ts';
 import { LlamaModel } from '../models/llama.ts';
+import { HALO_PEFT_DEFAULTS, type PeftMethod } from '../peft/build.ts';
+import { createPeftModel } from '../peft/peft-model.ts';
 import type { TextTokenizer } from '../tokenizer/types.ts';
 import { evaluateLoss, train } from '../train/trainer.ts';
 
@@ -35,9 +38,12 @@ export function ablationConfigs(): AblationConfig[] {
   return out;
 }
 
-export function selectConfigs(list: string | undefined): AblationConfig[] {
+/** The paper's Table 4 rows for PEFT (HALO_PEFT in INT8, FP6, FP8; here on HALO-2) plus FP32 and BF16 bases. */
+export const PEFT_DEFAULT_CONFIGS = ['fp32', 'bf16', 'halo2-int8', 'halo2-fp8', 'halo2-fp6'] as const;
+
+export function selectConfigs(list: string | undefined, peft: PeftMethod | null = null): AblationConfig[] {
   const all = ablationConfigs();
-  if (!list) return all;
+  if (!list) return peft ? all.filter((c) => (PEFT_DEFAULT_CONFIGS as readonly string[]).includes(c.id)) : all;
   const want = list.split(',').map((s) => s.trim()).filter(Boolean);
   const bad = want.find((w) => !all.some((c) => c.id === w));
   if (bad) throw new HaloError('E_ARG', `unknown --configs entry '${bad}'; use some of ${all.map((c) => c.id).join(', ')}`);
@@ -70,11 +76,22 @@ export interface RunSetup {
   batchSize: number;
   lr: number;
   maxNewTokens: number;
+  /** Train LoRA / HUT adapters (HALO's recipe: r 16, α 8, all seven projections) on a frozen base instead of every weight. */
+  peft: PeftMethod | null;
 }
 
 /** One fine-tuning run from the source weights, then eval loss and exact match with the same linears. */
 export function runOne(s: RunSetup, cfg: AblationConfig, seed: number, dir: string): RunResult {
-  const model = new LlamaModel(s.source.config, s.source.weights, { halo: cfg.halo, backend: s.be });
+  let model: CausalLM;
+  let decoder: LlamaModel;
+  if (s.peft) {
+    const pm = createPeftModel(s.source.config, s.source.weights, { halo: cfg.halo, backend: s.be, peft: { method: s.peft, ...HALO_PEFT_DEFAULTS, seed } });
+    model = pm;
+    decoder = pm.model;
+  } else {
+    decoder = new LlamaModel(s.source.config, s.source.weights, { halo: cfg.halo, backend: s.be });
+    model = decoder;
+  }
   const summary = train(model, s.trainSet, [], {
     outDir: dir, epochs: 1e9, maxSteps: s.steps, lr: s.lr, schedule: 'linear', warmupSteps: Math.max(1, Math.round(s.steps / 10)), minLrRatio: 0,
     weightDecay: 0, batchSize: s.batchSize, gradAccum: 1, maxGradNorm: 1, seed, padId: s.padId, evalEvery: 0, saveEvery: 0,
@@ -83,8 +100,8 @@ export function runOne(s: RunSetup, cfg: AblationConfig, seed: number, dir: stri
   // The trainer always checkpoints its last step; an ablation keeps only the numbers (metrics.jsonl stays).
   fs.rmSync(path.join(dir, 'checkpoints'), { recursive: true, force: true });
   const t0 = performance.now();
-  const evalLoss = evaluateLoss(model, s.evalSet, 8, s.padId);
-  const gen = evaluateGeneration(model, s.tok, s.evalItems, s.scorers, { maxNewTokens: s.maxNewTokens, progress: false });
+  const evalLoss = evaluateLoss(model, s.evalSet, 8, s.padId); // PeftModel.loss switches LoRA dropout off
+  const gen = evaluateGeneration(decoder, s.tok, s.evalItems, s.scorers, { maxNewTokens: s.maxNewTokens, progress: false });
   return {
     config: cfg.id, label: cfg.label, seed, steps: summary.steps, evalLoss,
     accuracy: Object.fromEntries(gen.scores.map((x) => [x.scorer, x.accuracy])),

@@ -87,4 +87,18 @@ describe('halo analyze / experiment', { concurrency: true }, () => {
     assert.equal(bad.code, 2, bad.err);
     assert.match(bad.err, /unknown --configs entry 'halo9-int8'/);
   });
+
+  test('experiment ablation --peft lora: default PEFT rows are Table 4\'s, adapters train on a frozen base', async () => {
+    const out = path.join(tmp, 'ablation-peft');
+    const help = await halo('experiment', 'ablation', '--help');
+    assert.match(help.out, /--peft <str>.*\(one of: lora, hut\)/);
+    const r = await halo('experiment', 'ablation', '--model', model, '--peft', 'lora', '--configs', 'bf16,halo2-int8', '--steps', '2', '--batch-size', '2', '--max-examples', '4',
+      '--max-seq-len', '384', '--eval-examples', '2', '--eval-limit', '1', '--max-new-tokens', '2', '--lr', '0.01', '--out', out);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /LORA adapters on a frozen base/);
+    const j = JSON.parse(fs.readFileSync(path.join(out, 'ablation.json'), 'utf8'));
+    assert.equal(j.settings.peft, 'lora');
+    assert.deepEqual(j.rows.map((x: { config: string }) => x.config), ['bf16', 'halo2-int8']);
+    for (const row of j.rows) assert.ok(Number.isFinite(row.evalLoss.mean) && row.tokensPerSecond > 0);
+  });
 });

@@ -2,11 +2,11 @@
 // from the same start with FP32, BF16 and every HALO level × format (INT8, FP8, FP6), once per seed (the seed
 // sets the data order), and writes eval loss and exact match (mean ± std over seeds), wall time and tokens/s
 // per configuration as ablation.md and ablation.json (rewritten after every run, so a stopped
-// experiment keeps what it finished).
+// experiment keeps what it finished). --peft lora|hut does the same with adapters on a frozen base (Table 4).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { aggregate, pm, runOne, selectConfigs, type RunResult, type RunSetup } from '../../analysis/ablation.ts';
+import { aggregate, PEFT_DEFAULT_CONFIGS, pm, runOne, selectConfigs, type RunResult, type RunSetup } from '../../analysis/ablation.ts';
 import { getBackend } from '../../backend/select.ts';
 import { HaloError } from '../../core/errors.ts';
 import { encodeRecords } from '../../data/encode.ts';
@@ -14,6 +14,7 @@ import { readJsonl } from '../../data/jsonl.ts';
 import { toEvalItem } from '../../data/records.ts';
 import { scorersFor } from '../../eval/scorers.ts';
 import { loadModelFolder } from '../../io/hf-folder.ts';
+import { PEFT_METHODS, type PeftMethod } from '../../peft/build.ts';
 import { loadTokenizer } from '../../tokenizer/hf.ts';
 import type { Command } from '../command.ts';
 import { splitSpec } from '../halo-options.ts';
@@ -44,12 +45,14 @@ export const experimentAblationCommand: Command = {
     { name: 'eval-examples', type: 'int', help: 'held-out examples for the eval loss (the first N; 0 = all)', default: 100 },
     { name: 'eval-limit', type: 'int', help: 'held-out examples for exact match (the first N; 0 = all)', default: 40 },
     { name: 'max-new-tokens', type: 'int', help: 'generation budget per answer', default: 48 },
-    { name: 'configs', type: 'string', help: 'comma-separated configuration ids (default: fp32,bf16 and halo0|1|2 × int8|fp8|fp6)' },
+    { name: 'configs', type: 'string', help: `comma-separated configuration ids (default: fp32,bf16 and halo0|1|2 × int8|fp8|fp6; with --peft: ${PEFT_DEFAULT_CONFIGS.join(',')})` },
+    { name: 'peft', type: 'string', help: 'train adapters (r 16, alpha 8, all projections) on a frozen base in each configuration instead of every weight (paper Table 4)', choices: PEFT_METHODS },
     { name: 'out', type: 'string', help: 'output folder (ablation.md, ablation.json, one sub-folder per run with metrics.jsonl)', required: true },
     { name: 'backend', type: 'string', help: 'kernel backend', choices: ['native', 'reference'] },
   ],
   async run({ options: o }) {
-    const configs = selectConfigs(o.configs as string | undefined);
+    const peft = (o.peft as PeftMethod | undefined) ?? null;
+    const configs = selectConfigs(o.configs as string | undefined, peft);
     const seeds = o.seeds as number;
     if (seeds < 1) throw new HaloError('E_ARG', `--seeds must be ≥ 1, got ${seeds}`);
     const steps = o.steps as number;
@@ -79,10 +82,10 @@ export const experimentAblationCommand: Command = {
     const scorers = scorersFor(task);
     const setup: RunSetup = {
       source, tok, be: getBackend(o.backend as 'native' | undefined), trainSet, evalSet, evalItems, scorers,
-      padId: tok.padId ?? tok.eosId ?? 0, steps, batchSize: o['batch-size'] as number, lr: o.lr as number, maxNewTokens: o['max-new-tokens'] as number,
+      padId: tok.padId ?? tok.eosId ?? 0, steps, batchSize: o['batch-size'] as number, lr: o.lr as number, maxNewTokens: o['max-new-tokens'] as number, peft,
     };
     const log = (s: string) => process.stderr.write(s + '\n');
-    log(`ablation on ${modelDir}, task ${task}: ${configs.length} configurations × ${seeds} seed(s), ${steps} steps × ${setup.batchSize} sequences ` +
+    log(`ablation${peft ? ` (${peft.toUpperCase()} adapters on a frozen base)` : ''} on ${modelDir}, task ${task}: ${configs.length} configurations × ${seeds} seed(s), ${steps} steps × ${setup.batchSize} sequences ` +
       `from ${trainSet.length} examples; eval loss on ${evalSet.length}, exact match on ${evalItems.length}; backend ${setup.be.name}`);
 
     const runs: RunResult[] = [];
@@ -90,7 +93,7 @@ export const experimentAblationCommand: Command = {
     const write = () => {
       const rows = aggregate(runs, configs);
       const t = tables(rows, scorers.map((s) => s.name));
-      const settings = { model: modelDir, task, train: trainSpec, eval: evalSpec, seeds, steps, batchSize: setup.batchSize, lr: setup.lr, maxSeqLen: o['max-seq-len'],
+      const settings = { model: modelDir, task, peft, train: trainSpec, eval: evalSpec, seeds, steps, batchSize: setup.batchSize, lr: setup.lr, maxSeqLen: o['max-seq-len'],
         trainExamples: trainSet.length, evalLossExamples: evalSet.length, exactMatchExamples: evalItems.length, maxNewTokens: setup.maxNewTokens, backend: setup.be.name };
       fs.writeFileSync(path.join(outDir, 'ablation.json'), JSON.stringify({ settings, totalSeconds: (performance.now() - started) / 1000, rows, runs }, null, 1) + '\n');
       fs.writeFileSync(path.join(outDir, 'ablation.md'), t.md + '\n');
