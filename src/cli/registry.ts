@@ -2,6 +2,7 @@
 import type { Command } from './command.ts';
 import { analyzeGradientsCommand } from './commands/analyze-gradients.ts';
 import { analyzeOutliersCommand } from './commands/analyze-outliers.ts';
+import { benchCommCommand } from './commands/bench-comm.ts';
 import { benchGemmCommand } from './commands/bench-gemm.ts';
 import { benchCompareCommand } from './commands/bench-compare.ts';
 import { benchHadamardCommand } from './commands/bench-hadamard.ts';
@@ -31,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   benchHadamardCommand,
   benchStepCommand,
   benchCompareCommand,
+  benchCommCommand,
   analyzeOutliersCommand,
   analyzeGradientsCommand,
   experimentAblationCommand,

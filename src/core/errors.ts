@@ -8,7 +8,8 @@ export type ErrorCode =
   | 'E_IO'           // file missing / unreadable
   | 'E_FORMAT'       // a file's contents are malformed
   | 'E_NUMERIC'      // NaN/Inf where a finite value is required
-  | 'E_NATIVE';      // the native addon failed or is unavailable
+  | 'E_NATIVE'       // the native addon failed or is unavailable
+  | 'E_MPI';         // the Open MPI binding is missing or a collective failed
 
 export class HaloError extends Error {
   override name = 'HaloError';

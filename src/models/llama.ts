@@ -34,6 +34,14 @@ export interface LlamaOptions {
   precision?: 'f32' | 'f64';
   /** PEFT adapters keyed by the projection's weight name (e.g. model.layers.0.self_attn.q_proj.weight). */
   adapters?: ReadonlyMap<string, Adapter>;
+  /** Called around each decoder layer's forward and backward (sharded data parallel gathers/scatters there). */
+  blockHooks?: BlockHooks;
+}
+
+/** Per-layer hooks: `before` the layer runs (gather its weights), `after` (backward: its gradients are final). */
+export interface BlockHooks {
+  before(layer: number, pass: 'forward' | 'backward'): void;
+  after(layer: number, pass: 'forward' | 'backward'): void;
 }
 
 /** Everything the forward keeps for the backward of one decoder layer. */
@@ -76,6 +84,7 @@ export class LlamaModel implements CausalLM {
   private readonly prepared = new Map<string, PreparedWeight>();
   private readonly precision: 'f32' | 'f64';
   readonly adapters: ReadonlyMap<string, Adapter>;
+  private readonly hooks: BlockHooks | undefined;
   /** RMSNorm, RoPE, SwiGLU, cross-entropy, embedding, residual adds: the backend's (native or reference). */
   readonly nn: NnKernels;
 
@@ -88,6 +97,7 @@ export class LlamaModel implements CausalLM {
     this.dims = new Dims(config);
     this.names = Array.from({ length: config.num_hidden_layers }, (_, l) => layerNames(l));
     this.adapters = opts.adapters ?? new Map();
+    this.hooks = opts.blockHooks;
     if (config.mlp_bias) throw new HaloError('E_UNSUPPORTED', 'mlp_bias = true is not supported (no Llama/Qwen2 release uses it)');
     const trainable = opts.trainable ?? (() => true);
     for (const spec of expectedTensors(config)) {
@@ -156,6 +166,12 @@ export class LlamaModel implements CausalLM {
     return w;
   }
 
+  /** Installs an already rotated + quantized weight (HQ-FSDP gathers them quantized); weightsChanged() drops it. */
+  setPreparedWeight(name: string, w: PreparedWeight): void {
+    this.param(name);
+    this.prepared.set(name, w);
+  }
+
   mat(data: FloatArray, rows: number, cols: number): FloatTensor {
     return (data instanceof Float64Array ? new Tensor([rows, cols], 'f64', data) : new Tensor([rows, cols], 'f32', data)) as FloatTensor;
   }
@@ -168,7 +184,8 @@ export class LlamaModel implements CausalLM {
     const rope = ropeTables(batch.positions, D, c.rope_theta, c.rope_scaling, this.precision);
     let x = this.nn.embeddingForward(batch.ids, this.param('model.embed_tokens.weight').data, V, C);
     const layers: LayerTape[] = [];
-    for (const n of this.names) {
+    for (const [l, n] of this.names.entries()) {
+      this.hooks?.before(l, 'forward');
       const x0 = x;
       const { y: h, rstd: rstd1 } = this.nn.rmsnormForward(x0, this.param(n.ln1).data, N, C, eps);
       const adapterTapes = new Map<string, unknown>();
@@ -209,6 +226,7 @@ export class LlamaModel implements CausalLM {
         x0, rstd1, q: qr, k: kr, v: v.y.data, lse: att.lse, qkv: [q.saved, k.saved, v.saved], o: o.saved,
         x1, rstd2, gate: g.y.data, up: u.y.data, gateUp: [g.saved, u.saved], down: d.saved, adapterTapes,
       });
+      this.hooks?.after(l, 'forward');
     }
     const { y: hf, rstd: rstdf } = this.nn.rmsnormForward(x, this.param('model.norm.weight').data, N, C, eps);
     const logits = this.be.matmulT(this.mat(hf, N, C), this.mat(this.lmHead().data, V, C), 1).data;
@@ -237,6 +255,7 @@ export class LlamaModel implements CausalLM {
     for (let l = this.names.length - 1; l >= 0; l--) {
       const n = this.names[l];
       const t = tape.layers[l];
+      this.hooks?.before(l, 'backward');
       // x = x1 + down(swiglu(gate(h2), up(h2))), h2 = norm2(x1)
       const ds = this.linearGrad(n.down, t.down, dx, N, C, t);
       const { dgate, dup } = this.nn.swigluBackward(ds!, t.gate, t.up);
@@ -255,6 +274,7 @@ export class LlamaModel implements CausalLM {
       const dx0 = this.nn.rmsnormBackward(dh, t.x0, this.param(n.ln1).data, t.rstd1, N, C, this.param(n.ln1).grad);
       this.nn.addInto(dx0, dx1);
       dx = dx0;
+      this.hooks?.after(l, 'backward');
     }
     const emb = this.param('model.embed_tokens.weight');
     if (emb.grad) this.nn.embeddingBackward(dx, batch.ids, emb.grad, V, C);

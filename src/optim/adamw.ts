@@ -182,9 +182,13 @@ export class AdamW {
 
 /** Global L2 norm of several gradients (float64 accumulation), as torch.nn.utils.clip_grad_norm_ computes it. */
 export function gradNorm(grads: readonly FloatArray[]): number {
+  return Math.sqrt(sumSquares(grads));
+}
+
+function sumSquares(grads: readonly FloatArray[]): number {
   let s = 0;
   for (const g of grads) for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!;
-  return Math.sqrt(s);
+  return s;
 }
 
 export interface ClipResult {
@@ -199,9 +203,14 @@ export interface ClipResult {
  * maxNorm / (norm + 1e-6). A NaN/Inf norm throws E_NUMERIC when errorIfNonfinite (torch's flag), else the
  * gradients are left alone and the norm is returned for the caller to act on.
  */
-export function clipGradNorm(grads: readonly FloatArray[], maxNorm: number, opts: { errorIfNonfinite?: boolean } = {}): ClipResult {
+export function clipGradNorm(
+  grads: readonly FloatArray[],
+  maxNorm: number,
+  opts: { errorIfNonfinite?: boolean; sumOverRanks?: (localSumSq: number) => number } = {},
+): ClipResult {
   if (!(maxNorm > 0)) throw new HaloError('E_ARG', `clipGradNorm: maxNorm must be > 0, got ${maxNorm}`);
-  const norm = gradNorm(grads);
+  // Sharded gradients (FSDP): the norm is over the whole model, so the squared sums are added across ranks.
+  const norm = opts.sumOverRanks ? Math.sqrt(opts.sumOverRanks(sumSquares(grads))) : gradNorm(grads);
   if (!Number.isFinite(norm)) {
     if (opts.errorIfNonfinite) throw new HaloError('E_NUMERIC', `gradient norm is ${norm}; the loss or a gradient overflowed`);
     return { norm, scale: 1 };

@@ -4,6 +4,7 @@
 // losses as an uninterrupted one).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { FloatArray } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
 import { BatchLoader, collate, type Batch, type LoaderState } from '../data/batch.ts';
 import type { Example } from '../data/encode.ts';
@@ -12,6 +13,7 @@ import { AdamW, clipGradNorm } from '../optim/adamw.ts';
 import { makeSchedule, type ScheduleKind } from '../optim/schedule.ts';
 import { pickResumeCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { MetricsLog } from './metrics.ts';
+import { nextBatch, type TrainParallel } from './parallel.ts';
 import { ProgressBar } from './progress.ts';
 
 export interface TrainOptions {
@@ -46,6 +48,11 @@ export interface TrainOptions {
   quiet?: boolean;
   /** Stop after this step as if interrupted (no final save): lets tests compare a resumed run to a whole one. */
   stopAtStep?: number;
+  /**
+   * One rank of a data-parallel job (src/dist/fsdp.ts): batches are sharded by rank, token counts, losses and
+   * the gradient norm are global, checkpoints hold whole tensors and only rank 0 writes files.
+   */
+  parallel?: TrainParallel;
   /** Extra JSON stored in trainer_state.json (model/HALO settings). */
   runConfig?: Record<string, unknown>;
 }
@@ -83,7 +90,9 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     { lr: o.lr, weightDecay: o.weightDecay, update: model.nn?.adamwUpdate },
   );
   const microPerEpoch = Math.ceil(trainSet.length / o.batchSize);
-  const stepsPerEpoch = Math.max(1, Math.floor(microPerEpoch / o.gradAccum));
+  const par = o.parallel;
+  const lead = (par?.rank ?? 0) === 0;
+  const stepsPerEpoch = Math.max(1, Math.floor(microPerEpoch / (o.gradAccum * (par?.size ?? 1))));
   const totalSteps = o.maxSteps ?? Math.max(1, Math.round(stepsPerEpoch * o.epochs));
   const lrAt = makeSchedule(o.lr, { kind: o.schedule, warmupSteps: Math.min(o.warmupSteps, totalSteps), totalSteps, minRatio: o.minLrRatio });
   const metrics = new MetricsLog(path.join(o.outDir, 'metrics.jsonl'));
@@ -102,52 +111,61 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     const ck = pick.checkpoint;
     if (ck) {
       const dir = ck.dir;
+      const params = par ? par.shard(ck.params) : ck.params;
       for (const p of model.parameters()) {
-        const saved = ck.params.get(p.name);
+        const saved = params.get(p.name);
         if (saved) p.data.set(saved);
       }
-      optimizer.loadState(ck.optimizer);
+      const opt = ck.optimizer;
+      optimizer.loadState(par ? { step: opt.step, m: Object.fromEntries(par.shard(new Map(Object.entries(opt.m)))), v: Object.fromEntries(par.shard(new Map(Object.entries(opt.v)))) } : opt);
       step = ck.state.step;
       loaderState = ck.state.loader as LoaderState;
       evalLosses.push(...((ck.state.evalLosses as { step: number; loss: number }[]) ?? []));
       skipped = typeof ck.state.skippedSteps === 'number' ? ck.state.skippedSteps : 0;
       badInARow = typeof ck.state.badInARow === 'number' ? ck.state.badInARow : 0;
       model.weightsChanged();
-      metrics.truncateAfter(step);
+      if (lead) metrics.truncateAfter(step);
       resumedFrom = dir;
       if (!o.quiet) process.stderr.write(`resuming from ${dir} (step ${step})\n`);
     } else {
       // Lines a killed run logged before its first checkpoint would otherwise be logged twice.
-      fs.rmSync(metrics.file, { force: true });
+      if (lead) fs.rmSync(metrics.file, { force: true });
       if (!o.quiet) process.stderr.write(`--resume: no complete checkpoint in ${o.outDir}, starting fresh\n`);
     }
-  } else {
+  } else if (lead) {
     fs.rmSync(metrics.file, { force: true });
   }
 
   const loader = new BatchLoader(trainSet, { batchSize: o.batchSize, padId: o.padId, seed: o.seed, state: loaderState });
-  const bar = o.quiet ? null : new ProgressBar('train', totalSteps, { startAt: step, logEvery: o.logEvery });
+  const bar = o.quiet || !lead ? null : new ProgressBar('train', totalSteps, { startAt: step, logEvery: o.logEvery });
   const t0 = performance.now();
   let tokensSeen = 0;
   let lastLoss = NaN;
 
-  const checkpoint = () =>
-    saveCheckpoint(
-      o.outDir,
-      new Map(trainable.map((p) => [p.name, p.data])),
-      optimizer.state(),
-      { step, loader: loader.state(), config: o.runConfig ?? {}, evalLosses, skippedSteps: skipped, badInARow },
-      o.keepCheckpoints,
-    );
+  const checkpoint = () => {
+    let params: ReadonlyMap<string, FloatArray> = new Map(trainable.map((p) => [p.name, p.data]));
+    let opt = optimizer.state();
+    if (par) {
+      // Whole tensors, so a run can resume at any world size; every rank gathers, rank 0 writes.
+      params = par.unshard(params);
+      opt = { step: opt.step, m: Object.fromEntries(par.unshard(new Map(Object.entries(opt.m)))), v: Object.fromEntries(par.unshard(new Map(Object.entries(opt.v)))) };
+    }
+    if (lead) {
+      saveCheckpoint(o.outDir, params, opt, { step, loader: loader.state(), config: o.runConfig ?? {}, evalLosses, skippedSteps: skipped, badInARow }, o.keepCheckpoints);
+    }
+    par?.barrier();
+  };
 
   while (step < totalSteps) {
     const micro: Batch[] = [];
     for (let i = 0; i < o.gradAccum; i++) {
-      const b = loader.next();
+      const b = nextBatch(loader, par);
       if (b) micro.push(b);
     }
     if (micro.length === 0) break;
-    const tokens = micro.reduce((s, b) => s + b.lossTokens, 0);
+    const counts = Float64Array.of(micro.reduce((s, b) => s + b.lossTokens, 0), micro.reduce((s, b) => s + b.lengths.reduce((a, c) => a + c, 0), 0));
+    par?.sum(counts);
+    const tokens = counts[0];
     optimizer.zeroGrad();
     o.quantStats?.reset();
     let lossSum = 0;
@@ -156,12 +174,19 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
       for (const b of micro) lossSum += model.forwardBackward(b, tokens > 0 ? 1 / tokens : 0).lossSum;
     } catch (e) {
       // A NaN/Inf met by a quantizer or the loss is a bad step like a NaN loss, not a crash.
-      if (!(e instanceof HaloError && e.code === 'E_NUMERIC')) throw e;
+      // Not across ranks: the others would wait forever in this rank's next collective.
+      if (!(e instanceof HaloError && e.code === 'E_NUMERIC') || par) throw e;
       numericError = e.message;
       lossSum = NaN;
     }
+    if (par) {
+      const l = Float64Array.of(lossSum);
+      par.sum(l);
+      lossSum = l[0];
+    }
     const loss = tokens > 0 ? lossSum / tokens : 0;
-    const { norm } = o.maxGradNorm > 0 && numericError === null ? clipGradNorm(trainable.map((p) => p.grad!), o.maxGradNorm) : { norm: NaN };
+    const sumOverRanks = par ? (x: number) => { const a = Float64Array.of(x); par.sum(a); return a[0]; } : undefined;
+    const { norm } = o.maxGradNorm > 0 && numericError === null ? clipGradNorm(trainable.map((p) => p.grad!), o.maxGradNorm, { sumOverRanks }) : { norm: NaN };
     const lr = lrAt(step);
     const finite = numericError === null && Number.isFinite(loss) && (o.maxGradNorm <= 0 || Number.isFinite(norm));
     if (finite) {
@@ -173,7 +198,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
       badInARow++;
     }
     step++;
-    tokensSeen += micro.reduce((s, b) => s + b.lengths.reduce((a, c) => a + c, 0), 0);
+    tokensSeen += counts[1];
     lastLoss = loss;
     const secs = (performance.now() - t0) / 1000;
     const record: Record<string, unknown> = {
@@ -183,7 +208,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     const qs = o.quantStats?.take();
     if (qs) Object.assign(record, qs);
     if (badInARow >= o.maxBadSteps) {
-      metrics.append(record);
+      if (lead) metrics.append(record);
       throw new HaloError(
         'E_NUMERIC',
         `${badInARow} optimizer steps in a row (steps ${step - badInARow + 1}–${step}) had a non-finite loss or gradient norm ` +
@@ -198,7 +223,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
         record.evalLoss = el;
       }
     }
-    metrics.append(record);
+    if (lead) metrics.append(record);
     bar?.update(step, { loss, lr, tokens: tokensSeen });
     if ((o.saveEvery > 0 && step % o.saveEvery === 0) || step === totalSteps) checkpoint();
     if (o.stopAtStep !== undefined && step >= o.stopAtStep) break;

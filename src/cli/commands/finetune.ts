@@ -19,6 +19,7 @@ import { loadTokenizer } from '../../tokenizer/hf.ts';
 import { train } from '../../train/trainer.ts';
 import type { Command } from '../command.ts';
 import { HALO_OPTIONS, haloConfigFromOptions, splitSpec } from '../halo-options.ts';
+import { FSDP_OPTIONS, fsdpModeFrom, loadFsdpLlama } from '../fsdp-options.ts';
 import type { ParsedOptions } from '../args.ts';
 import { PEFT_OPTIONS, peftOptionsFrom } from '../peft-options.ts';
 
@@ -39,6 +40,7 @@ export const finetuneCommand: Command = {
     { name: 'out', type: 'string', help: 'output folder (HF folder + checkpoints/ + metrics.jsonl)', required: true },
     ...HALO_OPTIONS,
     ...PEFT_OPTIONS,
+    ...FSDP_OPTIONS,
     { name: 'epochs', type: 'number', help: 'passes over the training data', default: 1 },
     { name: 'max-steps', type: 'int', help: 'stop after this many optimizer steps (overrides --epochs)' },
     { name: 'lr', type: 'number', help: 'peak learning rate (default 5e-5; 3e-4 with --peft, HALO\'s LoRA recipe)' },
@@ -64,6 +66,7 @@ export const finetuneCommand: Command = {
     const outDir = o.out as string;
     const halo = haloConfigFromOptions(o);
     const peft = peftOptionsFrom(o);
+    const fsdp = fsdpModeFrom(o, peft !== null);
     const lr = (o.lr as number | undefined) ?? (peft ? 3e-4 : 5e-5);
     const tok = loadTokenizer(modelDir);
     const encodeOpts = { maxSeqLen: o['max-seq-len'] as number, trainOnPrompt: o['train-on-prompt'] === true };
@@ -85,10 +88,15 @@ export const finetuneCommand: Command = {
       evalExamples = encodeRecords(readJsonl(spec.file, readOpts).records.slice(spec.from, spec.to), tok, encodeOpts).examples;
     }
     const backend = o.backend as 'native' | 'reference' | undefined;
-    const { model, source }: { model: CausalLM; source: ReturnType<typeof loadLlama>['source'] } = peft
+    const sharded = fsdp ? loadFsdpLlama(modelDir, { halo, backend, mode: fsdp }) : null;
+    // Under mpirun every rank runs this command; only rank 0 writes files and reports.
+    const lead = (sharded?.model.rank ?? 0) === 0;
+    const { model, source }: { model: CausalLM; source: ReturnType<typeof loadLlama>['source'] } = sharded
+      ? sharded
+      : peft
       ? loadPeftLlama(modelDir, { halo, backend, peft })
       : loadLlama(modelDir, { halo, backend });
-    process.stderr.write(`model ${modelDir}: ${source.config.architecture}, ${source.config.num_hidden_layers} layers, hidden ${source.config.hidden_size}; matmuls ${describeConfig(halo)}\n`);
+    if (lead) process.stderr.write(`model ${modelDir}: ${source.config.architecture}, ${source.config.num_hidden_layers} layers, hidden ${source.config.hidden_size}; matmuls ${describeConfig(halo)}${sharded ? `; ${fsdp === 'hq' ? 'HQ-FSDP' : `FSDP (${fsdp} gathers)`} over ${sharded.model.size} rank(s)` : ''}\n`);
     if (peft) {
       process.stderr.write(`${peft.method.toUpperCase()} adapters on a frozen base (r ${peft.rank}, alpha ${peft.alpha}, dropout ${peft.dropout}):\n${describeParamCounts(source.config, peft.rank, peft.targetModules)}\n`);
       if (o['base-8bit']) {
@@ -98,7 +106,7 @@ export const finetuneCommand: Command = {
     }
     fs.mkdirSync(outDir, { recursive: true });
     const runConfig = { model: path.resolve(modelDir), halo, ...Object.fromEntries(Object.entries(o)) };
-    fs.writeFileSync(path.join(outDir, 'run_config.json'), JSON.stringify(runConfig, null, 2));
+    if (lead) fs.writeFileSync(path.join(outDir, 'run_config.json'), JSON.stringify(runConfig, null, 2));
     const summary = train(model, trainEnc.examples, evalExamples, {
       outDir,
       epochs: o.epochs as number,
@@ -120,10 +128,15 @@ export const finetuneCommand: Command = {
       logEvery: 10,
       maxBadSteps: positive(o, 'max-bad-steps'),
       runConfig: { halo },
+      parallel: sharded?.model,
     });
     // PEFT: the adapter folder only (HF peft layout); `halo merge` makes a full model from it and the base.
     if (peft) savePeft(outDir, (model as PeftModel).adapters, { baseModel: modelDir });
-    else saveModelFolder(outDir, { config: source.config, weights: model.stateDict(), dtype: source.dtype, tokenizerFrom: modelDir });
+    else {
+      const weights = model.stateDict(); // FSDP: a collective, every rank gathers the whole weights
+      if (lead) saveModelFolder(outDir, { config: source.config, weights, dtype: source.dtype, tokenizerFrom: modelDir });
+    }
+    if (!lead) return 0;
     fs.writeFileSync(path.join(outDir, 'halo_config.json'), JSON.stringify({ ...halo, trainedWith: describeConfig(halo) }, null, 2) + '\n');
     const last = summary.evalLosses[summary.evalLosses.length - 1];
     process.stdout.write(
