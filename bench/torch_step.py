@@ -19,11 +19,19 @@ on stdout, progress goes to stderr. Runs with Debian's python3-torch; needs noth
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
+
+# Sleeping (not spinning) OpenMP workers, as halo's addon uses (src/backend/native/binding.ts): on a small or
+# shared machine spinning workers of libgomp and OpenBLAS fight each other and everything else; measured here
+# (2 cores, load ~15) a PyTorch FP32 step took 5.4 s spinning vs 0.10 s passive. Must be set before torch
+# loads libgomp; an explicit setting wins.
+if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import torch
 import torch.nn as nn
