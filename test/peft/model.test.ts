@@ -16,6 +16,8 @@ import { LlamaModel } from '../../src/models/llama.ts';
 import { AdamW } from '../../src/optim/adamw.ts';
 import { buildAdapters, type PeftMethod } from '../../src/peft/build.ts';
 import { createPeftModel } from '../../src/peft/peft-model.ts';
+import { readSafetensors } from '../../src/io/safetensors.ts';
+import { checkpointDir } from '../../src/train/checkpoint.ts';
 import { train } from '../../src/train/trainer.ts';
 import { batchOf, maxRelDiff, randomizeAdapters, tinyModel } from './helpers.ts';
 
@@ -167,6 +169,12 @@ describe('what the frozen base costs', () => {
         });
         const weightQuantizations = s.quantized.filter((q) => projShapes.includes(q)).length;
         assert.equal(weightQuantizations, method === 'lora' ? 14 : 14 * steps, method);
+        // What the trainer saved: adapter tensors and their AdamW moments only, none of the frozen base.
+        const ck = checkpointDir(path.join(dir, method), steps);
+        const adapterNames = pm.adapterParameters().map((p) => p.name).sort();
+        assert.deepEqual([...readSafetensors(path.join(ck, 'model.safetensors')).tensors.keys()].sort(), adapterNames, `${method} checkpoint`);
+        const moments = [...readSafetensors(path.join(ck, 'optimizer.safetensors')).tensors.keys()].sort();
+        assert.deepEqual(moments, [...adapterNames.map((n) => `m.${n}`), ...adapterNames.map((n) => `v.${n}`)].sort(), `${method} optimizer state`);
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -20,6 +20,7 @@ import { train } from '../../train/trainer.ts';
 import type { Command } from '../command.ts';
 import { HALO_OPTIONS, haloConfigFromOptions, splitSpec } from '../halo-options.ts';
 import { FSDP_OPTIONS, fsdpModeFrom, loadFsdpLlama } from '../fsdp-options.ts';
+import { QuantStats } from '../../halo/quant-stats.ts';
 import type { ParsedOptions } from '../args.ts';
 import { PEFT_OPTIONS, peftOptionsFrom } from '../peft-options.ts';
 
@@ -57,6 +58,7 @@ export const finetuneCommand: Command = {
     { name: 'save-total-limit', type: 'int', help: 'checkpoints kept in --out/checkpoints, newest first (≥ 1)', default: 2 },
     { name: 'resume', type: 'boolean', help: 'continue from the newest complete checkpoint in --out (manifest + checksums valid; damaged ones are skipped)' },
     { name: 'max-bad-steps', type: 'int', help: 'stop after this many steps in a row with a non-finite loss or gradient norm (each is skipped)', default: 10 },
+    { name: 'quant-stats', type: 'boolean', help: 'log per-layer counts of quantized values at the format max in metrics.jsonl (--no-quant-stats: off)', default: true },
     { name: 'train-on-prompt', type: 'boolean', help: 'also put loss on prompt/user tokens' },
     { name: 'debug-data', type: 'boolean', help: 'print one processed example with its loss mask, then exit' },
     { name: 'skip-bad-lines', type: 'boolean', help: 'skip malformed JSONL lines (counted) instead of stopping' },
@@ -88,6 +90,7 @@ export const finetuneCommand: Command = {
       evalExamples = encodeRecords(readJsonl(spec.file, readOpts).records.slice(spec.from, spec.to), tok, encodeOpts).examples;
     }
     const backend = o.backend as 'native' | 'reference' | undefined;
+    const quantStats = o['quant-stats'] && !peft && !fsdp ? new QuantStats() : null;
     const sharded = fsdp ? loadFsdpLlama(modelDir, { halo, backend, mode: fsdp }) : null;
     // Under mpirun every rank runs this command; only rank 0 writes files and reports.
     const lead = (sharded?.model.rank ?? 0) === 0;
@@ -95,7 +98,7 @@ export const finetuneCommand: Command = {
       ? sharded
       : peft
       ? loadPeftLlama(modelDir, { halo, backend, peft })
-      : loadLlama(modelDir, { halo, backend });
+      : loadLlama(modelDir, { halo, backend, wrapBackend: quantStats ? (be) => quantStats.wrap(be) : undefined, blockHooks: quantStats?.hooks });
     if (lead) process.stderr.write(`model ${modelDir}: ${source.config.architecture}, ${source.config.num_hidden_layers} layers, hidden ${source.config.hidden_size}; matmuls ${describeConfig(halo)}${sharded ? `; ${fsdp === 'hq' ? 'HQ-FSDP' : `FSDP (${fsdp} gathers)`} over ${sharded.model.size} rank(s)` : ''}\n`);
     if (peft) {
       process.stderr.write(`${peft.method.toUpperCase()} adapters on a frozen base (r ${peft.rank}, alpha ${peft.alpha}, dropout ${peft.dropout}):\n${describeParamCounts(source.config, peft.rank, peft.targetModules)}\n`);
@@ -127,6 +130,7 @@ export const finetuneCommand: Command = {
       resume: o.resume === true,
       logEvery: 10,
       maxBadSteps: positive(o, 'max-bad-steps'),
+      quantStats: quantStats ?? undefined,
       runConfig: { halo },
       parallel: sharded?.model,
     });
