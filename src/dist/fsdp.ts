@@ -15,7 +15,8 @@
 // change, so later micro-batches of the same step reuse them.
 //
 // Unlike PyTorch FSDP, a layer's gathered weights are not freed after its forward: the backward uses the
-// operands the forward saved (for HQ-FSDP the 8-bit codes), so there is no backward re-gather.
+// operands the forward saved (for HQ-FSDP the 8-bit codes), so there is no backward re-gather. With HQ-FSDP the
+// f32 working copies of the projection weights are dropped altogether (only their codes are ever used).
 import type { Backend } from '../backend/backend.ts';
 import type { FloatArray } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
@@ -130,6 +131,11 @@ export class FsdpModel implements CausalLM, TrainParallel {
         grads: unitLayout(names.filter((n) => this.byName.get(n)!.grad !== null).map(spec)),
       });
     });
+    // HQ-FSDP never reads the f32 working copies of the projection weights (the gathered 8-bit codes are
+    // installed as their prepared weights before every use), so they are dropped: a rank holds those weights
+    // only as its f32 master rows and, per layer in use, as 1-byte codes. (A stray use would fail loudly on the
+    // empty array, E_SHAPE, instead of reading stale values.)
+    if (this.format) for (const name of projections) this.inner.param(name).data = new Float32Array(0);
   }
 
   /** This rank's shards (what the optimizer updates). */

@@ -42,6 +42,8 @@ describe('FsdpModel with one rank equals LlamaModel exactly', () => {
           assert.deepEqual(q.grad, p.grad, p.name);
           assert.ok(p.grad!.some((g) => g !== 0), `${p.name} has a gradient`);
         }
+        // HQ-FSDP keeps projection weights only as master rows + gathered codes: no f32 working copy.
+        assert.equal(fsdp.inner.param('model.layers.1.mlp.down_proj.weight').data.length, mode === 'hq' ? 0 : 32 * 48);
         // The working gradients were handed over by the scatter and cleared.
         assert.ok(fsdp.inner.parameters().every((p) => p.grad!.every((g) => g === 0)));
       });
