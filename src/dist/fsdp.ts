@@ -4,7 +4,8 @@
 // trainer's AdamW, which sees only these shards — the optimizer moments. The wrapped LlamaModel holds working
 // copies that are filled per unit just before use: the root unit (embeddings, final norm, lm_head) before the
 // forward, decoder layer l in the `before(l, 'forward')` hook. After layer l's backward its gradients are
-// reduce-scattered (summed over ranks, each rank keeping its rows) and the working gradients zeroed; the root
+// reduce-scattered (summed over ranks, each rank keeping its rows) and its working gradient buffers, which
+// exist only from just before that layer's backward to its reduce-scatter, are released; the root
 // unit's once the backward returns.
 //
 // Gather precision: 'fp32' moves f32 masters; 'bf16' moves them rounded to bf16 (mixed-precision FSDP); 'hq'
@@ -34,6 +35,7 @@ import { absmaxOrInf, encodeWithScale, globalScale, hqFormat, preparedFromCodes,
 import { packForScatter, packShards, shardSpec, sliceShard, unitLayout, unpackGathered, type ShardSpec, type UnitLayout } from './shard.ts';
 
 export const FSDP_MODES = ['fp32', 'bf16', 'hq'] as const;
+const NO_GRAD = new Float32Array(0);
 export type FsdpMode = (typeof FSDP_MODES)[number];
 
 export interface FsdpOptions {
@@ -88,6 +90,7 @@ export class FsdpModel implements CausalLM, TrainParallel {
     const hooks: BlockHooks = {
       before: (l, pass) => {
         if (pass === 'forward') this.gather(this.units[l + 1]);
+        else if (this.training) this.allocateGrads(this.units[l + 1]);
       },
       after: (l, pass) => {
         if (pass === 'backward' && this.training) this.scatter(this.units[l + 1]);
@@ -136,6 +139,8 @@ export class FsdpModel implements CausalLM, TrainParallel {
     // only as its f32 master rows and, per layer in use, as 1-byte codes. (A stray use would fail loudly on the
     // empty array, E_SHAPE, instead of reading stale values.)
     if (this.format) for (const name of projections) this.inner.param(name).data = new Float32Array(0);
+    // Whole-size gradient buffers exist per unit only while that unit's backward runs (allocateGrads/scatter).
+    for (const u of this.units) this.releaseGrads(u);
   }
 
   /** This rank's shards (what the optimizer updates). */
@@ -150,6 +155,7 @@ export class FsdpModel implements CausalLM, TrainParallel {
 
   forwardBackward(batch: Batch, gradScale: number): LossResult {
     this.gather(this.units[0]);
+    this.allocateGrads(this.units[0]);
     this.scattered = this.units.map(() => false);
     this.training = true;
     let r: LossResult;
@@ -159,7 +165,11 @@ export class FsdpModel implements CausalLM, TrainParallel {
       this.training = false;
     }
     // A rank whose micro-batch had no loss tokens skipped its backward; it still takes part (with zeros).
-    for (let u = this.units.length - 1; u >= 1; u--) if (!this.scattered[u]) this.scatter(this.units[u]);
+    for (let u = this.units.length - 1; u >= 1; u--) {
+      if (this.scattered[u]) continue;
+      this.allocateGrads(this.units[u]);
+      this.scatter(this.units[u]);
+    }
     this.scatter(this.units[0]);
     return r;
   }
@@ -292,7 +302,17 @@ export class FsdpModel implements CausalLM, TrainParallel {
       const off = lay.offsets[i];
       for (let k = 0; k < s.shardLen; k++) g[k] += recv[off + k];
     });
-    for (const g of grads) g.fill(0);
+    this.releaseGrads(u);
     this.traffic.scatterSeconds += (performance.now() - t0) / 1000;
+  }
+
+  /** Fresh zero gradient buffers for a unit's parameters, for the backward that is about to run. */
+  private allocateGrads(u: Unit): void {
+    for (const s of u.grads.specs) this.inner.param(s.name).grad = new Float32Array(s.rows * s.cols);
+  }
+
+  /** Drops a unit's whole-size gradient buffers (an empty array; nothing writes to it outside allocate…scatter). */
+  private releaseGrads(u: Unit): void {
+    for (const s of u.grads.specs) this.inner.param(s.name).grad = NO_GRAD;
   }
 }

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { getBackend } from '../../src/backend/select.ts';
 import { collate } from '../../src/data/batch.ts';
+import { IGNORE_INDEX } from '../../src/data/encode.ts';
 import { FsdpModel, type FsdpMode } from '../../src/dist/fsdp.ts';
 import { LocalCommunicator } from '../../src/dist/local.ts';
 import { haloConfig } from '../../src/halo/config.ts';
@@ -44,8 +45,13 @@ describe('FsdpModel with one rank equals LlamaModel exactly', () => {
         }
         // HQ-FSDP keeps projection weights only as master rows + gathered codes: no f32 working copy.
         assert.equal(fsdp.inner.param('model.layers.1.mlp.down_proj.weight').data.length, mode === 'hq' ? 0 : 32 * 48);
-        // The working gradients were handed over by the scatter and cleared.
-        assert.ok(fsdp.inner.parameters().every((p) => p.grad!.every((g) => g === 0)));
+        // A micro-batch without loss tokens skips the backward; the rank still takes part in every scatter.
+        for (const q of fsdp.parameters()) q.grad!.fill(0);
+        const empty = { ...batch, targets: new Int32Array(batch.targets.length).fill(IGNORE_INDEX) };
+        assert.equal(fsdp.forwardBackward(empty, 1).tokens, 0);
+        assert.ok(fsdp.parameters().every((q) => q.grad!.every((g) => g === 0)));
+        // The whole-size working gradients were handed over by the scatters and released.
+        assert.ok(fsdp.inner.parameters().every((p) => p.grad!.length === 0));
       });
     }
   }
