@@ -40,3 +40,14 @@ test('bench linear rejects a bad level with exit code 2', () => {
     (e: { status: number; stderr: string }) => e.status === 2 && /unknown levels entry 'halo9'/.test(e.stderr),
   );
 });
+
+test('bench linear --no-errors: timing only, the error fields are null in JSON', () => {
+  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'linear', '--in', '64', '--out', '64', '--tokens', '16', '--levels', 'none,halo2',
+    '--formats', 'int8', '--no-errors', '--json', '--backend', 'reference'], { encoding: 'utf8' });
+  const rows = JSON.parse(out) as { relErrY: number | null; relErrEX: number | null; relErrG: number | null; totalMs: number; gemmMs: number }[];
+  assert.equal(rows.length, 3);
+  for (const r of rows) {
+    assert.deepEqual([r.relErrY, r.relErrEX, r.relErrG], [null, null, null]);
+    assert.ok(r.totalMs > 0 && r.gemmMs > 0);
+  }
+});

@@ -21,6 +21,7 @@ export const benchLinearCommand: Command = {
     { name: 'formats', type: 'string', help: 'comma-separated formats', default: 'int8,fp8,fp6' },
     { name: 'reps', type: 'int', help: 'timed repetitions per configuration (the fastest is reported)', default: 1 },
     { name: 'warmup', type: 'int', help: 'untimed runs of each configuration first (primitive creation, page faults)', default: 1 },
+    { name: 'no-errors', type: 'boolean', help: 'timing only: skip the f64 reference products (minutes at 4096² × 2048 tokens); errors print as -' },
     { name: 'seed', type: 'int', help: 'seed of the synthetic inputs', default: 1234 },
     { name: 'backend', type: 'string', help: 'kernel backend', choices: ['native', 'reference'] },
     { name: 'json', type: 'boolean', help: 'print one JSON array instead of a table' },
@@ -42,7 +43,8 @@ export const benchLinearCommand: Command = {
         `inputs: 4 channels of X and 4 token rows of E_Y scaled ×50; errors are ‖·−ref‖/‖ref‖ against f64\n`);
     }
     if (!((options.reps as number) >= 1) || !((options.warmup as number) >= 0)) throw new HaloError('E_ARG', '--reps must be ≥ 1 and --warmup ≥ 0');
-    const rows = runLinearBench(be, { ...dims, levels, formats, reps: options.reps as number, warmup: options.warmup as number, seed: options.seed as number },
+    const rows = runLinearBench(be, { ...dims, levels, formats, reps: options.reps as number, warmup: options.warmup as number, seed: options.seed as number,
+      errors: options['no-errors'] !== true },
       json ? undefined : (r) => process.stderr.write(`  done ${r.level} ${r.format}\n`));
     process.stdout.write((json ? JSON.stringify(rows) : renderTable(rows)) + '\n');
     return 0;
@@ -50,7 +52,7 @@ export const benchLinearCommand: Command = {
 };
 
 function renderTable(rows: LinearBenchRow[]): string {
-  const e = (v: number) => v.toExponential(2);
+  const e = (v: number) => (Number.isNaN(v) ? '-' : v.toExponential(2));
   const x = (v: number | null) => (v === null ? '-' : `${v.toFixed(2)}×`);
   const pct = (part: number, r: LinearBenchRow) => `${part.toFixed(1)} (${((100 * part) / r.totalMs).toFixed(0)}%)`;
   return formatTable(
