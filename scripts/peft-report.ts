@@ -256,11 +256,12 @@ async function main(): Promise<number> {
   const memDir = path.join(outDir, 'mem-base');
   const resultsFile = path.join(outDir, 'results.json');
   // Everything that shapes a run's numbers (not which runs to do, or where to write).
-  const settings = Object.fromEntries(Object.entries(o).filter(([k]) => !['only', 'reuse', 'out', 'run'].includes(k)));
+  const settings = Object.fromEntries(Object.entries(o).filter(([k]) => !['only', 'reuse', 'out', 'run'].includes(k)).sort(([a], [b]) => a.localeCompare(b)));
   const earlier = new Map<string, RunResult>();
   if (o.reuse && fs.existsSync(resultsFile)) {
     const saved = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as { settings: unknown; results: RunResult[] };
-    if (JSON.stringify(saved.settings) !== JSON.stringify(settings)) throw new Error(`--reuse: ${resultsFile} was made with other settings: ${JSON.stringify(saved.settings)}`);
+    const sorted = (v: unknown) => JSON.stringify(Object.fromEntries(Object.entries(v as object).sort(([a], [b]) => a.localeCompare(b))));
+    if (sorted(saved.settings) !== sorted(settings)) throw new Error(`--reuse: ${resultsFile} was made with other settings: ${JSON.stringify(saved.settings)}`);
     for (const r of saved.results) earlier.set(r.name, r);
   }
   const results: RunResult[] = [];

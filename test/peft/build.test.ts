@@ -58,7 +58,10 @@ describe('parameter counts', () => {
   });
   test('Llama-3-8B at r 16 on all linears: 41,943,040 trainable (what peft prints)', () => {
     const config = parseModelConfig(tinyConfigJson({ hidden: 4096, layers: 32, heads: 32, kvHeads: 8, intermediate: 14336, vocab: 128256 }));
-    assert.equal(countPeftParams(config, 'lora', 16).trainable, 41_943_040);
+    const c = countPeftParams(config, 'lora', 16);
+    assert.equal(c.trainable, 41_943_040);
+    assert.equal(c.base, 8_030_261_248, "Llama-3-8B's published parameter count");
+    assert.equal(c.total, 8_072_204_288);
     const table = describeParamCounts(config, 16);
     assert.match(table, /lora\s+16\s+41943040/);
     assert.match(table, /hut\s+16\s+41943040/);
