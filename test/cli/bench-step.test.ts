@@ -64,3 +64,9 @@ test('bench compare --json runs bench/torch_step.py next to halo on the same sha
   }
   assert.deepEqual(res.ratios, compareRatios(res.halo, res.torch));
 });
+
+test('bench compare rejects an unknown --torch-configs entry', () => {
+  const r = spawnSync(process.execPath, ['bin/halo.js', 'bench', 'compare', ...TINY, '--torch-configs', 'fp32,fp64'], { encoding: 'utf8' });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--torch-configs must list fp32 and\/or bf16, got 'fp32,fp64'/);
+});

@@ -104,6 +104,7 @@ export const benchCompareCommand: Command = {
   options: [
     ...STEP_OPTIONS,
     { name: 'configs', type: 'string', help: 'halo configurations (see halo bench step)', default: 'fp32,bf16,halo2-int8,halo2-fp8' },
+    { name: 'torch-configs', type: 'string', help: 'PyTorch configurations: fp32 and/or bf16 (bf16 autocast is very slow without AVX-512)', default: 'fp32,bf16' },
     { name: 'python', type: 'string', help: 'Python with PyTorch', default: '/usr/bin/python3' },
     { name: 'torch-blas', type: 'string', help: 'directory with an optimised libblas.so.3 for PyTorch FP32 (e.g. an OpenBLAS lib dir)' },
     { name: 'json', type: 'boolean', help: 'print one JSON object instead of tables' },
@@ -122,7 +123,11 @@ export const benchCompareCommand: Command = {
     const json = options.json === true;
     const log = (s: string) => { if (!json) process.stderr.write(s); };
     if (!json) process.stdout.write(`Llama step: ${describeShape(shape)}; ${threads} thread(s); median of ${opts.steps} step(s) after ${opts.warmup} warm-up\n`);
-    const torch = await runTorchStep(options.python as string, shape, { ...opts, threads, blasDir });
+    const torchConfigs = (options['torch-configs'] as string).split(',').map((c) => c.trim()).filter(Boolean);
+    if (torchConfigs.length === 0 || torchConfigs.some((c) => c !== 'fp32' && c !== 'bf16')) {
+      throw new HaloError('E_ARG', `--torch-configs must list fp32 and/or bf16, got '${options['torch-configs'] as string}'`);
+    }
+    const torch = await runTorchStep(options.python as string, shape, { ...opts, threads, blasDir }, torchConfigs);
     log(`  PyTorch done: ${torch.rows.map((r) => `${r.config} ${r.tokensPerSec.toFixed(0)} tokens/s`).join(', ')}\n`);
     const halo = await runStepBench(shape, names, { ...opts, threads }, (r) => log(`  done ${r.config}: ${r.tokensPerSec.toFixed(0)} tokens/s\n`));
     const result: CompareResult = { shape, threads, halo, torch, ratios: compareRatios(halo, torch) };
