@@ -7,15 +7,15 @@
 // Each native wrapper runs the reference's own argument checks (same HaloError codes and messages) before
 // calling the addon, and hands f64 arrays (finite-difference gradient checks) to the reference.
 import type { Backend } from './backend.ts';
-import { loadAddon, NATIVE_NN_FUNCTIONS, type NativeAddon, type NativeNnAddon } from './native/binding.ts';
+import { callAddon as call, loadAddon, NATIVE_NN_FUNCTIONS, type NativeAddon, type NativeNnAddon } from './native/binding.ts';
 import type { FloatArray } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
 import { checkDims, checkLen, checkSameFloat, outBuffer } from '../nn/ops/check.ts';
-import { crossEntropyBackward, crossEntropyForward, IGNORE_INDEX, type CrossEntropyOptions } from '../nn/ops/cross-entropy.ts';
+import { checkCrossEntropyArgs, checkCrossEntropyBackwardArgs, crossEntropyBackward, crossEntropyForward, IGNORE_INDEX } from '../nn/ops/cross-entropy.ts';
 import { add, addInPlace } from '../nn/ops/elementwise.ts';
-import { embeddingBackward, embeddingForward } from '../nn/ops/embedding.ts';
-import { rmsnormBackward, rmsnormForward } from '../nn/ops/rmsnorm.ts';
-import { ropeBackward, ropeForward } from '../nn/ops/rope.ts';
+import { checkTokenIds, embeddingBackward, embeddingForward } from '../nn/ops/embedding.ts';
+import { checkRmsnormBackwardArgs, checkRmsnormForwardArgs, rmsnormBackward, rmsnormForward } from '../nn/ops/rmsnorm.ts';
+import { checkRopeArgs, ropeBackward, ropeForward } from '../nn/ops/rope.ts';
 import { swigluBackward, swigluForward } from '../nn/ops/swiglu.ts';
 import { adamwUpdate, type AdamWHyper } from '../optim/adamw.ts';
 
@@ -67,15 +67,6 @@ function hasNnKernels(a: NativeAddon): a is NativeAddon & NativeNnAddon {
   return NATIVE_NN_FUNCTIONS.every((f) => typeof fns[f] === 'function');
 }
 
-/** Addon errors name the bad argument; they become HaloError E_NATIVE like the native backend's. */
-function call<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof HaloError) throw e;
-    throw new HaloError('E_NATIVE', (e as Error).message, { cause: e });
-  }
-}
 
 const isF32 = (a: FloatArray): a is Float32Array => a instanceof Float32Array;
 const f32 = (a: FloatArray) => a as Float32Array; // after checkSameFloat against an f32 array
@@ -84,10 +75,7 @@ function makeNativeKernels(lib: NativeNnAddon): NnKernels {
   const rms: typeof rmsnormForward = (x, w, N, C, eps, out = {}) => {
     if (!isF32(x)) return rmsnormForward(x, w, N, C, eps, out);
     const op = 'rmsnormForward';
-    checkDims(op, { N, C });
-    checkLen(op, 'x', x, N * C, '[N, C]');
-    checkLen(op, 'w', w, C, '[C]');
-    checkSameFloat(op, x, { w });
+    checkRmsnormForwardArgs(x, w, N, C);
     const y = f32(outBuffer(op, 'y', out.y, x, N * C, '[N, C]'));
     const rstd = f32(outBuffer(op, 'rstd', out.rstd, x, N, '[N]'));
     call(() => lib.rmsnormForward(x, f32(w), N, C, eps, y, rstd));
@@ -97,26 +85,14 @@ function makeNativeKernels(lib: NativeNnAddon): NnKernels {
   const rmsBack: typeof rmsnormBackward = (dy, x, w, rstd, N, C, dw, dx) => {
     if (!isF32(x)) return rmsnormBackward(dy, x, w, rstd, N, C, dw, dx);
     const op = 'rmsnormBackward';
-    checkDims(op, { N, C });
-    checkLen(op, 'dy', dy, N * C, '[N, C]');
-    checkLen(op, 'x', x, N * C, '[N, C]');
-    checkLen(op, 'w', w, C, '[C]');
-    checkLen(op, 'rstd', rstd, N, '[N]');
-    if (dw) checkLen(op, 'dw', dw, C, '[C]');
-    checkSameFloat(op, x, { dy, w, rstd, dw });
+    checkRmsnormBackwardArgs(dy, x, w, rstd, N, C, dw);
     const g = f32(outBuffer(op, 'dx', dx, x, N * C, '[N, C]'));
     call(() => lib.rmsnormBackward(f32(dy), x, f32(w), f32(rstd), N, C, dw ? f32(dw) : null, g));
     return g;
   };
 
   const rope = (op: string, sign: 1 | -1, x: FloatArray, cos: FloatArray, sin: FloatArray, N: number, H: number, D: number, out?: FloatArray) => {
-    checkDims(op, { N, H, D });
-    if (D % 2 !== 0) throw new HaloError('E_SHAPE', `${op}: head dimension D=${D} must be even`);
-    const half = D / 2;
-    checkLen(op, 'x', x, N * H * D, '[N, H, D]');
-    checkLen(op, 'cos', cos, N * half, '[N, D/2]');
-    checkLen(op, 'sin', sin, N * half, '[N, D/2]');
-    checkSameFloat(op, x, { cos, sin });
+    checkRopeArgs(op, x, cos, sin, N, H, D);
     const y = f32(outBuffer(op, 'out', out, x, N * H * D, '[N, H, D]'));
     call(() => lib.ropeRotate(f32(x), f32(cos), f32(sin), N, H, D, sign, y));
     return y;
@@ -153,7 +129,7 @@ function makeNativeKernels(lib: NativeNnAddon): NnKernels {
   const ceFwd: typeof crossEntropyForward = (logits, targets, N, V, opts = {}, lseOut) => {
     if (!isF32(logits)) return crossEntropyForward(logits, targets, N, V, opts, lseOut);
     const op = 'crossEntropyForward';
-    checkCeArgs(op, logits, targets, N, V, opts);
+    checkCrossEntropyArgs(op, logits, targets, N, V, opts);
     const lse = f32(outBuffer(op, 'lse', lseOut, logits, N, '[N]'));
     const { lossSum, count } = call(() => lib.crossEntropyForward(logits, targets, N, V, opts.ignoreIndex ?? IGNORE_INDEX, opts.mask ?? null, lse));
     if (!Number.isFinite(lossSum)) {
@@ -165,18 +141,7 @@ function makeNativeKernels(lib: NativeNnAddon): NnKernels {
   const ceBwd: typeof crossEntropyBackward = (logits, targets, lse, N, V, opts = {}, dlogits) => {
     if (!isF32(logits)) return crossEntropyBackward(logits, targets, lse, N, V, opts, dlogits);
     const op = 'crossEntropyBackward';
-    checkCeArgs(op, logits, targets, N, V, opts);
-    checkLen(op, 'lse', lse, N, '[N]');
-    checkSameFloat(op, logits, { lse });
-    const ignore = opts.ignoreIndex ?? IGNORE_INDEX;
-    const mask = opts.mask ?? null;
-    let norm = opts.normalizer;
-    if (norm === undefined) {
-      norm = 0;
-      for (let n = 0; n < N; n++) if (targets[n] !== ignore && (mask === null || mask[n] !== 0)) norm++;
-    } else if (!(norm > 0) || !Number.isFinite(norm)) {
-      throw new HaloError('E_ARG', `${op}: normalizer must be a positive finite number (the counted tokens of the step), got ${norm}`);
-    }
+    const { ignore, mask, norm } = checkCrossEntropyBackwardArgs(op, logits, targets, lse, N, V, opts);
     const g = f32(outBuffer(op, 'dlogits', dlogits, logits, N * V, '[N, V]'));
     const inv = norm > 0 ? 1 / norm : 0;
     call(() => lib.crossEntropyBackward(logits, targets, f32(lse), N, V, ignore, mask, inv, g));
@@ -188,7 +153,7 @@ function makeNativeKernels(lib: NativeNnAddon): NnKernels {
     const op = 'embeddingForward';
     checkDims(op, { V, C });
     checkLen(op, 'wte', wte, V * C, '[V, C]');
-    checkIds(op, ids, V);
+    checkTokenIds(op, ids, V);
     const y = f32(outBuffer(op, 'out', out, wte, ids.length * C, '[N, C]'));
     call(() => lib.embeddingForward(ids, wte, V, C, y));
     return y;
@@ -201,7 +166,7 @@ function makeNativeKernels(lib: NativeNnAddon): NnKernels {
     checkLen(op, 'dout', dout, ids.length * C, '[N, C]');
     checkLen(op, 'dwte', dwte, V * C, '[V, C]');
     checkSameFloat(op, dout, { dwte });
-    checkIds(op, ids, V);
+    checkTokenIds(op, ids, V);
     call(() => lib.embeddingBackward(dout, ids, f32(dwte), V, C));
   };
 
@@ -243,27 +208,3 @@ function makeNativeKernels(lib: NativeNnAddon): NnKernels {
   });
 }
 
-/** The reference cross-entropy's checks (src/nn/ops/cross-entropy.ts), same codes and messages. */
-function checkCeArgs(op: string, logits: FloatArray, targets: Int32Array, N: number, V: number, opts: CrossEntropyOptions): void {
-  checkDims(op, { N, V });
-  checkLen(op, 'logits', logits, N * V, '[N, V]');
-  checkLen(op, 'targets', targets, N, '[N]');
-  if (opts.mask) checkLen(op, 'mask', opts.mask, N, '[N]');
-  const ignore = opts.ignoreIndex ?? IGNORE_INDEX;
-  for (let n = 0; n < N; n++) {
-    const t = targets[n];
-    if (t !== ignore && (t < 0 || t >= V)) {
-      throw new HaloError('E_ARG', `${op}: target ${t} at row ${n} is outside the vocabulary [0, ${V}) and is not the ignore index ${ignore}`);
-    }
-  }
-}
-
-/** The reference embedding's id check (src/nn/ops/embedding.ts). */
-function checkIds(op: string, ids: Int32Array, V: number): void {
-  for (let n = 0; n < ids.length; n++) {
-    const id = ids[n];
-    if (id < 0 || id >= V) {
-      throw new HaloError('E_ARG', `${op}: token id ${id} at position ${n} is outside the vocabulary [0, ${V}); the tokenizer and the model's vocab_size (${V}) disagree`);
-    }
-  }
-}

@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { HaloError } from '../../core/errors.ts';
 import type { QuantFormat, Granularity } from '../../quant/index.ts';
 
 /** Path of the built addon. */
@@ -147,3 +148,13 @@ export const NATIVE_NN_FUNCTIONS: readonly (keyof NativeNnAddon)[] = [
   'rmsnormForward', 'rmsnormBackward', 'ropeRotate', 'swigluForward', 'swigluBackward', 'crossEntropyForward',
   'crossEntropyBackward', 'embeddingForward', 'embeddingBackward', 'adamwUpdate', 'addInto', 'add',
 ];
+
+/** Runs an addon call, turning its errors (which name the bad argument) into HaloError E_NATIVE. */
+export function callAddon<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof HaloError) throw e;
+    throw new HaloError('E_NATIVE', (e as Error).message, { cause: e });
+  }
+}

@@ -13,7 +13,7 @@ import type { HadamardPlan } from '../../hadamard/index.ts';
 import { formatTraits, GRANULARITIES, scaleCount, type CodeDType, type Granularity, type QuantFormat, type Quantized } from '../../quant/index.ts';
 import { referenceBackend } from '../reference/index.ts';
 import {
-  FORMAT_CODES, GEMM_TYPES, GRANULARITY_CODES, loadAddon, QUANT_STRATEGY, SIDE_CODES,
+  callAddon as call, FORMAT_CODES, GEMM_TYPES, GRANULARITY_CODES, loadAddon, QUANT_STRATEGY, SIDE_CODES,
   type CodeArray, type GemmDType, type NativeAddon,
 } from './binding.ts';
 
@@ -24,15 +24,6 @@ export function addon(): NativeAddon {
   return r.addon;
 }
 
-/** Runs an addon call, turning its errors (which name the bad argument) into HaloError E_NATIVE. */
-function call<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof HaloError) throw e;
-    throw new HaloError('E_NATIVE', (e as Error).message, { cause: e });
-  }
-}
 
 const isGemmDType = (d: DType): d is GemmDType => Object.hasOwn(GEMM_TYPES, d);
 

@@ -38,7 +38,7 @@ export function crossEntropyForward(
   logits: FloatArray, targets: Int32Array, N: number, V: number, opts: CrossEntropyOptions = {}, lseOut?: FloatArray,
 ): CrossEntropyOut {
   const op = 'crossEntropyForward';
-  checkArgs(op, logits, targets, N, V, opts);
+  checkCrossEntropyArgs(op, logits, targets, N, V, opts);
   const ignore = opts.ignoreIndex ?? IGNORE_INDEX;
   const mask = opts.mask ?? null;
   const lse = outBuffer(op, 'lse', lseOut, logits, N, '[N]');
@@ -79,18 +79,7 @@ export function crossEntropyBackward(
   opts: CrossEntropyOptions & { normalizer?: number } = {}, dlogits?: FloatArray,
 ): FloatArray {
   const op = 'crossEntropyBackward';
-  checkArgs(op, logits, targets, N, V, opts);
-  checkLen(op, 'lse', lse, N, '[N]');
-  checkSameFloat(op, logits, { lse });
-  const ignore = opts.ignoreIndex ?? IGNORE_INDEX;
-  const mask = opts.mask ?? null;
-  let norm = opts.normalizer;
-  if (norm === undefined) {
-    norm = 0;
-    for (let n = 0; n < N; n++) if (counted(targets[n], ignore, mask, n)) norm++;
-  } else if (!(norm > 0) || !Number.isFinite(norm)) {
-    throw new HaloError('E_ARG', `${op}: normalizer must be a positive finite number (the counted tokens of the step), got ${norm}`);
-  }
+  const { ignore, mask, norm } = checkCrossEntropyBackwardArgs(op, logits, targets, lse, N, V, opts);
   const g = outBuffer(op, 'dlogits', dlogits, logits, N * V, '[N, V]');
   const inv = norm > 0 ? 1 / norm : 0;
   for (let n = 0; n < N; n++) {
@@ -110,7 +99,37 @@ function counted(target: number, ignore: number, mask: Uint8Array | null, n: num
   return target !== ignore && (mask === null || mask[n] !== 0);
 }
 
-function checkArgs(op: string, logits: FloatArray, targets: Int32Array, N: number, V: number, opts: CrossEntropyOptions): void {
+/**
+ * The backward's checks (shared with the native kernels), and what it needs from `opts`: the ignore index,
+ * the mask, and the divisor (`opts.normalizer`, checked, else the count of this call's counted rows).
+ */
+export function checkCrossEntropyBackwardArgs(
+  op: string, logits: FloatArray, targets: Int32Array, lse: FloatArray, N: number, V: number,
+  opts: CrossEntropyOptions & { normalizer?: number },
+): { ignore: number; mask: Uint8Array | null; norm: number } {
+  checkCrossEntropyArgs(op, logits, targets, N, V, opts);
+  checkLen(op, 'lse', lse, N, '[N]');
+  checkSameFloat(op, logits, { lse });
+  return { ignore: opts.ignoreIndex ?? IGNORE_INDEX, mask: opts.mask ?? null, norm: crossEntropyNormalizer(op, targets, N, opts) };
+}
+
+function crossEntropyNormalizer(op: string, targets: Int32Array, N: number, opts: CrossEntropyOptions & { normalizer?: number }): number {
+  const norm = opts.normalizer;
+  if (norm !== undefined) {
+    if (!(norm > 0) || !Number.isFinite(norm)) {
+      throw new HaloError('E_ARG', `${op}: normalizer must be a positive finite number (the counted tokens of the step), got ${norm}`);
+    }
+    return norm;
+  }
+  const ignore = opts.ignoreIndex ?? IGNORE_INDEX;
+  const mask = opts.mask ?? null;
+  let count = 0;
+  for (let n = 0; n < N; n++) if (counted(targets[n], ignore, mask, n)) count++;
+  return count;
+}
+
+/** Shapes, and every target a vocabulary index or the ignore index (shared with the native kernels). */
+export function checkCrossEntropyArgs(op: string, logits: FloatArray, targets: Int32Array, N: number, V: number, opts: CrossEntropyOptions): void {
   checkDims(op, { N, V });
   checkLen(op, 'logits', logits, N * V, '[N, V]');
   checkLen(op, 'targets', targets, N, '[N]');

@@ -17,7 +17,7 @@ export function embeddingForward(ids: Int32Array, wte: FloatArray, V: number, C:
   const N = ids.length;
   checkDims(op, { V, C });
   checkLen(op, 'wte', wte, V * C, '[V, C]');
-  checkIds(op, ids, V);
+  checkTokenIds(op, ids, V);
   const y = outBuffer(op, 'out', out, wte, N * C, '[N, C]');
   for (let n = 0; n < N; n++) y.set(wte.subarray(ids[n] * C, ids[n] * C + C), n * C);
   return y;
@@ -36,7 +36,7 @@ export function embeddingBackward(dout: FloatArray, ids: Int32Array, dwte: Float
   checkLen(op, 'dout', dout, N * C, '[N, C]');
   checkLen(op, 'dwte', dwte, V * C, '[V, C]');
   checkSameFloat(op, dout, { dwte });
-  checkIds(op, ids, V);
+  checkTokenIds(op, ids, V);
   for (let n = 0; n < N; n++) {
     const src = n * C;
     const dst = ids[n] * C;
@@ -44,7 +44,8 @@ export function embeddingBackward(dout: FloatArray, ids: Int32Array, dwte: Float
   }
 }
 
-function checkIds(op: string, ids: Int32Array, V: number): void {
+/** Every id in [0, V) (shared with the native kernels). */
+export function checkTokenIds(op: string, ids: Int32Array, V: number): void {
   for (let n = 0; n < ids.length; n++) {
     const id = ids[n];
     if (id < 0 || id >= V) {

@@ -24,10 +24,7 @@ export function rmsnormForward(
   out: { y?: FloatArray; rstd?: FloatArray } = {},
 ): RmsNormOut {
   const op = 'rmsnormForward';
-  checkDims(op, { N, C });
-  checkLen(op, 'x', x, N * C, '[N, C]');
-  checkLen(op, 'w', w, C, '[C]');
-  checkSameFloat(op, x, { w });
+  checkRmsnormForwardArgs(x, w, N, C);
   const y = outBuffer(op, 'y', out.y, x, N * C, '[N, C]');
   const rstd = outBuffer(op, 'rstd', out.rstd, x, N, '[N]');
   for (let n = 0; n < N; n++) {
@@ -57,13 +54,7 @@ export function rmsnormBackward(
   dw: FloatArray | null, dx?: FloatArray,
 ): FloatArray {
   const op = 'rmsnormBackward';
-  checkDims(op, { N, C });
-  checkLen(op, 'dy', dy, N * C, '[N, C]');
-  checkLen(op, 'x', x, N * C, '[N, C]');
-  checkLen(op, 'w', w, C, '[C]');
-  checkLen(op, 'rstd', rstd, N, '[N]');
-  if (dw) checkLen(op, 'dw', dw, C, '[C]');
-  checkSameFloat(op, x, { dy, w, rstd, dw });
+  checkRmsnormBackwardArgs(dy, x, w, rstd, N, C, dw);
   const g = outBuffer(op, 'dx', dx, x, N * C, '[N, C]');
   for (let n = 0; n < N; n++) {
     const o = n * C;
@@ -79,4 +70,25 @@ export function rmsnormBackward(
     }
   }
   return g;
+}
+
+/** The forward's shape and dtype checks (shared with the native kernels). */
+export function checkRmsnormForwardArgs(x: FloatArray, w: FloatArray, N: number, C: number): void {
+  const op = 'rmsnormForward';
+  checkDims(op, { N, C });
+  checkLen(op, 'x', x, N * C, '[N, C]');
+  checkLen(op, 'w', w, C, '[C]');
+  checkSameFloat(op, x, { w });
+}
+
+/** The backward's shape and dtype checks (shared with the native kernels). */
+export function checkRmsnormBackwardArgs(dy: FloatArray, x: FloatArray, w: FloatArray, rstd: FloatArray, N: number, C: number, dw: FloatArray | null): void {
+  const op = 'rmsnormBackward';
+  checkDims(op, { N, C });
+  checkLen(op, 'dy', dy, N * C, '[N, C]');
+  checkLen(op, 'x', x, N * C, '[N, C]');
+  checkLen(op, 'w', w, C, '[C]');
+  checkLen(op, 'rstd', rstd, N, '[N]');
+  if (dw) checkLen(op, 'dw', dw, C, '[C]');
+  checkSameFloat(op, x, { dy, w, rstd, dw });
 }

@@ -124,14 +124,19 @@ export function ropeBackward(dout: FloatArray, cos: FloatArray, sin: FloatArray,
   return rotate('ropeBackward', dout, cos, sin, N, H, D, -1, dx);
 }
 
-function rotate(op: string, x: FloatArray, cos: FloatArray, sin: FloatArray, N: number, H: number, D: number, sign: 1 | -1, out?: FloatArray): FloatArray {
+/** Shapes and dtypes of a rotation's arguments (shared with the native kernels). */
+export function checkRopeArgs(op: string, x: FloatArray, cos: FloatArray, sin: FloatArray, N: number, H: number, D: number): void {
   checkDims(op, { N, H, D });
   if (D % 2 !== 0) throw new HaloError('E_SHAPE', `${op}: head dimension D=${D} must be even`);
-  const half = D / 2;
   checkLen(op, 'x', x, N * H * D, '[N, H, D]');
-  checkLen(op, 'cos', cos, N * half, '[N, D/2]');
-  checkLen(op, 'sin', sin, N * half, '[N, D/2]');
+  checkLen(op, 'cos', cos, N * (D / 2), '[N, D/2]');
+  checkLen(op, 'sin', sin, N * (D / 2), '[N, D/2]');
   checkSameFloat(op, x, { cos, sin });
+}
+
+function rotate(op: string, x: FloatArray, cos: FloatArray, sin: FloatArray, N: number, H: number, D: number, sign: 1 | -1, out?: FloatArray): FloatArray {
+  checkRopeArgs(op, x, cos, sin, N, H, D);
+  const half = D / 2;
   const y = outBuffer(op, 'out', out, x, N * H * D, '[N, H, D]');
   for (let n = 0; n < N; n++) {
     const t = n * half;
