@@ -8,7 +8,8 @@
 // an OpenBLAS directory holding libblas.so.3) first on the PyTorch process's library path, and the output
 // names the BLAS PyTorch actually loaded, so a ratio against the reference BLAS is never mistaken for one
 // against a real baseline.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { runJsonChild } from '../../bench/json-child.ts';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -67,21 +68,7 @@ export function runTorchStep(python: string, shape: StepShape, o: { steps: numbe
   // OpenBLAS (PyTorch's FP32 BLAS with --torch-blas) starts its own threads: same count as everyone else.
   const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? String(o.threads) };
   if (o.blasDir) env.LD_LIBRARY_PATH = [o.blasDir, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
-  return new Promise((resolve, reject) => {
-    const child = spawn(python, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !line.startsWith('{')) {
-        reject(new Error(`bench/torch_step.py exited with code ${code}${out ? `: ${out.slice(-500)}` : ''}`));
-        return;
-      }
-      resolve(JSON.parse(line) as TorchStepResult);
-    });
-  });
+  return runJsonChild<TorchStepResult>(python, args, env, 'bench/torch_step.py');
 }
 
 export function compareRatios(halo: readonly StepBenchRow[], torch: TorchStepResult): CompareResult['ratios'] {

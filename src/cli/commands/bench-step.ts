@@ -7,7 +7,7 @@
 // The AdamW update is src/optim/adamw.ts's `adamwUpdate` (torch.optim.AdamW semantics) through
 // nnKernels(backend): the native kernel when the addon has it. Tokens/s counts every position of the batch
 // (B·T), as PyTorch benchmarks do (bench/torch_step.py counts the same way).
-import { spawn } from 'node:child_process';
+import { runJsonChild } from '../../bench/json-child.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Backend, FloatTensor } from '../../backend/backend.ts';
 import { addon } from '../../backend/native/index.ts';
@@ -215,25 +215,8 @@ export function runStepConfigInChild(shape: StepShape, name: string, opts: StepB
   const self = pathToFileURL(fileURLToPath(import.meta.url)).href;
   const code = `const m = await import(${JSON.stringify(self)}); await m.stepChildMain();`;
   const request: ChildRequest = { shape, name, opts };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-      env: { ...process.env, [REQUEST_ENV]: JSON.stringify(request) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => (out += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const line = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !line.startsWith('{')) {
-        // Not a HaloError: the child already printed its own error on the inherited stderr.
-        reject(new Error(`bench step: the child process for '${name}' exited with code ${code}${out ? `: ${out.slice(-500)}` : ''}`));
-        return;
-      }
-      resolve(JSON.parse(line) as StepBenchRow);
-    });
-  });
+  return runJsonChild<StepBenchRow>(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code],
+    { ...process.env, [REQUEST_ENV]: JSON.stringify(request) }, `bench step: the child process for '${name}'`);
 }
 
 /** Entry point of a child process started by runStepConfigInChild. */
