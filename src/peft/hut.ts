@@ -4,47 +4,23 @@
 // projection's HALO linear multiplies with W' — rotated and quantized anew every step, since W' changes — and
 // its weight-gradient GEMM gives G = ∂L/∂W', from which
 //   M = s·(G ⊙ W0),   ∂L/∂B = M·Aᵀ,   ∂L/∂A = Bᵀ·M.
-import type { Backend } from '../backend/backend.ts';
 import type { FloatArray } from '../core/dtype.ts';
 import { floatLike } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
 import { Rng } from '../core/rng.ts';
-import type { Param } from '../models/causal-lm.ts';
 import type { WeightAdapter } from './adapter.ts';
-import { accumulate, gemmT, makeFactors, transposed, type LowRankOptions } from './lowrank.ts';
+import { accumulate, gemmT, LowRankAdapter, transposed, type LowRankOptions } from './lowrank.ts';
 
 export interface HutOptions extends LowRankOptions {
   /** Seeds A's initialisation. */
   seed: number;
 }
 
-export class HutAdapter implements WeightAdapter {
+export class HutAdapter extends LowRankAdapter implements WeightAdapter {
   readonly kind = 'weight' as const;
-  readonly projection: string;
-  readonly inFeatures: number;
-  readonly outFeatures: number;
-  readonly rank: number;
-  readonly alpha: number;
-  readonly scale: number;
-  readonly a: Param; // [r, in]
-  readonly b: Param; // [out, r]
-  private readonly be: Backend;
 
   constructor(o: HutOptions) {
-    const f = makeFactors(o, 'hut', new Rng(o.seed));
-    this.projection = o.projection;
-    this.inFeatures = o.inFeatures;
-    this.outFeatures = o.outFeatures;
-    this.rank = o.rank;
-    this.alpha = o.alpha;
-    this.scale = f.scale;
-    this.a = f.a;
-    this.b = f.b;
-    this.be = o.backend;
-  }
-
-  params(): readonly Param[] {
-    return [this.a, this.b];
+    super(o, 'hut', new Rng(o.seed));
   }
 
   /** W' = W0 + s·W0 ⊙ (B·A) for W0 [out, in]; also the merged weight. */

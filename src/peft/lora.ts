@@ -4,14 +4,12 @@
 //
 // Dropout acts on the input of A only and is inverted (kept values scaled by 1/(1−p)), like nn.Dropout; it is
 // seeded per adapter and applied only while `training` is true.
-import type { Backend } from '../backend/backend.ts';
 import type { FloatArray } from '../core/dtype.ts';
 import { floatLike } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
 import { Rng } from '../core/rng.ts';
-import type { Param } from '../models/causal-lm.ts';
 import type { OutputAdapter } from './adapter.ts';
-import { accumulate, gemmT, makeFactors, transposed, type LowRankOptions } from './lowrank.ts';
+import { accumulate, gemmT, LowRankAdapter, transposed, type LowRankOptions } from './lowrank.ts';
 
 export interface LoraOptions extends LowRankOptions {
   /** Dropout probability on the adapter's input, in [0, 1). */
@@ -28,40 +26,19 @@ interface LoraTape {
   u: FloatArray;           // [N, r] dropout(x)·Aᵀ
 }
 
-export class LoraAdapter implements OutputAdapter {
+export class LoraAdapter extends LowRankAdapter implements OutputAdapter {
   readonly kind = 'output' as const;
-  readonly projection: string;
-  readonly inFeatures: number;
-  readonly outFeatures: number;
-  readonly rank: number;
-  readonly alpha: number;
-  readonly scale: number;
   readonly dropout: number;
-  readonly a: Param; // [r, in]
-  readonly b: Param; // [out, r]
   /** Dropout runs only while true (set false for evaluation and generation). */
   training = true;
-  private readonly be: Backend;
   private readonly rng: Rng;
 
   constructor(o: LoraOptions) {
     if (!(o.dropout >= 0 && o.dropout < 1)) throw new HaloError('E_ARG', `${o.projection}: LoRA dropout must be in [0, 1), got ${o.dropout}`);
-    this.rng = new Rng(o.seed);
-    const f = makeFactors(o, 'lora', this.rng);
-    this.projection = o.projection;
-    this.inFeatures = o.inFeatures;
-    this.outFeatures = o.outFeatures;
-    this.rank = o.rank;
-    this.alpha = o.alpha;
-    this.scale = f.scale;
+    const rng = new Rng(o.seed);
+    super(o, 'lora', rng);
+    this.rng = rng;
     this.dropout = o.dropout;
-    this.a = f.a;
-    this.b = f.b;
-    this.be = o.backend;
-  }
-
-  params(): readonly Param[] {
-    return [this.a, this.b];
   }
 
   /** Δ(x) for x [N, in] → [N, out]. */

@@ -25,29 +25,46 @@ export interface LowRankOptions {
   backend: Backend;
 }
 
-export interface LowRankFactors {
-  a: Param; // [r, in]
-  b: Param; // [out, r]
-  scale: number;
-}
+/**
+ * The factors and their settings. A is Kaiming-uniform (a = √5), B zero, named `…<prefix>_A.weight` /
+ * `…<prefix>_B.weight`; LoRA and HUT differ only in how they use them.
+ */
+export abstract class LowRankAdapter {
+  readonly projection: string;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  readonly rank: number;
+  readonly alpha: number;
+  readonly scale: number;
+  readonly a: Param; // [r, in]
+  readonly b: Param; // [out, r]
+  protected readonly be: Backend;
 
-/** A Kaiming-uniform (a = √5), B zero, named `…<prefix>_A.weight` / `…<prefix>_B.weight`. */
-export function makeFactors(o: LowRankOptions, prefix: 'lora' | 'hut', rng: Rng): LowRankFactors {
-  const { inFeatures: K, outFeatures: M, rank: r } = o;
-  for (const [what, v] of [['rank', r], ['in_features', K], ['out_features', M]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new HaloError('E_ARG', `${o.projection}: ${what} must be a positive integer, got ${v}`);
+  protected constructor(o: LowRankOptions, prefix: 'lora' | 'hut', rng: Rng) {
+    const { inFeatures: K, outFeatures: M, rank: r } = o;
+    for (const [what, v] of [['rank', r], ['in_features', K], ['out_features', M]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new HaloError('E_ARG', `${o.projection}: ${what} must be a positive integer, got ${v}`);
+    }
+    if (!Number.isFinite(o.alpha)) throw new HaloError('E_ARG', `${o.projection}: alpha must be a finite number, got ${o.alpha}`);
+    const make = (n: number): FloatArray => (o.precision === 'f64' ? new Float64Array(n) : new Float32Array(n));
+    const a = make(r * K);
+    // torch.nn.init.kaiming_uniform_(a=√5): gain √(2/(1+5)), bound gain·√(3/fan_in) = 1/√fan_in, fan_in = in.
+    const bound = 1 / Math.sqrt(K);
+    for (let i = 0; i < a.length; i++) a[i] = (2 * rng.next() - 1) * bound;
+    this.projection = o.projection;
+    this.inFeatures = K;
+    this.outFeatures = M;
+    this.rank = r;
+    this.alpha = o.alpha;
+    this.scale = o.rslora ? o.alpha / Math.sqrt(r) : o.alpha / r;
+    this.a = { name: adapterTensorName(o.projection, `${prefix}_A`), shape: [r, K], data: a, grad: make(r * K) };
+    this.b = { name: adapterTensorName(o.projection, `${prefix}_B`), shape: [M, r], data: make(M * r), grad: make(M * r) };
+    this.be = o.backend;
   }
-  if (!Number.isFinite(o.alpha)) throw new HaloError('E_ARG', `${o.projection}: alpha must be a finite number, got ${o.alpha}`);
-  const make = (n: number): FloatArray => (o.precision === 'f64' ? new Float64Array(n) : new Float32Array(n));
-  const a = make(r * K);
-  // torch.nn.init.kaiming_uniform_(a=√5): gain √(2/(1+5)), bound gain·√(3/fan_in) = 1/√fan_in, fan_in = in.
-  const bound = 1 / Math.sqrt(K);
-  for (let i = 0; i < a.length; i++) a[i] = (2 * rng.next() - 1) * bound;
-  return {
-    a: { name: adapterTensorName(o.projection, `${prefix}_A`), shape: [r, K], data: a, grad: make(r * K) },
-    b: { name: adapterTensorName(o.projection, `${prefix}_B`), shape: [M, r], data: make(M * r), grad: make(M * r) },
-    scale: o.rslora ? o.alpha / Math.sqrt(r) : o.alpha / r,
-  };
+
+  params(): readonly Param[] {
+    return [this.a, this.b];
+  }
 }
 
 /** A float matrix over existing storage (no copy). */

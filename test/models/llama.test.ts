@@ -4,28 +4,19 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { referenceBackend } from '../../src/backend/reference/index.ts';
-import { collate, type Batch } from '../../src/data/batch.ts';
-import { IGNORE_INDEX, type Example } from '../../src/data/encode.ts';
+import { collate } from '../../src/data/batch.ts';
 import { haloConfig, type Level } from '../../src/halo/config.ts';
 import { parseModelConfig } from '../../src/io/hf-config.ts';
 import { tinyConfigJson, tinyWeights } from '../../src/io/testing/tiny-model.ts';
 import { LlamaModel } from '../../src/models/llama.ts';
 import { Rng } from '../../src/core/rng.ts';
+import { batchOf } from '../helpers/random-batch.ts';
 
 function tiny(arch: 'llama' | 'qwen2', tied: boolean) {
   const config = parseModelConfig(tinyConfigJson({ arch, hidden: 16, layers: 2, heads: 4, kvHeads: 2, intermediate: 24, vocab: 270, tied, seed: 3 }));
   return { config, weights: tinyWeights(config, 5, 'f32', 0.3) };
 }
 
-function batchOf(lengths: number[], V: number, seed: number): Batch {
-  const rng = new Rng(seed);
-  const examples: Example[] = lengths.map((T) => {
-    const ids = Int32Array.from({ length: T }, () => rng.int(V));
-    const labels = Int32Array.from(ids, (id, t) => (t < 2 ? IGNORE_INDEX : id)); // no loss on a 2-token "prompt"
-    return { ids, labels, truncated: false };
-  });
-  return collate(examples, { padId: 0 });
-}
 
 function model(arch: 'llama' | 'qwen2', tied: boolean, level: Level, precision: 'f32' | 'f64' = 'f64') {
   const { config, weights } = tiny(arch, tied);

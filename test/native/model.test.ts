@@ -10,15 +10,13 @@ import type { Backend } from '../../src/backend/backend.ts';
 import { nativeBackend } from '../../src/backend/native/index.ts';
 import { referenceBackend } from '../../src/backend/reference/index.ts';
 import { referenceNnKernels } from '../../src/backend/nn-kernels.ts';
-import { Rng } from '../../src/core/rng.ts';
-import { collate, type Batch } from '../../src/data/batch.ts';
-import { IGNORE_INDEX, type Example } from '../../src/data/encode.ts';
 import { haloConfig } from '../../src/halo/config.ts';
 import { parseModelConfig } from '../../src/io/hf-config.ts';
 import { tinyConfigJson, tinyWeights } from '../../src/io/testing/tiny-model.ts';
 import { LlamaModel } from '../../src/models/llama.ts';
 import { AdamW } from '../../src/optim/adamw.ts';
 import { assertClose, nativeTest } from './native-test.ts';
+import { batchOf } from '../helpers/random-batch.ts';
 
 function tiny(arch: 'llama' | 'qwen2', tied: boolean) {
   // Odd sizes (hidden 40, intermediate 72, vocab 301) reach the vector tails of every kernel.
@@ -26,15 +24,6 @@ function tiny(arch: 'llama' | 'qwen2', tied: boolean) {
   return { config, weights: tinyWeights(config, 5, 'f32', 0.3) };
 }
 
-function batchOf(lengths: number[], V: number, seed: number): Batch {
-  const rng = new Rng(seed);
-  const examples: Example[] = lengths.map((T) => {
-    const ids = Int32Array.from({ length: T }, () => rng.int(V));
-    const labels = Int32Array.from(ids, (id, t) => (t < 2 ? IGNORE_INDEX : id));
-    return { ids, labels, truncated: false };
-  });
-  return collate(examples, { padId: 0 });
-}
 
 /** The native GEMMs under another name: nnKernels() then picks the TypeScript ops. */
 function nativeGemmsOnly(): Backend {

@@ -1,27 +1,17 @@
 // Shared fixtures for the PEFT tests: a tiny seeded Llama config + weights, random token batches, and
 // randomised adapter factors (B = 0 at init would hide every bug in A's gradient and in the merge).
 import { Rng } from '../../src/core/rng.ts';
-import { collate, type Batch } from '../../src/data/batch.ts';
-import { IGNORE_INDEX, type Example } from '../../src/data/encode.ts';
 import { parseModelConfig, type ModelConfig } from '../../src/io/hf-config.ts';
 import { tinyConfigJson, tinyWeights } from '../../src/io/testing/tiny-model.ts';
 import type { Tensor } from '../../src/core/tensor.ts';
 import type { Adapter } from '../../src/peft/adapter.ts';
+export { batchOf } from '../helpers/random-batch.ts';
 
 export function tinyModel(seed = 5): { config: ModelConfig; weights: Map<string, Tensor> } {
   const config = parseModelConfig(tinyConfigJson({ hidden: 16, layers: 2, heads: 4, kvHeads: 2, intermediate: 24, vocab: 270, seed: 3 }));
   return { config, weights: tinyWeights(config, seed, 'f32', 0.3) };
 }
 
-export function batchOf(lengths: number[], V: number, seed: number): Batch {
-  const rng = new Rng(seed);
-  const examples: Example[] = lengths.map((T) => {
-    const ids = Int32Array.from({ length: T }, () => rng.int(V));
-    const labels = Int32Array.from(ids, (id, t) => (t < 2 ? IGNORE_INDEX : id));
-    return { ids, labels, truncated: false };
-  });
-  return collate(examples, { padId: 0 });
-}
 
 /** Overwrites every adapter factor with N(0, std²) values. */
 export function randomizeAdapters(adapters: ReadonlyMap<string, Adapter>, seed: number, std = 0.2): void {
