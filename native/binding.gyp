@@ -9,6 +9,7 @@
       "target_name": "halo_native",
       "sources": [
         "src/binding.cc",
+        "src/allocator.cc",
         "src/cpu_features.cc",
         "src/codecs.cc",
         "src/gemm.cc",

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "allocator.h"
 #include "common.h"
 #include "cpu_features.h"
 #include "gemm.h"
@@ -431,6 +432,7 @@ constexpr Entry kFunctions[] = {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   for (const Entry& e : kFunctions) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
+  exports.Set("keepsFreedMemory", Napi::Boolean::New(env, keep_freed_memory()));
   return exports;
 }
 

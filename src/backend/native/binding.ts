@@ -43,6 +43,8 @@ export interface CpuFeatures {
 export type CodeArray = Int8Array | Uint8Array | Uint16Array;
 
 export interface NativeAddon {
+  /** Whether loading the addon set glibc malloc to keep freed memory (native/src/allocator.cc; HALO_MALLOC=system: off). */
+  keepsFreedMemory: boolean;
   cpuFeatures(): CpuFeatures;
   /** Caps the code path (0 portable, 1 AVX2, 2 AVX-512) so tests can run every path; returns the tier in use. */
   setKernelTier(tier: number): number;
