@@ -150,6 +150,20 @@ describe('native rotateQuantize vs reference (bit-identical codes and scales)', 
         }
   });
 
+  nativeTest('scales so small their reciprocal overflows: zeros stay 0 and tiny values match, every code path', () => {
+    // Per-tensor absmax 1e-39 gives a scale below 2^-100; a whole vector of zeros has no tiny lane of its own.
+    const data = new Float32Array(48);
+    for (let i = 0; i < 16; i++) data[i] = (i % 2 ? -1 : 1) * 1e-39 * (1 + i / 16);
+    const x = new Tensor([3, 16], 'f32', data) as FloatTensor;
+    for (const tier of tiers())
+      for (const format of ['int8', 'fp8e4m3'] as const)
+        for (const granularity of ['tensor', 'row'] as const) {
+          const got = withTier(tier, () => nat(x, null, format, granularity));
+          assertSameQuant(got, ref(x, null, format, granularity), `tier ${tier} ${format} ${granularity}`);
+          assert.ok(Array.from(got.q.data as Int8Array).slice(16).every((c) => c === 0), `tier ${tier} ${format} ${granularity}: zeros`);
+        }
+  });
+
   nativeTest('clipRatio (HALO\'s FP6 0.75) saturates exactly like the reference', () => {
     for (const format of QUANT_FORMAT_NAMES)
       for (const granularity of GRANULARITIES) {

@@ -49,6 +49,7 @@ export function runHadamardBench(rows: number, cols: number, reps: number, warmu
     ['quantize int8 tensor (no rotation)', 5, q(SIDE_CODES.none, right, FORMAT_CODES.int8, GRANULARITY_CODES.tensor, false, i8, one)],
     ['rotate right + int8 tensor', 5, q(SIDE_CODES.right, right, FORMAT_CODES.int8, GRANULARITY_CODES.tensor, false, i8, one)],
     ['  same, scratch strategy', 5, q(SIDE_CODES.right, right, FORMAT_CODES.int8, GRANULARITY_CODES.tensor, false, i8, one, QUANT_STRATEGY.scratch)],
+    ['  same, recompute strategy', 5, q(SIDE_CODES.right, right, FORMAT_CODES.int8, GRANULARITY_CODES.tensor, false, i8, one, QUANT_STRATEGY.recompute)],
     ['rotate right + int8 tensor + transpose', 5, q(SIDE_CODES.right, right, FORMAT_CODES.int8, GRANULARITY_CODES.tensor, true, i8, one)],
     ['rotate right + int8 per-row (one pass)', 5, q(SIDE_CODES.right, right, FORMAT_CODES.int8, GRANULARITY_CODES.row, false, i8, perRow)],
     ['rotate right + fp8e4m3 tensor', 5, q(SIDE_CODES.right, right, FORMAT_CODES.fp8e4m3, GRANULARITY_CODES.tensor, false, u8, one)],
