@@ -10,6 +10,7 @@ export const HALO_OPTIONS: readonly OptionSpec[] = [
   { name: 'format', type: 'string', help: 'precision of the linear-layer matmul operands', default: 'int8', choices: FORMATS },
   { name: 'granularity', type: 'string', help: 'quantizer scale granularity', default: 'tensor', choices: GRANULARITIES },
   { name: 'hadamard-block', type: 'string', help: "channel rotation: 'auto', 'full' or a block size", default: 'auto' },
+  { name: 'lm-head', type: 'string', help: 'lm_head GEMMs: f32, or bf16 operands with f32 accumulation (HALO\'s reference runs it in BF16)', default: 'f32', choices: ['f32', 'bf16'] },
   { name: 'backend', type: 'string', help: 'kernel backend (default: native if built, else reference; or HALO_BACKEND)', choices: ['native', 'reference'] },
 ];
 
@@ -24,6 +25,7 @@ export function haloConfigFromOptions(o: ParsedOptions): HaloConfig {
     format: o.format as Format,
     granularity: o.granularity as Granularity,
     hadamardBlock,
+    ...(o['lm-head'] === 'bf16' ? { lmHead: 'bf16' as const } : {}),
   });
 }
 

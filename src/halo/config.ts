@@ -30,6 +30,11 @@ export interface HaloConfig {
    * or the backward pass more sensitive to quantization?), not for training speed: they keep float X and W too.
    */
   passes?: Passes;
+  /**
+   * Precision of lm_head's GEMMs (never quantized): 'f32' (default) or 'bf16' operands with f32 accumulation,
+   * as in HALO's BF16 reference code (src/models/lm-head.ts).
+   */
+  lmHead?: 'f32' | 'bf16';
 }
 
 export const PASSES = ['both', 'forward', 'backward'] as const;
@@ -48,6 +53,7 @@ export function haloConfig(partial: Partial<HaloConfig> = {}): HaloConfig {
   if (!LEVELS.includes(cfg.level)) throw new HaloError('E_ARG', `unknown HALO level '${cfg.level}'; use one of ${LEVELS.join(', ')}`);
   if (!FORMATS.includes(cfg.format)) throw new HaloError('E_ARG', `unknown format '${cfg.format}'; use one of ${FORMATS.join(', ')}`);
   if (cfg.passes !== undefined && !PASSES.includes(cfg.passes)) throw new HaloError('E_ARG', `unknown passes '${cfg.passes}'; use one of ${PASSES.join(', ')}`);
+  if (cfg.lmHead !== undefined && cfg.lmHead !== 'f32' && cfg.lmHead !== 'bf16') throw new HaloError('E_ARG', `unknown lm_head precision '${cfg.lmHead}'; use f32 or bf16`);
   return cfg;
 }
 
@@ -85,9 +91,10 @@ export const RECIPES: { readonly [L in Level]: LevelRecipe } = {
 };
 
 export function describeConfig(cfg: HaloConfig): string {
-  if (cfg.level === 'none') return cfg.format === 'bf16' ? 'BF16' : 'FP32';
+  const head = cfg.lmHead === 'bf16' ? ', lm_head BF16' : '';
+  if (cfg.level === 'none') return (cfg.format === 'bf16' ? 'BF16' : 'FP32') + head;
   const only = cfg.passes === 'forward' || cfg.passes === 'backward' ? `, ${cfg.passes} only` : '';
-  return `${cfg.level.toUpperCase()} ${cfg.format.toUpperCase()}${cfg.granularity === 'tensor' ? '' : ` (${cfg.granularity})`}${only}`;
+  return `${cfg.level.toUpperCase()} ${cfg.format.toUpperCase()}${cfg.granularity === 'tensor' ? '' : ` (${cfg.granularity})`}${only}${head}`;
 }
 
 /** The configuration one pass runs with: the whole config, or plain FP32 for the pass `passes` leaves out. */

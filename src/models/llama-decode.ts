@@ -22,6 +22,7 @@ import { createKvCache, kvCacheAppend, type KvCache } from '../nn/ops/kv-cache.t
 import { rmsnormForward } from '../nn/ops/rmsnorm.ts';
 import { ropeForward, ropeTables } from '../nn/ops/rope.ts';
 import { swigluForward } from '../nn/ops/swiglu.ts';
+import { headForward } from './lm-head.ts';
 import type { LlamaModel } from './llama.ts';
 
 /** Biases of one layer's attention projections (null where the architecture has none). */
@@ -150,7 +151,7 @@ export function decodeStep(model: LlamaModel, state: DecodeState, ids: Int32Arra
   const rows = opts.allPositions ? N : B;
   const xs = opts.allPositions ? x : lastRows(x, B, Tn, C);
   const { y: hf } = rmsnormForward(xs, model.param('model.norm.weight').data, rows, C, eps);
-  return be.matmulT(model.mat(hf, rows, C), model.mat(model.lmHead().data, V, C), 1).data;
+  return headForward(be, model.headPrecision(), hf, model.lmHead().data, rows, C, V);
 }
 
 /** [B, Tn, C] → [B, C]: the hidden state of each row's last position. */

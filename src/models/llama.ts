@@ -4,8 +4,9 @@
 //
 // The seven projections (q, k, v, o, gate, up, down) are HALO linears (src/halo/linear.ts): quantized and
 // rotated as the HALO config says, saving only their 8-bit inputs. Embeddings, norms, RoPE, attention scores,
-// SwiGLU, lm_head and the loss stay in full precision (spec §6). q/k/v read the same normalised input, and
-// gate/up too, so that input is rotated and quantized once and shared (HALO's code does it three times).
+// SwiGLU, lm_head and the loss stay in full precision (spec §6; lm_head may run in bf16, see lm-head.ts).
+// q/k/v read the same normalised input, and gate/up too, so that input is rotated and quantized once and
+// shared (HALO's code does it three times).
 // The element-wise ops come from nnKernels(backend): src/nn/ops itself on the reference backend (the oracle),
 // the addon's f32 kernels on the native one (tested against those ops in test/native/nn-kernels.test.ts).
 // https://github.com/huggingface/transformers/blob/main/src/transformers/models/llama/modeling_llama.py
@@ -23,6 +24,7 @@ import { nnKernels, type NnKernels } from '../backend/nn-kernels.ts';
 import { ropeTables, type RopeTables } from '../nn/ops/rope.ts';
 import type { CausalLM, LossResult, Param } from './causal-lm.ts';
 import { Dims, layerNames, type LayerNames } from './llama-names.ts';
+import { headForward, headInputGrad, headWeightGrad, type HeadPrecision } from './lm-head.ts';
 import type { Adapter } from '../peft/adapter.ts';
 
 export interface LlamaOptions {
@@ -229,9 +231,14 @@ export class LlamaModel implements CausalLM {
       this.hooks?.after(l, 'forward');
     }
     const { y: hf, rstd: rstdf } = this.nn.rmsnormForward(x, this.param('model.norm.weight').data, N, C, eps);
-    const logits = this.be.matmulT(this.mat(hf, N, C), this.mat(this.lmHead().data, V, C), 1).data;
+    const logits = headForward(this.be, this.headPrecision(), hf, this.lmHead().data, N, C, V);
     const ce = this.nn.crossEntropyForward(logits, batch.targets, N, V);
     return { tape: { batch, rope, layers, xf: x, rstdf, hf, logits, lse: ce.lse }, lossSum: ce.lossSum, tokens: ce.count };
+  }
+
+  /** lm_head's GEMM precision (bf16 only in f32 models: the f64 twin of a model is for gradient checks). */
+  headPrecision(): HeadPrecision {
+    return this.halo.lmHead === 'bf16' && this.precision === 'f32' ? 'bf16' : 'f32';
   }
 
   lmHead(): Param {
@@ -247,9 +254,9 @@ export class LlamaModel implements CausalLM {
     const be = this.be;
     const dlogits = this.nn.crossEntropyBackward(tape.logits, batch.targets, tape.lse, N, V, { normalizer }, tape.logits);
     const head = this.lmHead();
-    const dl = this.mat(dlogits, N, V);
-    if (head.grad) this.nn.addInto(head.grad, be.matmulT(be.transpose(dl), be.transpose(this.mat(tape.hf, N, C)), 1).data);
-    const dhf = be.matmulT(dl, be.transpose(this.mat(head.data, V, C)), 1).data;
+    const hp = this.headPrecision();
+    if (head.grad) this.nn.addInto(head.grad, headWeightGrad(be, hp, dlogits, tape.hf, N, C, V));
+    const dhf = headInputGrad(be, hp, dlogits, head.data, N, C, V);
     let dx = this.nn.rmsnormBackward(dhf, tape.xf, this.param('model.norm.weight').data, tape.rstdf, N, C, this.param('model.norm.weight').grad);
 
     for (let l = this.names.length - 1; l >= 0; l--) {

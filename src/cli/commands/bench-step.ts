@@ -29,14 +29,19 @@ import { formatTable } from '../table.ts';
 import { profiledBackend, type OpProfile } from '../../bench/profile.ts';
 
 /** The configurations, by CLI name. */
-export const STEP_CONFIGS: { readonly [name: string]: { level: Level; format: Format } } = {
+export const STEP_CONFIGS: { readonly [name: string]: { level: Level; format: Format; lmHead?: 'bf16' } } = {
   'fp32': { level: 'none', format: 'fp32' },
   'bf16': { level: 'none', format: 'bf16' },
   'halo0-int8': { level: 'halo0', format: 'int8' },
   'halo1-int8': { level: 'halo1', format: 'int8' },
   'halo2-int8': { level: 'halo2', format: 'int8' },
   'halo2-fp8': { level: 'halo2', format: 'fp8' },
+  // lm_head in bf16 too, as in HALO's BF16 reference code and in PyTorch bf16 autocast (not run by default)
+  'bf16-head-bf16': { level: 'none', format: 'bf16', lmHead: 'bf16' },
+  'halo2-int8-head-bf16': { level: 'halo2', format: 'int8', lmHead: 'bf16' },
 };
+
+const DEFAULT_STEP_CONFIGS = ['fp32', 'bf16', 'halo0-int8', 'halo1-int8', 'halo2-int8', 'halo2-fp8'];
 
 export interface StepShape {
   layers: number;
@@ -322,7 +327,7 @@ export const benchStepCommand: Command = {
   usage: 'halo bench step [--quick] [--layers N] [--hidden N] … [--configs fp32,bf16,…] [--json]',
   options: [
     ...STEP_OPTIONS,
-    { name: 'configs', type: 'string', help: 'comma-separated configurations', default: Object.keys(STEP_CONFIGS).join(',') },
+    { name: 'configs', type: 'string', help: `comma-separated configurations, of ${Object.keys(STEP_CONFIGS).join(', ')}`, default: DEFAULT_STEP_CONFIGS.join(',') },
     { name: 'in-process', type: 'boolean', help: 'run every configuration in this process (peak RSS is then cumulative)' },
     { name: 'profile', type: 'boolean', help: 'also time every backend call: GEMM (and its TOPS), rotate/quantize, transpose, the rest' },
     { name: 'json', type: 'boolean', help: 'print one JSON object instead of a table' },
