@@ -4,12 +4,17 @@
 //
 // Conventions: all tensors are row-major and contiguous; a "matrix" is a 2-D tensor [rows, cols].
 // Float math runs in f32, or in f64 when the inputs are f64 (used by finite-difference gradient checks).
-import type { FloatDType } from '../core/dtype.ts';
-import type { Tensor } from '../core/tensor.ts';
+import type { FloatArray, FloatDType } from '../core/dtype.ts';
+import { Tensor } from '../core/tensor.ts';
 import type { HadamardPlan } from '../hadamard/index.ts';
 import type { Granularity, QuantFormat, Quantized } from '../quant/index.ts';
 
 export type FloatTensor = Tensor<'f32'> | Tensor<'f64'>;
+
+/** A [rows, cols] matrix over existing storage (no copy), in the data's precision. */
+export function floatMatrix(data: FloatArray, rows: number, cols: number): FloatTensor {
+  return (data instanceof Float64Array ? new Tensor([rows, cols], 'f64', data) : new Tensor([rows, cols], 'f32', data)) as FloatTensor;
+}
 
 /** Which side of a matrix a Hadamard rotation acts on. right: X·R over the last (column) dim; left: R·X over rows. */
 export type Side = 'right' | 'left';

@@ -10,7 +10,7 @@
 // The element-wise ops come from nnKernels(backend): src/nn/ops itself on the reference backend (the oracle),
 // the addon's f32 kernels on the native one (tested against those ops in test/native/nn-kernels.test.ts).
 // https://github.com/huggingface/transformers/blob/main/src/transformers/models/llama/modeling_llama.py
-import type { Backend, FloatTensor } from '../backend/backend.ts';
+import { floatMatrix, type Backend, type FloatTensor } from '../backend/backend.ts';
 import { floatLike, type FloatArray } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
 import { Tensor } from '../core/tensor.ts';
@@ -175,7 +175,7 @@ export class LlamaModel implements CausalLM {
   }
 
   mat(data: FloatArray, rows: number, cols: number): FloatTensor {
-    return (data instanceof Float64Array ? new Tensor([rows, cols], 'f64', data) : new Tensor([rows, cols], 'f32', data)) as FloatTensor;
+    return floatMatrix(data, rows, cols);
   }
 
   private forward(batch: Batch): { tape: Tape; lossSum: number; tokens: number } {

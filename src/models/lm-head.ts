@@ -3,14 +3,11 @@
 // defaults to f32. With `lmHead: 'bf16'` the operands are rounded to bf16 (RNE) and the GEMMs accumulate in
 // f32 — what HALO's code and PyTorch bf16 autocast do — which halves the cost of the largest float GEMMs of a
 // step at a large vocabulary. The transposes that dW and dh need are fused into the bf16 conversion.
-import type { Backend, FloatTensor } from '../backend/backend.ts';
+import { floatMatrix as mat, type Backend } from '../backend/backend.ts';
 import type { FloatArray } from '../core/dtype.ts';
-import { Tensor } from '../core/tensor.ts';
+import type { Tensor } from '../core/tensor.ts';
 
 export type HeadPrecision = 'f32' | 'bf16';
-
-const mat = (data: FloatArray, rows: number, cols: number): FloatTensor =>
-  (data instanceof Float64Array ? new Tensor([rows, cols], 'f64', data) : new Tensor([rows, cols], 'f32', data)) as FloatTensor;
 
 /** x [rows, cols] rounded to bf16 codes; transposed: the codes of xᵀ [cols, rows]. */
 function bf16(be: Backend, x: FloatArray, rows: number, cols: number, transposed = false): Tensor {

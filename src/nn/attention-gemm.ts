@@ -24,8 +24,7 @@
 // Δ) and the transposes of P and dS the backward's dk/dv GEMMs need.
 import { HaloError } from '../core/errors.ts';
 import type { FloatArray } from '../core/dtype.ts';
-import { Tensor } from '../core/tensor.ts';
-import type { Backend, FloatTensor } from '../backend/backend.ts';
+import { floatMatrix, type Backend } from '../backend/backend.ts';
 import type { AttentionGrads, AttentionOptions, AttentionOut } from './ops/attention.ts';
 import { checkDims, checkLen, checkSameFloat, outBuffer } from './ops/check.ts';
 
@@ -74,12 +73,12 @@ export function attentionGemmForward(
         const kLo = keyStart(geo, t0);
         const L = t1 - kLo;
         const rows = (t1 - t0) * rep;
-        const qb = mat(f64, rows, D, qg.subarray(t0 * rep * D, t1 * rep * D));
-        const s = be.matmulT(qb, mat(f64, L, D, kg.subarray(kLo * D, t1 * D)), scale);
+        const qb = floatMatrix(qg.subarray(t0 * rep * D, t1 * rep * D), rows, D);
+        const s = be.matmulT(qb, floatMatrix(kg.subarray(kLo * D, t1 * D), L, D), scale);
         expTile(s.data, geo, b, g, t0, t1, kLo, lse, inv);
         // E·V = matmulT(E, Vᵀ): V's key dim must be the contiguous one. Normalizing the [rows, D] result
         // instead of the [rows, L] tile saves a pass over the tile.
-        const vt = be.transpose(mat(f64, L, D, vg.subarray(kLo * D, t1 * D)));
+        const vt = be.transpose(floatMatrix(vg.subarray(kLo * D, t1 * D), L, D));
         const o = be.matmulT(s, vt);
         scatterRows(o.data, inv, b, T, Hq, g * rep, rep, D, t0, t1, out);
       }
@@ -140,10 +139,10 @@ export function attentionGemmBackward(
         const kLo = keyStart(geo, t0);
         const L = t1 - kLo;
         const rows = (t1 - t0) * rep;
-        const qb = mat(f64, rows, D, qg.subarray(t0 * rep * D, t1 * rep * D));
-        const dob = mat(f64, rows, D, dog.subarray(t0 * rep * D, t1 * rep * D));
-        const kb = mat(f64, L, D, kg.subarray(kLo * D, t1 * D));
-        const vb = mat(f64, L, D, vg.subarray(kLo * D, t1 * D));
+        const qb = floatMatrix(qg.subarray(t0 * rep * D, t1 * rep * D), rows, D);
+        const dob = floatMatrix(dog.subarray(t0 * rep * D, t1 * rep * D), rows, D);
+        const kb = floatMatrix(kg.subarray(kLo * D, t1 * D), L, D);
+        const vb = floatMatrix(vg.subarray(kLo * D, t1 * D), L, D);
         const p = be.matmulT(qb, kb, scale); // scores, turned into P in place
         const ds = be.matmulT(dob, vb); // dP, turned into scale·dS in place
         softmaxGradTile(p.data, ds.data, geo, b, g, t0, t1, kLo, lse);
@@ -331,9 +330,4 @@ export function expF32(x: number): number {
 
 function make(f64: boolean, n: number): FloatArray {
   return f64 ? new Float64Array(n) : new Float32Array(n);
-}
-
-/** A [rows, cols] tensor over `data` (no copy), in data's precision. */
-function mat(f64: boolean, rows: number, cols: number, data: FloatArray): FloatTensor {
-  return f64 ? new Tensor([rows, cols], 'f64', data as Float64Array) : new Tensor([rows, cols], 'f32', data as Float32Array);
 }

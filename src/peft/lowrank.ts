@@ -2,11 +2,10 @@
 // (A Kaiming-uniform with a = √5, i.e. U(−1/√in, 1/√in); B = 0, so the adapted layer starts equal to the base),
 // and plain float GEMMs on them. The adapters stay in high precision (f32, or f64 in gradient checks): they are
 // small, and HALO keeps them out of the quantized path (spec §8).
-import type { Backend, FloatTensor } from '../backend/backend.ts';
+import { floatMatrix, type Backend } from '../backend/backend.ts';
 import type { FloatArray } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
 import type { Rng } from '../core/rng.ts';
-import { Tensor } from '../core/tensor.ts';
 import type { Param } from '../models/causal-lm.ts';
 import { adapterTensorName } from './names.ts';
 
@@ -67,19 +66,14 @@ export abstract class LowRankAdapter {
   }
 }
 
-/** A float matrix over existing storage (no copy). */
-export function mat(data: FloatArray, rows: number, cols: number): FloatTensor {
-  return (data instanceof Float64Array ? new Tensor([rows, cols], 'f64', data) : new Tensor([rows, cols], 'f32', data)) as FloatTensor;
-}
-
 /** out[M,N] = α·A·Bᵀ for A [M,K], B [N,K] given as flat arrays. */
 export function gemmT(be: Backend, a: FloatArray, M: number, b: FloatArray, N: number, K: number, alpha = 1): FloatArray {
-  return be.matmulT(mat(a, M, K), mat(b, N, K), alpha).data;
+  return be.matmulT(floatMatrix(a, M, K), floatMatrix(b, N, K), alpha).data;
 }
 
 /** The transpose [cols, rows] of a flat [rows, cols] matrix. */
 export function transposed(be: Backend, a: FloatArray, rows: number, cols: number): FloatArray {
-  return be.transpose(mat(a, rows, cols)).data;
+  return be.transpose(floatMatrix(a, rows, cols)).data;
 }
 
 export function accumulate(into: FloatArray, src: FloatArray): void {

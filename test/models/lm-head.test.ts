@@ -13,6 +13,7 @@ import { headForward, headInputGrad, headWeightGrad } from '../../src/models/lm-
 import { LlamaModel } from '../../src/models/llama.ts';
 import { decodeBf16, encodeBf16 } from '../../src/quant/codecs/bf16.ts';
 import { batchOf } from '../helpers/random-batch.ts';
+import { assertClose } from '../nn/gradcheck.ts';
 
 const rounded = (x: Float32Array) => x.map((v) => decodeBf16(encodeBf16(v)));
 
@@ -28,16 +29,6 @@ function gemmT(a: Float32Array, b: Float32Array, M: number, N: number, K: number
   return out;
 }
 const transposeOf = (x: Float32Array, rows: number, cols: number) => Float32Array.from({ length: x.length }, (_, i) => x[(i % rows) * cols + Math.floor(i / rows)]);
-
-function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string): void {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    num = Math.max(num, Math.abs(got[i] - want[i]));
-    den = Math.max(den, Math.abs(want[i]));
-  }
-  assert.ok(num <= tol * den, `${what}: max |diff| ${num} > ${tol} × ${den}`);
-}
 
 const backends: Backend[] = [referenceBackend, ...(nativeAvailable().ok ? [nativeBackend] : [])];
 
