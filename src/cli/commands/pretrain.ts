@@ -1,6 +1,6 @@
-// `halo pretrain`: next-token pretraining from scratch with any HALO level/format — random init from a
-// config.json, text packed into fixed-length sequences, the same trainer, checkpoints and metrics as
-// fine-tuning — ending in a HF folder with the tokenizer copied in.
+// `halo pretrain`: next-token pretraining with any HALO level/format — random init from a config.json, or
+// continued from a model folder's weights (--init) — text packed into fixed-length sequences, the same
+// trainer, checkpoints and metrics as fine-tuning, ending in a HF folder with the tokenizer copied in.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getBackend } from '../../backend/select.ts';
@@ -10,7 +10,7 @@ import { readCorpus } from '../../data/corpus.ts';
 import { encodeRecords } from '../../data/encode.ts';
 import { describeConfig } from '../../halo/config.ts';
 import { readModelConfig } from '../../io/hf-config.ts';
-import { saveModelFolder } from '../../io/hf-folder.ts';
+import { loadModelFolder, saveModelFolder } from '../../io/hf-folder.ts';
 import { initLlamaWeights } from '../../models/init.ts';
 import { LlamaModel } from '../../models/llama.ts';
 import { loadTokenizer } from '../../tokenizer/hf.ts';
@@ -20,11 +20,12 @@ import { HALO_OPTIONS, haloConfigFromOptions } from '../halo-options.ts';
 
 export const pretrainCommand: Command = {
   name: 'pretrain',
-  summary: 'Pretrain a Llama-architecture model from scratch on text files, with HALO matmuls',
-  usage: 'halo pretrain --config config.json --tokenizer DIR --data FILES --tokens N --out DIR',
+  summary: 'Pretrain a Llama-architecture model on text files (from scratch, or continued with --init), with HALO matmuls',
+  usage: 'halo pretrain (--config config.json --tokenizer DIR | --init MODEL_DIR) --data FILES --tokens N --out DIR',
   options: [
-    { name: 'config', type: 'string', help: 'HF config.json of the architecture (LlamaForCausalLM / Qwen2ForCausalLM)', required: true },
-    { name: 'tokenizer', type: 'string', help: 'folder with tokenizer.json + tokenizer_config.json (see halo tokenizer train)', required: true },
+    { name: 'config', type: 'string', help: 'HF config.json of the architecture (LlamaForCausalLM / Qwen2ForCausalLM), randomly initialized' },
+    { name: 'init', type: 'string', help: 'continue pretraining this HF model folder (its config and weights; its tokenizer unless --tokenizer)' },
+    { name: 'tokenizer', type: 'string', help: 'folder with tokenizer.json + tokenizer_config.json (see halo tokenizer train)' },
     { name: 'data', type: 'string', help: 'comma-separated .txt / .jsonl files', required: true },
     { name: 'tokens', type: 'int', help: 'training tokens (steps = tokens / (batch × seq-len × grad-accum))', required: true },
     { name: 'out', type: 'string', help: 'output folder', required: true },
@@ -44,8 +45,13 @@ export const pretrainCommand: Command = {
     { name: 'resume', type: 'boolean', help: 'continue from the newest checkpoint in --out' },
   ],
   async run({ options: o }) {
-    const config = readModelConfig(o.config as string);
-    const tok = loadTokenizer(o.tokenizer as string);
+    const init = o.init as string | undefined;
+    if ((o.config === undefined) === (init === undefined)) throw new HaloError('E_ARG', 'give exactly one of --config (random init) and --init (a model folder to continue)');
+    const start = init === undefined ? undefined : loadModelFolder(init, { dtype: 'f32' });
+    const config = start?.config ?? readModelConfig(o.config as string);
+    const tokenizerDir = (o.tokenizer as string | undefined) ?? init;
+    if (tokenizerDir === undefined) throw new HaloError('E_ARG', '--tokenizer is required with --config');
+    const tok = loadTokenizer(tokenizerDir);
     if (tok.vocabSize > config.vocab_size) {
       throw new HaloError('E_ARG', `the tokenizer has ${tok.vocabSize} tokens but config vocab_size is ${config.vocab_size}`);
     }
@@ -63,9 +69,9 @@ export const pretrainCommand: Command = {
     process.stderr.write(`corpus: ${records.length} documents, ${stats.tokens} tokens → ${trainSet.length} train / ${evalSet.length} eval sequences of ${seqLen} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
     const perStep = (o['batch-size'] as number) * seqLen * (o['grad-accum'] as number);
     const steps = Math.max(1, Math.round((o.tokens as number) / perStep));
-    const model = new LlamaModel(config, initLlamaWeights(config, o.seed as number), { halo, backend: getBackend(o.backend as 'native' | undefined) });
+    const model = new LlamaModel(config, start?.weights ?? initLlamaWeights(config, o.seed as number), { halo, backend: getBackend(o.backend as 'native' | undefined) });
     const nParams = model.parameters().reduce((s, p) => s + p.data.length, 0);
-    process.stderr.write(`model: ${config.num_hidden_layers} layers, hidden ${config.hidden_size}, ${(nParams / 1e6).toFixed(2)}M parameters; matmuls ${describeConfig(halo)}; ${steps} steps\n`);
+    process.stderr.write(`model: ${init === undefined ? 'random init' : `continued from ${init}`}, ${config.num_hidden_layers} layers, hidden ${config.hidden_size}, ${(nParams / 1e6).toFixed(2)}M parameters; matmuls ${describeConfig(halo)}; ${steps} steps\n`);
     const outDir = o.out as string;
     fs.mkdirSync(outDir, { recursive: true });
     const summary = train(model, trainSet, evalSet, {
@@ -76,7 +82,7 @@ export const pretrainCommand: Command = {
       saveEvery: o['save-every'] as number, keepCheckpoints: 2, resume: o.resume === true, logEvery: 10, maxBadSteps: 5,
       runConfig: { halo, command: 'pretrain' },
     });
-    saveModelFolder(outDir, { config, weights: model.stateDict(), dtype: 'f32', tokenizerFrom: o.tokenizer as string });
+    saveModelFolder(outDir, { config, weights: model.stateDict(), dtype: 'f32', tokenizerFrom: tokenizerDir });
     fs.writeFileSync(path.join(outDir, 'halo_config.json'), JSON.stringify({ ...halo, trainedWith: describeConfig(halo) }, null, 2) + '\n');
     const last = summary.evalLosses[summary.evalLosses.length - 1];
     const report = {

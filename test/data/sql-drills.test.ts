@@ -1,0 +1,29 @@
+// scripts/sql-drills.ts: a drill must stay a correct text-to-SQL example after its names and values change —
+// the answer's table is the schema's, its columns are the schema's, and each quoted value is in the question.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { makeDrills } from '../../scripts/sql-drills.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const lines = fs.readFileSync(path.join(root, 'data/sql/train.jsonl'), 'utf8').trim().split('\n');
+
+test('drills rename tables, columns and values consistently across schema, question and answer', () => {
+  const drills = makeDrills(lines, 300, 7).map((l) => JSON.parse(l) as { messages: { content: string }[] });
+  const original = new Set(lines.map((l) => (JSON.parse(l) as { messages: { content: string }[] }).messages[1].content));
+  let renamed = 0;
+  for (const d of drills) {
+    const [user, answer] = [d.messages[0].content, d.messages[1].content];
+    const m = /CREATE TABLE (\S+) \((.*)\)\s*question: ([\s\S]*)$/.exec(user);
+    assert.ok(m, user);
+    const [, table, cols, question] = m;
+    assert.match(answer, new RegExp(`FROM ${table}\\b`), `${answer} / ${table}`);
+    for (const c of cols.split(', ').map((c) => c.split(' ')[0])) assert.ok(answer.includes(c) || /COUNT|\*/.test(answer), `${c} in ${answer}`);
+    for (const [, v] of answer.matchAll(/'([^']+)'/g)) assert.ok(question.toLowerCase().includes(v.toLowerCase()), `'${v}' in "${question}"`);
+    if (!original.has(answer)) renamed++;
+  }
+  assert.ok(renamed > 270, `only ${renamed}/300 drills differ from their source answer`);
+  assert.deepEqual(makeDrills(lines, 5, 7), makeDrills(lines, 5, 7), 'seeded');
+});
