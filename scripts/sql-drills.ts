@@ -10,7 +10,8 @@
 import fs from 'node:fs';
 import { Rng } from '../src/core/rng.ts';
 
-interface Example { prefix: string; table: string; columns: string[]; types: string[]; question: string; answer: string }
+/** A training example cut at what a drill renames; prefix + schema + sep + question is the user turn. */
+interface Example { prefix: string; table: string; columns: string[]; types: string[]; sep: string; question: string; answer: string }
 
 const SCHEMA = /^([\s\S]*context: )CREATE TABLE (\S+) \((.*)\)(\s*question: )([\s\S]*)$/;
 
@@ -21,7 +22,7 @@ function parse(line: string): Example | undefined {
   const cols = m[3].split(', ').map((c) => c.split(' '));
   if (cols.some((c) => c.length !== 2)) return undefined;
   if ((messages[1].content.match(/'/g) ?? []).length % 2 !== 0) return undefined; // a quote inside a value (O'Brien)
-  return { prefix: m[1], table: m[2], columns: cols.map((c) => c[0]), types: cols.map((c) => c[1]), question: m[5], answer: messages[1].content, ...{ sep: m[4] } } as Example & { sep: string };
+  return { prefix: m[1], table: m[2], columns: cols.map((c) => c[0]), types: cols.map((c) => c[1]), sep: m[4], question: m[5], answer: messages[1].content };
 }
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -48,7 +49,7 @@ function freshTable(table: string, rng: Rng): string {
   return table;
 }
 
-function drill(ex: Example & { sep: string }, pools: { columns: string[]; values: string[] }, rng: Rng): string {
+function drill(ex: Example, pools: { columns: string[]; values: string[] }, rng: Rng): string {
   let { question, answer } = ex;
   const columns = [...ex.columns];
   const table = freshTable(ex.table, rng);
@@ -83,7 +84,7 @@ function drill(ex: Example & { sep: string }, pools: { columns: string[]; values
 }
 
 export function makeDrills(lines: string[], count: number, seed: number): string[] {
-  const examples = lines.map(parse).filter((e): e is Example & { sep: string } => e !== undefined);
+  const examples = lines.map(parse).filter((e): e is Example => e !== undefined);
   const pools = {
     columns: [...new Set(examples.flatMap((e) => e.columns).filter((c) => /^[a-z][a-z0-9_]*[a-z0-9]$/.test(c)))].sort(),
     values: [...new Set(examples.flatMap((e) => [...e.answer.matchAll(/'([^']+)'/g)].map((m) => m[1])))].filter((v) => !v.includes("'")).sort(),
