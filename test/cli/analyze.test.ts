@@ -1,28 +1,18 @@
 // `halo analyze outliers|gradients` and `halo experiment ablation` end to end, as separate processes on a
 // tiny random model folder: --help, exit codes, the files they write and what those files must say.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { writeTinyModelFolder } from '../../src/io/testing/tiny-model.ts';
+import { halo } from '../helpers/run-halo.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-analyze-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const model = path.join(tmp, 'tiny');
 writeTinyModelFolder(model, { hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 48, std: 0.1, seed: 4 });
 const data = ['--data', 'data/sql/train.jsonl::6', '--max-seq-len', '384', '--batch-size', '3'];
-
-function halo(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(root, 'bin/halo.js'), ...args], { cwd: root, env: { ...process.env, HALO_BACKEND: 'reference' } }, (e, out, err) => {
-      resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err });
-    });
-  });
-}
 
 describe('halo analyze / experiment', { concurrency: true }, () => {
   for (const cmd of [['analyze', 'outliers'], ['analyze', 'gradients'], ['experiment', 'ablation']]) {

@@ -1,41 +1,17 @@
 // `halo eval` and `halo generate` end to end, as separate processes on a tiny model folder: exit codes, the
 // shape of what they print, and errors that name the path at fault.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { evalCommand } from '../../src/cli/commands/eval.ts';
-import { COMMANDS } from '../../src/cli/registry.ts';
 import { writeTinyModelFolder } from '../../src/io/testing/tiny-model.ts';
+import { halo } from '../helpers/run-halo.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-eval-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const model = path.join(tmp, 'tiny');
 writeTinyModelFolder(model, { hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 48, std: 0.3, seed: 4 });
-
-// bin/halo.js once the commands are registered; until then the same main() given these two commands.
-const registered = COMMANDS.some((c) => c.name === evalCommand.name);
-const runner = registered
-  ? [path.join(root, 'bin/halo.js')]
-  : [
-      '--import', 'tsx', '--input-type=module', '-e',
-      "const { main } = await import('./src/cli/main.ts');" +
-        "const { evalCommand } = await import('./src/cli/commands/eval.ts');" +
-        "const { generateCommand } = await import('./src/cli/commands/generate.ts');" +
-        'process.exitCode = await main(process.argv.slice(1), [evalCommand, generateCommand]);',
-    ];
-
-function halo(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [...runner, ...args], { cwd: root, env: { ...process.env, HALO_BACKEND: 'reference' } }, (e, out, err) => {
-      resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err });
-    });
-  });
-}
 
 describe('halo eval / generate', { concurrency: true }, () => {
   test('eval --metric loss prints a finite loss over the row range', async () => {

@@ -2,28 +2,18 @@
 // writes an HF PEFT adapter folder (and no full model), `halo eval/generate --adapter` use it unmerged,
 // `halo merge` folds it in (FP32 losses agree), and PEFT-only flags without --peft are errors (exit 2).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { writeTinyModelFolder } from '../../src/io/testing/tiny-model.ts';
 import { readSafetensors } from '../../src/io/safetensors.ts';
+import { halo } from '../helpers/run-halo.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-peft-cli-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const model = path.join(tmp, 'tiny');
 writeTinyModelFolder(model, { hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 48, std: 0.3, seed: 4 });
-
-function halo(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(root, 'bin/halo.js'), ...args], { cwd: root, env: { ...process.env, HALO_BACKEND: 'reference' } }, (e, out, err) => {
-      resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err });
-    });
-  });
-}
 
 const finetune = (method: string, out: string, ...extra: string[]) =>
   halo('finetune', '--model', model, '--data', 'data/sql/train.jsonl::8', '--eval-data', 'data/sql/eval.jsonl::4', '--out', out,

@@ -1,16 +1,14 @@
 // `halo pretrain` end to end on a tiny model folder: from a config (random init) and continued from a
 // folder's weights (--init), which the optimizer must start from exactly.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { loadModelFolder } from '../../src/io/hf-folder.ts';
 import { writeTinyModelFolder } from '../../src/io/testing/tiny-model.ts';
+import { halo } from '../helpers/run-halo.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-pretrain-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const model = path.join(tmp, 'tiny');
@@ -18,20 +16,14 @@ writeTinyModelFolder(model, { hidden: 32, layers: 2, heads: 4, kvHeads: 2, inter
 const text = path.join(tmp, 'text.txt');
 fs.writeFileSync(text, Array.from({ length: 40 }, (_, i) => `paragraph ${i}: the ship sailed on and on, day ${i % 7}.`).join('\n\n'));
 
-function halo(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(root, 'bin/halo.js'), 'pretrain', ...args], { cwd: root, env: { ...process.env, HALO_BACKEND: 'reference' } }, (e, out, err) => {
-      resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err });
-    });
-  });
-}
+const pretrain = (...args: string[]) => halo('pretrain', ...args);
 
 const common = ['--data', text, '--tokens', '256', '--seq-len', '32', '--batch-size', '2', '--level', 'none', '--format', 'fp32', '--warmup-steps', '1', '--save-every', '100'];
 
 describe('halo pretrain', { concurrency: true }, () => {
   test('--init starts from the folder weights: at lr 0 they come back unchanged', async () => {
     const out = path.join(tmp, 'lr0');
-    const r = await halo('--init', model, ...common, '--lr', '0', '--out', out);
+    const r = await pretrain('--init', model, ...common, '--lr', '0', '--out', out);
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /continued from/);
     const before = loadModelFolder(model, { dtype: 'f32' }).weights;
@@ -43,7 +35,7 @@ describe('halo pretrain', { concurrency: true }, () => {
 
   test('--init then training moves the weights and lowers the loss', async () => {
     const out = path.join(tmp, 'trained');
-    const r = await halo('--init', model, ...common, '--lr', '3e-2', '--tokens', '1024', '--out', out);
+    const r = await pretrain('--init', model, ...common, '--lr', '3e-2', '--tokens', '1024', '--out', out);
     assert.equal(r.code, 0, r.err);
     const summary = JSON.parse(fs.readFileSync(path.join(out, 'pretrain_summary.json'), 'utf8')) as { steps: number; finalEvalLoss: number };
     assert.equal(summary.steps, 16);
@@ -53,13 +45,13 @@ describe('halo pretrain', { concurrency: true }, () => {
   });
 
   test('exactly one of --config and --init', async () => {
-    const both = await halo('--init', model, '--config', path.join(model, 'config.json'), ...common, '--out', path.join(tmp, 'x'));
+    const both = await pretrain('--init', model, '--config', path.join(model, 'config.json'), ...common, '--out', path.join(tmp, 'x'));
     assert.equal(both.code, 2);
     assert.match(both.err, /exactly one of --config .* and --init/);
-    const neither = await halo(...common, '--out', path.join(tmp, 'y'));
+    const neither = await pretrain(...common, '--out', path.join(tmp, 'y'));
     assert.equal(neither.code, 2);
     assert.match(neither.err, /exactly one of --config/);
-    const noTok = await halo('--config', path.join(model, 'config.json'), ...common, '--out', path.join(tmp, 'z'));
+    const noTok = await pretrain('--config', path.join(model, 'config.json'), ...common, '--out', path.join(tmp, 'z'));
     assert.equal(noTok.code, 2);
     assert.match(noTok.err, /--tokenizer is required/);
   });
