@@ -8,6 +8,7 @@
 // Only the training split is read; the eval split stays unseen.
 // Usage: node --import tsx scripts/sql-drills.ts IN.jsonl[:FROM:TO] COUNT OUT.jsonl [SEED]
 import fs from 'node:fs';
+import { splitSpec } from '../src/cli/halo-options.ts';
 import { Rng } from '../src/core/rng.ts';
 
 /** A training example cut at what a drill renames; prefix + schema + sep + question is the user turn. */
@@ -99,8 +100,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error('usage: node --import tsx scripts/sql-drills.ts IN.jsonl[:FROM:TO] COUNT OUT.jsonl [SEED]');
     process.exit(2);
   }
-  const [file, from, to] = input.split(':');
-  let lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim());
-  if (from !== undefined) lines = lines.slice(Number(from), to === undefined ? undefined : Number(to));
+  const { file, from, to } = splitSpec(input);
+  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).slice(from, to);
   fs.writeFileSync(out, makeDrills(lines, Number(countArg), Number(seedArg ?? 0)).join('\n') + '\n');
 }

@@ -40,7 +40,7 @@ export const pretrainCommand: Command = {
     { name: 'weight-decay', type: 'number', help: 'decoupled weight decay', default: 0.1 },
     { name: 'max-grad-norm', type: 'number', help: 'gradient clipping (0 = off)', default: 1 },
     { name: 'eval-fraction', type: 'number', help: 'share of sequences held out for eval loss', default: 0.01 },
-    { name: 'seed', type: 'int', help: 'init and shuffle seed', default: 0 },
+    { name: 'seed', type: 'int', help: 'shuffle seed, and the random init with --config', default: 0 },
     { name: 'save-every', type: 'int', help: 'checkpoint every N steps', default: 100 },
     { name: 'resume', type: 'boolean', help: 'continue from the newest checkpoint in --out' },
   ],
