@@ -1,13 +1,14 @@
 // Learns byte-level BPE merges from text (GPT-2 / Llama 3 style): split text into pre-tokens with Llama 3's
-// pattern, map each pre-token's UTF-8 bytes to the byte↔unicode alphabet, then repeatedly merge the most
+// pattern (or byte-level-bpe.ts's words split), map each pre-token's UTF-8 bytes to the byte↔unicode alphabet, then repeatedly merge the most
 // frequent adjacent pair. Only the words that contain the merged pair are revisited (an index from pair to
 // words), and the best pair comes from a max-heap with lazy invalidation, so an 8k vocabulary trains in
 // seconds instead of rescanning every word for every merge. Ties break on the pair's ids (deterministic).
 import { HaloError } from '../core/errors.ts';
-import { bytesToUnicode } from './byte-level-bpe.ts';
+import { bytesToUnicode, WORDS_SPLIT_REGEX, type SplitName } from './byte-level-bpe.ts';
 
 /** Llama 3's split pattern in JavaScript syntax (JS has no inline (?i:…), and the contractions are ASCII). */
-const SPLIT = /'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+/gu;
+const LLAMA3_SPLIT = /'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+/gu;
+const SPLITS: Record<SplitName, RegExp> = { llama3: LLAMA3_SPLIT, words: new RegExp(WORDS_SPLIT_REGEX, 'gu') };
 
 export interface BpeTrainOptions {
   /** Merges to learn (vocabulary = 256 bytes + merges + special tokens). */
@@ -18,10 +19,10 @@ export interface BpeTrainOptions {
 }
 
 /** Pre-token counts of a text stream (the only pass over the raw text). */
-export function countWords(texts: Iterable<string>): Map<string, number> {
+export function countWords(texts: Iterable<string>, split: SplitName = 'llama3'): Map<string, number> {
   const counts = new Map<string, number>();
   for (const text of texts) {
-    for (const m of text.matchAll(SPLIT)) counts.set(m[0], (counts.get(m[0]) ?? 0) + 1);
+    for (const m of text.matchAll(SPLITS[split])) counts.set(m[0], (counts.get(m[0]) ?? 0) + 1);
   }
   return counts;
 }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HaloError } from '../../core/errors.ts';
 import { readCorpus } from '../../data/corpus.ts';
-import { byteLevelBpeFiles, LLAMA3_SPECIALS } from '../../tokenizer/byte-level-bpe.ts';
+import { byteLevelBpeFiles, LLAMA3_SPECIALS, type SplitName } from '../../tokenizer/byte-level-bpe.ts';
 import { loadTokenizer } from '../../tokenizer/hf.ts';
 import { countWords, learnBpeMerges } from '../../tokenizer/train-bpe.ts';
 import { ProgressBar } from '../../train/progress.ts';
@@ -18,6 +18,13 @@ export const tokenizerTrainCommand: Command = {
     { name: 'data', type: 'string', help: 'comma-separated .txt / .jsonl files', required: true },
     { name: 'vocab-size', type: 'int', help: 'total vocabulary: 256 bytes + merges + special tokens', default: 8192 },
     { name: 'min-frequency', type: 'int', help: 'never merge pairs seen fewer times', default: 2 },
+    {
+      name: 'split',
+      type: 'string',
+      help: "pre-tokenizer: llama3 (Llama 3's regex: words carry the space before them) or words (spaces and punctuation are their own tokens, so a word has one spelling everywhere)",
+      default: 'llama3',
+      choices: ['llama3', 'words'],
+    },
     { name: 'out', type: 'string', help: 'output folder', required: true },
   ],
   async run({ options: o }) {
@@ -30,13 +37,14 @@ export const tokenizerTrainCommand: Command = {
     // Every 50th document is held out to measure compression on text the merges did not see.
     const train = docs.filter((_, i) => i % 50 !== 49);
     const held = docs.filter((_, i) => i % 50 === 49);
-    const counts = countWords(train);
+    const split = o.split as SplitName;
+    const counts = countWords(train, split);
     process.stderr.write(`${docs.length} documents, ${counts.size} distinct pre-tokens (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
     const want = vocabSize - reserved;
     const bar = new ProgressBar('merges', want, { logEvery: 1000 });
     const merges = learnBpeMerges(counts, { merges: want, minFrequency: o['min-frequency'] as number, onProgress: (d) => bar.update(d) });
     if (merges.length < want) process.stderr.write(`only ${merges.length} pairs reached --min-frequency; the rest of the vocabulary is reserved special tokens\n`);
-    const files_ = byteLevelBpeFiles(merges, vocabSize, 'llama3');
+    const files_ = byteLevelBpeFiles(merges, vocabSize, 'llama3', split);
     const out = o.out as string;
     fs.mkdirSync(out, { recursive: true });
     fs.writeFileSync(path.join(out, 'tokenizer.json'), JSON.stringify(files_.tokenizer));

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Experiment (not the shipped model): pretrain a halo-tiny-shaped model from scratch until it learns to copy
+# from its context. models/halo-tiny cannot (its model card), so fine-tuning it never reaches exact match on
+# text-to-SQL. Three changes against scripts/build-halo-tiny.sh:
+#   - the tokenizer uses `--split words`, so a copied word has the same token ids in the prompt and the answer;
+#   - a third of the tokens are documents that repeat a span or a list of random words (scripts/copy-corpus.ts);
+#   - small batches of short sequences (4 × 64 tokens), because induction heads form after a number of tokens
+#     that grows with √(batch × context) (Aoyama et al. 2025, arXiv 2511.16893: N ≈ 10^5.7 · √(B·C), about
+#     8M tokens here, ~2 h at ~1000 tokens/s on 2 cores).
+# Constant LR, checkpoints every 200 steps; rerun with RESUME=1 to continue. Check progress with
+#   node --import tsx scripts/copy-check.ts runs/halo-tiny-copy/stage1-latest
+# Usage: scripts/pretrain-copy-stage1.sh [TOKENS]   (default 12000000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tokens=${1:-12000000}
+work=runs/halo-tiny-copy
+mkdir -p "$work"
+[ -f corpus/sotu.txt ] || scripts/build-corpus.sh
+text=corpus/moby-dick.txt,corpus/sotu.txt,data/sql/train.jsonl
+node --import tsx scripts/copy-corpus.ts --in corpus/moby-dick.txt,corpus/sotu.txt --count 40000 --max-words 20 --seed 0 --out "$work/copy.jsonl"
+node bin/halo.js tokenizer train --data "$text" --vocab-size 8192 --split words --out "$work/tokenizer"
+node bin/halo.js pretrain --config scripts/halo-tiny/config.json --tokenizer "$work/tokenizer" --data "$text,$work/copy.jsonl" \
+  --tokens "$tokens" --seq-len 64 --batch-size 4 --lr 2e-3 --warmup-steps 100 --schedule constant \
+  --weight-decay 0.1 --level none --format fp32 --seed 0 --save-every 200 --out "$work/stage1" ${RESUME:+--resume}
