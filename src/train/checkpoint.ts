@@ -1,5 +1,6 @@
 // Resumable training checkpoints. A checkpoint is a folder checkpoints/step-NNNNNNN/ holding the trained
-// parameters (model.safetensors, f32 master weights, HF names), the AdamW moments (optimizer.safetensors),
+// parameters (model.safetensors, f32 master weights, HF names and shapes, so with a config.json and tokenizer
+// files beside it the file loads as a model folder's weights), the AdamW moments (optimizer.safetensors),
 // trainer_state.json (step, data-loader position, config) and manifest.json (size + sha256 of each of them).
 // Every file is written temp-then-rename inside a hidden temp folder, the manifest last, and the folder is
 // renamed into place: a kill at any moment leaves the previous checkpoints plus at most a stale temp folder.
@@ -71,6 +72,7 @@ export function saveCheckpoint(
   optimizer: AdamWState,
   state: TrainerState,
   keep = 2,
+  shapes?: ReadonlyMap<string, readonly number[]>,
 ): string {
   const final = checkpointDir(runDir, state.step);
   const root = path.dirname(final);
@@ -79,8 +81,8 @@ export function saveCheckpoint(
   for (const name of fs.readdirSync(root)) if (TMP_DIR.test(name)) fs.rmSync(path.join(root, name), { recursive: true, force: true });
   const tmp = path.join(root, `.tmp-${path.basename(final)}-${process.pid}`);
   fs.mkdirSync(tmp);
-  const f32 = (a: FloatArray) => new Tensor([a.length], 'f32', a instanceof Float32Array ? a : Float32Array.from(a));
-  writeSafetensors(path.join(tmp, 'model.safetensors'), new Map([...params].map(([n, a]) => [n, f32(a)])));
+  const f32 = (a: FloatArray, shape: readonly number[] = [a.length]) => new Tensor(shape, 'f32', a instanceof Float32Array ? a : Float32Array.from(a));
+  writeSafetensors(path.join(tmp, 'model.safetensors'), new Map([...params].map(([n, a]) => [n, f32(a, shapes?.get(n))])));
   const moments = new Map<string, Tensor>();
   for (const [n, a] of Object.entries(optimizer.m)) moments.set(`m.${n}`, f32(a));
   for (const [n, a] of Object.entries(optimizer.v)) moments.set(`v.${n}`, f32(a));

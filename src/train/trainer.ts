@@ -151,7 +151,8 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
       opt = { step: opt.step, m: Object.fromEntries(par.unshard(new Map(Object.entries(opt.m)))), v: Object.fromEntries(par.unshard(new Map(Object.entries(opt.v)))) };
     }
     if (lead) {
-      saveCheckpoint(o.outDir, params, opt, { step, loader: loader.state(), config: o.runConfig ?? {}, evalLosses, skippedSteps: skipped, badInARow }, o.keepCheckpoints);
+      const state = { step, loader: loader.state(), config: o.runConfig ?? {}, evalLosses, skippedSteps: skipped, badInARow };
+      saveCheckpoint(o.outDir, params, opt, state, o.keepCheckpoints, new Map(trainable.map((p) => [p.name, p.shape])));
     }
     par?.barrier();
   };

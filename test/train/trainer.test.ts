@@ -65,6 +65,18 @@ describe('resume', () => {
     assert.equal(b.length, 8);
     assert.deepEqual(b, a);
   });
+
+  test("a checkpoint's model.safetensors keeps the tensors' shapes: beside a config and tokenizer it loads as a model folder", () => {
+    const run = path.join(tmp, 'ckpt-as-folder');
+    const m = fresh('none', 'fp32');
+    train(m, trainSet, [], opts(run, { maxSteps: 2, saveEvery: 2 }));
+    const folder = path.join(tmp, 'ckpt-folder');
+    fs.mkdirSync(folder);
+    for (const f of fs.readdirSync(modelDir)) if (f !== 'model.safetensors') fs.copyFileSync(path.join(modelDir, f), path.join(folder, f));
+    fs.copyFileSync(path.join(run, 'checkpoints/step-0000002/model.safetensors'), path.join(folder, 'model.safetensors'));
+    const loaded = loadModelFolder(folder, { dtype: 'f32' });
+    for (const p of m.parameters()) assert.deepEqual(loaded.weights.get(p.name)!.data, p.data, p.name);
+  });
 });
 
 describe('halo finetune (CLI)', () => {
