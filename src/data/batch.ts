@@ -269,16 +269,19 @@ export function packExamples(examples: readonly Example[], seqLen: number, opts:
     labels.set(ex.labels, o);
     o += ex.ids.length;
   }
+  // Sequences are views into the two stream arrays, not copies: a corpus of millions of tokens becomes a
+  // hundred thousand small views over two buffers instead of as many ArrayBuffers, which every garbage
+  // collection of the training loop would otherwise walk (that doubled pretraining step time at seq-len 64).
   const out: Example[] = [];
   const full = Math.floor(total / seqLen);
   for (let k = 0; k < full; k++) {
-    out.push({ ids: ids.slice(k * seqLen, (k + 1) * seqLen), labels: labels.slice(k * seqLen, (k + 1) * seqLen), truncated: false });
+    out.push({ ids: ids.subarray(k * seqLen, (k + 1) * seqLen), labels: labels.subarray(k * seqLen, (k + 1) * seqLen), truncated: false });
   }
   const rest = total - full * seqLen;
   let droppedTokens = 0;
   if (rest > 0) {
     if ((opts.remainder ?? 'drop') === 'keep') {
-      out.push({ ids: ids.slice(full * seqLen), labels: labels.slice(full * seqLen), truncated: false });
+      out.push({ ids: ids.subarray(full * seqLen), labels: labels.subarray(full * seqLen), truncated: false });
     } else {
       droppedTokens = rest;
     }

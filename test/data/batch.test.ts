@@ -154,5 +154,8 @@ describe('packExamples', () => {
     assert.equal(kept.droppedTokens, 0);
     assert.equal(kept.examples.reduce((s, e) => s + e.ids.length, 0), total);
     assert.throws(() => packExamples(exs, 1), isArgError('E_ARG'));
+    // Views into one stream buffer, not an ArrayBuffer per sequence (see packExamples: GC cost in pretraining).
+    assert.equal(new Set(examples.map((e) => e.ids.buffer)).size, 1);
+    assert.equal(new Set(examples.map((e) => e.labels.buffer)).size, 1);
   });
 });

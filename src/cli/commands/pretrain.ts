@@ -14,6 +14,7 @@ import { loadModelFolder, saveModelFolder } from '../../io/hf-folder.ts';
 import { initLlamaWeights } from '../../models/init.ts';
 import { LlamaModel } from '../../models/llama.ts';
 import { loadTokenizer } from '../../tokenizer/hf.ts';
+import type { TextTokenizer } from '../../tokenizer/types.ts';
 import { train } from '../../train/trainer.ts';
 import type { Command } from '../command.ts';
 import { HALO_OPTIONS, haloConfigFromOptions } from '../halo-options.ts';
@@ -59,14 +60,8 @@ export const pretrainCommand: Command = {
     const files = (o.data as string).split(',').filter(Boolean);
     const seqLen = o['seq-len'] as number;
     const t0 = performance.now();
-    const records = readCorpus(files);
-    const { examples, stats } = encodeRecords(records, tok, {});
-    const packed = packExamples(examples, seqLen).examples;
-    const nEval = Math.max(1, Math.floor(packed.length * (o['eval-fraction'] as number)));
-    // Held-out sequences come from the end of the stream (fixed, independent of the seed).
-    const evalSet = packed.slice(packed.length - nEval);
-    const trainSet = packed.slice(0, packed.length - nEval);
-    process.stderr.write(`corpus: ${records.length} documents, ${stats.tokens} tokens → ${trainSet.length} train / ${evalSet.length} eval sequences of ${seqLen} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+    const { trainSet, evalSet, documents, tokens } = packCorpus(files, tok, seqLen, o['eval-fraction'] as number);
+    process.stderr.write(`corpus: ${documents} documents, ${tokens} tokens → ${trainSet.length} train / ${evalSet.length} eval sequences of ${seqLen} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
     const perStep = (o['batch-size'] as number) * seqLen * (o['grad-accum'] as number);
     const steps = Math.max(1, Math.round((o.tokens as number) / perStep));
     const model = new LlamaModel(config, start?.weights ?? initLlamaWeights(config, o.seed as number), { halo, backend: getBackend(o.backend as 'native' | undefined) });
@@ -94,3 +89,17 @@ export const pretrainCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * Text files → packed train and held-out sequences. In a function of its own so that the documents' text and
+ * per-document token arrays are garbage once it returns: kept alive through training, they made every
+ * garbage collection of the loop slower.
+ */
+function packCorpus(files: readonly string[], tok: TextTokenizer, seqLen: number, evalFraction: number) {
+  const records = readCorpus(files);
+  const { examples, stats } = encodeRecords(records, tok, {});
+  const packed = packExamples(examples, seqLen).examples;
+  const nEval = Math.max(1, Math.floor(packed.length * evalFraction));
+  // Held-out sequences come from the end of the stream (fixed, independent of the seed).
+  return { trainSet: packed.slice(0, packed.length - nEval), evalSet: packed.slice(packed.length - nEval), documents: records.length, tokens: stats.tokens };
+}
