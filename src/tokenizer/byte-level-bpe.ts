@@ -30,8 +30,10 @@ export const LLAMA3_SPLIT_REGEX =
  * Words split: a word, a number (1–3 digits) or a run of punctuation is a pre-token, with the single space
  * after it; nothing attaches to the front. So "name" is spelled "name " in "(name VARCHAR", "SELECT name FROM"
  * and "WHERE name =", and a quoted value is spelled as in the sentence it came from. Copying a word from the
- * prompt is then (nearly always) an identity map on token ids, where Llama 3's split makes " name", "name"
- * and "(name" three spellings whose link a model has to learn. Same number of tokens per word as Llama 3's.
+ * prompt is then (nearly always) an identity map on token ids. Llama 3's split gives a word its leading
+ * space (" name" in "SELECT name"), but after " (" or " '" the punctuation takes the space and the word comes
+ * bare ("name"), so the two spellings are unrelated ids whose link a model has to learn. About as many
+ * tokens per byte as Llama 3's (halo-tiny's corpus, 8192 tokens: 4.62 vs 4.78 held-out bytes per token).
  * Valid in JavaScript (u flag) and in the Rust regex crate.
  */
 export const WORDS_SPLIT_REGEX = "\\p{L}+ ?|\\p{N}{1,3} ?|[^\\s\\p{L}\\p{N}]+ ?|\\s+";
