@@ -7,8 +7,11 @@
 #   - small batches of short sequences (4 × 64 tokens), because induction heads form after a number of tokens
 #     that grows with √(batch × context) (Aoyama et al. 2025, arXiv 2511.16893: N ≈ 10^5.7 · √(B·C), about
 #     8M tokens here, ~2 h at ~1000 tokens/s on 2 cores).
-# Constant LR, checkpoints every 200 steps; rerun with RESUME=1 to continue. Check progress with
-#   node --import tsx scripts/copy-check.ts runs/halo-tiny-copy/stage1-latest
+# Constant LR, checkpoints every 200 steps; rerun with RESUME=1 to continue. A checkpoint's model.safetensors
+# beside the config and tokenizer is a model folder, so progress is checked with (12 words: twice fits in 64)
+#   d=$(mktemp -d); cp scripts/halo-tiny/config.json runs/halo-tiny-copy/tokenizer/* "$d"
+#   cp runs/halo-tiny-copy/stage1/checkpoints/step-NNNNNNN/model.safetensors "$d"
+#   node --import tsx scripts/copy-check.ts "$d" 40 12
 # Usage: scripts/pretrain-copy-stage1.sh [TOKENS]   (default 12000000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
