@@ -74,3 +74,11 @@ test('the words split spells a word the same after a space, a quote or a bracket
   const bare = (s: string) => tok.encode(s).filter((t) => t !== tok.tokenId('<|begin_of_text|>'));
   assert.deepEqual(pre.flatMap(bare), bare(sql));
 });
+
+test('halo tokenizer train --split words writes the words regex into tokenizer.json; an unknown split is exit 2', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-bpe-words-'));
+  assert.equal(await main(['tokenizer', 'train', '--data', 'data/sql/eval.jsonl', '--vocab-size', '400', '--split', 'words', '--out', dir]), 0);
+  const tj = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8'));
+  assert.equal(tj.pre_tokenizer.pretokenizers[0].pattern.Regex, WORDS_SPLIT_REGEX);
+  assert.equal(await main(['tokenizer', 'train', '--data', 'data/sql/eval.jsonl', '--split', 'gpt2', '--out', dir]), 2);
+});
