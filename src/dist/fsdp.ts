@@ -192,6 +192,10 @@ export class FsdpModel implements CausalLM, TrainParallel {
 
   // ---- TrainParallel
 
+  wholeShape(name: string): readonly number[] {
+    return this.specs.get(name)!.shape;
+  }
+
   sum(values: Float64Array): void {
     this.comm.allReduce(values, 'sum');
   }

@@ -14,6 +14,8 @@ export interface TrainParallel {
   unshard(shards: ReadonlyMap<string, FloatArray>): Map<string, Float32Array>;
   /** This rank's shards of whole tensors (a checkpoint saved at any world size). */
   shard(whole: ReadonlyMap<string, FloatArray>): Map<string, Float32Array>;
+  /** A parameter's whole shape (its Param holds this rank's shard's). */
+  wholeShape(name: string): readonly number[];
 }
 
 /**

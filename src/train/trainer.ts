@@ -152,7 +152,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     }
     if (lead) {
       const state = { step, loader: loader.state(), config: o.runConfig ?? {}, evalLosses, skippedSteps: skipped, badInARow };
-      saveCheckpoint(o.outDir, params, opt, state, o.keepCheckpoints, new Map(trainable.map((p) => [p.name, p.shape])));
+      saveCheckpoint(o.outDir, params, opt, state, o.keepCheckpoints, new Map(trainable.map((p) => [p.name, par ? par.wholeShape(p.name) : p.shape])));
     }
     par?.barrier();
   };

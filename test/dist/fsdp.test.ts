@@ -137,6 +137,9 @@ describe('mpirun -np 2 halo finetune --hq-fsdp', { skip: skip ?? false }, () => 
     assert.deepEqual(saved.weights.get(w)!.shape, init.weights.get(w)!.shape);
     assert.notDeepEqual(saved.weights.get(w)!.data, init.weights.get(w)!.data);
     assert.equal(losses(out).length, 2);
+    // The checkpoint holds whole tensors with their whole shapes, not rank 0's shard shapes.
+    const ckpt = readSafetensors(path.join(out, 'checkpoints/step-0000002/model.safetensors')).tensors;
+    for (const [n, t] of init.weights) assert.deepEqual(ckpt.get(n)?.shape, t.shape, n);
   });
 });
 
