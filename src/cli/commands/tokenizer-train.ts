@@ -21,7 +21,7 @@ export const tokenizerTrainCommand: Command = {
     {
       name: 'split',
       type: 'string',
-      help: "pre-tokenizer: llama3 (Llama 3's regex: words carry the space before them) or words (spaces and punctuation are their own tokens, so a word has one spelling everywhere)",
+      help: "pre-tokenizer: llama3 (Llama 3's regex: a word takes the space before it) or words (a word takes the space after it, never the one before, so it has one spelling after a space, a bracket or a quote)",
       default: 'llama3',
       choices: ['llama3', 'words'],
     },
