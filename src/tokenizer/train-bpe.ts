@@ -1,8 +1,9 @@
 // Learns byte-level BPE merges from text (GPT-2 / Llama 3 style): split text into pre-tokens with Llama 3's
 // pattern (or byte-level-bpe.ts's words split), map each pre-token's UTF-8 bytes to the byte↔unicode
-// alphabet, then repeatedly merge the most frequent adjacent pair. Only the words that contain the merged pair are revisited (an index from pair to
-// words), and the best pair comes from a max-heap with lazy invalidation, so an 8k vocabulary trains in
-// seconds instead of rescanning every word for every merge. Ties break on the pair's ids (deterministic).
+// alphabet, then repeatedly merge the most frequent adjacent pair. Only the words that contain the merged
+// pair are revisited (an index from pair to words), and the best pair comes from a max-heap with lazy
+// invalidation, so an 8k vocabulary trains in seconds instead of rescanning every word for every merge.
+// Ties break on the pair's ids (deterministic).
 import { HaloError } from '../core/errors.ts';
 import { bytesToUnicode, WORDS_SPLIT_REGEX, type SplitName } from './byte-level-bpe.ts';
 
