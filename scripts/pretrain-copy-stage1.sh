@@ -3,10 +3,11 @@
 # from its context. models/halo-tiny cannot (its model card), so fine-tuning it never reaches exact match on
 # text-to-SQL. Three changes against scripts/build-halo-tiny.sh:
 #   - the tokenizer uses `--split words`, so a copied word has the same token ids in the prompt and the answer;
-#   - a third of the tokens are documents that repeat a span or a list of random words (scripts/copy-corpus.ts);
+#   - documents that repeat a span or a list of random words (scripts/copy-corpus.ts) are 7.5 MB of the
+#     19.7 MB of text (38%), and more of the 5.16M tokens, since random words tokenize worse than prose;
 #   - small batches of short sequences (4 × 64 tokens), because induction heads form after a number of tokens
 #     that grows with √(batch × context) (Aoyama et al. 2025, arXiv 2511.16893: N ≈ 10^5.7 · √(B·C), about
-#     8M tokens here, ~2 h at ~1000 tokens/s on 2 cores).
+#     8M tokens here, ~2.5 h at the ~850–1000 tokens/s measured on 2 cores).
 # Constant LR, checkpoints every 200 steps; rerun with RESUME=1 to continue. A checkpoint's model.safetensors
 # beside the config and tokenizer is a model folder, so progress is checked with (12 words: twice fits in 64)
 #   d=$(mktemp -d); cp scripts/halo-tiny/config.json runs/halo-tiny-copy/tokenizer/* "$d"

@@ -1,5 +1,5 @@
-// scripts/copy-corpus.ts: every document is one span said twice, half the spans are corpus text and half
-// random corpus words, and the same seed gives the same documents.
+// scripts/copy-corpus.ts: every document is one span said twice, a corpus span or random corpus words in the
+// share --spans asks, random words from the --top most frequent; the same seed gives the same documents.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { test } from 'node:test';
