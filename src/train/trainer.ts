@@ -26,6 +26,11 @@ export interface TrainOptions {
   warmupSteps: number;
   minLrRatio: number;
   weightDecay: number;
+  /**
+   * AdamW's β2 (default 0.999, torch's). LLM pretraining uses 0.95: with 0.999 the second moment remembers the
+   * large gradients of the first steps for thousands of steps and damps every update after them.
+   */
+  adamBeta2?: number;
   batchSize: number;
   gradAccum: number;
   maxGradNorm: number; // 0 = no clipping
@@ -87,7 +92,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
   const trainable = model.parameters().filter((p) => p.grad !== null);
   const optimizer = new AdamW(
     trainable.map((p) => ({ name: p.name, param: p.data, grad: p.grad!, weightDecay: p.shape.length < 2 ? 0 : undefined })),
-    { lr: o.lr, weightDecay: o.weightDecay, update: model.nn?.adamwUpdate },
+    { lr: o.lr, betas: [0.9, o.adamBeta2 ?? 0.999], weightDecay: o.weightDecay, update: model.nn?.adamwUpdate },
   );
   const microPerEpoch = Math.ceil(trainSet.length / o.batchSize);
   const par = o.parallel;

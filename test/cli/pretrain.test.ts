@@ -44,6 +44,12 @@ describe('halo pretrain', { concurrency: true }, () => {
     assert.ok(evals.length >= 2 && evals[evals.length - 1] < evals[0], `eval loss ${evals.join(' → ')}`);
   });
 
+  test('--adam-beta2 is checked: 1 is refused with a message naming it', async () => {
+    const r = await pretrain('--init', model, ...common, '--adam-beta2', '1', '--out', path.join(tmp, 'beta'));
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /beta2 must be in \[0, 1\), got 1/);
+  });
+
   test('exactly one of --config and --init', async () => {
     const both = await pretrain('--init', model, '--config', path.join(model, 'config.json'), ...common, '--out', path.join(tmp, 'x'));
     assert.equal(both.code, 2);

@@ -52,6 +52,24 @@ describe('fine-tuning lowers the eval loss', () => {
   }
 });
 
+describe('AdamW β2', () => {
+  test('adamBeta2 reaches the optimizer: unset is 0.999 exactly, 0.95 moves the weights differently', () => {
+    const run = (name: string, extra: Partial<TrainOptions>) => {
+      const m = fresh('none', 'fp32');
+      train(m, trainSet, [], opts(path.join(tmp, name), { maxSteps: 3, ...extra }));
+      return m.parameters().map((p) => Array.from(p.data));
+    };
+    const unset = run('beta-unset', {});
+    assert.deepEqual(run('beta-999', { adamBeta2: 0.999 }), unset);
+    const b95 = run('beta-95', { adamBeta2: 0.95 });
+    assert.notDeepEqual(b95, unset);
+  });
+
+  test('a β2 outside [0, 1) is refused before any step', () => {
+    assert.throws(() => train(fresh('none', 'fp32'), trainSet, [], opts(path.join(tmp, 'beta-bad'), { adamBeta2: 1 })), /beta2 must be in \[0, 1\), got 1/);
+  });
+});
+
 describe('resume', () => {
   test('an interrupted run resumed from its checkpoint reproduces the uninterrupted losses', () => {
     const whole = path.join(tmp, 'whole');

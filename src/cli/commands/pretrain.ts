@@ -39,6 +39,7 @@ export const pretrainCommand: Command = {
     { name: 'warmup-steps', type: 'int', help: 'linear warmup steps', default: 50 },
     { name: 'min-lr-ratio', type: 'number', help: 'final LR as a fraction of the peak', default: 0.1 },
     { name: 'weight-decay', type: 'number', help: 'decoupled weight decay', default: 0.1 },
+    { name: 'adam-beta2', type: 'number', help: "AdamW's β2 (0.95 is usual for pretraining)", default: 0.999 },
     { name: 'max-grad-norm', type: 'number', help: 'gradient clipping (0 = off)', default: 1 },
     { name: 'eval-fraction', type: 'number', help: 'share of sequences held out for eval loss', default: 0.01 },
     { name: 'seed', type: 'int', help: 'shuffle seed, and the random init with --config', default: 0 },
@@ -71,7 +72,7 @@ export const pretrainCommand: Command = {
     fs.mkdirSync(outDir, { recursive: true });
     const summary = train(model, trainSet, evalSet, {
       outDir, epochs: 1e9, maxSteps: steps, lr: o.lr as number, schedule: o.schedule as 'cosine',
-      warmupSteps: o['warmup-steps'] as number, minLrRatio: o['min-lr-ratio'] as number, weightDecay: o['weight-decay'] as number,
+      warmupSteps: o['warmup-steps'] as number, minLrRatio: o['min-lr-ratio'] as number, weightDecay: o['weight-decay'] as number, adamBeta2: o['adam-beta2'] as number,
       batchSize: o['batch-size'] as number, gradAccum: o['grad-accum'] as number, maxGradNorm: o['max-grad-norm'] as number,
       seed: o.seed as number, padId: tok.padId ?? tok.eosId ?? 0, evalEvery: Math.max(1, Math.floor(steps / 10)),
       saveEvery: o['save-every'] as number, keepCheckpoints: 2, resume: o.resume === true, logEvery: 10, maxBadSteps: 5,
