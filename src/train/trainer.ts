@@ -27,8 +27,8 @@ export interface TrainOptions {
   minLrRatio: number;
   weightDecay: number;
   /**
-   * AdamW's β2 (default 0.999, torch's). LLM pretraining uses 0.95: with 0.999 the second moment remembers the
-   * large gradients of the first steps for thousands of steps and damps every update after them.
+   * AdamW's β2 (default 0.999, torch's). LLM pretraining usually takes 0.95, a shorter memory of gradient
+   * sizes: with 0.999 the large gradients of the first steps keep later updates small for thousands of steps.
    */
   adamBeta2?: number;
   batchSize: number;
