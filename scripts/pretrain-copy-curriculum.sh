@@ -22,6 +22,8 @@ init=${1:?usage: scripts/pretrain-copy-curriculum.sh INIT_CHECKPOINT_DIR}
 work=runs/halo-tiny-copy/curriculum
 mkdir -p "$work/data"
 tok=runs/halo-tiny-copy/tokenizer
+[ -f "$tok/tokenizer.json" ] && [ -f "$init/model.safetensors" ] \
+  || { echo "error: needs $tok/tokenizer.json and $init/model.safetensors (run scripts/pretrain-copy-stage1.sh first)" >&2; exit 2; }
 copy() { node --import tsx scripts/copy-corpus.ts --in corpus/moby-dick.txt,corpus/sotu.txt "$@"; }
 copy --count 30000 --top 64 --spans 0 --min-words 4 --max-words 12 --seed 3 --out "$work/data/copy64.jsonl"
 copy --count 30000 --top 512 --spans 0 --min-words 4 --max-words 12 --seed 4 --out "$work/data/copy512.jsonl"
