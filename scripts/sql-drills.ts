@@ -6,7 +6,9 @@
 // training answers no longer lowers the loss and copying from the prompt does. It is a tool for teaching a
 // base model to copy schema names; on halo-tiny, 1000 steps of it did not (models/halo-tiny/README.md).
 // Only the training split is read; the eval split stays unseen.
-// Usage: node --import tsx scripts/sql-drills.ts IN.jsonl[:FROM:TO] COUNT OUT.jsonl [SEED]
+// With VALUES_CORPUS, 80% of the values are instead 1–3 consecutive words of that text, so few values repeat
+// and an answer's value can only come from the question.
+// Usage: node --import tsx scripts/sql-drills.ts IN.jsonl[:FROM:TO] COUNT OUT.jsonl [SEED] [VALUES_CORPUS.txt,...]
 import fs from 'node:fs';
 import { splitSpec } from '../src/cli/halo-options.ts';
 import { Rng } from '../src/core/rng.ts';
@@ -50,7 +52,15 @@ function freshTable(table: string, rng: Rng): string {
   return table;
 }
 
-function drill(ex: Example, pools: { columns: string[]; values: string[] }, rng: Rng): string {
+interface Pools { columns: string[]; values: string[]; corpusWords?: string[] }
+
+// A value the model cannot have memorized: 1–3 consecutive words from the corpus, in their own case.
+function corpusValue(words: string[], rng: Rng): string {
+  const at = rng.int(words.length - 3);
+  return words.slice(at, at + 1 + rng.int(3)).join(' ');
+}
+
+function drill(ex: Example, pools: Pools, rng: Rng): string {
   let { question, answer } = ex;
   const columns = [...ex.columns];
   const table = freshTable(ex.table, rng);
@@ -70,23 +80,31 @@ function drill(ex: Example, pools: { columns: string[]; values: string[] }, rng:
     answer = outsideQuotes(answer, (part) => part.replace(wordRe(col), next));
     columns[i] = next;
   }
-  // Quoted values found in the question are swapped for another example's value, keeping each side's case.
+  // Quoted values found in the question are swapped for another example's value (or, with a corpus, mostly
+  // for corpus words), keeping each side's case: WikiSQL-derived answers lowercase what the question
+  // capitalizes ('sri lanka' for "Sri Lanka"), so a capitalized corpus value teaches that too.
   answer = answer.replace(/'([^']+)'/g, (whole, value: string) => {
     const at = question.search(wordRe(value, 'i'));
     if (at < 0) return whole;
     const said = question.slice(at, at + value.length);
-    const next = pools.values[rng.int(pools.values.length)];
-    question = question.slice(0, at) + (isLower(said) ? next.toLowerCase() : next) + question.slice(at + value.length);
-    return `'${isLower(value) ? next.toLowerCase() : next}'`;
+    const fromCorpus = pools.corpusWords !== undefined && rng.next() < 0.8;
+    const next = fromCorpus ? corpusValue(pools.corpusWords!, rng) : pools.values[rng.int(pools.values.length)];
+    const spoken = isLower(said) ? next.toLowerCase() : fromCorpus ? titleCase(next) : next;
+    question = question.slice(0, at) + spoken + question.slice(at + value.length);
+    return `'${isLower(value) ? spoken.toLowerCase() : spoken}'`;
   });
   const schema = `CREATE TABLE ${table} (${columns.map((c, i) => `${c} ${ex.types[i]}`).join(', ')})`;
   const user = `${ex.prefix}${schema}${ex.sep}${question}`;
   return JSON.stringify({ messages: [{ role: 'user', content: user }, { role: 'assistant', content: answer }] });
 }
 
-export function makeDrills(lines: string[], count: number, seed: number): string[] {
+/** `corpus`, when given, supplies most of the drills' values (see corpusValue) instead of the split's own. */
+export function makeDrills(lines: string[], count: number, seed: number, corpus?: string): string[] {
   const examples = lines.map(parse).filter((e): e is Example => e !== undefined);
-  const pools = {
+  const corpusWords = corpus?.split(/\s+/).map((w) => w.replace(/^[^\w]+|[^\w]+$/g, '')).filter((w) => /^[A-Za-z0-9][\w-]*$/.test(w));
+  if (corpusWords !== undefined && corpusWords.length < 10) throw new Error(`the values corpus has ${corpusWords.length} usable words; it needs at least 10`);
+  const pools: Pools = {
+    corpusWords,
     columns: [...new Set(examples.flatMap((e) => e.columns).filter((c) => /^[a-z][a-z0-9_]*[a-z0-9]$/.test(c)))].sort(),
     values: [...new Set(examples.flatMap((e) => [...e.answer.matchAll(/'([^']+)'/g)].map((m) => m[1])))].filter((v) => !v.includes("'")).sort(),
   };
@@ -95,12 +113,13 @@ export function makeDrills(lines: string[], count: number, seed: number): string
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [input, countArg, out, seedArg] = process.argv.slice(2);
+  const [input, countArg, out, seedArg, valuesFrom] = process.argv.slice(2);
   if (!input || !countArg || !out) {
-    console.error('usage: node --import tsx scripts/sql-drills.ts IN.jsonl[:FROM:TO] COUNT OUT.jsonl [SEED]');
+    console.error('usage: node --import tsx scripts/sql-drills.ts IN.jsonl[:FROM:TO] COUNT OUT.jsonl [SEED] [VALUES_CORPUS.txt,...]');
     process.exit(2);
   }
   const { file, from, to } = splitSpec(input);
   const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).slice(from, to);
-  fs.writeFileSync(out, makeDrills(lines, Number(countArg), Number(seedArg ?? 0)).join('\n') + '\n');
+  const corpus = valuesFrom?.split(',').map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+  fs.writeFileSync(out, makeDrills(lines, Number(countArg), Number(seedArg ?? 0), corpus).join('\n') + '\n');
 }

@@ -27,3 +27,21 @@ test('drills rename tables, columns and values consistently across schema, quest
   assert.ok(renamed > 270, `only ${renamed}/300 drills differ from their source answer`);
   assert.deepEqual(makeDrills(lines, 5, 7), makeDrills(lines, 5, 7), 'seeded');
 });
+
+test('with a values corpus, most values are corpus words, found in the question, in the case the source used', () => {
+  const corpus = 'Call me Ishmael. Some years ago never mind how long precisely having little or no money in my purse';
+  const drills = makeDrills(lines, 300, 3, corpus).map((l) => JSON.parse(l) as { messages: { content: string }[] });
+  const words = new Set(corpus.toLowerCase().replace(/[.,]/g, '').split(' '));
+  let values = 0;
+  let fromCorpus = 0;
+  for (const d of drills) {
+    const [user, answer] = [d.messages[0].content, d.messages[1].content];
+    for (const [, v] of answer.matchAll(/'([^']+)'/g)) {
+      values++;
+      assert.ok(user.toLowerCase().includes(v.toLowerCase()), `'${v}' in "${user}"`);
+      if (v.toLowerCase().split(' ').every((w) => words.has(w))) fromCorpus++;
+    }
+  }
+  assert.ok(fromCorpus > 0.7 * values, `${fromCorpus}/${values} values from the corpus`);
+  assert.throws(() => makeDrills(lines, 1, 0, 'too short'), /values corpus has 2 usable words/);
+});
