@@ -8,13 +8,17 @@
 #   C. a mixture at 8 × 256 tokens with cosine decay, so the model is a language model again: prose, the SQL
 #      training split, SQL drills (scripts/sql-drills.ts, training split only), copy documents over every
 #      corpus word and over the top 512;
-#   D. a shorter, drill-heavier mixture (prose, the SQL split, SQL drills, copy documents over every word).
+#   D. a shorter, drill-heavier mixture (prose, the SQL split, SQL drills, copy documents over every word);
+#   E. D's mixture for 1.5M tokens with drills whose values are corpus words (sql-drills.ts VALUES_CORPUS).
 # All stages use β2 = 0.95. Every stage starts from the previous one's weights (--init) with a fresh optimizer.
 # What it gave on 2026-12-05 (stage A started from a stage-1 checkpoint between steps 28,400 and 28,800; the
 # exact one was not recorded): copy-check ratio, 40 SQL-vocabulary words, 0.761 after C and 0.681 after D
 # (1.006 before A). Exact match on the first 40 eval questions after `halo finetune --level none --format fp32
 # --lr 1e-3 --batch-size 8 --warmup-steps 10 --seed 42` on data/sql/train.jsonl: C + 4 epochs 1/40, D + 3
 # epochs 1/40; both pretrained 0/40. The fine-tuned models copy the table and select column; they miss values.
+# A later run from step-0030400 added E: copy-check 0.744 after C, 0.677 after D, 0.630 after E; `halo demo`
+# on E 1/40 in FP32 and HALO-2 (0/40 pretrained); E fine-tuned on the training split plus 8000 corpus-value
+# drills 3/40 (models/halo-tiny/README.md has the commands).
 # Usage: scripts/pretrain-copy-curriculum.sh INIT_CHECKPOINT_DIR   (a checkpoint of pretrain-copy-stage1.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +33,7 @@ copy --count 30000 --top 64 --spans 0 --min-words 4 --max-words 12 --seed 3 --ou
 copy --count 30000 --top 512 --spans 0 --min-words 4 --max-words 12 --seed 4 --out "$work/data/copy512.jsonl"
 copy --count 20000 --spans 0.5 --max-words 40 --seed 5 --out "$work/data/copyall.jsonl"
 node --import tsx scripts/sql-drills.ts data/sql/train.jsonl:0:800 8000 "$work/data/drills.jsonl" 0
+node --import tsx scripts/sql-drills.ts data/sql/train.jsonl 8000 "$work/data/cdrills.jsonl" 0 corpus/moby-dick.txt,corpus/sotu.txt
 head -c 2500000 corpus/sotu.txt > "$work/data/sotu-head.txt"
 
 # A checkpoint's model.safetensors beside the config and tokenizer is a model folder.
@@ -44,3 +49,4 @@ stage B "$work/A" "$work/data/copy512.jsonl" 512000 64 16 2e-3 constant 20
 mix=corpus/moby-dick.txt,$work/data/sotu-head.txt,data/sql/train.jsonl,$work/data/drills.jsonl,$work/data/copyall.jsonl,$work/data/copy512.jsonl
 stage C "$work/B" "$mix" 1500000 256 8 1.5e-3 cosine 30
 stage D "$work/C" "corpus/moby-dick.txt,data/sql/train.jsonl,$work/data/drills.jsonl,$work/data/copyall.jsonl" 1000000 256 8 1e-3 cosine 20
+stage E "$work/D" "corpus/moby-dick.txt,data/sql/train.jsonl,$work/data/cdrills.jsonl,$work/data/copyall.jsonl" 1500000 256 8 1e-3 cosine 20
