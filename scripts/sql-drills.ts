@@ -4,7 +4,8 @@
 // other examples, in the schema, the question and the answer alike. The query's shape and the question's
 // wording stay; the names and values become ones the model has not seen together, so memorizing the
 // training answers no longer lowers the loss and copying from the prompt does. It is a tool for teaching a
-// base model to copy schema names; on halo-tiny, 1000 steps of it did not (models/halo-tiny/README.md).
+// base model to copy schema names; on halo-tiny, 1000 steps of it did not. With corpus values, on a base that
+// already copies a little (pretrain-copy-curriculum.sh stage E), it did: models/halo-tiny/README.md.
 // Only the training split is read; the eval split stays unseen.
 // With VALUES_CORPUS, 80% of the values are instead 1–3 consecutive words of that text, so few values repeat
 // and an answer's value can only come from the question.
@@ -87,8 +88,9 @@ function drill(ex: Example, pools: Pools, rng: Rng): string {
     const at = question.search(wordRe(value, 'i'));
     if (at < 0) return whole;
     const said = question.slice(at, at + value.length);
-    const fromCorpus = pools.corpusWords !== undefined && rng.next() < 0.8;
-    const next = fromCorpus ? corpusValue(pools.corpusWords!, rng) : pools.values[rng.int(pools.values.length)];
+    const words = pools.corpusWords;
+    const fromCorpus = words !== undefined && rng.next() < 0.8;
+    const next = fromCorpus ? corpusValue(words, rng) : pools.values[rng.int(pools.values.length)];
     const spoken = isLower(said) ? next.toLowerCase() : fromCorpus ? titleCase(next) : next;
     question = question.slice(0, at) + spoken + question.slice(at + value.length);
     return `'${isLower(value) ? spoken.toLowerCase() : spoken}'`;

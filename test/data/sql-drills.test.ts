@@ -28,7 +28,7 @@ test('drills rename tables, columns and values consistently across schema, quest
   assert.deepEqual(makeDrills(lines, 5, 7), makeDrills(lines, 5, 7), 'seeded');
 });
 
-test('with a values corpus, most values are corpus words, found in the question, in the case the source used', () => {
+test('with a values corpus, most values are corpus words, and each is found in its question', () => {
   const corpus = 'Call me Ishmael. Some years ago never mind how long precisely having little or no money in my purse';
   const drills = makeDrills(lines, 300, 3, corpus).map((l) => JSON.parse(l) as { messages: { content: string }[] });
   const words = new Set(corpus.toLowerCase().replace(/[.,]/g, '').split(' '));
