@@ -22,6 +22,11 @@ export interface CopyCorpusOptions {
   maxWords: number;
 }
 
+/** The text of comma-separated files, joined by newlines (the corpus both copy-corpus and sql-drills read). */
+export function readCorpus(files: string): string {
+  return files.split(',').map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+}
+
 /** One document: `words` twice around a separator. */
 export function copyDocument(words: readonly string[], sep: string): string {
   const s = words.join(' ');
@@ -77,7 +82,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const [minWords, maxWords] = [o['min-words'] as number, o['max-words'] as number];
     if (!(spans >= 0 && spans <= 1)) throw new Error(`--spans must be in [0, 1], got ${spans}`);
     if (minWords < 1 || maxWords < minWords) throw new Error(`need 1 ≤ --min-words ≤ --max-words, got ${minWords} and ${maxWords}`);
-    const text = (o.in as string).split(',').map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+    const text = readCorpus(o.in as string);
     const docs = copyDocuments(text, { count: o.count as number, seed: o.seed as number, spans, top: o.top as number, minWords, maxWords });
     fs.writeFileSync(o.out as string, docs.map((t) => JSON.stringify({ text: t })).join('\n') + '\n');
     process.stderr.write(`${docs.length} copy documents → ${o.out}\n`);

@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import { splitSpec } from '../src/cli/halo-options.ts';
 import { Rng } from '../src/core/rng.ts';
+import { readCorpus } from './copy-corpus.ts';
 
 /** A training example cut at what a drill renames; prefix + schema + sep + question is the user turn. */
 interface Example { prefix: string; table: string; columns: string[]; types: string[]; sep: string; question: string; answer: string }
@@ -120,8 +121,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error('usage: node --import tsx scripts/sql-drills.ts IN.jsonl[:FROM:TO] COUNT OUT.jsonl [SEED] [VALUES_CORPUS.txt,...]');
     process.exit(2);
   }
-  const { file, from, to } = splitSpec(input);
-  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).slice(from, to);
-  const corpus = valuesFrom?.split(',').map((f) => fs.readFileSync(f, 'utf8')).join('\n');
-  fs.writeFileSync(out, makeDrills(lines, Number(countArg), Number(seedArg ?? 0), corpus).join('\n') + '\n');
+  try {
+    const { file, from, to } = splitSpec(input);
+    const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).slice(from, to);
+    const corpus = valuesFrom === undefined ? undefined : readCorpus(valuesFrom);
+    fs.writeFileSync(out, makeDrills(lines, Number(countArg), Number(seedArg ?? 0), corpus).join('\n') + '\n');
+  } catch (e) {
+    console.error(`sql-drills: ${(e as Error).message}`);
+    process.exit(2);
+  }
 }
