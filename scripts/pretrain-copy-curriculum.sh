@@ -1,7 +1,7 @@
-#!/usr/bin/env bash
-# Experiment (not the shipped model): teach a words-tokenizer halo-tiny to copy from its context with a
-# curriculum, after scripts/pretrain-copy-stage1.sh showed that mixing copy documents into pretraining does
-# not make induction heads appear within 7.8M tokens (copy-check ratio 1.006 at step 30,400).
+# Stage 2 of scripts/build-halo-tiny.sh (the shipped models/halo-tiny is this script's stage E): teach a
+# words-tokenizer halo-tiny to copy from its context with a curriculum, after scripts/pretrain-copy-stage1.sh
+# showed that mixing copy documents into pretraining does not make induction heads appear within 7.8M tokens
+# (copy-check ratio 1.006 at step 30,400).
 # Copying forms within a few hundred steps when the copied words come from a small set, and then widens:
 #   A. copy documents over the 64 most frequent corpus words only, 16 × 64 tokens, 600 steps;
 #   B. the same over the 512 most frequent words, 500 steps;
@@ -11,21 +11,17 @@
 #   D. a shorter, drill-heavier mixture (prose, the SQL split, SQL drills, copy documents over every word);
 #   E. D's mixture for 1.5M tokens with drills whose values are corpus words (sql-drills.ts VALUES_CORPUS).
 # All stages use β2 = 0.95. Every stage starts from the previous one's weights (--init) with a fresh optimizer.
-# What it gave on 2026-12-05 (stage A started from a stage-1 checkpoint between steps 28,400 and 28,800; the
-# exact one was not recorded): copy-check ratio, 40 SQL-vocabulary words, 0.761 after C and 0.681 after D
-# (1.006 before A). Exact match on the first 40 eval questions after `halo finetune --level none --format fp32
-# --lr 1e-3 --batch-size 8 --warmup-steps 10 --seed 42` on data/sql/train.jsonl: C + 4 epochs 1/40, D + 3
-# epochs 1/40; both pretrained 0/40. The fine-tuned models copy the table and select column; they miss values.
-# A later run from step-0030400 added E: copy-check 0.744 after C, 0.677 after D, 0.630 after E; `halo demo`
-# on E 1/40 in FP32 and HALO-2 (0/40 pretrained); E fine-tuned on the training split plus 8000 corpus-value
-# drills 3/40 (models/halo-tiny/README.md has the commands).
+# From stage-1 step 30,400 it gave copy-check ratios (40 SQL-vocabulary words) of 0.744 after C, 0.677 after D
+# and 0.630 after E; models/halo-tiny/README.md has E's fine-tuning results and the earlier runs.
 # Usage: scripts/pretrain-copy-curriculum.sh INIT_CHECKPOINT_DIR   (a checkpoint of pretrain-copy-stage1.sh)
+# HALO_COPY_WORK=DIR reads the tokenizer from DIR/tokenizer and writes DIR/curriculum (default runs/halo-tiny-copy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 init=${1:?usage: scripts/pretrain-copy-curriculum.sh INIT_CHECKPOINT_DIR}
-work=runs/halo-tiny-copy/curriculum
+base=${HALO_COPY_WORK:-runs/halo-tiny-copy}
+work=$base/curriculum
 mkdir -p "$work/data"
-tok=runs/halo-tiny-copy/tokenizer
+tok=$base/tokenizer
 [ -f "$tok/tokenizer.json" ] && [ -f "$init/model.safetensors" ] \
   || { echo "error: needs $tok/tokenizer.json and $init/model.safetensors (run scripts/pretrain-copy-stage1.sh first)" >&2; exit 2; }
 copy() { node --import tsx scripts/copy-corpus.ts --in corpus/moby-dick.txt,corpus/sotu.txt "$@"; }

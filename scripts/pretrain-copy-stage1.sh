@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Experiment (not the shipped model): pretrain a halo-tiny-shaped model from scratch until it learns to copy
-# from its context. models/halo-tiny cannot (its model card), so fine-tuning it never reaches exact match on
-# text-to-SQL. Three changes against scripts/build-halo-tiny.sh:
+# Stage 1 of scripts/build-halo-tiny.sh: pretrain a halo-tiny-shaped model from scratch, aiming for one that
+# copies from its context (the first halo-tiny could not, so fine-tuning it never reached exact match on
+# text-to-SQL). Three changes against that first build:
 #   - the tokenizer uses `--split words`, so a copied word has the same token ids in the prompt and the answer;
 #   - documents that repeat a span or a list of random words (scripts/copy-corpus.ts) are 7.5 MB of the
 #     19.7 MB of text (38%), and more of the 5.16M tokens, since random words tokenize worse than prose;
@@ -13,11 +13,12 @@
 #   d=$(mktemp -d); cp scripts/halo-tiny/config.json runs/halo-tiny-copy/tokenizer/* "$d"
 #   cp runs/halo-tiny-copy/stage1/checkpoints/step-NNNNNNN/model.safetensors "$d"
 #   node --import tsx scripts/copy-check.ts "$d" 40 12
-# Usage: scripts/pretrain-copy-stage1.sh [TOKENS]   (default 12000000)
+# Usage: scripts/pretrain-copy-stage1.sh [TOKENS]   (default 12000000; models/halo-tiny used 7782400 = step 30,400)
+# HALO_COPY_WORK=DIR writes everything under DIR instead of runs/halo-tiny-copy (a second, side-by-side rebuild).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tokens=${1:-12000000}
-work=runs/halo-tiny-copy
+work=${HALO_COPY_WORK:-runs/halo-tiny-copy}
 mkdir -p "$work"
 [ -f corpus/sotu.txt ] || scripts/build-corpus.sh
 text=corpus/moby-dick.txt,corpus/sotu.txt,data/sql/train.jsonl

@@ -1,6 +1,7 @@
 // The flags every command that runs a model shares: HALO level/format/granularity/Hadamard block and the
 // backend, plus FILE[:FROM:TO] row ranges for datasets.
 import { HaloError } from '../core/errors.ts';
+import { describeRead, readJsonl, type DataRecord, type ReadJsonlOptions } from '../data/jsonl.ts';
 import { FORMATS, haloConfig, LEVELS, type Format, type HaloConfig, type Level } from '../halo/config.ts';
 import { GRANULARITIES, type Granularity } from '../quant/index.ts';
 import type { OptionSpec, ParsedOptions } from './args.ts';
@@ -34,4 +35,23 @@ export function splitSpec(spec: string): { file: string; from: number; to: numbe
   const m = /^(.*?):(\d*):(\d*)$/.exec(spec);
   if (!m) return { file: spec, from: 0, to: undefined };
   return { file: m[1], from: m[2] ? Number(m[2]) : 0, to: m[3] ? Number(m[3]) : undefined };
+}
+
+/**
+ * Reads 'a.jsonl,b.jsonl:0:400' — comma-separated FILE[:FROM:TO] specs — as one record list, in order.
+ * `summary` has one describeRead line per file, with the rows each contributed.
+ */
+export function readDataSpecs(specs: string, opts: ReadJsonlOptions = {}): { records: DataRecord[]; summary: string } {
+  const parts = specs.split(',').map((s) => s.trim()).filter(Boolean);
+  if (parts.length === 0) throw new HaloError('E_ARG', `no data file given in '${specs}'`);
+  const records: DataRecord[] = [];
+  const lines: string[] = [];
+  for (const part of parts) {
+    const spec = splitSpec(part);
+    const read = readJsonl(spec.file, opts);
+    const rows = read.records.slice(spec.from, spec.to);
+    records.push(...rows);
+    lines.push(`${describeRead(read)}; using ${rows.length}`);
+  }
+  return { records, summary: lines.join('\n') };
 }

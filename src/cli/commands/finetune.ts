@@ -6,7 +6,6 @@ import * as path from 'node:path';
 import { HaloError } from '../../core/errors.ts';
 import { describeExample } from '../../data/debug.ts';
 import { encodeRecords } from '../../data/encode.ts';
-import { describeRead, readJsonl } from '../../data/jsonl.ts';
 import { describeConfig } from '../../halo/config.ts';
 import { saveModelFolder } from '../../io/hf-folder.ts';
 import type { CausalLM } from '../../models/causal-lm.ts';
@@ -18,7 +17,7 @@ import type { PeftModel } from '../../peft/peft-model.ts';
 import { loadTokenizer } from '../../tokenizer/hf.ts';
 import { train } from '../../train/trainer.ts';
 import type { Command } from '../command.ts';
-import { HALO_OPTIONS, haloConfigFromOptions, splitSpec } from '../halo-options.ts';
+import { HALO_OPTIONS, haloConfigFromOptions, readDataSpecs } from '../halo-options.ts';
 import { FSDP_OPTIONS, fsdpModeFrom, loadFsdpLlama } from '../fsdp-options.ts';
 import { QuantStats } from '../../halo/quant-stats.ts';
 import type { ParsedOptions } from '../args.ts';
@@ -36,8 +35,8 @@ export const finetuneCommand: Command = {
   usage: 'halo finetune --model DIR --data FILE [--eval-data FILE] [--level halo2] [--format int8] [--peft lora|hut --rank 16 --alpha 8] --out DIR',
   options: [
     { name: 'model', type: 'string', help: 'Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', required: true },
-    { name: 'data', type: 'string', help: 'training JSONL (messages / prompt+completion / text); FILE[:FROM:TO] takes rows FROM..TO-1', required: true },
-    { name: 'eval-data', type: 'string', help: 'evaluation JSONL (same forms), for eval loss' },
+    { name: 'data', type: 'string', help: 'training JSONL (messages / prompt+completion / text); FILE[:FROM:TO] takes rows FROM..TO-1; several: comma-separated', required: true },
+    { name: 'eval-data', type: 'string', help: 'evaluation JSONL (same forms, same FILE[:FROM:TO],… list), for eval loss' },
     { name: 'out', type: 'string', help: 'output folder (HF folder + checkpoints/ + metrics.jsonl)', required: true },
     ...HALO_OPTIONS,
     ...PEFT_OPTIONS,
@@ -74,11 +73,9 @@ export const finetuneCommand: Command = {
     const tok = loadTokenizer(modelDir);
     const encodeOpts = { maxSeqLen: o['max-seq-len'] as number, trainOnPrompt: o['train-on-prompt'] === true };
     const readOpts = { onBadLine: o['skip-bad-lines'] ? ('skip' as const) : ('error' as const) };
-    const trainSpec = splitSpec(o.data as string);
-    const trainRead = readJsonl(trainSpec.file, readOpts);
-    const trainRecords = trainRead.records.slice(trainSpec.from, trainSpec.to);
-    const trainEnc = encodeRecords(trainRecords, tok, encodeOpts);
-    process.stderr.write(`${describeRead(trainRead)}; using ${trainRecords.length} records, ${trainEnc.stats.examples} examples (${trainEnc.stats.truncated} truncated, ${trainEnc.stats.droppedNoLoss} without loss tokens dropped)\n`);
+    const trainRead = readDataSpecs(o.data as string, readOpts);
+    const trainEnc = encodeRecords(trainRead.records, tok, encodeOpts);
+    process.stderr.write(`${trainRead.summary}\n${trainRead.records.length} records, ${trainEnc.stats.examples} examples (${trainEnc.stats.truncated} truncated, ${trainEnc.stats.droppedNoLoss} without loss tokens dropped)\n`);
     if (o['debug-data']) {
       const first = trainEnc.examples[0];
       if (!first) throw new HaloError('E_ARG', 'no example to show: the training data produced no examples');
@@ -87,8 +84,7 @@ export const finetuneCommand: Command = {
     }
     let evalExamples: typeof trainEnc.examples = [];
     if (o['eval-data']) {
-      const spec = splitSpec(o['eval-data'] as string);
-      evalExamples = encodeRecords(readJsonl(spec.file, readOpts).records.slice(spec.from, spec.to), tok, encodeOpts).examples;
+      evalExamples = encodeRecords(readDataSpecs(o['eval-data'] as string, readOpts).records, tok, encodeOpts).examples;
     }
     const backend = o.backend as 'native' | 'reference' | undefined;
     const quantStats = o['quant-stats'] && !peft && !fsdp ? new QuantStats() : null;
