@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Stage 2 of scripts/build-halo-tiny.sh (the shipped models/halo-tiny is this script's stage E): teach a
 # words-tokenizer halo-tiny to copy from its context with a curriculum, after scripts/pretrain-copy-stage1.sh
 # showed that mixing copy documents into pretraining does not make induction heads appear within 7.8M tokens
