@@ -94,6 +94,10 @@ function drill(ex: Example, pools: Pools, rng: Rng): string {
     const next = fromCorpus ? corpusValue(words, rng) : pools.values[rng.int(pools.values.length)];
     const spoken = isLower(said) ? next.toLowerCase() : fromCorpus ? titleCase(next) : next;
     question = question.slice(0, at) + spoken + question.slice(at + value.length);
+    // Without a corpus the answer's value keeps the source answer's own case even where the question says it
+    // in lowercase ('Chittorgarh' for "chittorgarh"): the drills that models/halo-tiny's curriculum stages C
+    // and D trained on were made that way, and scripts/build-halo-tiny.sh must make the same bytes again.
+    if (words === undefined) return `'${isLower(value) ? next.toLowerCase() : next}'`;
     return `'${isLower(value) ? spoken.toLowerCase() : spoken}'`;
   });
   const schema = `CREATE TABLE ${table} (${columns.map((c, i) => `${c} ${ex.types[i]}`).join(', ')})`;

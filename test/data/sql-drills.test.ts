@@ -1,6 +1,7 @@
 // scripts/sql-drills.ts: a drill must stay a correct text-to-SQL example after its names and values change —
 // the answer's table is the schema's, its columns are the schema's, and each quoted value is in the question.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -44,4 +45,11 @@ test('with a values corpus, most values are corpus words, and each is found in i
   }
   assert.ok(fromCorpus > 0.7 * values, `${fromCorpus}/${values} values from the corpus`);
   assert.throws(() => makeDrills(lines, 1, 0, 'too short'), /values corpus has 2 usable words/);
+});
+
+test('drills without a corpus are the exact bytes models/halo-tiny\'s curriculum stages C and D trained on', () => {
+  // scripts/pretrain-copy-curriculum.sh makes its drills.jsonl with these arguments; a change to sql-drills that
+  // moves one byte makes scripts/build-halo-tiny.sh build a different model than the shipped one.
+  const text = makeDrills(lines.slice(0, 800), 8000, 0).join('\n') + '\n';
+  assert.equal(createHash('sha256').update(text).digest('hex'), 'e29b1760c21604434759437ae82cd24aaf5ec6bafe9fd1cad5caa87c76953ed2');
 });
