@@ -97,8 +97,8 @@ function drill(ex: Example, pools: Pools, rng: Rng): string {
     // Without a corpus the answer's value keeps the source answer's own case even where the question says it
     // in lowercase ('Chittorgarh' for "chittorgarh"): the drills that models/halo-tiny's curriculum stages C
     // and D trained on were made that way, and scripts/build-halo-tiny.sh must make the same bytes again.
-    if (words === undefined) return `'${isLower(value) ? next.toLowerCase() : next}'`;
-    return `'${isLower(value) ? spoken.toLowerCase() : spoken}'`;
+    const written = words === undefined ? next : spoken;
+    return `'${isLower(value) ? written.toLowerCase() : written}'`;
   });
   const schema = `CREATE TABLE ${table} (${columns.map((c, i) => `${c} ${ex.types[i]}`).join(', ')})`;
   const user = `${ex.prefix}${schema}${ex.sep}${question}`;

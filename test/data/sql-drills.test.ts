@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { makeDrills } from '../../scripts/sql-drills.ts';
+import { assertDrill } from './drill-check.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const lines = fs.readFileSync(path.join(root, 'data/sql/train.jsonl'), 'utf8').trim().split('\n');
@@ -17,12 +18,7 @@ test('drills rename tables, columns and values consistently across schema, quest
   let renamed = 0;
   for (const d of drills) {
     const [user, answer] = [d.messages[0].content, d.messages[1].content];
-    const m = /CREATE TABLE (\S+) \((.*)\)\s*question: ([\s\S]*)$/.exec(user);
-    assert.ok(m, user);
-    const [, table, cols, question] = m;
-    assert.match(answer, new RegExp(`FROM ${table}\\b`), `${answer} / ${table}`);
-    for (const c of cols.split(', ').map((c) => c.split(' ')[0])) assert.ok(answer.includes(c) || /COUNT|\*/.test(answer), `${c} in ${answer}`);
-    for (const [, v] of answer.matchAll(/'([^']+)'/g)) assert.ok(question.toLowerCase().includes(v.toLowerCase()), `'${v}' in "${question}"`);
+    assertDrill(user, answer);
     if (!original.has(answer)) renamed++;
   }
   assert.ok(renamed > 270, `only ${renamed}/300 drills differ from their source answer`);
