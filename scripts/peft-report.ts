@@ -14,7 +14,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getBackend } from '../src/backend/select.ts';
-import { parseArgs, type OptionSpec, type ParsedOptions } from '../src/cli/args.ts';
+import { formatHelp, parseArgs, type OptionSpec, type ParsedOptions } from '../src/cli/args.ts';
+import { HaloError } from '../src/core/errors.ts';
 import { toEvalItem } from '../src/data/records.ts';
 import { evaluateGeneration } from '../src/eval/evaluate.ts';
 import { scorersFor } from '../src/eval/scorers.ts';
@@ -342,4 +343,16 @@ function parameterCountOf(mem: RunResult[]): number {
   return full ? full.total : mem[0].total - mem[0].trainable;
 }
 
-process.exitCode = await main();
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(formatHelp('node --import tsx scripts/peft-report.ts [options]',
+    'LoRA and HUT in FP32 and HALO-2 INT8 on the SQL task, and the memory of full vs adapter fine-tuning (docs/peft.md)', OPTIONS) + '\n');
+  process.exitCode = 0;
+} else {
+  try {
+    process.exitCode = await main();
+  } catch (e) {
+    if (!(e instanceof HaloError)) throw e;
+    process.stderr.write(`peft-report: ${e.message}\n`);
+    process.exitCode = 2;
+  }
+}

@@ -78,4 +78,34 @@ describe('halo inspect', () => {
     assert.equal(none.code, 2);
     assert.match(none.err, /missing model folder/);
   });
+
+  it('--weight-stats reports RMS and max |w| per projection, computed from the tensors as written', async () => {
+    const f32 = path.join(tmp, 'f32');
+    const t = writeTinyModelFolder(f32, { layers: 2, dtype: 'f32' });
+    const j = await run(['inspect', f32, '--json', '--weight-stats']);
+    assert.equal(j.code, 0, j.err);
+    const stats = (JSON.parse(j.out) as InspectReport).weightStats!;
+    assert.deepEqual(stats.map((w) => w.name), ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'all']);
+    // The oracle: a plain loop over both layers' down_proj weights.
+    let sumSq = 0;
+    let n = 0;
+    let max = 0;
+    for (const l of [0, 1]) {
+      for (const v of t.weights.get(`model.layers.${l}.mlp.down_proj.weight`)!.data as Float32Array) {
+        sumSq += v * v;
+        n++;
+        max = Math.max(max, Math.abs(v));
+      }
+    }
+    const down = stats.find((w) => w.name === 'down_proj')!;
+    assert.equal(down.tensors, 2);
+    assert.equal(down.values, n);
+    assert.ok(Math.abs(down.rms - Math.sqrt(sumSq / n)) < 1e-12 * down.rms);
+    assert.equal(down.absmax, max);
+    const all = stats.at(-1)!;
+    assert.equal(all.tensors, 14);
+    assert.equal(all.absmax, Math.max(...stats.slice(0, -1).map((w) => w.absmax)));
+    const text = await run(['inspect', f32, '--weight-stats']);
+    assert.match(text.out, /\n {2}down_proj {4}2 tensors {2}RMS [0-9.e-]+ {2}max [0-9.e-]+ {2}max\/RMS \d+\.\d\n/);
+  });
 });

@@ -2,10 +2,12 @@
 // headers only (no tensor data), so it is instant even for a large model: architecture, dimensions, parameter
 // count, dtypes, files, tokenizer, the in/out sizes of every linear layer (the sizes the Hadamard rotations
 // must handle), and any tensors missing or mis-shaped for the config. Exit code 1 when a problem was found.
+// --weight-stats also reads the tensor data (RMS and max |w| per projection), which takes as long as a load.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HaloError } from '../../core/errors.ts';
-import { itemSize, parameterCount, scanModelFolder, type ModelFolderInfo } from '../../io/hf-folder.ts';
+import { projectionWeightStats, type WeightStats } from '../../analysis/weight-stats.ts';
+import { itemSize, loadModelFolder, parameterCount, scanModelFolder, type ModelFolderInfo } from '../../io/hf-folder.ts';
 import { loadTokenizer } from '../../tokenizer/hf.ts';
 import type { Command } from '../command.ts';
 
@@ -64,6 +66,8 @@ export interface InspectReport {
   /** Distinct sizes the linear layers take as input or produce (each one a Hadamard size to support). */
   dims: number[];
   problems: string[];
+  /** With --weight-stats (the data read in f32): per projection kind, then 'all'. */
+  weightStats?: WeightStats[];
 }
 
 export function inspectFolder(dir: string): InspectReport {
@@ -161,6 +165,12 @@ export function formatReport(r: InspectReport): string {
     `linears      ${r.linearDims.map((l) => `${l.name} ${l.in}→${l.out}`).join(' · ')}`,
     `dims used    ${r.dims.join(', ')}`,
   ];
+  if (r.weightStats) {
+    lines.push('weight stats RMS and max |w| of each projection over all layers (max/RMS: the spread absmax quantization pays for)');
+    for (const w of r.weightStats) {
+      lines.push(`  ${w.name.padEnd(10)} ${String(w.tensors).padStart(3)} tensors  RMS ${w.rms.toPrecision(4)}  max ${w.absmax.toPrecision(4)}  max/RMS ${(w.absmax / w.rms).toFixed(1)}`);
+    }
+  }
   lines.push(r.problems.length ? `problems     ${r.problems.join('\n             ')}` : 'check        ok: every tensor the config implies is present with the right shape');
   return lines.join('\n');
 }
@@ -168,13 +178,18 @@ export function formatReport(r: InspectReport): string {
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'Show what a Hugging Face model folder holds (config, tensors, dtypes, tokenizer, linear sizes)',
-  usage: 'halo inspect DIR [--json]',
-  options: [{ name: 'json', type: 'boolean', help: 'print the report as JSON', default: false }],
+  usage: 'halo inspect DIR [--json] [--weight-stats]',
+  options: [
+    { name: 'json', type: 'boolean', help: 'print the report as JSON', default: false },
+    { name: 'weight-stats', type: 'boolean', help: 'also read the weights: RMS and max |w| per projection', default: false },
+  ],
   async run(args) {
     const [dir, ...extra] = args.positionals;
     if (!dir) throw new HaloError('E_ARG', 'missing model folder: halo inspect DIR');
     if (extra.length) throw new HaloError('E_ARG', `unexpected arguments: ${extra.join(' ')}`);
     const report = inspectFolder(dir);
+    // A folder with problems may not load; the header report is still worth printing.
+    if (args.options['weight-stats'] && !report.problems.length) report.weightStats = projectionWeightStats(loadModelFolder(dir, { dtype: 'f32' }).weights);
     process.stdout.write((args.options.json ? JSON.stringify(report, null, 2) : formatReport(report)) + '\n');
     return report.problems.length ? 1 : 0;
   },
