@@ -3,8 +3,7 @@
 // fewer INT8 levels the typical weight gets (HALO's right rotation shrinks it). HUT's update is LoRA's scaled by
 // W0, so the RMS also says how much smaller a HUT step moves the weight than a LoRA step at the same lr.
 import type { Tensor } from '../core/tensor.ts';
-
-export const PROJECTIONS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+import { PROJECTIONS } from './capture.ts';
 
 export interface WeightStats {
   /** A projection name, or 'all' for every projection together. */
