@@ -176,10 +176,30 @@ void bf16_gemm(const uint16_t* a, const uint16_t* b, float* out, int64_t M, int6
   run(get_entry(dt::f32, dt::f32, M, N, K, K, scaled), fa, fb, out, float(alpha), scaled);
 }
 
+// Products this small (a decode step: one token's row against a 256×768 weight) finish before a second
+// thread is woken, so they run on the calling thread alone; the primitive cache keys on the thread count, so
+// they get primitives made for one thread. Measured on 2 Zen 4 cores, f32: 1×256×256 13 µs on one thread
+// vs 62 µs on two, 8×768×256 52 vs 77 µs; from 1×8192×256 (2^21 multiply-adds) two threads win again.
+constexpr int64_t kSerialWork = int64_t(1) << 21;
+
+class SerialIfSmall {
+ public:
+  explicit SerialIfSmall(int64_t work) : prev_(omp_get_max_threads()) {
+    if (work < kSerialWork && prev_ > 1) omp_set_num_threads(1);
+  }
+  ~SerialIfSmall() { omp_set_num_threads(prev_); }
+  SerialIfSmall(const SerialIfSmall&) = delete;
+  SerialIfSmall& operator=(const SerialIfSmall&) = delete;
+
+ private:
+  int prev_;
+};
+
 }  // namespace
 
 void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M, int64_t N, int64_t K, double alpha) {
   if (M <= 0 || N <= 0) return;
+  const SerialIfSmall serial(M * N * K);
   if (K == 0) {
     for (int64_t i = 0; i < M * N; i++) out[i] = 0.0f;
     return;
