@@ -128,6 +128,15 @@ Napi::Value SetThreadsJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// setSerialGemmWork(work) → previous: GEMMs with M·N·K < work run on one thread (0: never).
+Napi::Value SetSerialGemmWorkJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t w = integer(info, 0, "work");
+    if (w < 0) throw ArgError("work must be ≥ 0");
+    return Napi::Number::New(info.Env(), double(set_serial_gemm_work(w)));
+  });
+}
+
 Napi::Value DnnlVersionJs(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), dnnl_version_string()); }
 
 constexpr const char* kGemmNames[] = {"f32", "bf16", "s8", "fp8e4m3", "fp8e5m2", "fp6e3m2"};
@@ -409,6 +418,7 @@ constexpr Entry kFunctions[] = {
     {"setKernelTier", SetKernelTierJs},
     {"getThreads", GetThreadsJs},
     {"setThreads", SetThreadsJs},
+    {"setSerialGemmWork", SetSerialGemmWorkJs},
     {"dnnlVersion", DnnlVersionJs},
     {"gemmImpl", GemmImplJs},
     {"matmulT", MatmulTJs},

@@ -21,6 +21,7 @@
 
 #include <dnnl.hpp>
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <unordered_map>
 #include <mutex>
@@ -176,16 +177,26 @@ void bf16_gemm(const uint16_t* a, const uint16_t* b, float* out, int64_t M, int6
   run(get_entry(dt::f32, dt::f32, M, N, K, K, scaled), fa, fb, out, float(alpha), scaled);
 }
 
-// Products this small (a decode step: one token's row against a 256×768 weight) finish before a second
-// thread is woken, so they run on the calling thread alone; the primitive cache keys on the thread count, so
-// they get primitives made for one thread. Measured on 2 Zen 4 cores, f32: 1×256×256 13 µs on one thread
-// vs 62 µs on two, 8×768×256 52 vs 77 µs; from 1×8192×256 (2^21 multiply-adds) two threads win again.
-constexpr int64_t kSerialWork = int64_t(1) << 21;
+// Products this small (a decode step: one token's row against a 256×768 weight; a short prompt's prefill)
+// finish before a second thread is woken, so they run on the calling thread alone; the primitive cache keys
+// on the thread count, so they get primitives made for one thread. `halo bench gemm --serial-compare` on 2
+// Zen 4 cores, median ms on all threads vs one: f32 1×256×256 0.085 vs 0.014, 1×8192×256 (2^21) 0.32 vs
+// 0.38, 256³ 0.23 vs 0.32; s8 1×256×256 0.134 vs 0.007, 256³ (2^24) 0.19 vs 0.11, 512×256×256 0.24 vs 0.20.
+// Hence float GEMMs below 2^21 multiply-adds and s8 GEMMs below 16× that. Only where the bits cannot depend
+// on the thread count: s8 (exact integer sums), and float GEMMs with α = 1, which oneDNN splits over M and N
+// only. A float GEMM with a runtime output scale (attention scores) changes in the last bits with the thread
+// count, so it keeps all threads (test/native/gemm.test.ts checks both).
+constexpr int64_t kDefaultSerialWork = int64_t(1) << 21;
+constexpr int64_t kS8SerialFactor = 16;
+constexpr int64_t kSerialNever = INT64_MAX;
+
+// set_serial_gemm_work moves the bound (halo bench gemm --serial-compare times both sides of it).
+std::atomic<int64_t> g_serial_work{kDefaultSerialWork};
 
 class SerialIfSmall {
  public:
   explicit SerialIfSmall(int64_t work) : prev_(omp_get_max_threads()) {
-    if (work < kSerialWork && prev_ > 1) omp_set_num_threads(1);
+    if (work < g_serial_work.load(std::memory_order_relaxed) && prev_ > 1) omp_set_num_threads(1);
   }
   ~SerialIfSmall() { omp_set_num_threads(prev_); }
   SerialIfSmall(const SerialIfSmall&) = delete;
@@ -199,7 +210,9 @@ class SerialIfSmall {
 
 void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M, int64_t N, int64_t K, double alpha) {
   if (M <= 0 || N <= 0) return;
-  const SerialIfSmall serial(M * N * K);
+  // Scaled back to the float bound: an s8 product of 16× the work still runs on one thread.
+  const int64_t work = M * N * K;
+  const SerialIfSmall serial(type == GemmType::s8 ? work / kS8SerialFactor : alpha == 1.0 ? work : kSerialNever);
   if (K == 0) {
     for (int64_t i = 0; i < M * N; i++) out[i] = 0.0f;
     return;
@@ -242,6 +255,8 @@ void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M
   }
   throw ArgError("gemm: unknown operand type " + std::to_string(int(type)));
 }
+
+int64_t set_serial_gemm_work(int64_t work) { return g_serial_work.exchange(work); }
 
 std::string gemm_impl_name(GemmType type, int64_t M, int64_t N, int64_t K) {
   if (type == GemmType::s8) {

@@ -11,6 +11,10 @@ namespace halo {
 // (bit-identical to the TypeScript reference). fp8/fp6: decoded exactly to bf16, then the bf16 GEMM.
 void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M, int64_t N, int64_t K, double alpha);
 
+// Float GEMMs with α = 1 whose M·N·K is below `work`, and s8 GEMMs below 16·work, run on the calling
+// thread only (default 2^21; the bits are the same either way); returns the previous bound.
+int64_t set_serial_gemm_work(int64_t work);
+
 // The oneDNN implementation name chosen for this problem (e.g. "brg:avx512_core_vnni"), for logs/benchmarks.
 std::string gemm_impl_name(GemmType type, int64_t M, int64_t N, int64_t K);
 

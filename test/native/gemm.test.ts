@@ -109,6 +109,31 @@ describe('native matmulT vs reference', () => {
     });
   }
 
+  nativeTest('small products run on one thread with the same bits as on all threads; both paths match the reference', () => {
+    // gemm.cc runs small s8 and α = 1 float products on the calling thread (decode steps). Their results must
+    // not depend on which side of the bound a shape falls, or generation and training would change with it.
+    const lib = rawAddon();
+    const previous = lib.setSerialGemmWork(0);
+    try {
+      let seed = 300;
+      for (const [m, n, k] of [...SHAPES, [1, 8192, 256], [37, 256, 256], [100, 256, 768], [256, 256, 256]] as [number, number, number][]) {
+        for (const [dtype, alpha] of [['f32', 1], ['bf16', 1], ['i8', 0.37]] as const) {
+          const [a, b] = operands(dtype, m, n, k, seed++);
+          lib.setSerialGemmWork(0);
+          const threaded = nativeBackend.matmulT(a, b, alpha);
+          lib.setSerialGemmWork(Number.MAX_SAFE_INTEGER);
+          const serial = nativeBackend.matmulT(a, b, alpha);
+          assertBitsEqual(serial.data, threaded.data, `${dtype} ${m}×${n}×${k}: one thread vs all`);
+          const want = referenceBackend.matmulT(a, b, alpha);
+          const bound = absProduct(decoded(a), decoded(b), m, n, k, alpha);
+          assertClose(threaded.data, want.data, { rtol: 1e-5, atol: 1e-30, bound }, `${dtype} ${m}×${n}×${k} on all threads`);
+        }
+      }
+    } finally {
+      lib.setSerialGemmWork(previous);
+    }
+  });
+
   nativeTest('large s8 accumulations stay exact (|acc| up to 128²·K), on every GEMM path', () => {
     const k = 4096;
     const a = new Tensor([2, k], 'i8', new Int8Array(2 * k).fill(-128));

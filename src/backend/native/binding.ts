@@ -51,6 +51,8 @@ export interface NativeAddon {
   /** OpenMP threads used by oneDNN and halo's kernels. */
   getThreads(): number;
   setThreads(n: number): void;
+  /** α = 1 float GEMMs with M·N·K below `work`, s8 GEMMs below 16·work, run on the calling thread only (0: never; default 2^21); returns the previous bound. */
+  setSerialGemmWork(work: number): number;
   dnnlVersion(): string;
   /** oneDNN's implementation name for a GEMM problem, e.g. 'brg:avx512_core_vnni'. */
   gemmImpl(type: number, m: number, n: number, k: number): string;

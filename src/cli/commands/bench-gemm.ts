@@ -1,7 +1,9 @@
 // `halo bench gemm`: throughput of the native GEMMs out[M,N] = α·A[M,K]·B[N,K]ᵀ for s8 (int32 accumulate),
 // bf16 and f32 (f32 accumulate), through the same addon call the backend makes (operands preallocated, so
-// only the GEMM is timed). Square sizes M = N = K; warm-up runs first (primitive creation, page faults),
-// then the median of --reps timed runs. TOPS counts 2·M·N·K operations (a multiply-add is two).
+// only the GEMM is timed). Square sizes M = N = K, or MxNxK shapes (a decode step is 1xNxK); warm-up runs
+// first (primitive creation, page faults), then the median of --reps timed runs. TOPS counts 2·M·N·K
+// operations (a multiply-add is two). Small products run on one thread (native/src/gemm.cc);
+// --serial-compare times every case both ways, side by side, to show where that bound pays.
 import { performance } from 'node:perf_hooks';
 import { addon } from '../../backend/native/index.ts';
 import { GEMM_TYPES } from '../../backend/native/binding.ts';
@@ -14,10 +16,17 @@ import { formatTable } from '../table.ts';
 const TYPES = ['s8', 'bf16', 'f32'] as const;
 type GemmKind = (typeof TYPES)[number];
 const CODE: Record<GemmKind, number> = { s8: GEMM_TYPES.i8, bf16: GEMM_TYPES.bf16, f32: GEMM_TYPES.f32 };
+type GemmPath = 'auto' | 'all threads' | 'one thread';
+/** setSerialGemmWork bound that forces each path (null: leave the library's). */
+const SERIAL_WORK: Record<GemmPath, number | null> = { auto: null, 'all threads': 0, 'one thread': Number.MAX_SAFE_INTEGER };
+
+export interface GemmShape { m: number; n: number; k: number }
 
 export interface GemmBenchRow {
   type: GemmKind;
-  size: number;        // M = N = K
+  shape: GemmShape;
+  /** 'auto': the library's choice; 'all threads' / 'one thread': forced (--serial-compare). */
+  path: GemmPath;
   threads: number;
   medianMs: number;
   minMs: number;
@@ -32,43 +41,70 @@ function operand(kind: GemmKind, n: number, rng: Rng): ArrayBufferView {
   return kind === 'bf16' ? encodeBf16Array(f) : f;
 }
 
-export function runGemmBench(opts: { sizes: number[]; types: readonly GemmKind[]; reps: number; warmup: number }, onRow?: (r: GemmBenchRow) => void): GemmBenchRow[] {
+export function runGemmBench(
+  opts: { shapes: GemmShape[]; types: readonly GemmKind[]; reps: number; warmup: number; paths?: readonly GemmPath[] },
+  onRow?: (r: GemmBenchRow) => void,
+): GemmBenchRow[] {
   const lib = addon();
   const rows: GemmBenchRow[] = [];
   const rng = new Rng(1234);
-  for (const size of opts.sizes) {
-    const out = new Float32Array(size * size);
+  for (const shape of opts.shapes) {
+    const { m, n, k } = shape;
+    const out = new Float32Array(m * n);
     for (const type of opts.types) {
-      const a = operand(type, size * size, rng);
-      const b = operand(type, size * size, rng);
-      const run = () => lib.matmulT(CODE[type], a, b, size, size, size, 0.5, out);
-      for (let i = 0; i < opts.warmup; i++) run();
-      const times: number[] = [];
-      for (let i = 0; i < opts.reps; i++) {
-        const t0 = performance.now();
-        run();
-        times.push(performance.now() - t0);
+      const a = operand(type, m * k, rng);
+      const b = operand(type, n * k, rng);
+      // α = 1, as in the model's linears: a float GEMM with an output scale never takes the one-thread path.
+      const run = () => lib.matmulT(CODE[type], a, b, m, n, k, 1, out);
+      for (const path of opts.paths ?? ['auto']) {
+        const bound = SERIAL_WORK[path];
+        const previous = bound === null ? null : lib.setSerialGemmWork(bound);
+        try {
+          for (let i = 0; i < opts.warmup; i++) run();
+          const times: number[] = [];
+          for (let i = 0; i < opts.reps; i++) {
+            const t0 = performance.now();
+            run();
+            times.push(performance.now() - t0);
+          }
+          times.sort((x, y) => x - y);
+          const medianMs = times[Math.floor(times.length / 2)]!;
+          const row: GemmBenchRow = {
+            type, shape, path, threads: lib.getThreads(), medianMs, minMs: times[0]!,
+            tops: (2 * m * n * k) / (medianMs * 1e-3) / 1e12,
+            impl: lib.gemmImpl(CODE[type], m, n, k),
+          };
+          rows.push(row);
+          onRow?.(row);
+        } finally {
+          if (previous !== null) lib.setSerialGemmWork(previous);
+        }
       }
-      times.sort((x, y) => x - y);
-      const medianMs = times[Math.floor(times.length / 2)]!;
-      const row: GemmBenchRow = {
-        type, size, threads: lib.getThreads(), medianMs, minMs: times[0]!,
-        tops: (2 * size ** 3) / (medianMs * 1e-3) / 1e12,
-        impl: lib.gemmImpl(CODE[type], size, size, size),
-      };
-      rows.push(row);
-      onRow?.(row);
     }
   }
   return rows;
 }
 
+/** '1024' is 1024³; '1x256x768' is M×N×K. */
+export function parseShapes(value: string): GemmShape[] {
+  return value.split(',').map((item) => {
+    const parts = item.trim().split('x').map(Number);
+    const ok = (parts.length === 1 || parts.length === 3) && parts.every((v) => Number.isInteger(v) && v >= 1);
+    if (!ok) throw new HaloError('E_ARG', `--sizes takes N (for N×N×N) or MxNxK items, all positive integers, got '${item.trim()}' in '${value}'`);
+    const [m, n = m, k = m] = parts as [number, number?, number?];
+    return { m, n, k };
+  });
+}
+
+const shapeLabel = ({ m, n, k }: GemmShape) => (m === n && n === k ? String(m) : `${m}x${n}x${k}`);
+
 export const benchGemmCommand: Command = {
   name: 'bench gemm',
-  summary: 'native GEMM throughput (s8, bf16, f32; oneDNN) on square sizes',
-  usage: 'halo bench gemm [--sizes 1024,2048,4096] [--quick] [--threads N] [--reps N] [--json]',
+  summary: 'native GEMM throughput (s8, bf16, f32; oneDNN) on square sizes or MxNxK shapes',
+  usage: 'halo bench gemm [--sizes 1024,2048,4096 | 1x256x768,…] [--serial-compare] [--quick] [--threads N] [--reps N] [--json]',
   options: [
-    { name: 'sizes', type: 'string', help: 'comma-separated M = N = K sizes', default: '1024,2048,4096' },
+    { name: 'sizes', type: 'string', help: 'comma-separated sizes: N for N×N×N, or MxNxK', default: '1024,2048,4096' },
+    { name: 'serial-compare', type: 'boolean', help: 'time each case on all threads and on one thread, side by side' },
     { name: 'quick', type: 'boolean', help: 'size 1024 only' },
     { name: 'types', type: 'string', help: 'comma-separated operand types', default: TYPES.join(',') },
     { name: 'threads', type: 'int', help: 'OpenMP threads (default: all cores)' },
@@ -77,7 +113,7 @@ export const benchGemmCommand: Command = {
     { name: 'json', type: 'boolean', help: 'print one JSON array instead of a table' },
   ],
   async run({ options }) {
-    const sizes = options.quick === true ? [1024] : parseInts(options.sizes as string, 'sizes');
+    const shapes = options.quick === true ? [{ m: 1024, n: 1024, k: 1024 }] : parseShapes(options.sizes as string);
     const types = (options.types as string).split(',').map((s) => s.trim()).filter(Boolean);
     for (const t of types) if (!(TYPES as readonly string[]).includes(t)) throw new HaloError('E_ARG', `unknown type '${t}'; use ${TYPES.join(', ')}`);
     const reps = options.reps as number, warmup = options.warmup as number;
@@ -91,19 +127,14 @@ export const benchGemmCommand: Command = {
     if (!json) {
       const f = lib.cpuFeatures();
       const isa = f.amxTile ? 'AMX' : f.avx512vnni ? `AVX-512 VNNI${f.avx512bf16 ? ' + BF16' : ''}` : f.avx2 ? 'AVX2' : 'baseline';
-      process.stdout.write(`oneDNN ${lib.dnnlVersion()}, ${lib.getThreads()} thread(s), ${isa}; out = α·A·Bᵀ, f32 output; median of ${reps}\n`);
+      process.stdout.write(`oneDNN ${lib.dnnlVersion()}, ${lib.getThreads()} thread(s), ${isa}; out = A·Bᵀ, f32 output; median of ${reps}\n`);
     }
-    const rows = runGemmBench({ sizes, types: types as GemmKind[], reps, warmup }, json ? undefined : (r) => process.stderr.write(`  done ${r.type} ${r.size}\n`));
+    const paths: GemmPath[] = options['serial-compare'] === true ? ['all threads', 'one thread'] : ['auto'];
+    const rows = runGemmBench({ shapes, types: types as GemmKind[], reps, warmup, paths }, json ? undefined : (r) => process.stderr.write(`  done ${r.type} ${shapeLabel(r.shape)} ${r.path}\n`));
     process.stdout.write((json ? JSON.stringify(rows) : formatTable(
-      ['type', 'M=N=K', 'median ms', 'min ms', 'TOPS', 'oneDNN impl'],
-      rows.map((r) => [r.type, String(r.size), r.medianMs.toFixed(2), r.minMs.toFixed(2), r.tops.toFixed(3), r.impl]),
+      ['type', 'M×N×K', 'path', 'median ms', 'min ms', 'TOPS', 'oneDNN impl'],
+      rows.map((r) => [r.type, shapeLabel(r.shape), r.path, r.medianMs.toFixed(r.medianMs < 1 ? 4 : 2), r.minMs.toFixed(r.minMs < 1 ? 4 : 2), r.tops.toFixed(3), r.impl]),
     )) + '\n');
     return 0;
   },
 };
-
-function parseInts(value: string, what: string): number[] {
-  const out = value.split(',').map((s) => Number(s.trim()));
-  for (const v of out) if (!Number.isInteger(v) || v < 1) throw new HaloError('E_ARG', `--${what} takes positive integers, got '${value}'`);
-  return out;
-}
