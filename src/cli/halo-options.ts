@@ -39,19 +39,22 @@ export function splitSpec(spec: string): { file: string; from: number; to: numbe
 
 /**
  * Reads 'a.jsonl,b.jsonl:0:400' — comma-separated FILE[:FROM:TO] specs — as one record list, in order.
- * `summary` has one describeRead line per file, with the rows each contributed.
+ * `summary` has one describeRead line per file, with the rows each contributed; `source` names the files
+ * (without row ranges) for messages that point at a record's line.
  */
-export function readDataSpecs(specs: string, opts: ReadJsonlOptions = {}): { records: DataRecord[]; summary: string } {
+export function readDataSpecs(specs: string, opts: ReadJsonlOptions = {}): { records: DataRecord[]; summary: string; source: string } {
   const parts = specs.split(',').map((s) => s.trim()).filter(Boolean);
   if (parts.length === 0) throw new HaloError('E_ARG', `no data file given in '${specs}'`);
   const records: DataRecord[] = [];
   const lines: string[] = [];
+  const files: string[] = [];
   for (const part of parts) {
     const spec = splitSpec(part);
+    files.push(spec.file);
     const read = readJsonl(spec.file, opts);
     const rows = read.records.slice(spec.from, spec.to);
     records.push(...rows);
     lines.push(`${describeRead(read)}; using ${rows.length}`);
   }
-  return { records, summary: lines.join('\n') };
+  return { records, summary: lines.join('\n'), source: files.join(',') };
 }

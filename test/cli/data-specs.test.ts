@@ -20,6 +20,7 @@ test('a data list is read in order, each file with its own row range', () => {
   const r = readDataSpecs(`${a}, ${b}:1:3`);
   assert.deepEqual(r.records.map((x) => (x.kind === 'text' ? x.text : '?')), ['a0', 'a1', 'b1', 'b2']);
   const lines = r.summary.split('\n');
+  assert.equal(r.source, `${a},${b}`, 'the files, without their row ranges');
   assert.equal(lines.length, 2);
   assert.match(lines[1], /b\.jsonl: 4 records.*using 2$/);
 });

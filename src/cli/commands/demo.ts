@@ -35,7 +35,7 @@ interface DemoRow {
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'Fine-tune the shipped halo-tiny on the shipped SQL task in FP32 and HALO-2 INT8, side by side',
-  usage: 'halo demo [--model models/halo-tiny] [--epochs 1] [--eval-limit 40] [--out runs/demo]',
+  usage: 'halo demo [--model models/halo-tiny] [--epochs 1] [--eval-limit N] [--out runs/demo]',
   options: [
     { name: 'model', type: 'string', help: 'model folder', default: path.join(ROOT, 'models/halo-tiny') },
     // The drills (data/README.md) are training questions with fresh table, column and value names: without them
@@ -64,10 +64,11 @@ export const demoCommand: Command = {
     const source = loadModelFolder(modelDir, { dtype: 'f32' });
     const encodeOpts = { maxSeqLen: o['max-seq-len'] as number };
     const trainSet = encodeRecords(readDataSpecs(o['train-data'] as string).records, tok, encodeOpts).examples;
-    const evalRecords = readDataSpecs(o['eval-data'] as string).records;
+    const evalRead = readDataSpecs(o['eval-data'] as string);
+    const evalRecords = evalRead.records;
     const evalSet = encodeRecords(evalRecords, tok, encodeOpts).examples;
     const limit = o['eval-limit'] as number;
-    const evalItems = (limit > 0 ? evalRecords.slice(0, limit) : evalRecords).map((r) => toEvalItem(r, o['eval-data'] as string));
+    const evalItems = (limit > 0 ? evalRecords.slice(0, limit) : evalRecords).map((r) => toEvalItem(r, evalRead.source));
     const padId = tok.padId ?? tok.eosId ?? 0;
     const scorers = scorersFor('sql');
     const log = (s: string) => process.stderr.write(s + '\n');

@@ -10,14 +10,13 @@ import { aggregate, PEFT_DEFAULT_CONFIGS, pm, runOne, selectConfigs, type RunRes
 import { getBackend } from '../../backend/select.ts';
 import { HaloError } from '../../core/errors.ts';
 import { encodeRecords } from '../../data/encode.ts';
-import { readJsonl } from '../../data/jsonl.ts';
 import { toEvalItem } from '../../data/records.ts';
 import { scorersFor } from '../../eval/scorers.ts';
 import { loadModelFolder } from '../../io/hf-folder.ts';
 import { PEFT_METHODS, type PeftMethod } from '../../peft/build.ts';
 import { loadTokenizer } from '../../tokenizer/hf.ts';
 import type { Command } from '../command.ts';
-import { splitSpec } from '../halo-options.ts';
+import { readDataSpecs } from '../halo-options.ts';
 import { markdownTable } from '../../report/markdown.ts';
 import { formatTable } from '../table.ts';
 
@@ -34,8 +33,8 @@ export const experimentAblationCommand: Command = {
   options: [
     { name: 'model', type: 'string', help: 'model folder', default: path.join(ROOT, 'models/halo-tiny') },
     { name: 'task', type: 'string', help: 'task: its shipped train/eval data and exact-match scorer', default: 'sql', choices: ['sql', 'gsm8k'] },
-    { name: 'train-data', type: 'string', help: 'training JSONL, FILE[:FROM:TO] (default: the task\'s shipped split)' },
-    { name: 'eval-data', type: 'string', help: 'held-out JSONL, FILE[:FROM:TO] (default: the task\'s shipped split)' },
+    { name: 'train-data', type: 'string', help: 'training JSONL, FILE[:FROM:TO]; several: comma-separated (default: the task\'s shipped split)' },
+    { name: 'eval-data', type: 'string', help: 'held-out JSONL, FILE[:FROM:TO]; several: comma-separated (default: the task\'s shipped split)' },
     { name: 'seeds', type: 'int', help: 'runs per configuration (seeds 0..N-1 set the data order)', default: 1 },
     { name: 'steps', type: 'int', help: 'optimizer steps per run', default: 40 },
     { name: 'max-examples', type: 'int', help: 'use only the first N training examples (0 = all)', default: 0 },
@@ -66,19 +65,15 @@ export const experimentAblationCommand: Command = {
     const tok = loadTokenizer(modelDir);
     const source = loadModelFolder(modelDir, { dtype: 'f32' });
     const encodeOpts = { maxSeqLen: o['max-seq-len'] as number };
-    const read = (spec: string) => {
-      const s = splitSpec(spec);
-      return { file: s.file, records: readJsonl(s.file).records.slice(s.from, s.to) };
-    };
     const trainSpec = (o['train-data'] as string | undefined) ?? path.join(ROOT, TASK_DATA[task].train);
     const evalSpec = (o['eval-data'] as string | undefined) ?? path.join(ROOT, TASK_DATA[task].eval);
-    const trainRead = read(trainSpec);
+    const trainRead = readDataSpecs(trainSpec);
     const maxEx = o['max-examples'] as number;
     const trainSet = encodeRecords(maxEx > 0 ? trainRead.records.slice(0, maxEx) : trainRead.records, tok, encodeOpts).examples;
-    const evalRead = read(evalSpec);
+    const evalRead = readDataSpecs(evalSpec);
     const first = <T>(a: T[], n: number) => (n > 0 ? a.slice(0, n) : a);
     const evalSet = encodeRecords(first(evalRead.records, o['eval-examples'] as number), tok, encodeOpts).examples;
-    const evalItems = first(evalRead.records, o['eval-limit'] as number).map((r) => toEvalItem(r, evalRead.file));
+    const evalItems = first(evalRead.records, o['eval-limit'] as number).map((r) => toEvalItem(r, evalRead.source));
     const scorers = scorersFor(task);
     const setup: RunSetup = {
       source, tok, be: getBackend(o.backend as 'native' | undefined), trainSet, evalSet, evalItems, scorers,
