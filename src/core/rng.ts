@@ -26,6 +26,14 @@ export class Rng {
     this.spare = r * Math.sin(th);
     return r * Math.cos(th);
   }
+  /** The generator's whole state, to replay its draws (activation checkpointing recomputes dropout masks). */
+  state(): { s: number; spare: number | null } {
+    return { s: this.s, spare: this.spare };
+  }
+  restore(st: { s: number; spare: number | null }): void {
+    this.s = st.s;
+    this.spare = st.spare;
+  }
   int(n: number): number {
     return Math.floor(this.next() * n);
   }

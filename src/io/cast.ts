@@ -36,10 +36,20 @@ export function castTensor<D extends DType>(t: Tensor, dtype: D, what = 'tensor'
     throw new HaloError('E_DTYPE', `${what}: cannot convert ${t.dtype} to ${dtype} (only between f64, f32, bf16, f16)`);
   }
   const n = t.numel;
+  // bf16 is the top half of an f32: widening is a shift, exact for every code (NaN payloads included), and ~50×
+  // faster than decoding element by element, which matters for an 8B checkpoint's 16 GB.
+  if (t.dtype === 'bf16' && dtype === 'f32') return new Tensor(t.shape, dtype, bf16BitsToF32Array(t.data as Uint16Array) as Storage<D>);
   const out = DTYPES[dtype].make(n);
   const get = reader(t);
   if (dtype === 'bf16') for (let i = 0; i < n; i++) out[i] = encodeBf16(get(i));
   else if (dtype === 'f16') for (let i = 0; i < n; i++) out[i] = encodeF16(get(i));
   else for (let i = 0; i < n; i++) out[i] = get(i);
   return new Tensor(t.shape, dtype, out as Storage<D>);
+}
+
+/** bf16 bits [n] → a new Float32Array [n] (exact). */
+export function bf16BitsToF32Array(bits: Uint16Array, out = new Float32Array(bits.length)): Float32Array {
+  const u = new Uint32Array(out.buffer, out.byteOffset, bits.length);
+  for (let i = 0; i < bits.length; i++) u[i] = bits[i]! << 16;
+  return out;
 }

@@ -215,10 +215,24 @@ export interface HfModel extends ModelFolderInfo {
   dtype: DType;
 }
 
-/** Loads config and every tensor of a folder; checks names and shapes against the config first. */
-export function loadModelFolder(dir: string, opts: LoadOptions = {}): HfModel {
+/** Where a model's tensors come from: a Map of loaded tensors, or a folder read one tensor at a time. */
+export interface TensorSource {
+  /** The tensor (a fresh copy the caller may keep, for a folder), or undefined when there is none. */
+  get(name: string): Tensor | undefined;
+}
+
+/** A folder opened for reading tensor by tensor: never more than one tensor's bytes in memory at a time. */
+export interface OpenModelFolder extends ModelFolderInfo {
+  /** Storage dtype of the checkpoint (that of model.embed_tokens.weight). */
+  dtype: DType;
+  /** Reads a tensor on each call (converted to LoadOptions.dtype when the folder was opened with one). */
+  reader: TensorSource;
+  close(): void;
+}
+
+function checkedInfo(dir: string, strict: boolean): { info: ModelFolderInfo; stored: DType } {
   const info = scanModelFolder(dir);
-  if (opts.strict ?? true) {
+  if (strict) {
     const { missing, misshaped } = info.check;
     if (missing.length || misshaped.length) {
       throw new HaloError('E_FORMAT', `${dir}: tensors do not match config.json (${describeTensorCheck({ ...info.check, unexpected: [] })})`);
@@ -227,21 +241,51 @@ export function loadModelFolder(dir: string, opts: LoadOptions = {}): HfModel {
   const embed = info.tensors.find((t) => t.name === 'model.embed_tokens.weight') ?? info.tensors[0];
   const stored = embed ? HALO_DTYPE_OF[embed.dtype] : 'f32';
   if (!stored) throw new HaloError('E_UNSUPPORTED', `${dir}: weights are stored as ${embed!.dtype}, which halo does not load`);
+  return { info, stored };
+}
+
+/**
+ * Opens a folder (config and headers checked, no tensor data read) for tensor-by-tensor reading: what a large
+ * checkpoint needs, since the model can then convert or quantize each weight as it arrives.
+ */
+export function openModelFolder(dir: string, opts: LoadOptions = {}): OpenModelFolder {
+  const { info, stored } = checkedInfo(dir, opts.strict ?? true);
+  const fileOf = new Map(info.tensors.filter((t) => !isIgnorableTensor(t.name)).map((t) => [t.name, t.file]));
+  const files = new Map<string, SafetensorsFile>();
+  const open = (file: string) => {
+    let f = files.get(file);
+    if (!f) files.set(file, (f = SafetensorsFile.open(path.join(dir, file))));
+    return f;
+  };
+  return {
+    ...info,
+    dtype: stored,
+    reader: {
+      get(name) {
+        const file = fileOf.get(name);
+        if (file === undefined) return undefined;
+        const x = open(file).read(name);
+        return opts.dtype ? castTensor(x, opts.dtype, `${file}: ${name}`) : x;
+      },
+    },
+    close() {
+      for (const f of files.values()) f.close();
+      files.clear();
+    },
+  };
+}
+
+/** Loads config and every tensor of a folder; checks names and shapes against the config first. */
+export function loadModelFolder(dir: string, opts: LoadOptions = {}): HfModel {
+  const folder = openModelFolder(dir, opts);
   const weights = new Map<string, Tensor>();
-  const byFile = new Map<string, TensorInfo[]>();
-  for (const t of info.tensors) if (!isIgnorableTensor(t.name)) byFile.set(t.file, [...(byFile.get(t.file) ?? []), t]);
-  for (const [file, ts] of byFile) {
-    const f = SafetensorsFile.open(path.join(dir, file));
-    try {
-      for (const t of ts) {
-        const x = f.read(t.name);
-        weights.set(t.name, opts.dtype ? castTensor(x, opts.dtype, `${file}: ${t.name}`) : x);
-      }
-    } finally {
-      f.close();
-    }
+  try {
+    for (const t of folder.tensors) if (!isIgnorableTensor(t.name)) weights.set(t.name, folder.reader.get(t.name)!);
+  } finally {
+    folder.close();
   }
-  return { ...info, weights, dtype: stored };
+  const { reader: _reader, close: _close, ...info } = folder;
+  return { ...info, weights };
 }
 
 export interface SaveOptions {

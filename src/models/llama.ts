@@ -15,9 +15,10 @@ import { floatLike, type FloatArray } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
 import { Tensor } from '../core/tensor.ts';
 import type { Batch } from '../data/batch.ts';
-import type { HaloConfig } from '../halo/config.ts';
+import { operandFormat, type HaloConfig } from '../halo/config.ts';
+import { castTensor } from '../io/cast.ts';
 import { linearBackward, linearForward, prepareInput, prepareWeight, type LinearSaved, type PreparedWeight } from '../halo/linear.ts';
-import { expectedTensors } from '../io/hf-folder.ts';
+import { expectedTensors, type TensorSource } from '../io/hf-folder.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
 import { attentionGemmBackward, attentionGemmForward } from '../nn/attention-gemm.ts';
 import { nnKernels, type NnKernels } from '../backend/nn-kernels.ts';
@@ -38,6 +39,22 @@ export interface LlamaOptions {
   adapters?: ReadonlyMap<string, Adapter>;
   /** Called around each decoder layer's forward and backward (sharded data parallel gathers/scatters there). */
   blockHooks?: BlockHooks;
+  /**
+   * Activation checkpointing: the forward keeps only each decoder block's input, and the backward recomputes
+   * the block before differentiating it (one more forward per step, for a fraction of the activations).
+   */
+  gradCheckpointing?: boolean;
+  /**
+   * The source hands out tensors nobody else holds (openModelFolder's reader does): f32 arrays become the
+   * parameters as they are, with no copy. A Map shared with other models must not be adopted.
+   */
+  adoptWeights?: boolean;
+  /**
+   * 'codes': frozen projection weights (not trainable, no weight adapter) are rotated and quantized as they
+   * are read, and their f32 copy is dropped at once, so a frozen base never exists in f32 as a whole.
+   * Needs a quantized format. Default 'f32'.
+   */
+  frozenProjections?: 'f32' | 'codes';
 }
 
 /** Per-layer hooks: `before` the layer runs (gather its weights), `after` (backward: its gradients are final). */
@@ -68,7 +85,11 @@ interface LayerTape {
 interface Tape {
   batch: Batch;
   rope: RopeTables;
-  layers: LayerTape[];
+  /** Each layer's tape, or null when checkpointing (then `inputs` holds what recomputes it). */
+  layers: (LayerTape | null)[];
+  inputs: (FloatArray | null)[];
+  /** Adapters' random states at each layer's forward, so a recomputed layer draws the same dropout masks. */
+  randomStates: (Map<string, unknown> | null)[];
   xf: FloatArray;        // [N, C] input of the final norm
   rstdf: FloatArray;     // [N]
   hf: FloatArray;        // [N, C] final normalised hidden states
@@ -84,13 +105,16 @@ export class LlamaModel implements CausalLM {
   private readonly params = new Map<string, Param>();
   readonly names: LayerNames[];
   private readonly prepared = new Map<string, PreparedWeight>();
+  /** Prepared weights of frozen projections whose f32 copy was dropped: never re-prepared. */
+  private readonly pinned = new Map<string, PreparedWeight>();
+  private readonly checkpointing: boolean;
   private readonly precision: 'f32' | 'f64';
   readonly adapters: ReadonlyMap<string, Adapter>;
   private readonly hooks: BlockHooks | undefined;
   /** RMSNorm, RoPE, SwiGLU, cross-entropy, embedding, residual adds: the backend's (native or reference). */
   readonly nn: NnKernels;
 
-  constructor(config: ModelConfig, weights: ReadonlyMap<string, Tensor>, opts: LlamaOptions) {
+  constructor(config: ModelConfig, weights: TensorSource, opts: LlamaOptions) {
     this.config = config;
     this.halo = opts.halo;
     this.be = opts.backend;
@@ -101,17 +125,48 @@ export class LlamaModel implements CausalLM {
     this.adapters = opts.adapters ?? new Map();
     this.hooks = opts.blockHooks;
     if (config.mlp_bias) throw new HaloError('E_UNSUPPORTED', 'mlp_bias = true is not supported (no Llama/Qwen2 release uses it)');
+    this.checkpointing = opts.gradCheckpointing ?? false;
     const trainable = opts.trainable ?? (() => true);
+    const toCodes = opts.frozenProjections === 'codes';
+    if (toCodes && operandFormat(this.halo) === null) {
+      throw new HaloError('E_UNSUPPORTED', `a frozen base kept as 8-bit codes needs a quantized format (e.g. --level halo2 --format int8); with ${this.halo.format} operands the f32 weights are what the linear multiplies with`);
+    }
+    const projections = new Set(this.names.flatMap((n) => n.projections));
     for (const spec of expectedTensors(config)) {
       const t = weights.get(spec.name);
       if (!t) throw new HaloError('E_FORMAT', `missing tensor ${spec.name}`);
       if (t.shape.join(',') !== spec.shape.join(',')) {
         throw new HaloError('E_SHAPE', `${spec.name} has shape [${t.shape.join(', ')}], the config implies [${spec.shape.join(', ')}]`);
       }
-      if (t.dtype !== 'f32' && t.dtype !== 'f64') throw new HaloError('E_DTYPE', `${spec.name} must be loaded as f32 for training, got ${t.dtype}`);
-      const data = this.precision === 'f64' ? Float64Array.from(t.data as FloatArray) : Float32Array.from(t.data as FloatArray);
-      this.params.set(spec.name, { name: spec.name, shape: spec.shape, data, grad: trainable(spec.name) ? floatLike(data, data.length) : null });
+      if (!['f32', 'f64', 'bf16', 'f16'].includes(t.dtype)) throw new HaloError('E_DTYPE', `${spec.name}: a ${t.dtype} tensor cannot be a model weight (f32, f64, bf16 or f16)`);
+      const want = this.precision === 'f64' ? 'f64' : 'f32';
+      const cast = castTensor(t, want, spec.name).data as FloatArray;
+      // A tensor the caller still holds (a shared Map) is copied; a fresh one (or a fresh cast) is adopted.
+      const data = cast !== t.data || opts.adoptWeights ? cast : want === 'f64' ? Float64Array.from(cast) : Float32Array.from(cast);
+      const isTrainable = trainable(spec.name);
+      this.params.set(spec.name, { name: spec.name, shape: spec.shape, data, grad: isTrainable ? floatLike(data, data.length) : null });
+      if (toCodes && !isTrainable && projections.has(spec.name) && this.adapters.get(spec.name)?.kind !== 'weight') this.pinToCodes(spec.name);
     }
+  }
+
+  /**
+   * Rotates and quantizes a frozen projection weight for good and drops its f32 copy: it then costs its
+   * 8-bit codes only. weightsChanged() leaves it alone; stateDict() can no longer save it.
+   */
+  pinToCodes(name: string): number {
+    const p = this.param(name);
+    if (p.grad !== null || this.adapters.get(name)?.kind === 'weight') throw new HaloError('E_UNSUPPORTED', `${name} changes during training, so it cannot be kept as 8-bit codes only`);
+    if (this.pinned.has(name)) return 0;
+    this.pinned.set(name, this.weight(name));
+    this.prepared.delete(name);
+    const freed = p.data.byteLength;
+    p.data = p.data instanceof Float64Array ? new Float64Array(0) : new Float32Array(0);
+    return freed;
+  }
+
+  /** Whether some projection exists as 8-bit codes only (pinToCodes). */
+  get hasPinnedWeights(): boolean {
+    return this.pinned.size > 0;
   }
 
   /** Base parameters (HF names), then the adapters' (PEFT names). */
@@ -134,6 +189,9 @@ export class LlamaModel implements CausalLM {
   }
 
   stateDict(): Map<string, Tensor> {
+    if (this.pinned.size) {
+      throw new HaloError('E_UNSUPPORTED', `the frozen base projections are kept as 8-bit codes only (${this.pinned.size} of them), so there are no f32 weights to save; save the adapters and merge them into the base folder with \`halo merge\``);
+    }
     const out = new Map<string, Tensor>();
     for (const p of this.params.values()) out.set(p.name, new Tensor(p.shape, 'f32', Float32Array.from(p.data)));
     return out;
@@ -157,7 +215,7 @@ export class LlamaModel implements CausalLM {
 
   /** Rotated + quantized weight of a projection, made once per optimizer step and shared by micro-batches. */
   weight(name: string): PreparedWeight {
-    let w = this.prepared.get(name);
+    let w = this.pinned.get(name) ?? this.prepared.get(name);
     if (!w) {
       const p = this.param(name);
       const adapter = this.adapters.get(name);
@@ -181,59 +239,85 @@ export class LlamaModel implements CausalLM {
   private forward(batch: Batch): { tape: Tape; lossSum: number; tokens: number } {
     const { B, T } = batch;
     const N = B * T;
-    const { C, V, Hq, Hkv, D, eps } = this.dims;
+    const { C, V, D, eps } = this.dims;
     const c = this.config;
     const rope = ropeTables(batch.positions, D, c.rope_theta, c.rope_scaling, this.precision);
     let x = this.nn.embeddingForward(batch.ids, this.param('model.embed_tokens.weight').data, V, C);
-    const layers: LayerTape[] = [];
-    for (const [l, n] of this.names.entries()) {
+    const tape: Omit<Tape, 'xf' | 'rstdf' | 'hf' | 'logits' | 'lse'> = { batch, rope, layers: [], inputs: [], randomStates: [] };
+    for (let l = 0; l < this.names.length; l++) {
       this.hooks?.before(l, 'forward');
-      const x0 = x;
-      const { y: h, rstd: rstd1 } = this.nn.rmsnormForward(x0, this.param(n.ln1).data, N, C, eps);
-      const adapterTapes = new Map<string, unknown>();
-      const adapt = (name: string, x: FloatArray, y: FloatArray) => {
-        const a = this.adapters.get(name);
-        if (a?.kind !== 'output') return;
-        const r = a.forward(x, N);
-        accumulate(y, r.y);
-        adapterTapes.set(name, r.tape);
-      };
-      const shared = prepareInput(this.be, this.halo, this.mat(h, N, C), this.weight(n.q));
-      const [q, k, v] = ([n.q, n.k, n.v] as const).map((name, i) => {
-        const r = linearForward(this.be, this.halo, shared, this.weight(name));
-        const bias = this.params.get(n.qkvBias[i]);
-        if (bias) addBias(r.y.data, bias.data, N);
-        adapt(name, h, r.y.data);
-        return r;
-      });
-      const qr = this.nn.ropeForward(q.y.data, rope.cos, rope.sin, N, Hq, D, q.y.data);
-      const kr = this.nn.ropeForward(k.y.data, rope.cos, rope.sin, N, Hkv, D, k.y.data);
-      const att = attentionGemmForward(this.be, qr, kr, v.y.data, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: c.sliding_window });
-      const o = linearForward(this.be, this.halo, this.mat(att.out, N, Hq * D), this.weight(n.o));
-      const oBias = this.params.get(n.oBias);
-      if (oBias) addBias(o.y.data, oBias.data, N);
-      adapt(n.o, att.out, o.y.data);
-      const x1 = this.nn.add(x0, o.y.data);
-      const { y: h2, rstd: rstd2 } = this.nn.rmsnormForward(x1, this.param(n.ln2).data, N, C, eps);
-      const shared2 = prepareInput(this.be, this.halo, this.mat(h2, N, C), this.weight(n.gate));
-      const g = linearForward(this.be, this.halo, shared2, this.weight(n.gate));
-      const u = linearForward(this.be, this.halo, shared2, this.weight(n.up));
-      adapt(n.gate, h2, g.y.data);
-      adapt(n.up, h2, u.y.data);
-      const s = this.nn.swigluForward(g.y.data, u.y.data);
-      const d = linearForward(this.be, this.halo, this.mat(s, N, this.dims.I), this.weight(n.down));
-      adapt(n.down, s, d.y.data);
-      x = this.nn.add(x1, d.y.data);
-      layers.push({
-        x0, rstd1, q: qr, k: kr, v: v.y.data, lse: att.lse, qkv: [q.saved, k.saved, v.saved], o: o.saved,
-        x1, rstd2, gate: g.y.data, up: u.y.data, gateUp: [g.saved, u.saved], down: d.saved, adapterTapes,
-      });
+      const randomState = this.checkpointing ? this.adapterRandomStates(l) : null;
+      const r = this.layerForward(l, x, batch, rope);
+      tape.layers.push(this.checkpointing ? null : r.tape);
+      tape.inputs.push(this.checkpointing ? x : null);
+      tape.randomStates.push(randomState);
+      x = r.x;
       this.hooks?.after(l, 'forward');
     }
     const { y: hf, rstd: rstdf } = this.nn.rmsnormForward(x, this.param('model.norm.weight').data, N, C, eps);
     const logits = headForward(this.be, this.headPrecision(), hf, this.lmHead().data, N, C, V);
     const ce = this.nn.crossEntropyForward(logits, batch.targets, N, V);
-    return { tape: { batch, rope, layers, xf: x, rstdf, hf, logits, lse: ce.lse }, lossSum: ce.lossSum, tokens: ce.count };
+    return { tape: { ...tape, xf: x, rstdf, hf, logits, lse: ce.lse }, lossSum: ce.lossSum, tokens: ce.count };
+  }
+
+  /** The random states of layer l's output adapters (LoRA dropout), or null when none draws. */
+  private adapterRandomStates(l: number): Map<string, unknown> | null {
+    let out: Map<string, unknown> | null = null;
+    for (const name of this.names[l].projections) {
+      const a = this.adapters.get(name);
+      if (a?.kind === 'output' && a.randomState) (out ??= new Map()).set(name, a.randomState());
+    }
+    return out;
+  }
+
+  /** One decoder block: x0 [N, C] → x [N, C], and what its backward needs. */
+  private layerForward(l: number, x0: FloatArray, batch: Batch, rope: RopeTables): { x: FloatArray; tape: LayerTape } {
+    const { B, T } = batch;
+    const N = B * T;
+    const { C, Hq, Hkv, D, eps } = this.dims;
+    const n = this.names[l];
+    const { y: h, rstd: rstd1 } = this.nn.rmsnormForward(x0, this.param(n.ln1).data, N, C, eps);
+    const adapterTapes = new Map<string, unknown>();
+    const adapt = (name: string, x: FloatArray, y: FloatArray) => {
+      const a = this.adapters.get(name);
+      if (a?.kind !== 'output') return;
+      const r = a.forward(x, N);
+      accumulate(y, r.y);
+      adapterTapes.set(name, r.tape);
+    };
+    const shared = prepareInput(this.be, this.halo, this.mat(h, N, C), this.weight(n.q));
+    const [q, k, v] = ([n.q, n.k, n.v] as const).map((name, i) => {
+      const r = linearForward(this.be, this.halo, shared, this.weight(name));
+      const bias = this.params.get(n.qkvBias[i]);
+      if (bias) addBias(r.y.data, bias.data, N);
+      adapt(name, h, r.y.data);
+      return r;
+    });
+    const qr = this.nn.ropeForward(q.y.data, rope.cos, rope.sin, N, Hq, D, q.y.data);
+    const kr = this.nn.ropeForward(k.y.data, rope.cos, rope.sin, N, Hkv, D, k.y.data);
+    const att = attentionGemmForward(this.be, qr, kr, v.y.data, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: this.config.sliding_window });
+    const o = linearForward(this.be, this.halo, this.mat(att.out, N, Hq * D), this.weight(n.o));
+    const oBias = this.params.get(n.oBias);
+    if (oBias) addBias(o.y.data, oBias.data, N);
+    adapt(n.o, att.out, o.y.data);
+    const x1 = this.nn.add(x0, o.y.data);
+    const { y: h2, rstd: rstd2 } = this.nn.rmsnormForward(x1, this.param(n.ln2).data, N, C, eps);
+    const shared2 = prepareInput(this.be, this.halo, this.mat(h2, N, C), this.weight(n.gate));
+    const g = linearForward(this.be, this.halo, shared2, this.weight(n.gate));
+    const u = linearForward(this.be, this.halo, shared2, this.weight(n.up));
+    adapt(n.gate, h2, g.y.data);
+    adapt(n.up, h2, u.y.data);
+    const s = this.nn.swigluForward(g.y.data, u.y.data);
+    const d = linearForward(this.be, this.halo, this.mat(s, N, this.dims.I), this.weight(n.down));
+    adapt(n.down, s, d.y.data);
+    const x = this.nn.add(x1, d.y.data);
+    return {
+      x,
+      tape: {
+        x0, rstd1, q: qr, k: kr, v: v.y.data, lse: att.lse, qkv: [q.saved, k.saved, v.saved], o: o.saved,
+        x1, rstd2, gate: g.y.data, up: u.y.data, gateUp: [g.saved, u.saved], down: d.saved, adapterTapes,
+      },
+    };
   }
 
   /** lm_head's GEMM precision (bf16 only in f32 models: the f64 twin of a model is for gradient checks). */
@@ -246,11 +330,9 @@ export class LlamaModel implements CausalLM {
   }
 
   private backward(tape: Tape, normalizer: number): void {
-    const { batch, rope } = tape;
-    const { B, T } = batch;
-    const N = B * T;
-    const { C, V, Hq, Hkv, D, I } = this.dims;
-    const c = this.config;
+    const { batch } = tape;
+    const N = batch.B * batch.T;
+    const { C, V } = this.dims;
     const be = this.be;
     const dlogits = this.nn.crossEntropyBackward(tape.logits, batch.targets, tape.lse, N, V, { normalizer }, tape.logits);
     const head = this.lmHead();
@@ -258,33 +340,50 @@ export class LlamaModel implements CausalLM {
     if (head.grad) this.nn.addInto(head.grad, headWeightGrad(be, hp, dlogits, tape.hf, N, C, V));
     const dhf = headInputGrad(be, hp, dlogits, head.data, N, C, V);
     let dx = this.nn.rmsnormBackward(dhf, tape.xf, this.param('model.norm.weight').data, tape.rstdf, N, C, this.param('model.norm.weight').grad);
-
     for (let l = this.names.length - 1; l >= 0; l--) {
-      const n = this.names[l];
-      const t = tape.layers[l];
       this.hooks?.before(l, 'backward');
-      // x = x1 + down(swiglu(gate(h2), up(h2))), h2 = norm2(x1)
-      const ds = this.linearGrad(n.down, t.down, dx, N, C, t);
-      const { dgate, dup } = this.nn.swigluBackward(ds!, t.gate, t.up);
-      const dh2 = this.linearGrad(n.gate, t.gateUp[0], dgate, N, I, t)!;
-      this.nn.addInto(dh2, this.linearGrad(n.up, t.gateUp[1], dup, N, I, t)!);
-      const dx1 = this.nn.rmsnormBackward(dh2, t.x1, this.param(n.ln2).data, t.rstd2, N, C, this.param(n.ln2).grad);
-      this.nn.addInto(dx1, dx);
-      // x1 = x0 + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x0)
-      const da = this.linearGrad(n.o, t.o, dx1, N, C, t, n.oBias)!;
-      const { dq, dk, dv } = attentionGemmBackward(this.be, da, t.q, t.k, t.v, { lse: t.lse }, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: c.sliding_window });
-      this.nn.ropeBackward(dq, rope.cos, rope.sin, N, Hq, D, dq);
-      this.nn.ropeBackward(dk, rope.cos, rope.sin, N, Hkv, D, dk);
-      const dh = this.linearGrad(n.q, t.qkv[0], dq, N, Hq * D, t, n.qkvBias[0])!;
-      this.nn.addInto(dh, this.linearGrad(n.k, t.qkv[1], dk, N, Hkv * D, t, n.qkvBias[1])!);
-      this.nn.addInto(dh, this.linearGrad(n.v, t.qkv[2], dv, N, Hkv * D, t, n.qkvBias[2])!);
-      const dx0 = this.nn.rmsnormBackward(dh, t.x0, this.param(n.ln1).data, t.rstd1, N, C, this.param(n.ln1).grad);
-      this.nn.addInto(dx0, dx1);
-      dx = dx0;
+      let t = tape.layers[l];
+      if (!t) {
+        // Checkpointed: replay the block from its input, with the adapters' dropout draws of the first pass.
+        for (const [name, st] of tape.randomStates[l] ?? []) {
+          const a = this.adapters.get(name);
+          if (a?.kind === 'output') a.setRandomState?.(st);
+        }
+        t = this.layerForward(l, tape.inputs[l]!, batch, tape.rope).tape;
+        tape.inputs[l] = null;
+      }
+      tape.layers[l] = null;
+      dx = this.layerBackward(l, t, dx, batch, tape.rope);
       this.hooks?.after(l, 'backward');
     }
     const emb = this.param('model.embed_tokens.weight');
     if (emb.grad) this.nn.embeddingBackward(dx, batch.ids, emb.grad, V, C);
+  }
+
+  /** Backward of decoder block l: dx [N, C] at its output → its input's gradient; accumulates its parameters'. */
+  private layerBackward(l: number, t: LayerTape, dx: FloatArray, batch: Batch, rope: RopeTables): FloatArray {
+    const { B, T } = batch;
+    const N = B * T;
+    const { C, Hq, Hkv, D, I } = this.dims;
+    const n = this.names[l];
+    // x = x1 + down(swiglu(gate(h2), up(h2))), h2 = norm2(x1)
+    const ds = this.linearGrad(n.down, t.down, dx, N, C, t);
+    const { dgate, dup } = this.nn.swigluBackward(ds!, t.gate, t.up);
+    const dh2 = this.linearGrad(n.gate, t.gateUp[0], dgate, N, I, t)!;
+    this.nn.addInto(dh2, this.linearGrad(n.up, t.gateUp[1], dup, N, I, t)!);
+    const dx1 = this.nn.rmsnormBackward(dh2, t.x1, this.param(n.ln2).data, t.rstd2, N, C, this.param(n.ln2).grad);
+    this.nn.addInto(dx1, dx);
+    // x1 = x0 + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x0)
+    const da = this.linearGrad(n.o, t.o, dx1, N, C, t, n.oBias)!;
+    const { dq, dk, dv } = attentionGemmBackward(this.be, da, t.q, t.k, t.v, { lse: t.lse }, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: this.config.sliding_window });
+    this.nn.ropeBackward(dq, rope.cos, rope.sin, N, Hq, D, dq);
+    this.nn.ropeBackward(dk, rope.cos, rope.sin, N, Hkv, D, dk);
+    const dh = this.linearGrad(n.q, t.qkv[0], dq, N, Hq * D, t, n.qkvBias[0])!;
+    this.nn.addInto(dh, this.linearGrad(n.k, t.qkv[1], dk, N, Hkv * D, t, n.qkvBias[1])!);
+    this.nn.addInto(dh, this.linearGrad(n.v, t.qkv[2], dv, N, Hkv * D, t, n.qkvBias[2])!);
+    const dx0 = this.nn.rmsnormBackward(dh, t.x0, this.param(n.ln1).data, t.rstd1, N, C, this.param(n.ln1).grad);
+    this.nn.addInto(dx0, dx1);
+    return dx0;
   }
 
   /** Backward of one projection: accumulates its weight (and bias) gradient, returns the input gradient. */

@@ -1,9 +1,14 @@
-// Loading a Hugging Face folder into a trainable model: weights converted to f32 master copies.
+// Loading a Hugging Face folder into a model, tensor by tensor: each weight is read, widened to f32 (bf16 →
+// f32 is a shift) and adopted as the parameter without another copy, so the peak is the model plus one tensor,
+// never a second whole copy of the checkpoint.
 import type { Backend } from '../backend/backend.ts';
 import { getBackend, type BackendName } from '../backend/select.ts';
 import type { HaloConfig } from '../halo/config.ts';
-import { loadModelFolder, type HfModel } from '../io/hf-folder.ts';
-import { LlamaModel, type BlockHooks } from './llama.ts';
+import { openModelFolder, type OpenModelFolder } from '../io/hf-folder.ts';
+import { LlamaModel, type BlockHooks, type LlamaOptions } from './llama.ts';
+
+/** What a loaded folder was, without its reader: config, tensor list, storage dtype, tokenizer files. */
+export type LoadedFolder = Omit<OpenModelFolder, 'reader' | 'close'>;
 
 export interface LoadLlamaOptions {
   halo: HaloConfig;
@@ -12,15 +17,31 @@ export interface LoadLlamaOptions {
   /** Instruments the backend (e.g. QuantStats.wrap, which counts saturated codes). */
   wrapBackend?: (be: Backend) => Backend;
   blockHooks?: BlockHooks;
+  gradCheckpointing?: boolean;
 }
 
-export function loadLlama(dir: string, opts: LoadLlamaOptions): { model: LlamaModel; source: HfModel } {
-  const source = loadModelFolder(dir, { dtype: 'f32' });
-  const model = new LlamaModel(source.config, source.weights, {
+/** Opens `dir`, builds a model from its tensors as they are read (LlamaOptions minus the source), closes it. */
+export function withModelFolder<T>(dir: string, build: (folder: OpenModelFolder) => T): { result: T; source: LoadedFolder } {
+  const folder = openModelFolder(dir);
+  try {
+    const result = build(folder);
+    const { reader: _r, close: _c, ...source } = folder;
+    return { result, source };
+  } finally {
+    folder.close();
+  }
+}
+
+export function loadLlama(dir: string, opts: LoadLlamaOptions): { model: LlamaModel; source: LoadedFolder } {
+  const be = opts.wrapBackend ? opts.wrapBackend(getBackend(opts.backend)) : getBackend(opts.backend);
+  const llama: LlamaOptions = {
     halo: opts.halo,
-    backend: opts.wrapBackend ? opts.wrapBackend(getBackend(opts.backend)) : getBackend(opts.backend),
+    backend: be,
     trainable: opts.trainable,
     blockHooks: opts.blockHooks,
-  });
+    gradCheckpointing: opts.gradCheckpointing,
+    adoptWeights: true,
+  };
+  const { result: model, source } = withModelFolder(dir, (f) => new LlamaModel(f.config, f.reader, llama));
   return { model, source };
 }

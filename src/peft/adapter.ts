@@ -13,6 +13,9 @@ export interface OutputAdapter {
   forward(x: FloatArray, N: number): { y: FloatArray; tape: unknown };
   /** Accumulates the adapter's parameter gradients; returns its contribution to dx [N, in]. */
   backward(tape: unknown, dy: FloatArray, N: number): FloatArray;
+  /** The state of its random draws (dropout), so a recomputed forward draws the same masks. */
+  randomState?(): unknown;
+  setRandomState?(state: unknown): void;
 }
 
 export interface WeightAdapter {

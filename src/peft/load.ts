@@ -1,9 +1,11 @@
 // Loading a Hugging Face folder as a frozen base with adapters: new ones for fine-tuning (`--peft lora|hut`),
-// or saved ones from an adapter folder for eval / generate without merging.
+// or saved ones from an adapter folder for eval / generate without merging. The base is read tensor by
+// tensor; with `base8bit` each frozen projection becomes rotated 8-bit codes as it arrives, so its f32 copy
+// never exists for the whole model at once.
 import { getBackend, type BackendName } from '../backend/select.ts';
 import { HaloError } from '../core/errors.ts';
 import type { HaloConfig } from '../halo/config.ts';
-import { loadModelFolder, type HfModel } from '../io/hf-folder.ts';
+import { withModelFolder, type LoadedFolder } from '../models/load.ts';
 import type { PeftOptions } from './build.ts';
 import { loadPeft, specOfAdapters, type PeftSpec } from './io.ts';
 import { createPeftModel, type PeftModel } from './peft-model.ts';
@@ -15,19 +17,25 @@ export interface LoadPeftOptions {
   peft?: PeftOptions;
   /** … or the adapters saved in this folder. */
   adapter?: string;
+  /** Keep the frozen base projections as rotated 8-bit codes only (LoRA, quantized format). */
+  base8bit?: boolean;
+  gradCheckpointing?: boolean;
 }
 
-export function loadPeftLlama(modelDir: string, o: LoadPeftOptions): { model: PeftModel; source: HfModel; spec: PeftSpec } {
+export function loadPeftLlama(modelDir: string, o: LoadPeftOptions): { model: PeftModel; source: LoadedFolder; spec: PeftSpec } {
   if ((o.peft === undefined) === (o.adapter === undefined)) {
     throw new HaloError('E_ARG', 'give either new PEFT settings (--peft lora|hut) or an adapter folder (--adapter DIR), not both or neither');
   }
-  const source = loadModelFolder(modelDir, { dtype: 'f32' });
   const backend = getBackend(o.backend);
+  const common = { halo: o.halo, backend, adoptWeights: true, frozenProjections: o.base8bit ? ('codes' as const) : ('f32' as const), gradCheckpointing: o.gradCheckpointing };
   if (o.adapter !== undefined) {
-    const { adapters, spec } = loadPeft(o.adapter, source.config, { backend });
-    const model = createPeftModel(source.config, source.weights, { halo: o.halo, backend, adapters }).eval();
-    return { model, source, spec };
+    const adapterDir = o.adapter;
+    const { result, source } = withModelFolder(modelDir, (f) => {
+      const { adapters, spec } = loadPeft(adapterDir, f.config, { backend });
+      return { model: createPeftModel(f.config, f.reader, { ...common, adapters }).eval(), spec };
+    });
+    return { ...result, source };
   }
-  const model = createPeftModel(source.config, source.weights, { halo: o.halo, backend, peft: o.peft });
+  const { result: model, source } = withModelFolder(modelDir, (f) => createPeftModel(f.config, f.reader, { ...common, peft: o.peft }));
   return { model, source, spec: specOfAdapters(model.adapters, modelDir) };
 }

@@ -41,6 +41,14 @@ export class LoraAdapter extends LowRankAdapter implements OutputAdapter {
     this.dropout = o.dropout;
   }
 
+  randomState(): unknown {
+    return this.rng.state();
+  }
+
+  setRandomState(state: unknown): void {
+    this.rng.restore(state as ReturnType<Rng['state']>);
+  }
+
   /** Δ(x) for x [N, in] → [N, out]. */
   forward(x: FloatArray, N: number): { y: FloatArray; tape: LoraTape } {
     const { inFeatures: K, outFeatures: M, rank: r } = this;

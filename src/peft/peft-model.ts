@@ -13,14 +13,14 @@ import type { Batch } from '../data/batch.ts';
 import { operandFormat, type HaloConfig } from '../halo/config.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
 import type { CausalLM, LossResult, Param } from '../models/causal-lm.ts';
-import { LlamaModel } from '../models/llama.ts';
+import { LlamaModel, type LlamaOptions } from '../models/llama.ts';
+import type { TensorSource } from '../io/hf-folder.ts';
 import type { Adapter } from './adapter.ts';
 import { buildAdapters, setAdaptersTraining, type PeftOptions } from './build.ts';
 
 export class PeftModel implements CausalLM {
   readonly model: LlamaModel;
   private readonly baseMoves: boolean;
-  private compacted = false;
 
   constructor(model: LlamaModel) {
     this.model = model;
@@ -60,11 +60,8 @@ export class PeftModel implements CausalLM {
     if (this.baseMoves) this.model.weightsChanged();
   }
 
-  /** The base weights (unmerged); merge.ts makes merged ones. */
+  /** The base weights (unmerged; refused once the base is 8-bit codes only); merge.ts makes merged ones. */
   stateDict(): Map<string, Tensor> {
-    if (this.compacted) {
-      throw new HaloError('E_UNSUPPORTED', 'the base projections were compacted to their 8-bit codes (compactBase), so there are no f32 weights to save; save the adapters (savePeft) and merge them into the base folder with `halo merge`');
-    }
     return this.model.stateDict();
   }
 
@@ -81,15 +78,7 @@ export class PeftModel implements CausalLM {
       throw new HaloError('E_UNSUPPORTED', `compactBase needs a quantized base (e.g. --level halo2 --format int8); with ${this.model.halo.format} operands the f32 weights are what the linear multiplies with`);
     }
     let freed = 0;
-    for (const n of this.model.names) {
-      for (const name of [n.q, n.k, n.v, n.o, n.gate, n.up, n.down]) {
-        this.model.weight(name); // cached for good: weightsChanged() here never clears it
-        const p = this.model.param(name);
-        freed += p.data.byteLength;
-        p.data = p.data instanceof Float64Array ? new Float64Array(0) : new Float32Array(0);
-      }
-    }
-    this.compacted = true;
+    for (const n of this.model.names) for (const name of n.projections) freed += this.model.pinToCodes(name);
     return freed;
   }
 
@@ -100,7 +89,7 @@ export class PeftModel implements CausalLM {
   }
 }
 
-export interface CreatePeftOptions {
+export interface CreatePeftOptions extends Pick<LlamaOptions, 'adoptWeights' | 'frozenProjections' | 'gradCheckpointing'> {
   halo: HaloConfig;
   backend: Backend;
   /** New adapters from these options, or `adapters` (e.g. loaded by loadPeft). */
@@ -110,8 +99,9 @@ export interface CreatePeftOptions {
 }
 
 /** A frozen base (no gradients, no optimizer state) with adapters on it, ready for train(). */
-export function createPeftModel(config: ModelConfig, weights: ReadonlyMap<string, Tensor>, o: CreatePeftOptions): PeftModel {
+export function createPeftModel(config: ModelConfig, weights: TensorSource, o: CreatePeftOptions): PeftModel {
   const adapters = o.adapters ?? (o.peft ? buildAdapters(config, o.peft, { precision: o.precision, backend: o.backend }) : new Map<string, Adapter>());
-  const model = new LlamaModel(config, weights, { halo: o.halo, backend: o.backend, precision: o.precision, trainable: () => false, adapters });
+  const { peft: _p, adapters: _a, ...llama } = o;
+  const model = new LlamaModel(config, weights, { ...llama, trainable: () => false, adapters });
   return new PeftModel(model);
 }

@@ -37,7 +37,9 @@ export interface TrainOptions {
   seed: number;
   padId: number;
   evalEvery: number; // optimizer steps; 0 = only at the end
-  saveEvery: number; // optimizer steps; 0 = only at the end
+  saveEvery: number; // optimizer steps; 0 = only at the end (unless finalCheckpoint is false)
+  /** Write a checkpoint after the last step (default true); false with saveEvery 0 writes none at all. */
+  finalCheckpoint?: boolean;
   /** Checkpoints kept on disk, newest first (HF's save_total_limit; at least 1). */
   keepCheckpoints: number;
   /** Continue from the newest complete checkpoint in outDir (manifest present, checksums valid). */
@@ -65,7 +67,11 @@ export interface TrainOptions {
 export interface TrainSummary {
   steps: number;
   tokens: number;
+  /** Wall time of the whole loop, evaluation and checkpoints included. */
   seconds: number;
+  /** Seconds spent in training steps only (forward, backward, clipping, optimizer). */
+  trainSeconds: number;
+  /** tokens / trainSeconds: evaluation and checkpoint writes are not training speed. */
   tokensPerSecond: number;
   finalTrainLoss: number;
   evalLosses: { step: number; loss: number }[];
@@ -144,6 +150,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
   const loader = new BatchLoader(trainSet, { batchSize: o.batchSize, padId: o.padId, seed: o.seed, state: loaderState });
   const bar = o.quiet || !lead ? null : new ProgressBar('train', totalSteps, { startAt: step, logEvery: o.logEvery });
   const t0 = performance.now();
+  let trainMs = 0;
   let tokensSeen = 0;
   let lastLoss = NaN;
 
@@ -169,6 +176,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
       if (b) micro.push(b);
     }
     if (micro.length === 0) break;
+    const stepStart = performance.now();
     const counts = Float64Array.of(micro.reduce((s, b) => s + b.lossTokens, 0), micro.reduce((s, b) => s + b.lengths.reduce((a, c) => a + c, 0), 0));
     par?.sum(counts);
     const tokens = counts[0];
@@ -204,11 +212,11 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
       badInARow++;
     }
     step++;
+    trainMs += performance.now() - stepStart;
     tokensSeen += counts[1];
     lastLoss = loss;
-    const secs = (performance.now() - t0) / 1000;
     const record: Record<string, unknown> = {
-      step, loss, lr, gradNorm: norm, tokens: tokensSeen, tokensPerSecond: tokensSeen / secs, epoch: micro[0].epoch, skipped: !finite, skippedSteps: skipped,
+      step, loss, lr, gradNorm: norm, tokens: tokensSeen, tokensPerSecond: tokensSeen / (trainMs / 1000), epoch: micro[0].epoch, skipped: !finite, skippedSteps: skipped,
     };
     if (numericError !== null) record.numericError = numericError;
     const qs = o.quantStats?.take();
@@ -231,7 +239,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     }
     if (lead) metrics.append(record);
     bar?.update(step, { loss, lr, tokens: tokensSeen });
-    if ((o.saveEvery > 0 && step % o.saveEvery === 0) || step === totalSteps) checkpoint();
+    if ((o.saveEvery > 0 && step % o.saveEvery === 0) || (step === totalSteps && (o.finalCheckpoint ?? true))) checkpoint();
     if (o.stopAtStep !== undefined && step >= o.stopAtStep) break;
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -239,7 +247,8 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     steps: step,
     tokens: tokensSeen,
     seconds,
-    tokensPerSecond: tokensSeen / seconds,
+    trainSeconds: trainMs / 1000,
+    tokensPerSecond: tokensSeen / (trainMs / 1000),
     finalTrainLoss: lastLoss,
     evalLosses,
     skippedSteps: skipped,

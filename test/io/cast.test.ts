@@ -51,4 +51,22 @@ describe('bf16 / f16 codecs', () => {
     assert.equal(castTensor(t, 'f32'), t);
     assert.throws(() => castTensor(Tensor.zeros([2], 'i8'), 'f32', 'w'), (e: HaloError) => e.code === 'E_DTYPE' && /w: cannot convert i8/.test(e.message));
   });
+
+  it('the bf16 → f32 shift path gives the per-element decode for all 65536 codes, bit for bit (NaNs: their own bits)', () => {
+    const bits = new Uint16Array(65536).map((_, i) => i);
+    const fast = castTensor(new Tensor([65536], 'bf16', bits), 'f32').data;
+    const slow = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) slow[i] = bf16BitsToF32(i);
+    const f = new Uint32Array(fast.buffer);
+    const sl = new Uint32Array(slow.buffer);
+    let nans = 0;
+    for (let i = 0; i < 65536; i++) {
+      if (Number.isNaN(slow[i])) {
+        // A JS number does not keep a NaN's payload; the shift keeps the code's own bits.
+        assert.ok(Number.isNaN(fast[i]) && f[i] === i << 16 >>> 0, `code 0x${i.toString(16)}`);
+        nans++;
+      } else if (f[i] !== sl[i]) assert.fail(`code 0x${i.toString(16)}: ${f[i]} vs ${sl[i]}`);
+    }
+    assert.equal(nans, 2 * 127, 'every bf16 NaN code (exponent all ones, mantissa ≠ 0), both signs');
+  });
 });

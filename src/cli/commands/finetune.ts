@@ -6,8 +6,10 @@ import * as path from 'node:path';
 import { HaloError } from '../../core/errors.ts';
 import { describeExample } from '../../data/debug.ts';
 import { encodeRecords } from '../../data/encode.ts';
-import { describeConfig } from '../../halo/config.ts';
-import { saveModelFolder } from '../../io/hf-folder.ts';
+import { readModelConfig } from '../../io/hf-config.ts';
+import { describeConfig, operandFormat } from '../../halo/config.ts';
+import { saveModelFolder, scanModelFolder } from '../../io/hf-folder.ts';
+import { checkPlanFits, describePlan, memoryPlan } from '../../train/memory-plan.ts';
 import type { CausalLM } from '../../models/causal-lm.ts';
 import { loadLlama } from '../../models/load.ts';
 import { describeParamCounts } from '../../peft/build.ts';
@@ -54,7 +56,8 @@ export const finetuneCommand: Command = {
     { name: 'max-grad-norm', type: 'number', help: 'clip the global gradient norm (0 = off)', default: 1 },
     { name: 'seed', type: 'int', help: 'seed for shuffling', default: 42 },
     { name: 'eval-every', type: 'int', help: 'evaluate every N steps (0 = at the end only)', default: 0 },
-    { name: 'save-every', type: 'int', help: 'checkpoint every N steps (0 = at the end only)', default: 50 },
+    { name: 'save-every', type: 'int', help: 'checkpoint (weights + optimizer state, resumable) every N steps and after the last; 0 = no checkpoints, only the final model', default: 50 },
+    { name: 'grad-checkpointing', type: 'boolean', help: "keep only each decoder block's input and recompute the block in the backward pass (less activation memory, ~1/3 more compute)" },
     { name: 'save-total-limit', type: 'int', help: 'checkpoints kept in --out/checkpoints, newest first (≥ 1)', default: 2 },
     { name: 'resume', type: 'boolean', help: 'continue from the newest complete checkpoint in --out (manifest + checksums valid; damaged ones are skipped)' },
     { name: 'max-bad-steps', type: 'int', help: 'stop after this many steps in a row with a non-finite loss or gradient norm (each is skipped)', default: 10 },
@@ -62,6 +65,7 @@ export const finetuneCommand: Command = {
     { name: 'train-on-prompt', type: 'boolean', help: 'also put loss on prompt/user tokens' },
     { name: 'debug-data', type: 'boolean', help: 'print one processed example with its loss mask, then exit' },
     { name: 'skip-bad-lines', type: 'boolean', help: 'skip malformed JSONL lines (counted) instead of stopping' },
+    { name: 'force', type: 'boolean', help: "start even when the memory plan says the run will not fit in the machine's available memory" },
   ],
   async run({ options: o }) {
     const modelDir = o.model as string;
@@ -70,7 +74,24 @@ export const finetuneCommand: Command = {
     const peft = peftOptionsFrom(o);
     const fsdp = fsdpModeFrom(o, peft !== null);
     const lr = (o.lr as number | undefined) ?? (peft ? 3e-4 : 5e-5);
+    const gradCheckpointing = o['grad-checkpointing'] === true;
+    // A frozen LoRA base with a quantized format is what the HALO linear multiplies with as 8-bit codes: keeping
+    // its f32 copy as well would only cost memory, so that is the default (--no-base-8bit keeps it).
+    const base8bit = peft !== null && ((o['base-8bit'] as boolean | undefined) ?? (peft.method === 'lora' && operandFormat(halo) !== null));
+    // Before any weight (or data) is read: a run that cannot fit stops here, in seconds. (Not for FSDP, whose
+    // shards the plan does not model.)
+    const plan = memoryPlan(scanModelFolder(modelDir).config, {
+      halo, mode: peft?.method ?? 'full', rank: peft?.rank, base8bit, gradCheckpointing,
+      batchSize: positive(o, 'batch-size'), seqLen: positive(o, 'max-seq-len'),
+    });
+    if (!fsdp) {
+      process.stderr.write(describePlan(plan) + '\n');
+      if (!o.force) checkPlanFits(plan);
+    }
     const tok = loadTokenizer(modelDir);
+    // A config vocabulary larger than the tokenizer's is fine (padded embeddings); a smaller one is not.
+    const vocab = readModelConfig(modelDir).vocab_size;
+    if (tok.vocabSize > vocab) throw new HaloError('E_FORMAT', `${modelDir}: tokenizer.json has ${tok.vocabSize} tokens but config.json vocab_size is ${vocab}`);
     const encodeOpts = { maxSeqLen: o['max-seq-len'] as number, trainOnPrompt: o['train-on-prompt'] === true };
     const readOpts = { onBadLine: o['skip-bad-lines'] ? ('skip' as const) : ('error' as const) };
     const trainRead = readDataSpecs(o.data as string, readOpts);
@@ -94,15 +115,12 @@ export const finetuneCommand: Command = {
     const { model, source }: { model: CausalLM; source: ReturnType<typeof loadLlama>['source'] } = sharded
       ? sharded
       : peft
-      ? loadPeftLlama(modelDir, { halo, backend, peft })
-      : loadLlama(modelDir, { halo, backend, wrapBackend: quantStats ? (be) => quantStats.wrap(be) : undefined, blockHooks: quantStats?.hooks });
+      ? loadPeftLlama(modelDir, { halo, backend, peft, base8bit, gradCheckpointing })
+      : loadLlama(modelDir, { halo, backend, gradCheckpointing, wrapBackend: quantStats ? (be) => quantStats.wrap(be) : undefined, blockHooks: quantStats?.hooks });
     if (lead) process.stderr.write(`model ${modelDir}: ${source.config.architecture}, ${source.config.num_hidden_layers} layers, hidden ${source.config.hidden_size}; matmuls ${describeConfig(halo)}${sharded ? `; ${fsdp === 'hq' ? 'HQ-FSDP' : `FSDP (${fsdp} gathers)`} over ${sharded.model.size} rank(s)` : ''}\n`);
     if (peft) {
       process.stderr.write(`${peft.method.toUpperCase()} adapters on a frozen base (r ${peft.rank}, alpha ${peft.alpha}, dropout ${peft.dropout}):\n${describeParamCounts(source.config, peft.rank, peft.targetModules)}\n`);
-      if (o['base-8bit']) {
-        const freed = (model as PeftModel).compactBase();
-        process.stderr.write(`base kept as rotated 8-bit codes only: ${(freed / 2 ** 20).toFixed(1)} MiB of f32 projection weights released\n`);
-      }
+      if (base8bit) process.stderr.write('frozen base kept as rotated 8-bit codes only (--no-base-8bit keeps f32 copies)\n');
     }
     fs.mkdirSync(outDir, { recursive: true });
     const runConfig = { model: path.resolve(modelDir), halo, ...Object.fromEntries(Object.entries(o)) };
@@ -124,6 +142,7 @@ export const finetuneCommand: Command = {
       padId: tok.padId ?? tok.eosId ?? 0,
       evalEvery: o['eval-every'] as number,
       saveEvery: o['save-every'] as number,
+      finalCheckpoint: (o['save-every'] as number) > 0,
       keepCheckpoints: positive(o, 'save-total-limit'),
       resume: o.resume === true,
       logEvery: 10,
@@ -142,7 +161,7 @@ export const finetuneCommand: Command = {
     fs.writeFileSync(path.join(outDir, 'halo_config.json'), JSON.stringify({ ...halo, trainedWith: describeConfig(halo) }, null, 2) + '\n');
     const last = summary.evalLosses[summary.evalLosses.length - 1];
     process.stdout.write(
-      `done: ${summary.steps} steps, ${summary.tokens} tokens in ${summary.seconds.toFixed(1)} s (${Math.round(summary.tokensPerSecond)} tok/s); ` +
+      `done: ${summary.steps} steps, ${summary.tokens} tokens in ${summary.trainSeconds.toFixed(1)} s of training (${Math.round(summary.tokensPerSecond)} tok/s; ${summary.seconds.toFixed(1)} s with evaluation and checkpoints); ` +
         `final train loss ${summary.finalTrainLoss.toFixed(4)}${last ? `, eval loss ${last.loss.toFixed(4)}` : ''}; saved to ${outDir}\n`,
     );
     return 0;

@@ -1,0 +1,129 @@
+// The memory a fine-tuning run will need, estimated from config.json and the run's settings before any weight
+// is read, so that a run that cannot fit is refused in seconds with the flag that would make it fit instead of
+// being killed by the OOM killer an hour into loading. Each item is what the code actually allocates:
+//   weights       f32 master copies (4 B/param); a frozen LoRA base kept as codes: 1 B per projection weight
+//   weight codes  the rotated 8-bit copies the HALO linears multiply with, made once per optimizer step
+//   gradients     f32, trainable parameters only
+//   optimizer     AdamW's two f32 moments (8 B per trainable parameter)
+//   activations   what one decoder block's forward keeps for its backward (src/models/llama.ts LayerTape), times
+//                 the blocks (or only the blocks' inputs plus one block, with activation checkpointing)
+//   work          the largest transient buffers of a step: a block's backward and the chunked head/loss
+//   runtime       Node, V8, the addon and oneDNN's primitives
+// The estimate is compared with measured peak RSS in docs/scaling.md (`halo bench model` prints both).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { HaloError } from '../core/errors.ts';
+import { operandFormat, type HaloConfig } from '../halo/config.ts';
+import type { ModelConfig } from '../io/hf-config.ts';
+import { expectedTensors } from '../io/hf-folder.ts';
+
+export interface PlanSettings {
+  halo: HaloConfig;
+  /** full: every weight trains; lora/hut: adapters on a frozen base. */
+  mode: 'full' | 'lora' | 'hut';
+  /** Adapter rank (PEFT). */
+  rank?: number;
+  /** Frozen base projections as 8-bit codes only (LoRA with a quantized format). */
+  base8bit?: boolean;
+  batchSize: number;
+  seqLen: number;
+  gradCheckpointing: boolean;
+  /** Rows of the chunked head (default: what head-loss.ts picks). */
+  headChunkRows?: number;
+}
+
+export interface PlanItem {
+  name: string;
+  bytes: number;
+  /** The flags that shrink this item. */
+  shrinkWith: string;
+}
+
+export interface MemoryPlan {
+  items: PlanItem[];
+  totalBytes: number;
+}
+
+/** Node + V8 heap + the addon and oneDNN, measured on an idle run of a tiny model (about 150 MiB). */
+const RUNTIME_BYTES = 160 * 2 ** 20;
+
+export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
+  const specs = expectedTensors(c);
+  const isProj = (n: string) => /_proj\.weight$/.test(n);
+  const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  const projParams = specs.filter((t) => isProj(t.name)).reduce((a, t) => a + numel(t.shape), 0);
+  const allParams = specs.reduce((a, t) => a + numel(t.shape), 0);
+  const quantized = operandFormat(s.halo) !== null;
+  const full = s.mode === 'full';
+  const C = c.hidden_size;
+  const I = c.intermediate_size;
+  const V = c.vocab_size;
+  const L = c.num_hidden_layers;
+  const q = c.num_attention_heads * c.head_dim;
+  const kv = c.num_key_value_heads * c.head_dim;
+  const N = s.batchSize * s.seqLen;
+
+  let adapterParams = 0;
+  if (!full) {
+    const r = s.rank ?? 16;
+    for (const t of specs) if (isProj(t.name)) adapterParams += s.mode === 'lora' ? r * (t.shape[0]! + t.shape[1]!) : r * (t.shape[0]! + t.shape[1]!);
+  }
+  const codesOnly = !full && (s.base8bit ?? false) && quantized;
+  // Codes per projection weight: one byte per element (a float format keeps the f32 weight itself).
+  const codeBytes = quantized ? projParams : 0;
+  const weightBytes = codesOnly ? 4 * (allParams - projParams) : 4 * allParams;
+  const trainable = full ? allParams : adapterParams;
+
+  // One block's saved activations per token (LayerTape): f32 x0, x1, q, k, v, gate, up (+ rstd, lse), and
+  // the linears' saved inputs: 8-bit codes when quantized, f32 otherwise (q/k/v share one, gate/up another).
+  const savedInputBytes = (quantized ? 1 : 4) * (C + q + C + I);
+  const tapePerToken = 4 * (2 * C + q + 2 * kv + 2 * I) + savedInputBytes + 4 * (2 + c.num_attention_heads);
+  const activations = s.gradCheckpointing ? N * (L * 4 * C + tapePerToken) : N * L * tapePerToken;
+  // A block's backward holds its tape plus a few [N, max(C, I)] f32 gradients at once; the head's chunk
+  // holds its logits (and their bf16 or transposed copy) for chunkRows rows of V.
+  const chunkRows = Math.min(N, s.headChunkRows ?? Math.max(1, Math.floor((64 * 2 ** 20) / (4 * V))));
+  const work = 4 * N * (3 * I + 4 * C) + 3 * 4 * chunkRows * V + 4 * 2 * N * C;
+
+  const items: PlanItem[] = [
+    { name: codesOnly ? 'weights (f32 embeddings/norms, 8-bit base)' : 'weights (f32 master copies)', bytes: weightBytes + (codesOnly ? codeBytes : 0), shrinkWith: full ? '--peft lora' : '' },
+    { name: 'weight codes (rotated 8-bit, per step)', bytes: codesOnly ? 0 : codeBytes, shrinkWith: full ? '--peft lora' : '' },
+    { name: 'gradients (f32)', bytes: 4 * trainable, shrinkWith: full ? '--peft lora' : '' },
+    { name: 'optimizer (AdamW moments, f32)', bytes: 8 * trainable, shrinkWith: full ? '--peft lora' : '' },
+    { name: `activations (${N} tokens${s.gradCheckpointing ? ', checkpointed' : ''})`, bytes: activations, shrinkWith: s.gradCheckpointing ? '--batch-size, --max-seq-len' : '--grad-checkpointing, --batch-size, --max-seq-len' },
+    { name: 'step work buffers', bytes: work, shrinkWith: '--batch-size, --max-seq-len' },
+    { name: 'runtime (Node, addon, oneDNN)', bytes: RUNTIME_BYTES, shrinkWith: '' },
+  ];
+  return { items: items.filter((i) => i.bytes > 0), totalBytes: items.reduce((a, i) => a + i.bytes, 0) };
+}
+
+export const GiB = 2 ** 30;
+const fmt = (b: number) => (b >= GiB ? `${(b / GiB).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(0)} MiB`);
+
+/** The plan as aligned lines, biggest item first. */
+export function describePlan(p: MemoryPlan): string {
+  const rows = [...p.items].sort((a, b) => b.bytes - a.bytes).map((i) => `  ${fmt(i.bytes).padStart(10)}  ${i.name}`);
+  return `memory plan: ${fmt(p.totalBytes)} estimated peak\n${rows.join('\n')}`;
+}
+
+/** MemAvailable from /proc/meminfo (what can be allocated without swapping), else os.freemem(). */
+export function availableMemory(): number {
+  try {
+    const m = /MemAvailable:\s+(\d+) kB/.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return os.freemem();
+}
+
+/** Throws a one-line E_MEMORY error naming the biggest item and the flags that shrink it when the plan does not fit. */
+export function checkPlanFits(p: MemoryPlan, available = availableMemory()): void {
+  if (p.totalBytes <= available) return;
+  const biggest = [...p.items].sort((a, b) => b.bytes - a.bytes)[0]!;
+  const flags = [...new Set(p.items.filter((i) => i.shrinkWith).sort((a, b) => b.bytes - a.bytes).flatMap((i) => i.shrinkWith.split(', ')))];
+  throw new HaloError(
+    'E_MEMORY',
+    `this run needs about ${fmt(p.totalBytes)} but ${fmt(available)} is available; the biggest item is ${biggest.name} (${fmt(biggest.bytes)}); ` +
+      `shrink it with ${flags.join(', ') || 'a smaller model'}, or pass --force to try anyway`,
+  );
+}
