@@ -14,11 +14,15 @@ comparison can be tight.
 
 Usage:
   python3 tools/torch_llama_reference.py MODEL_DIR BATCH_JSON OUT_SAFETENSORS [--dtype float64|float32]
+                                         [--loss-only] [--threads N]
 
 BATCH_JSON: {"input_ids": [[...], ...], "labels": [[...], ...], "attention_mask": [[...], ...],
              "position_ids": [[...], ...] (optional, default 0..T-1)}
   labels are aligned with input_ids (not shifted), -100 = no loss, as in transformers.
 OUT_SAFETENSORS: "logits" [B*T, V], "grad/<hf name>" for every parameter; metadata loss_mean, loss_sum, tokens.
+  With --loss-only (a checkpoint at real sizes: test/models/preset-torch-parity.test.ts) the forward runs without
+  autograd and the file holds only the metadata. Weights may be stored as F64, F32, F16 or BF16; each is converted
+  to --dtype as it is read.
 
 The math follows transformers' modeling_llama.py / modeling_qwen2.py / modeling_rope_utils.py:
 https://github.com/huggingface/transformers/blob/main/src/transformers/models/llama/modeling_llama.py
@@ -40,23 +44,28 @@ IGNORE_INDEX = -100
 ST_DTYPES = {'F64': torch.float64, 'F32': torch.float32, 'F16': torch.float16, 'BF16': torch.bfloat16}
 
 
-def read_safetensors(path):
-    """All tensors of one file as {name: tensor} (a copy, so the file's bytes can be dropped)."""
-    with open(path, 'rb') as f:
-        data = f.read()
-    (n,) = struct.unpack('<Q', data[:8])
-    header = json.loads(data[8:8 + n])
-    body = memoryview(data)[8 + n:]
+def read_safetensors(path, dtype=None):
+    """All tensors of one file as {name: tensor}, each read on its own (and converted to `dtype` right away when
+    given), so a large checkpoint never sits in memory twice, raw and converted."""
     out = {}
-    for name, e in header.items():
-        if name == '__metadata__':
-            continue
-        if e['dtype'] not in ST_DTYPES:
-            raise SystemExit(f'{path}: tensor {name} has dtype {e["dtype"]}; this reader handles {sorted(ST_DTYPES)}')
-        begin, end = e['data_offsets']
-        dt = ST_DTYPES[e['dtype']]
-        t = torch.frombuffer(body[begin:end], dtype=dt) if end > begin else torch.empty(0, dtype=dt)
-        out[name] = t.reshape(e['shape']).clone()
+    with open(path, 'rb') as f:
+        (n,) = struct.unpack('<Q', f.read(8))
+        header = json.loads(f.read(n))
+        start = 8 + n
+        for name, e in header.items():
+            if name == '__metadata__':
+                continue
+            if e['dtype'] not in ST_DTYPES:
+                raise SystemExit(f'{path}: tensor {name} has dtype {e["dtype"]}; this reader handles {sorted(ST_DTYPES)}')
+            begin, end = e['data_offsets']
+            dt = ST_DTYPES[e['dtype']]
+            if end > begin:
+                f.seek(start + begin)
+                t = torch.frombuffer(bytearray(f.read(end - begin)), dtype=dt)
+            else:
+                t = torch.empty(0, dtype=dt)
+            t = t.reshape(e['shape'])
+            out[name] = t.to(dtype) if dtype is not None and dtype != dt else t
     return out
 
 
@@ -79,7 +88,7 @@ def write_safetensors(path, tensors, metadata):
     os.replace(tmp, path)
 
 
-def load_folder_weights(model_dir):
+def load_folder_weights(model_dir, dtype=None):
     index = os.path.join(model_dir, 'model.safetensors.index.json')
     if os.path.exists(index):
         with open(index) as f:
@@ -88,7 +97,7 @@ def load_folder_weights(model_dir):
         files = ['model.safetensors']
     weights = {}
     for name in files:
-        weights.update(read_safetensors(os.path.join(model_dir, name)))
+        weights.update(read_safetensors(os.path.join(model_dir, name), dtype))
     return weights
 
 
@@ -234,15 +243,21 @@ def main(argv):
     ap.add_argument('batch_json')
     ap.add_argument('out')
     ap.add_argument('--dtype', choices=['float64', 'float32'], default='float64')
+    ap.add_argument('--loss-only', action='store_true',
+                    help='forward only: no backward, and OUT holds only the metadata (for checkpoints at real sizes)')
+    ap.add_argument('--threads', type=int, default=0, help='torch CPU threads (0 = torch default)')
     args = ap.parse_args(argv)
     dtype = getattr(torch, args.dtype)
     torch.set_default_dtype(dtype)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
     cfg = read_config(args.model_dir)
-    raw = load_folder_weights(args.model_dir)
+    raw = load_folder_weights(args.model_dir, dtype)
     # rotary inv_freq buffers are not parameters; a tied model's lm_head.weight (if stored) is ignored, as in HF
-    params = {n: t.to(dtype).requires_grad_(True) for n, t in raw.items()
+    params = {n: t.requires_grad_(not args.loss_only) for n, t in raw.items()
               if not n.endswith('rotary_emb.inv_freq') and not (cfg['tied'] and n == 'lm_head.weight')}
+    del raw
 
     with open(args.batch_json) as f:
         batch = json.load(f)
@@ -252,13 +267,15 @@ def main(argv):
     B, T = ids.shape
     positions = torch.tensor(batch['position_ids'], dtype=torch.long) if 'position_ids' in batch else torch.arange(T).expand(B, T)
 
-    logits = forward(params, cfg, ids, key_mask, positions)
-    loss, loss_sum, tokens = causal_lm_loss(logits, labels)
-    loss.backward()
-
-    out = {'logits': logits.reshape(B * T, -1)}
-    for n, p in params.items():
-        out['grad/' + n] = p.grad if p.grad is not None else torch.zeros_like(p)
+    with torch.set_grad_enabled(not args.loss_only):
+        logits = forward(params, cfg, ids, key_mask, positions)
+        loss, loss_sum, tokens = causal_lm_loss(logits, labels)
+    out = {}
+    if not args.loss_only:
+        loss.backward()
+        out['logits'] = logits.reshape(B * T, -1)
+        for n, p in params.items():
+            out['grad/' + n] = p.grad if p.grad is not None else torch.zeros_like(p)
     write_safetensors(args.out, out, {
         'loss_mean': repr(loss.item()), 'loss_sum': repr(loss_sum.item()), 'tokens': str(tokens),
         'dtype': args.dtype, 'torch': torch.__version__,

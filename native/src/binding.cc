@@ -146,12 +146,31 @@ GemmType gemm_type(int64_t t) {
   return GemmType(t);
 }
 
-// gemmImpl(type, m, n, k) → oneDNN implementation name
+// gemmImpl(type, m, n, k[, aKM, bKN]) → oneDNN implementation name
 Napi::Value GemmImplJs(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
     const GemmType t = gemm_type(signed_int(info, 0, "type"));
-    return Napi::String::New(info.Env(), gemm_impl_name(t, integer(info, 1, "m"), integer(info, 2, "n"), integer(info, 3, "k")));
+    const bool aKM = info.Length() > 4 && boolean(info, 4, "aKM"), bKN = info.Length() > 5 && boolean(info, 5, "bKN");
+    return Napi::String::New(info.Env(), gemm_impl_name(t, integer(info, 1, "m"), integer(info, 2, "n"), integer(info, 3, "k"), aKM, bKN));
   });
+}
+
+// The operands of matmul/matmulT of GEMM type t, with their lengths checked (a: m·k, b: n·k, out: m·n).
+struct GemmArgs {
+  Bytes a, b, out;
+};
+GemmArgs gemm_args(const Napi::CallbackInfo& info, GemmType t, size_t ia, size_t ib, size_t iout, int64_t m, int64_t n, int64_t k) {
+  napi_typedarray_type want;
+  const char* wantName;
+  switch (t) {
+    case GemmType::f32: want = napi_float32_array; wantName = "Float32Array"; break;
+    case GemmType::bf16: want = napi_uint16_array; wantName = "Uint16Array"; break;
+    case GemmType::s8: want = napi_int8_array; wantName = "Int8Array"; break;
+    default: want = napi_uint8_array; wantName = "Uint8Array";
+  }
+  const std::string an = std::string("A (") + kGemmNames[int(t)] + ")", bn = std::string("B (") + kGemmNames[int(t)] + ")";
+  return {typed_as(info, ia, an.c_str(), want, wantName, size_t(m * k)), typed_as(info, ib, bn.c_str(), want, wantName, size_t(n * k)),
+          typed_as(info, iout, "out", napi_float32_array, "Float32Array", size_t(m * n))};
 }
 
 // matmulT(type, a, b, m, n, k, alpha, out): out[m,n] = alpha·a[m,k]·b[n,k]ᵀ
@@ -160,19 +179,22 @@ Napi::Value MatmulTJs(const Napi::CallbackInfo& info) {
     const GemmType t = gemm_type(signed_int(info, 0, "type"));
     const int64_t m = integer(info, 3, "m"), n = integer(info, 4, "n"), k = integer(info, 5, "k");
     const double alpha = number(info, 6, "alpha");
-    napi_typedarray_type want;
-    const char* wantName;
-    switch (t) {
-      case GemmType::f32: want = napi_float32_array; wantName = "Float32Array"; break;
-      case GemmType::bf16: want = napi_uint16_array; wantName = "Uint16Array"; break;
-      case GemmType::s8: want = napi_int8_array; wantName = "Int8Array"; break;
-      default: want = napi_uint8_array; wantName = "Uint8Array";
-    }
-    const std::string an = std::string("A (") + kGemmNames[int(t)] + ")", bn = std::string("B (") + kGemmNames[int(t)] + ")";
-    Bytes a = typed_as(info, 1, an.c_str(), want, wantName, size_t(m * k));
-    Bytes b = typed_as(info, 2, bn.c_str(), want, wantName, size_t(n * k));
-    Bytes o = typed_as(info, 7, "out", napi_float32_array, "Float32Array", size_t(m * n));
-    gemm_abt(t, a.data, b.data, static_cast<float*>(o.data), m, n, k, alpha);
+    GemmArgs g = gemm_args(info, t, 1, 2, 7, m, n, k);
+    gemm_abt(t, g.a.data, g.b.data, static_cast<float*>(g.out.data), m, n, k, alpha);
+    return info.Env().Undefined();
+  });
+}
+
+// matmul(type, a, b, m, n, k, aKM, bKN, alpha, out): out[m,n] = alpha·Σ_k A[m,k]·B[n,k] with a stored [m,k]
+// (or [k,m] when aKM) and b stored [n,k] (or [k,n] when bKN)
+Napi::Value MatmulJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const GemmType t = gemm_type(signed_int(info, 0, "type"));
+    const int64_t m = integer(info, 3, "m"), n = integer(info, 4, "n"), k = integer(info, 5, "k");
+    const bool aKM = boolean(info, 6, "aKM"), bKN = boolean(info, 7, "bKN");
+    const double alpha = number(info, 8, "alpha");
+    GemmArgs g = gemm_args(info, t, 1, 2, 9, m, n, k);
+    gemm(t, g.a.data, g.b.data, static_cast<float*>(g.out.data), m, n, k, aKM, bKN, alpha);
     return info.Env().Undefined();
   });
 }
@@ -422,6 +444,7 @@ constexpr Entry kFunctions[] = {
     {"dnnlVersion", DnnlVersionJs},
     {"gemmImpl", GemmImplJs},
     {"matmulT", MatmulTJs},
+    {"matmul", MatmulJs},
     {"transpose", TransposeJs},
     {"rotate", RotateJs},
     {"quantize", QuantizeJs},

@@ -1,6 +1,14 @@
-// GEMMs through oneDNN matmul. B arrives as [N,K] row-major; oneDNN's weights operand is [K,N], so we hand it
-// the same memory described with format tag `ba` (strides {1, K}) — no copy. Primitives are cached by
-// (type, M, N, K, scaled, threads): creating one costs ~0.1 ms, far more than a small GEMM.
+// GEMMs through oneDNN matmul, with each operand in either row-major layout: A as [M,K] or [K,M], B as [N,K]
+// or [K,N]. oneDNN's operands are src [M,K] and weights [K,N]; every layout is the same memory described with
+// strides (A [K,M]: {1, M}; B [N,K]: {1, K}, format tag `ba`; B [K,N]: {N, 1}, tag `ab`) — never a copy, so a
+// weight is stored once and the backward reads it (and the saved activations) transposed in place.
+// Primitives are cached by (types, M, N, K, layouts and leading dimensions, scaled, threads): creating one
+// costs ~0.1 ms, far more than a small GEMM.
+// No layout is much slower than copying the operand to A·Bᵀ first, so none is copied (2 Zen 4 cores, shared
+// and noisy, interleaved runs, min ms; `halo bench gemm --layouts ABt,AB,AtB --copy-compare`): s8
+// 2048×4096×4096 A·Bᵀ 72.8, A·B 77.9 vs copy+A·Bᵀ 76.0, Aᵀ·B 71.1 vs 77.5 (oneDNN runs s8 Aᵀ on gemm:jit,
+// not brgemm, at the same speed); bf16 A·B 168.9 vs 161.6, Aᵀ·B 162.8 vs 159.4; f32 A·B 289.6 vs 286.7,
+// Aᵀ·B 299.5 vs 299.8; at 512×896×4864 and its transposes every layout is within noise of A·Bᵀ or faster.
 //
 // s8·s8: oneDNN computes in int32 and writes int32 into the output buffer (same 4 bytes per element); we
 // then convert in place with out = fround(α·acc) in double, exactly as the TypeScript reference does.
@@ -11,9 +19,12 @@
 // vpmaddubsw, whose u8·s8 pair sums saturate at int16: the result is silently WRONG for full-range int8
 // (measured: a 1×7×33 product off by thousands). There the s8 GEMM runs as f32 GEMMs over K-chunks of 1024:
 // every partial sum is an integer of magnitude ≤ 128²·1024 = 2^24, which f32 holds exactly whatever the
-// summation order, and the chunks are added in int32 — still bit-identical, at f32 GEMM speed.
+// summation order, and the chunks are added in int32 — still bit-identical, at f32 GEMM speed. A chunk is
+// the same strided view of the widened operand, offset by k0 along its K axis (a column offset when K is
+// the row's contiguous axis, a row offset when it is not).
 // bf16 matmul needs AVX-512 in oneDNN 2.6; without it bf16 (and decoded fp8/fp6) operands are widened to f32
 // (exact) and run as an f32 GEMM, which is what oneDNN's bf16 kernels compute anyway (f32 accumulation).
+// Widening and decoding are element-wise, so they keep the operand's layout.
 // kernel_tier() < 2 (setKernelTier, used by the tests) forces both fallbacks, so one machine tests them all.
 #include "gemm.h"
 
@@ -42,8 +53,20 @@ struct Entry {
   dnnl::matmul prim;
 };
 
-// (src type, dst type, M, N, K, leading dimension of A and B, scaled, threads)
-using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, bool, int>;
+// How the two operands sit in memory: A [M,K] (a_km false) or [K,M]; B [N,K] (b_kn false) or [K,N]. lda and
+// ldb are the stored row lengths; they exceed the problem's K only for the K-chunks of the s8 fallback.
+struct Layout {
+  bool a_km;
+  bool b_kn;
+  int64_t lda;
+  int64_t ldb;
+};
+
+// The layout of a whole (unchunked) M×N×K problem.
+Layout dense(int64_t M, int64_t N, int64_t K, bool a_km, bool b_kn) { return {a_km, b_kn, a_km ? M : K, b_kn ? N : K}; }
+
+// (src type, dst type, M, N, K, A layout + ld, B layout + ld, scaled, threads)
+using Key = std::tuple<int, int, int64_t, int64_t, int64_t, bool, int64_t, bool, int64_t, bool, int>;
 
 struct Context {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
@@ -57,16 +80,16 @@ Context& ctx() {
   return *c;
 }
 
-// A[M,K] with row stride ld, B[N,K] with row stride ld viewed as [K,N] (strides {1, ld}), C[M,N] dense.
-Entry& get_entry(dt in, dt out, int64_t M, int64_t N, int64_t K, int64_t ld, bool scaled) {
+// src [M,K] and weights [K,N] as strided views of the stored A and B (see Layout); C [M,N] dense.
+Entry& get_entry(dt in, dt out, int64_t M, int64_t N, int64_t K, const Layout& l, bool scaled) {
   Context& c = ctx();
-  const Key key{int(in), int(out), M, N, K, ld, scaled, omp_get_max_threads()};
+  const Key key{int(in), int(out), M, N, K, l.a_km, l.lda, l.b_kn, l.ldb, scaled, omp_get_max_threads()};
   std::lock_guard<std::mutex> lock(c.mu);
   auto it = c.cache.find(key);
   if (it != c.cache.end()) return it->second;
   if (c.cache.size() >= 256) c.cache.clear();  // shapes in training are few; this only bounds pathological use
-  dnnl::memory::desc a_md({M, K}, in, dnnl::memory::dims{ld, 1});
-  dnnl::memory::desc b_md({K, N}, in, dnnl::memory::dims{1, ld});
+  dnnl::memory::desc a_md({M, K}, in, l.a_km ? dnnl::memory::dims{1, l.lda} : dnnl::memory::dims{l.lda, 1});
+  dnnl::memory::desc b_md({K, N}, in, l.b_kn ? dnnl::memory::dims{l.ldb, 1} : dnnl::memory::dims{1, l.ldb});
   dnnl::memory::desc c_md({M, N}, out, tag::ab);
   dnnl::primitive_attr attr;
   if (scaled) attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
@@ -85,7 +108,7 @@ bool native_s8() {
 bool native_bf16() {
   static const bool ok = [] {
     try {
-      get_entry(dt::bf16, dt::f32, 16, 16, 16, 16, false);
+      get_entry(dt::bf16, dt::f32, 16, 16, 16, dense(16, 16, 16, false, false), false);
       return true;
     } catch (const dnnl::error&) {
       return false;
@@ -139,13 +162,17 @@ float* widened_bf16(int i, const uint16_t* x, int64_t n) {
   return v.data();
 }
 
+// Element offset of column k0 of the K axis in a stored operand: K is contiguous ([M,K], [N,K]) or the row
+// index ([K,M], [K,N], rows of length ld).
+int64_t k_offset(bool k_rows, int64_t ld, int64_t k0) { return k_rows ? k0 * ld : k0; }
+
 // Exact s8·s8 without VNNI: f32 GEMMs over K-chunks (header comment); out = fround(α·Σ chunks).
-void s8_by_f32_chunks(const int8_t* a, const int8_t* b, float* out, int64_t M, int64_t N, int64_t K, double alpha) {
+void s8_by_f32_chunks(const int8_t* a, const int8_t* b, float* out, int64_t M, int64_t N, int64_t K, const Layout& l, double alpha) {
   const float* fa = widened_s8(0, a, M * K);
   const float* fb = widened_s8(1, b, N * K);
   const int64_t total = M * N;
   if (K <= kS8Chunk) {
-    run(get_entry(dt::f32, dt::f32, M, N, K, K, false), fa, fb, out, 1.0f, false);
+    run(get_entry(dt::f32, dt::f32, M, N, K, l, false), fa, fb, out, 1.0f, false);
 #pragma omp parallel for schedule(static) if (total >= (int64_t(1) << 15))
     for (int64_t i = 0; i < total; i++) out[i] = float(alpha * double(out[i]));
     return;
@@ -155,7 +182,7 @@ void s8_by_f32_chunks(const int8_t* a, const int8_t* b, float* out, int64_t M, i
   std::vector<int32_t> acc(size_t(total), 0);
   for (int64_t k0 = 0; k0 < K; k0 += kS8Chunk) {
     const int64_t kc = std::min(kS8Chunk, K - k0);
-    run(get_entry(dt::f32, dt::f32, M, N, kc, K, false), fa + k0, fb + k0, tmp.data(), 1.0f, false);
+    run(get_entry(dt::f32, dt::f32, M, N, kc, l, false), fa + k_offset(l.a_km, l.lda, k0), fb + k_offset(l.b_kn, l.ldb, k0), tmp.data(), 1.0f, false);
     const float* t = tmp.data();
     int32_t* s = acc.data();
 #pragma omp parallel for schedule(static) if (total >= (int64_t(1) << 15))
@@ -166,15 +193,15 @@ void s8_by_f32_chunks(const int8_t* a, const int8_t* b, float* out, int64_t M, i
 }
 
 // bf16 bits (and decoded fp8/fp6) as bf16 GEMM when oneDNN has one, else widened to f32.
-void bf16_gemm(const uint16_t* a, const uint16_t* b, float* out, int64_t M, int64_t N, int64_t K, double alpha) {
+void bf16_gemm(const uint16_t* a, const uint16_t* b, float* out, int64_t M, int64_t N, int64_t K, const Layout& l, double alpha) {
   const bool scaled = alpha != 1.0;
   if (native_bf16()) {
-    run(get_entry(dt::bf16, dt::f32, M, N, K, K, scaled), a, b, out, float(alpha), scaled);
+    run(get_entry(dt::bf16, dt::f32, M, N, K, l, scaled), a, b, out, float(alpha), scaled);
     return;
   }
   const float* fa = widened_bf16(0, a, M * K);
   const float* fb = widened_bf16(1, b, N * K);
-  run(get_entry(dt::f32, dt::f32, M, N, K, K, scaled), fa, fb, out, float(alpha), scaled);
+  run(get_entry(dt::f32, dt::f32, M, N, K, l, scaled), fa, fb, out, float(alpha), scaled);
 }
 
 // Products this small (a decode step: one token's row against a 256×768 weight; a short prompt's prefill)
@@ -208,7 +235,7 @@ class SerialIfSmall {
 
 }  // namespace
 
-void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M, int64_t N, int64_t K, double alpha) {
+void gemm(GemmType type, const void* a, const void* b, float* out, int64_t M, int64_t N, int64_t K, bool a_km, bool b_kn, double alpha) {
   if (M <= 0 || N <= 0) return;
   // Scaled back to the float bound: an s8 product of 16× the work still runs on one thread.
   const int64_t work = M * N * K;
@@ -217,13 +244,14 @@ void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M
     for (int64_t i = 0; i < M * N; i++) out[i] = 0.0f;
     return;
   }
+  const Layout l = dense(M, N, K, a_km, b_kn);
   switch (type) {
     case GemmType::s8: {
       if (!native_s8()) {
-        s8_by_f32_chunks(static_cast<const int8_t*>(a), static_cast<const int8_t*>(b), out, M, N, K, alpha);
+        s8_by_f32_chunks(static_cast<const int8_t*>(a), static_cast<const int8_t*>(b), out, M, N, K, l, alpha);
         return;
       }
-      Entry& e = get_entry(dt::s8, dt::s32, M, N, K, K, false);
+      Entry& e = get_entry(dt::s8, dt::s32, M, N, K, l, false);
       run(e, a, b, out, 1.0f, false);
       int32_t* acc = reinterpret_cast<int32_t*>(out);
       const int64_t total = M * N;
@@ -233,11 +261,11 @@ void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M
     }
     case GemmType::f32: {
       const bool scaled = alpha != 1.0;
-      run(get_entry(dt::f32, dt::f32, M, N, K, K, scaled), a, b, out, float(alpha), scaled);
+      run(get_entry(dt::f32, dt::f32, M, N, K, l, scaled), a, b, out, float(alpha), scaled);
       return;
     }
     case GemmType::bf16:
-      bf16_gemm(static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), out, M, N, K, alpha);
+      bf16_gemm(static_cast<const uint16_t*>(a), static_cast<const uint16_t*>(b), out, M, N, K, l, alpha);
       return;
     case GemmType::fp8e4m3:
     case GemmType::fp8e5m2:
@@ -249,23 +277,28 @@ void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M
       db.resize(size_t(N * K));
       decode_to_bf16(f, static_cast<const uint8_t*>(a), da.data(), M * K);
       decode_to_bf16(f, static_cast<const uint8_t*>(b), db.data(), N * K);
-      bf16_gemm(da.data(), db.data(), out, M, N, K, alpha);
+      bf16_gemm(da.data(), db.data(), out, M, N, K, l, alpha);
       return;
     }
   }
   throw ArgError("gemm: unknown operand type " + std::to_string(int(type)));
 }
 
+void gemm_abt(GemmType type, const void* a, const void* b, float* out, int64_t M, int64_t N, int64_t K, double alpha) {
+  gemm(type, a, b, out, M, N, K, false, false, alpha);
+}
+
 int64_t set_serial_gemm_work(int64_t work) { return g_serial_work.exchange(work); }
 
-std::string gemm_impl_name(GemmType type, int64_t M, int64_t N, int64_t K) {
+std::string gemm_impl_name(GemmType type, int64_t M, int64_t N, int64_t K, bool a_km, bool b_kn) {
+  const Layout l = dense(M, N, K, a_km, b_kn);
   if (type == GemmType::s8) {
-    if (native_s8()) return get_entry(dt::s8, dt::s32, M, N, K, K, false).pd.impl_info_str();
-    return std::string("f32 on exact int8 K-chunks (no VNNI): ") + get_entry(dt::f32, dt::f32, M, N, std::min(K, kS8Chunk), K, false).pd.impl_info_str();
+    if (native_s8()) return get_entry(dt::s8, dt::s32, M, N, K, l, false).pd.impl_info_str();
+    return std::string("f32 on exact int8 K-chunks (no VNNI): ") + get_entry(dt::f32, dt::f32, M, N, std::min(K, kS8Chunk), l, false).pd.impl_info_str();
   }
-  if (type == GemmType::f32) return get_entry(dt::f32, dt::f32, M, N, K, K, true).pd.impl_info_str();
-  if (native_bf16()) return get_entry(dt::bf16, dt::f32, M, N, K, K, true).pd.impl_info_str();
-  return std::string("f32 on widened bf16 (no AVX-512 bf16 matmul): ") + get_entry(dt::f32, dt::f32, M, N, K, K, true).pd.impl_info_str();
+  if (type == GemmType::f32) return get_entry(dt::f32, dt::f32, M, N, K, l, true).pd.impl_info_str();
+  if (native_bf16()) return get_entry(dt::bf16, dt::f32, M, N, K, l, true).pd.impl_info_str();
+  return std::string("f32 on widened bf16 (no AVX-512 bf16 matmul): ") + get_entry(dt::f32, dt::f32, M, N, K, l, true).pd.impl_info_str();
 }
 
 std::string dnnl_version_string() {

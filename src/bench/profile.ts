@@ -24,6 +24,12 @@ export function profiledBackend(be: Backend): { backend: Backend; take(steps: nu
   };
   const backend: Backend = {
     name: be.name,
+    matmul(a, b, opts) {
+      const t0 = performance.now();
+      const r = be.matmul(a, b, opts);
+      record(`gemm ${a.dtype}`, t0, 2 * r.shape[0]! * r.shape[1]! * (opts?.aT ? a.shape[0]! : a.shape[1]!));
+      return r;
+    },
     matmulT(a, b, alpha) {
       const t0 = performance.now();
       const r = be.matmulT(a, b, alpha);

@@ -7,12 +7,14 @@ import { benchGemmCommand } from './commands/bench-gemm.ts';
 import { benchCompareCommand } from './commands/bench-compare.ts';
 import { benchHadamardCommand } from './commands/bench-hadamard.ts';
 import { benchLinearCommand } from './commands/bench-linear.ts';
+import { benchModelCommand } from './commands/bench-model.ts';
 import { benchStepCommand } from './commands/bench-step.ts';
 import { demoCommand } from './commands/demo.ts';
 import { experimentAblationCommand } from './commands/experiment-ablation.ts';
 import { evalCommand } from './commands/eval.ts';
 import { finetuneCommand } from './commands/finetune.ts';
 import { generateCommand } from './commands/generate.ts';
+import { initCommand } from './commands/init.ts';
 import { inspectCommand } from './commands/inspect.ts';
 import { mergeCommand } from './commands/merge.ts';
 import { pretrainCommand } from './commands/pretrain.ts';
@@ -25,12 +27,14 @@ export const COMMANDS: readonly Command[] = [
   generateCommand,
   mergeCommand,
   pretrainCommand,
+  initCommand,
   tokenizerTrainCommand,
   inspectCommand,
   benchLinearCommand,
   benchGemmCommand,
   benchHadamardCommand,
   benchStepCommand,
+  benchModelCommand,
   benchCompareCommand,
   benchCommCommand,
   analyzeOutliersCommand,

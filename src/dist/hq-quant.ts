@@ -11,7 +11,7 @@ import { Tensor } from '../core/tensor.ts';
 import { planHadamard, type HadamardPlan } from '../hadamard/index.ts';
 import { operandFormat, RECIPES, type HaloConfig } from '../halo/config.ts';
 import type { PreparedWeight } from '../halo/linear.ts';
-import { quantOperand, transposeOperand } from '../halo/operand.ts';
+import { quantOperand } from '../halo/operand.ts';
 import { absmaxScale, formatTraits, type QuantFormat } from '../quant/index.ts';
 
 /** The 1-byte code format of an HQ-FSDP gather, or an error saying why this config cannot use one. */
@@ -63,14 +63,16 @@ export function encodeWithScale(format: QuantFormat, x: Float32Array, scale: num
   for (let i = 0; i < x.length; i++) out[i] = enc(x[i] / scale) & 0xff;
 }
 
-/** The gathered codes [out·in] (1 byte each) and their scale as the HALO linear's prepared weight. */
-export function preparedFromCodes(be: Backend, cfg: HaloConfig, format: QuantFormat, codes: Uint8Array, outF: number, inF: number, scale: number): PreparedWeight {
+/**
+ * The gathered codes [out·in] (1 byte each) and their scale as the HALO linear's prepared weight (the codes
+ * themselves, not a copy: the backward reads them transposed in place). `be` is unused since the weight no
+ * longer keeps a transposed copy; kept so callers need not change.
+ */
+export function preparedFromCodes(_be: Backend, cfg: HaloConfig, format: QuantFormat, codes: Uint8Array, outF: number, inF: number, scale: number): PreparedWeight {
   const traits = formatTraits(format);
   const data = traits.dtype === 'i8' ? new Int8Array(codes.buffer, codes.byteOffset, codes.length) : codes;
   const q = new Tensor([outF, inF], traits.dtype, data as never);
   const w = quantOperand({ format, granularity: 'tensor', q, scales: Float32Array.of(scale) });
   const plan = weightPlan(cfg, inF);
-  // Built as a variable, not returned as a literal, so it fits PreparedWeight with or without a separate backward plan.
-  const prepared = { outFeatures: outF, inFeatures: inF, plan, backPlan: plan, w, wT: transposeOperand(be, w) };
-  return prepared;
+  return { outFeatures: outF, inFeatures: inF, plan, backPlan: plan, w };
 }

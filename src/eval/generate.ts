@@ -76,6 +76,10 @@ export function generateBatch(model: LlamaModel, tok: TextTokenizer, prompts: re
   });
   const stop = new Set(defaultStopIds(tok, opts.stopIds ?? []));
   const rng = new Rng(opts.seed ?? 0);
+  // Only ids the tokenizer can decode are candidates: real checkpoints pad the embedding past the vocabulary
+  // (and `halo init` models keep a real 128k vocabulary beside a small tokenizer), and those rows' logits
+  // are not meaningful tokens. Ids ≥ Vtok are masked by leaving them out of the sampler's range.
+  const Vtok = Math.min(V, tok.vocabSize);
 
   // Prefill: prompts right-aligned in [B, Tp]; padding (id 0, mask 0) on the left.
   const ids = new Int32Array(B * Tp);
@@ -103,7 +107,7 @@ export function generateBatch(model: LlamaModel, tok: TextTokenizer, prompts: re
   for (let step = 0; step < maxNew && live > 0; step++) {
     for (let b = 0; b < B; b++) {
       if (done[b]) continue;
-      const id = sampleToken(logits, b * V, V, sampling, rng);
+      const id = sampleToken(logits, b * V, Vtok, sampling, rng);
       if (stop.has(id)) {
         out[b]!.finish = 'stop';
         out[b]!.stopId = id;

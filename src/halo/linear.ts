@@ -9,7 +9,12 @@
 //   halo2   (XĤᵀ)_Q (WĤᵀ)_Qᵀ        Ĥ_bᵀ (Ĥ_b E_Y)_Q (WĤᵀ)_Q · Ĥ       as halo1
 //
 // Only the 8-bit (X̃)_Q and (W̃)_Q and their scales are saved for backward, never the float X (the paper's
-// "quantized activations for memory reduction"). Unlike HALO's code, token counts with no Hadamard matrix
+// "quantized activations for memory reduction"), each in ONE layout: the backward's GEMMs read W̃ as the
+// [out, in] matrix it is (E_X = E_Y·W̃) and X̃ and E_Y transposed in place (G = E_Yᵀ·X̃) through the backend's
+// operand layouts, with no transposed copies. Per-row scales that would run along a GEMM's contraction
+// dimension cannot be factored out of the integer sum (operand.ts), so with granularity 'row'/'block32' those
+// operands go through the dequantized (simulated) path exactly as before, and the weight gradient's E_Y keeps
+// its per-output-channel scales (quantized as E_Yᵀ). Unlike HALO's code, token counts with no Hadamard matrix
 // are zero-padded for HALO-2's left rotation (exact: padded rows are zero and are dropped after undoing it),
 // and channel sizes with no Hadamard matrix fall back to a block-diagonal rotation.
 //
@@ -20,7 +25,7 @@ import { HaloError } from '../core/errors.ts';
 import { Tensor } from '../core/tensor.ts';
 import { decompose, planHadamard, type HadamardPlan } from '../hadamard/index.ts';
 import { operandFormat, passConfig, RECIPES, type HaloConfig } from './config.ts';
-import { floatOperand, gemm, operandBytes, quantOperand, transposeOperand, type Operand } from './operand.ts';
+import { floatOperand, gemm, operandBytes, quantOperand, type Operand } from './operand.ts';
 
 /** A weight made ready for the GEMMs once (per optimizer step, or once for a frozen PEFT base). */
 export interface PreparedWeight {
@@ -28,8 +33,8 @@ export interface PreparedWeight {
   inFeatures: number;
   plan: HadamardPlan | null;  // the in_features rotation of the forward, when its level rotates
   backPlan: HadamardPlan | null; // the backward's (the same object unless cfg.passes splits the passes)
-  w: Operand;                 // (WĤᵀ)_Q [out, in]: B operand of the forward GEMM
-  wT: Operand;                // the backward's (WĤᵀ)_Q transposed [in, out]: B operand of the input-gradient GEMM
+  w: Operand;                 // (WĤᵀ)_Q [out, in]: B of the forward (read as Wᵀ) and of the input gradient (as W)
+  wBack?: Operand;            // the backward's own (WĤᵀ)_Q [out, in] when cfg.passes splits the passes
 }
 
 /** What the forward saves for the backward. */
@@ -50,10 +55,14 @@ export function prepareWeight(be: Backend, cfg: HaloConfig, w: FloatTensor /* [o
   const bwd = passConfig(cfg, 'backward');
   const plan = rightPlan(fwd, inF);
   const wq = quantize(be, fwd, w, rightRotation(plan));
-  if (fwd === bwd) return { outFeatures: outF, inFeatures: inF, plan, backPlan: plan, w: wq, wT: transposeOperand(be, wq) };
+  if (fwd === bwd) return { outFeatures: outF, inFeatures: inF, plan, backPlan: plan, w: wq };
   const backPlan = rightPlan(bwd, inF);
-  const wb = quantize(be, bwd, w, rightRotation(backPlan));
-  return { outFeatures: outF, inFeatures: inF, plan, backPlan, w: wq, wT: transposeOperand(be, wb) };
+  return { outFeatures: outF, inFeatures: inF, plan, backPlan, w: wq, wBack: quantize(be, bwd, w, rightRotation(backPlan)) };
+}
+
+/** Bytes a prepared weight holds (codes + scales of each operand kept; one layout each). */
+export function preparedWeightBytes(w: PreparedWeight): number {
+  return operandBytes(w.w) + (w.wBack ? operandBytes(w.wBack) : 0);
 }
 
 function rightPlan(cfg: HaloConfig, inF: number): HadamardPlan | null {
@@ -95,7 +104,7 @@ export function linearForward(
   if (xin.inFeatures !== weight.inFeatures || !samePlan(xin.plan, weight.plan)) {
     throw new HaloError('E_SHAPE', `a prepared input of ${xin.inFeatures} features does not fit weight [${weight.outFeatures}, ${weight.inFeatures}] (or was rotated differently)`);
   }
-  const y = gemm(be, xin.x, weight.w, cfg.emulate);
+  const y = gemm(be, xin.x, weight.w, { bT: true, emulate: cfg.emulate });      // X̃ W̃ᵀ  [b, out]
   return { y, saved: { x: xin.xBack ?? xin.x, weight, tokens: xin.tokens } };
 }
 
@@ -118,8 +127,13 @@ export function linearBackward(
   const bwd = passConfig(cfg, 'backward');
   const recipe = RECIPES[bwd.level];
   const undoRight: Rotation | null = weight.backPlan ? { plan: weight.backPlan, side: 'right', transpose: true } : null;
+  const w = weight.wBack ?? weight.w;                                              // [out, in]
+  const emulate = cfg.emulate;
   let dx: FloatTensor | null = null;
   let dw: FloatTensor | null = null;
+  // E_Y quantized as it is [b, out]: the input gradient's A, and with one scale per tensor also the weight
+  // gradient's (read as E_Yᵀ), since quantizing E_Yᵀ would give the same codes.
+  let eq: Operand | null = null;
 
   if (need.dx) {
     if (recipe.leftEY) {
@@ -128,21 +142,29 @@ export function linearBackward(
       const bp = plan.n;
       const eyPadded = padRows(ey, bp);
       const heq = quantize(be, bwd, eyPadded, { plan, side: 'left', transpose: false });
-      const hexh = gemm(be, heq, weight.wT, cfg.emulate);                        // Ĥ_b E_Y W Ĥᵀ  [bp, in]
+      const hexh = gemm(be, heq, w, { emulate });                                  // Ĥ_b E_Y W Ĥᵀ  [bp, in]
       const exh = be.rotate(hexh, { plan, side: 'left', transpose: true });        // E_Y W Ĥᵀ      [bp, in]
       dx = sliceRows(exh, b);
     } else {
-      const eq = quantize(be, bwd, ey, null);
-      dx = gemm(be, eq, weight.wT, cfg.emulate);                                  // E_Y W Ĥᵀ      [b, in]
+      eq = quantize(be, bwd, ey, null);
+      dx = gemm(be, eq, w, { emulate });                                           // E_Y W Ĥᵀ      [b, in]
     }
     if (undoRight) dx = be.rotate(dx, undoRight);
   }
 
   if (need.dw) {
-    // G = (E_Yᵀ)_Q (XĤᵀ)_Q · Ĥ: both operands enter with the tokens as the contraction dimension.
-    const eyT = quantize(be, bwd, ey, null, true);                                // (E_Yᵀ)_Q      [out, b]
-    const xT = transposeOperand(be, saved.x);                                     //               [in, b]
-    dw = gemm(be, eyT, xT, cfg.emulate);
+    // G = (E_Yᵀ)_Q (XĤᵀ)_Q · Ĥ: both operands enter with the tokens as the contraction dimension, read
+    // transposed in place. Per-row scales of E_Y would be per token, along that dimension: those quantize
+    // E_Yᵀ [out, b] instead (scales per output channel, as always), and X̃'s per-token scales take the
+    // dequantized path inside gemm.
+    const perTensor = operandFormat(bwd) === null || bwd.granularity === 'tensor';
+    if (perTensor) {
+      eq ??= quantize(be, bwd, ey, null);                                          // (E_Y)_Q       [b, out]
+      dw = gemm(be, eq, saved.x, { aT: true, emulate });                           //               [out, in]
+    } else {
+      const eyT = quantize(be, bwd, ey, null, true);                              // (E_Yᵀ)_Q      [out, b]
+      dw = gemm(be, eyT, saved.x, { emulate });
+    }
     if (undoRight) dw = be.rotate(dw, undoRight);
   }
   return { dx, dw };

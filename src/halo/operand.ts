@@ -1,8 +1,10 @@
 // A GEMM operand is either a float matrix or a quantized one (codes + scales). `gemm` multiplies two of
-// them through the backend's matmulT contract (α·A·Bᵀ), taking the integer/low-precision path whenever the
-// scales factor out of the sum — per-tensor scales always do, per-row scales of A's and B's rows do — and
-// the simulated path (dequantize, float GEMM) otherwise or when emulating.
-import type { Backend, FloatTensor } from '../backend/backend.ts';
+// them through the backend's matmul contract (α·op(A)·op(B), either operand read transposed in place, so no
+// operand is ever copied into the other layout), taking the integer/low-precision path whenever the scales
+// factor out of the sum — per-tensor scales always do; per-row scales do when the stored rows are an output
+// dimension (A stored [M,K], B stored [N,K]), not when they run along the contraction dimension K — and the
+// simulated path (dequantize, float GEMM) otherwise or when emulating.
+import type { Backend, FloatTensor, GemmOptions } from '../backend/backend.ts';
 import type { Quantized } from '../quant/index.ts';
 
 export type Operand = { kind: 'float'; t: FloatTensor } | { kind: 'quant'; q: Quantized };
@@ -23,32 +25,30 @@ export function toFloat(be: Backend, op: Operand): FloatTensor {
   return op.kind === 'float' ? op.t : be.dequantize(op.q, 'f32');
 }
 
-/**
- * The transpose of an operand. Per-tensor codes transpose exactly (one scale); per-row or per-block scales
- * would become column scales, which no quantized GEMM can factor out, so those are dequantized first.
- */
-export function transposeOperand(be: Backend, op: Operand): Operand {
-  if (op.kind === 'float') return floatOperand(be.transpose(op.t));
-  if (op.q.granularity === 'tensor') return quantOperand({ ...op.q, q: be.transpose(op.q.q) });
-  return floatOperand(be.transpose(be.dequantize(op.q, 'f32')));
-}
+/** gemm's operand layouts (Backend.matmul's aT/bT) and whether to run the simulated path. */
+export type OperandGemmOptions = Pick<GemmOptions, 'aT' | 'bT'> & { emulate?: boolean };
 
-/** out [M,N] = A [M,K] · B [N,K]ᵀ with both operands' scales applied. */
-export function gemm(be: Backend, a: Operand, b: Operand, emulate = false): FloatTensor {
-  if (a.kind === 'float' && b.kind === 'float') return be.matmulT(a.t, b.t, 1);
-  if (a.kind === 'quant' && b.kind === 'quant' && !emulate && a.q.format === b.q.format) {
+/** out [M,N] = op(A)·op(B) (aT: A stored [K,M]; bT: B stored [N,K]) with both operands' scales applied. */
+export function gemm(be: Backend, a: Operand, b: Operand, opts: OperandGemmOptions = {}): FloatTensor {
+  const layout = { aT: opts.aT ?? false, bT: opts.bT ?? false };
+  if (a.kind === 'float' && b.kind === 'float') return be.matmul(a.t, b.t, layout);
+  if (a.kind === 'quant' && b.kind === 'quant' && !opts.emulate && a.q.format === b.q.format) {
     const qa = a.q;
     const qb = b.q;
     if (qa.granularity === 'tensor' && qb.granularity === 'tensor') {
-      return be.matmulT(qa.q, qb.q, qa.scales[0] * qb.scales[0]);
+      return be.matmul(qa.q, qb.q, { ...layout, alpha: qa.scales[0] * qb.scales[0] });
     }
-    if (qa.granularity !== 'block32' && qb.granularity !== 'block32') {
-      const out = be.matmulT(qa.q, qb.q, 1);
-      scaleRowsCols(out, qa.granularity === 'row' ? qa.scales : null, qb.granularity === 'row' ? qb.scales : null, qa.scales[0], qb.scales[0]);
+    // Row scales are per M (A's rows unless A is given transposed) or per N (B's rows only when B is given
+    // transposed); rows along K would scale single products inside the sum.
+    const rowsA = qa.granularity === 'row' && !layout.aT;
+    const rowsB = qb.granularity === 'row' && layout.bT;
+    if ((qa.granularity === 'tensor' || rowsA) && (qb.granularity === 'tensor' || rowsB)) {
+      const out = be.matmul(qa.q, qb.q, layout);
+      scaleRowsCols(out, rowsA ? qa.scales : null, rowsB ? qb.scales : null, qa.scales[0], qb.scales[0]);
       return out;
     }
   }
-  return be.matmulT(toFloat(be, a), toFloat(be, b), 1);
+  return be.matmul(toFloat(be, a), toFloat(be, b), layout);
 }
 
 /** out[m,n] *= sa[m]·sb[n] (a null vector means the single per-tensor scale). */

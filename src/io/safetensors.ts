@@ -87,7 +87,7 @@ function formatError(file: string, reason: string): HaloError {
   return new HaloError('E_FORMAT', `${file}: not a valid safetensors file: ${reason}`);
 }
 
-function checkHostEndianness(): void {
+export function checkHostEndianness(): void {
   if (os.endianness() !== 'LE') throw new HaloError('E_UNSUPPORTED', 'safetensors I/O needs a little-endian host');
 }
 
@@ -306,7 +306,7 @@ export function tensorEntries(tensors: TensorDict): [string, Tensor][] {
   return tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors as Record<string, Tensor>);
 }
 
-function stDtype(name: string, t: Tensor): SafetensorsDType {
+function stDtype(name: string, t: { dtype: DType }): SafetensorsDType {
   const d = SAFETENSORS_DTYPE_OF[t.dtype];
   if (!d) throw new HaloError('E_DTYPE', `tensor '${name}': dtype ${t.dtype} has no safetensors encoding`);
   return d;
@@ -314,7 +314,19 @@ function stDtype(name: string, t: Tensor): SafetensorsDType {
 
 /** Byte layout of a file: header bytes (padded) and the tensors in the order their data follows. */
 export function planSafetensors(tensors: TensorDict, metadata?: Readonly<Record<string, string>> | null): { header: Uint8Array; order: [string, Tensor][] } {
-  const order = tensorEntries(tensors);
+  return planSafetensorsLayout(tensorEntries(tensors), metadata);
+}
+
+/** What a header needs of a tensor; no data, so a streaming writer can plan a file before its bytes exist. */
+export interface TensorLayout {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly bytes: number;
+}
+
+/** planSafetensors for tensors described by layout only (src/io/safetensors-stream.ts). */
+export function planSafetensorsLayout<T extends TensorLayout>(entries: readonly [string, T][], metadata?: Readonly<Record<string, string>> | null): { header: Uint8Array; order: [string, T][] } {
+  const order = [...entries];
   const names = new Set<string>();
   for (const [name, t] of order) {
     if (name === '__metadata__') throw new HaloError('E_ARG', `'__metadata__' is reserved and cannot name a tensor`);
@@ -344,7 +356,7 @@ export function planSafetensors(tensors: TensorDict, metadata?: Readonly<Record<
   return { header, order };
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
+export function writeAll(fd: number, bytes: Uint8Array): void {
   const CHUNK = 1 << 30;
   for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, Math.min(CHUNK, bytes.length - done));
 }

@@ -17,12 +17,10 @@ import { floatLike } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
 import { linearForward, prepareInput, type PreparedWeight } from '../halo/linear.ts';
 import { attentionDecode } from '../nn/ops/attention.ts';
-import { embeddingForward } from '../nn/ops/embedding.ts';
 import { createKvCache, kvCacheAppend, type KvCache } from '../nn/ops/kv-cache.ts';
 import { rmsnormForward } from '../nn/ops/rmsnorm.ts';
 import { ropeForward, ropeTables } from '../nn/ops/rope.ts';
 import { swigluForward } from '../nn/ops/swiglu.ts';
-import { headForward } from './lm-head.ts';
 import type { LlamaModel } from './llama.ts';
 
 /** Biases of one layer's attention projections (null where the architecture has none). */
@@ -111,7 +109,7 @@ export function decodeStep(model: LlamaModel, state: DecodeState, ids: Int32Arra
     if (a?.kind === 'output') addInto(y, a.forward(x, N).y);
   };
 
-  let x = embeddingForward(ids, model.param('model.embed_tokens.weight').data, V, C);
+  let x = model.embed(ids);
   for (let l = 0; l < model.names.length; l++) {
     const n = model.names[l];
     const bias = state.biases[l];
@@ -151,7 +149,7 @@ export function decodeStep(model: LlamaModel, state: DecodeState, ids: Int32Arra
   const rows = opts.allPositions ? N : B;
   const xs = opts.allPositions ? x : lastRows(x, B, Tn, C);
   const { y: hf } = rmsnormForward(xs, model.param('model.norm.weight').data, rows, C, eps);
-  return headForward(be, model.headPrecision(), hf, model.lmHead().data, rows, C, V);
+  return model.headLogits(hf, rows);
 }
 
 /** [B, Tn, C] → [B, C]: the hidden state of each row's last position. */

@@ -25,7 +25,9 @@ import { nnKernels, type NnKernels } from '../backend/nn-kernels.ts';
 import { ropeTables, type RopeTables } from '../nn/ops/rope.ts';
 import type { CausalLM, LossResult, Param } from './causal-lm.ts';
 import { Dims, layerNames, type LayerNames } from './llama-names.ts';
-import { headForward, headInputGrad, headWeightGrad, type HeadPrecision } from './lm-head.ts';
+import { embeddingForwardBf16 } from './embedding-bf16.ts';
+import { headLoss, type HeadWeight } from './head-loss.ts';
+import { headForward, type HeadPrecision } from './lm-head.ts';
 import type { Adapter } from '../peft/adapter.ts';
 
 export interface LlamaOptions {
@@ -55,6 +57,11 @@ export interface LlamaOptions {
    * Needs a quantized format. Default 'f32'.
    */
   frozenProjections?: 'f32' | 'codes';
+  /**
+   * 'bf16': a frozen embedding table / lm_head stored as bf16 in the checkpoint stays bf16 (half the bytes of
+   * f32; the head then runs bf16 GEMMs with f32 accumulation, as PyTorch does for a bf16 model). Default 'f32'.
+   */
+  frozenTables?: 'f32' | 'bf16';
 }
 
 /** Per-layer hooks: `before` the layer runs (gather its weights), `after` (backward: its gradients are final). */
@@ -85,6 +92,8 @@ interface LayerTape {
 interface Tape {
   batch: Batch;
   rope: RopeTables;
+  /** [N, C] gradient at the final norm's output: the chunked head computes it with the loss. */
+  dhf: FloatArray | null;
   /** Each layer's tape, or null when checkpointing (then `inputs` holds what recomputes it). */
   layers: (LayerTape | null)[];
   inputs: (FloatArray | null)[];
@@ -92,9 +101,6 @@ interface Tape {
   randomStates: (Map<string, unknown> | null)[];
   xf: FloatArray;        // [N, C] input of the final norm
   rstdf: FloatArray;     // [N]
-  hf: FloatArray;        // [N, C] final normalised hidden states
-  logits: FloatArray;    // [N, V]
-  lse: FloatArray;       // [N]
 }
 
 export class LlamaModel implements CausalLM {
@@ -108,6 +114,8 @@ export class LlamaModel implements CausalLM {
   /** Prepared weights of frozen projections whose f32 copy was dropped: never re-prepared. */
   private readonly pinned = new Map<string, PreparedWeight>();
   private readonly checkpointing: boolean;
+  /** Frozen embedding / lm_head kept as the checkpoint's bf16 bits (frozenTables: 'bf16'). */
+  private readonly tables = new Map<string, Uint16Array>();
   private readonly precision: 'f32' | 'f64';
   readonly adapters: ReadonlyMap<string, Adapter>;
   private readonly hooks: BlockHooks | undefined;
@@ -139,11 +147,16 @@ export class LlamaModel implements CausalLM {
         throw new HaloError('E_SHAPE', `${spec.name} has shape [${t.shape.join(', ')}], the config implies [${spec.shape.join(', ')}]`);
       }
       if (!['f32', 'f64', 'bf16', 'f16'].includes(t.dtype)) throw new HaloError('E_DTYPE', `${spec.name}: a ${t.dtype} tensor cannot be a model weight (f32, f64, bf16 or f16)`);
+      const isTrainable = trainable(spec.name);
+      if (opts.frozenTables === 'bf16' && !isTrainable && t.dtype === 'bf16' && this.precision === 'f32' && (spec.name === EMBED || spec.name === LM_HEAD)) {
+        this.tables.set(spec.name, t.data as Uint16Array);
+        this.params.set(spec.name, { name: spec.name, shape: spec.shape, data: new Float32Array(0), grad: null });
+        continue;
+      }
       const want = this.precision === 'f64' ? 'f64' : 'f32';
       const cast = castTensor(t, want, spec.name).data as FloatArray;
       // A tensor the caller still holds (a shared Map) is copied; a fresh one (or a fresh cast) is adopted.
       const data = cast !== t.data || opts.adoptWeights ? cast : want === 'f64' ? Float64Array.from(cast) : Float32Array.from(cast);
-      const isTrainable = trainable(spec.name);
       this.params.set(spec.name, { name: spec.name, shape: spec.shape, data, grad: isTrainable ? floatLike(data, data.length) : null });
       if (toCodes && !isTrainable && projections.has(spec.name) && this.adapters.get(spec.name)?.kind !== 'weight') this.pinToCodes(spec.name);
     }
@@ -193,24 +206,55 @@ export class LlamaModel implements CausalLM {
       throw new HaloError('E_UNSUPPORTED', `the frozen base projections are kept as 8-bit codes only (${this.pinned.size} of them), so there are no f32 weights to save; save the adapters and merge them into the base folder with \`halo merge\``);
     }
     const out = new Map<string, Tensor>();
-    for (const p of this.params.values()) out.set(p.name, new Tensor(p.shape, 'f32', Float32Array.from(p.data)));
+    for (const p of this.params.values()) {
+      const bits = this.tables.get(p.name);
+      out.set(p.name, bits ? castTensor(new Tensor(p.shape, 'bf16', bits), 'f32') : new Tensor(p.shape, 'f32', Float32Array.from(p.data)));
+    }
     return out;
   }
 
   loss(batch: Batch): LossResult {
-    const tape = this.forward(batch);
-    return { lossSum: tape.lossSum, tokens: tape.tokens };
+    const r = this.forward(batch, null);
+    return { lossSum: r.lossSum, tokens: r.tokens };
   }
 
   forwardBackward(batch: Batch, gradScale: number): LossResult {
-    const tape = this.forward(batch);
-    if (tape.tokens > 0 && gradScale > 0) this.backward(tape.tape, 1 / gradScale);
-    return { lossSum: tape.lossSum, tokens: tape.tokens };
+    const r = this.forward(batch, gradScale > 0 ? 1 / gradScale : null);
+    if (r.tokens > 0 && r.tape.dhf) this.backward(r.tape);
+    return { lossSum: r.lossSum, tokens: r.tokens };
   }
 
-  /** Logits [B·T, V] of a batch (full forward, nothing kept for backward beyond what the forward makes). */
+  /** Logits [B·T, V] of a batch (tests and analysis; training never makes this [tokens, vocab] tensor). */
   logits(batch: Batch): FloatArray {
-    return this.forward(batch).tape.logits;
+    const { x } = this.trunk(batch, false);
+    const N = batch.B * batch.T;
+    const { y } = this.nn.rmsnormForward(x, this.param('model.norm.weight').data, N, this.dims.C, this.dims.eps);
+    return this.headLogits(y, N);
+  }
+
+  /** Token embeddings [ids.length, C] (from the bf16 table when the embedding is kept that way). */
+  embed(ids: Int32Array): FloatArray {
+    const { V, C } = this.dims;
+    const bits = this.tables.get(EMBED);
+    return bits ? embeddingForwardBf16(ids, bits, V, C) : this.nn.embeddingForward(ids, this.param(EMBED).data, V, C);
+  }
+
+  /** lm_head's weight as stored (the embedding table when tied). */
+  headWeight(): HeadWeight {
+    const name = this.config.tie_word_embeddings ? EMBED : LM_HEAD;
+    const bits = this.tables.get(name);
+    if (bits) return { dtype: 'bf16', data: bits };
+    const d = this.param(name).data;
+    return d instanceof Float64Array ? { dtype: 'f64', data: d } : { dtype: 'f32', data: d as Float32Array };
+  }
+
+  /** logits [rows, V] = h [rows, C] · Wᵀ, in the head's precision (bf16 GEMM for a bf16-kept head). */
+  headLogits(h: FloatArray, rows: number): FloatArray {
+    const { C, V } = this.dims;
+    const w = this.headWeight();
+    if (w.dtype !== 'bf16') return headForward(this.be, this.headPrecision(), h, w.data, rows, C, V);
+    const hq = this.be.rotateQuantize(this.mat(h, rows, C), null, 'bf16', 'tensor', { unitScale: true }).q;
+    return this.be.matmulT(hq, new Tensor([V, C], 'bf16', w.data), 1).data;
   }
 
   /** Rotated + quantized weight of a projection, made once per optimizer step and shared by micro-batches. */
@@ -236,28 +280,43 @@ export class LlamaModel implements CausalLM {
     return floatMatrix(data, rows, cols);
   }
 
-  private forward(batch: Batch): { tape: Tape; lossSum: number; tokens: number } {
-    const { B, T } = batch;
-    const N = B * T;
-    const { C, V, D, eps } = this.dims;
+  /**
+   * Forward of the whole model; with `normalizer` (training) the chunked head also returns dh at the final
+   * norm's output, and lm_head's gradient is accumulated there and then.
+   */
+  private forward(batch: Batch, normalizer: number | null): { tape: Tape; lossSum: number; tokens: number } {
+    const N = batch.B * batch.T;
+    const { C, V, eps } = this.dims;
+    const { x, tape } = this.trunk(batch, normalizer !== null);
+    const normW = this.param('model.norm.weight').data;
+    const { y: hf, rstd: rstdf } = this.nn.rmsnormForward(x, normW, N, C, eps);
+    const head = this.lmHead();
+    const r = headLoss(this.be, this.nn, hf, this.headWeight(), batch.targets, N, C, V, {
+      precision: this.headPrecision(),
+      grad: normalizer !== null ? { normalizer, dW: head.grad } : undefined,
+    });
+    return { tape: { ...tape, xf: x, rstdf, dhf: r.dh }, lossSum: r.lossSum, tokens: r.count };
+  }
+
+  /** Embedding and decoder blocks: the final hidden states [N, C], and the blocks' tapes when training. */
+  private trunk(batch: Batch, keep: boolean): { x: FloatArray; tape: Omit<Tape, 'xf' | 'rstdf' | 'dhf'> } {
+    const { D } = this.dims;
     const c = this.config;
     const rope = ropeTables(batch.positions, D, c.rope_theta, c.rope_scaling, this.precision);
-    let x = this.nn.embeddingForward(batch.ids, this.param('model.embed_tokens.weight').data, V, C);
-    const tape: Omit<Tape, 'xf' | 'rstdf' | 'hf' | 'logits' | 'lse'> = { batch, rope, layers: [], inputs: [], randomStates: [] };
+    let x = this.embed(batch.ids);
+    const tape: Omit<Tape, 'xf' | 'rstdf' | 'dhf'> = { batch, rope, layers: [], inputs: [], randomStates: [] };
     for (let l = 0; l < this.names.length; l++) {
       this.hooks?.before(l, 'forward');
-      const randomState = this.checkpointing ? this.adapterRandomStates(l) : null;
+      const ckpt = keep && this.checkpointing;
+      const randomState = ckpt ? this.adapterRandomStates(l) : null;
       const r = this.layerForward(l, x, batch, rope);
-      tape.layers.push(this.checkpointing ? null : r.tape);
-      tape.inputs.push(this.checkpointing ? x : null);
+      tape.layers.push(keep && !ckpt ? r.tape : null);
+      tape.inputs.push(ckpt ? x : null);
       tape.randomStates.push(randomState);
       x = r.x;
       this.hooks?.after(l, 'forward');
     }
-    const { y: hf, rstd: rstdf } = this.nn.rmsnormForward(x, this.param('model.norm.weight').data, N, C, eps);
-    const logits = headForward(this.be, this.headPrecision(), hf, this.lmHead().data, N, C, V);
-    const ce = this.nn.crossEntropyForward(logits, batch.targets, N, V);
-    return { tape: { ...tape, xf: x, rstdf, hf, logits, lse: ce.lse }, lossSum: ce.lossSum, tokens: ce.count };
+    return { x, tape };
   }
 
   /** The random states of layer l's output adapters (LoRA dropout), or null when none draws. */
@@ -326,20 +385,15 @@ export class LlamaModel implements CausalLM {
   }
 
   lmHead(): Param {
-    return this.config.tie_word_embeddings ? this.param('model.embed_tokens.weight') : this.param('lm_head.weight');
+    return this.config.tie_word_embeddings ? this.param(EMBED) : this.param(LM_HEAD);
   }
 
-  private backward(tape: Tape, normalizer: number): void {
+  private backward(tape: Tape): void {
     const { batch } = tape;
     const N = batch.B * batch.T;
     const { C, V } = this.dims;
-    const be = this.be;
-    const dlogits = this.nn.crossEntropyBackward(tape.logits, batch.targets, tape.lse, N, V, { normalizer }, tape.logits);
-    const head = this.lmHead();
-    const hp = this.headPrecision();
-    if (head.grad) this.nn.addInto(head.grad, headWeightGrad(be, hp, dlogits, tape.hf, N, C, V));
-    const dhf = headInputGrad(be, hp, dlogits, head.data, N, C, V);
-    let dx = this.nn.rmsnormBackward(dhf, tape.xf, this.param('model.norm.weight').data, tape.rstdf, N, C, this.param('model.norm.weight').grad);
+    const normW = this.param('model.norm.weight');
+    let dx = this.nn.rmsnormBackward(tape.dhf!, tape.xf, normW.data, tape.rstdf, N, C, normW.grad);
     for (let l = this.names.length - 1; l >= 0; l--) {
       this.hooks?.before(l, 'backward');
       let t = tape.layers[l];
@@ -356,7 +410,7 @@ export class LlamaModel implements CausalLM {
       dx = this.layerBackward(l, t, dx, batch, tape.rope);
       this.hooks?.after(l, 'backward');
     }
-    const emb = this.param('model.embed_tokens.weight');
+    const emb = this.param(EMBED);
     if (emb.grad) this.nn.embeddingBackward(dx, batch.ids, emb.grad, V, C);
   }
 
@@ -400,6 +454,9 @@ export class LlamaModel implements CausalLM {
     return dx ? dx.data : null;
   }
 }
+
+const EMBED = 'model.embed_tokens.weight';
+const LM_HEAD = 'lm_head.weight';
 
 function accumulate(into: FloatArray, src: FloatArray): void {
   for (let i = 0; i < into.length; i++) into[i] += src[i];

@@ -67,8 +67,8 @@ export class PeftModel implements CausalLM {
 
   /**
    * Rotates and quantizes every projection weight of the frozen base now and drops its f32 master
-   * copy: the base then costs its 8-bit codes (the forward operand and its transpose for the input
-   * gradient), not 4 bytes per weight more. Needs a quantized format and a base that never changes (LoRA on
+   * copy: the base then costs its 8-bit codes once, 1 byte per weight (+ one scale; the input gradient reads
+   * the same [out, in] codes transposed in place), not 4 bytes per weight more. Needs a quantized format and a base that never changes (LoRA on
    * a frozen base); afterwards stateDict() is refused and the underlying model must not be told
    * weightsChanged() directly. Returns the bytes of f32 weights released.
    */

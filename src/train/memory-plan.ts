@@ -16,6 +16,7 @@ import { HaloError } from '../core/errors.ts';
 import { operandFormat, type HaloConfig } from '../halo/config.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
 import { expectedTensors } from '../io/hf-folder.ts';
+import { defaultChunkTokens } from '../models/head-loss.ts';
 
 export interface PlanSettings {
   halo: HaloConfig;
@@ -28,8 +29,8 @@ export interface PlanSettings {
   batchSize: number;
   seqLen: number;
   gradCheckpointing: boolean;
-  /** Rows of the chunked head (default: what head-loss.ts picks). */
-  headChunkRows?: number;
+  /** Storage dtype of the checkpoint: a frozen embedding / head of a bf16 one stays bf16 with base8bit. */
+  checkpointDtype?: string;
 }
 
 export interface PlanItem {
@@ -71,21 +72,25 @@ export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
   const codesOnly = !full && (s.base8bit ?? false) && quantized;
   // Codes per projection weight: one byte per element (a float format keeps the f32 weight itself).
   const codeBytes = quantized ? projParams : 0;
-  const weightBytes = codesOnly ? 4 * (allParams - projParams) : 4 * allParams;
+  const tableParams = specs.filter((t) => t.name === 'model.embed_tokens.weight' || t.name === 'lm_head.weight').reduce((a, t) => a + numel(t.shape), 0);
+  const tableBytes = codesOnly && s.checkpointDtype === 'bf16' ? 2 : 4;
+  const weightBytes = codesOnly ? 4 * (allParams - projParams - tableParams) + tableBytes * tableParams : 4 * allParams;
   const trainable = full ? allParams : adapterParams;
 
   // One block's saved activations per token (LayerTape): f32 x0, x1, q, k, v, gate, up (+ rstd, lse), and
   // the linears' saved inputs: 8-bit codes when quantized, f32 otherwise (q/k/v share one, gate/up another).
   const savedInputBytes = (quantized ? 1 : 4) * (C + q + C + I);
-  const tapePerToken = 4 * (2 * C + q + 2 * kv + 2 * I) + savedInputBytes + 4 * (2 + c.num_attention_heads);
+  // LoRA's tapes keep the f32 inputs of its adapters (the normed x for q/k/v and gate/up, o's and down's input).
+  const adapterInputs = full ? 0 : 4 * (2 * C + q + I);
+  const tapePerToken = 4 * (2 * C + q + 2 * kv + 2 * I) + savedInputBytes + 4 * (2 + c.num_attention_heads) + adapterInputs;
   const activations = s.gradCheckpointing ? N * (L * 4 * C + tapePerToken) : N * L * tapePerToken;
   // A block's backward holds its tape plus a few [N, max(C, I)] f32 gradients at once; the head's chunk
   // holds its logits (and their bf16 or transposed copy) for chunkRows rows of V.
-  const chunkRows = Math.min(N, s.headChunkRows ?? Math.max(1, Math.floor((64 * 2 ** 20) / (4 * V))));
+  const chunkRows = Math.min(N, defaultChunkTokens(V));
   const work = 4 * N * (3 * I + 4 * C) + 3 * 4 * chunkRows * V + 4 * 2 * N * C;
 
   const items: PlanItem[] = [
-    { name: codesOnly ? 'weights (f32 embeddings/norms, 8-bit base)' : 'weights (f32 master copies)', bytes: weightBytes + (codesOnly ? codeBytes : 0), shrinkWith: full ? '--peft lora' : '' },
+    { name: codesOnly ? `weights (8-bit base, ${tableBytes === 2 ? 'bf16' : 'f32'} embeddings)` : 'weights (f32 master copies)', bytes: weightBytes + (codesOnly ? codeBytes : 0), shrinkWith: full ? '--peft lora' : '' },
     { name: 'weight codes (rotated 8-bit, per step)', bytes: codesOnly ? 0 : codeBytes, shrinkWith: full ? '--peft lora' : '' },
     { name: 'gradients (f32)', bytes: 4 * trainable, shrinkWith: full ? '--peft lora' : '' },
     { name: 'optimizer (AdamW moments, f32)', bytes: 8 * trainable, shrinkWith: full ? '--peft lora' : '' },

@@ -3,11 +3,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { referenceBackend as be } from '../../src/backend/reference/index.ts';
-import type { FloatTensor } from '../../src/backend/backend.ts';
+import { nativeAvailable, nativeBackend } from '../../src/backend/native/index.ts';
+import type { Backend, FloatTensor } from '../../src/backend/backend.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { Tensor } from '../../src/core/tensor.ts';
 import { haloConfig, LEVELS, type Format, type Level } from '../../src/halo/config.ts';
-import { linearBackward, linearForward, prepareWeight, savedActivationBytes } from '../../src/halo/linear.ts';
+import { linearBackward, linearForward, prepareWeight, preparedWeightBytes, savedActivationBytes } from '../../src/halo/linear.ts';
+import { quantize } from '../../src/quant/index.ts';
 import { HaloError } from '../../src/core/errors.ts';
 import { relFrobenius } from '../../src/bench/outliers.ts';
 import { runLinearBench } from '../../src/bench/linear.ts';
@@ -163,5 +165,88 @@ describe('outliers: the rotations do what spec §5 says', () => {
     assert.ok(h2.relErrEX <= 0.5 * h0.relErrEX, `E_X: HALO-2 ${h2.relErrEX} vs HALO-0 ${h0.relErrEX}`);
     assert.ok(h1.relErrEX > 0.5 * h0.relErrEX, `HALO-1 alone should not fix token outliers: ${h1.relErrEX} vs ${h0.relErrEX}`);
     assert.ok(h1.relErrY <= 0.5 * h0.relErrY && h2.relErrY <= 0.5 * h0.relErrY, `Y: ${h0.relErrY} ${h1.relErrY} ${h2.relErrY}`);
+  });
+});
+
+describe('one layout of every operand: the GEMMs read transposes in place', () => {
+  /** The reference backend, counting transposed copies (be.transpose and quantizations with transposeOut). */
+  function counting(): { be: Backend; copies: string[] } {
+    const copies: string[] = [];
+    const spy: Backend = {
+      ...be,
+      transpose(a) {
+        copies.push(`transpose ${a.shape.join('x')}`);
+        return be.transpose(a);
+      },
+      rotateQuantize(x, rot, format, granularity, opts) {
+        if (opts?.transposeOut) copies.push(`transposeOut ${x.shape.join('x')}`);
+        return be.rotateQuantize(x, rot, format, granularity, opts);
+      },
+    };
+    return { be: spy, copies };
+  }
+
+  test('one scale per tensor: no transposed copy anywhere; the weight is its [out, in] codes once', () => {
+    for (const level of ['none', 'halo0', 'halo1', 'halo2'] as const) {
+      for (const format of level === 'none' ? (['fp32'] as const) : (['int8', 'fp8', 'bf16'] as const)) {
+        const c = counting();
+        const cfg = haloConfig({ level, format });
+        const pw = prepareWeight(c.be, cfg, rand([40, 96], 1));
+        assert.deepEqual(Object.keys(pw).sort(), ['backPlan', 'inFeatures', 'outFeatures', 'plan', 'w']);
+        const { saved } = linearForward(c.be, cfg, rand([20, 96], 2), pw);
+        linearBackward(c.be, cfg, saved, rand([20, 40], 3));
+        assert.deepEqual(c.copies, [], `${level} ${format}`);
+      }
+    }
+    const int8 = prepareWeight(be, haloConfig({ level: 'halo2', format: 'int8' }), rand([40, 96], 1));
+    assert.equal(preparedWeightBytes(int8), 40 * 96 + 4, 'one byte per weight and one scale');
+    assert.equal(preparedWeightBytes(prepareWeight(be, haloConfig({ level: 'none', format: 'fp32' }), rand([40, 96], 1))), 40 * 96 * 4);
+  });
+
+  test("per-row scales: only E_Yᵀ is quantized transposed (per output channel, as before); W and X are never copied", () => {
+    for (const granularity of ['row', 'block32'] as const) {
+      const c = counting();
+      const cfg = haloConfig({ level: 'halo2', format: 'int8', granularity });
+      const { saved } = linearForward(c.be, cfg, rand([20, 96], 2), prepareWeight(c.be, cfg, rand([40, 96], 1)));
+      linearBackward(c.be, cfg, saved, rand([20, 40], 3));
+      assert.deepEqual(c.copies, ['transposeOut 20x40'], granularity);
+    }
+  });
+
+  test("per-row scales keep their meaning: G = deq((E_Yᵀ)_Q, per output channel)·deq(X_Q, per token), bit for bit", () => {
+    const x = rand([20, 96], 4);
+    const w = rand([40, 96], 5);
+    const ey = rand([20, 40], 6);
+    for (const [format, qf] of [['int8', 'int8'], ['fp8', 'fp8e4m3']] as const) {
+      for (const granularity of ['row', 'block32'] as const) {
+        const got = run('halo0', format, x, w, ey, { granularity });
+        const eyT = be.dequantize(quantize(be.transpose(ey), qf, granularity), 'f32');
+        const xq = be.dequantize(quantize(x, qf, granularity), 'f32');
+        assert.deepEqual(got.g, be.matmulT(eyT, be.transpose(xq)).data, `${format} ${granularity}`);
+      }
+    }
+  });
+
+  test('cfg.passes: the backward multiplies with its own weight operand (wBack), one layout too', () => {
+    const cfg = haloConfig({ level: 'halo2', format: 'int8', passes: 'forward' });
+    const pw = prepareWeight(be, cfg, rand([40, 96], 1));
+    assert.equal(pw.w.kind, 'quant');
+    assert.equal(pw.wBack?.kind, 'float');
+    assert.equal(preparedWeightBytes(pw), 40 * 96 + 4 + 40 * 96 * 4);
+  });
+
+  test('native = reference bit for bit for INT8 per-tensor (exact integer GEMMs in every layout)', { skip: nativeAvailable().ok ? false : 'native addon not built' }, () => {
+    const x = rand([37, 96], 7);
+    const w = rand([40, 96], 8);
+    const ey = rand([37, 40], 9);
+    for (const level of ['halo0', 'halo1', 'halo2'] as const) {
+      const cfg = haloConfig({ level, format: 'int8' });
+      const go = (b: Backend) => {
+        const { y, saved } = linearForward(b, cfg, x, prepareWeight(b, cfg, w));
+        const { dx, dw } = linearBackward(b, cfg, saved, ey);
+        return [y.data, dx!.data, dw!.data];
+      };
+      assert.deepEqual(go(nativeBackend), go(be), level);
+    }
   });
 });

@@ -74,6 +74,26 @@ describe('lm_head in bf16', () => {
     assert.equal(describeConfig(haloConfig({ level: 'none', format: 'bf16', lmHead: 'bf16' })), 'BF16, lm_head BF16');
   });
 
+  test('dW and dh make no transposed copy (the GEMMs read dlogits, h and W transposed in place)', () => {
+    const copies: string[] = [];
+    const spy: Backend = {
+      ...referenceBackend,
+      transpose(a) {
+        copies.push('transpose');
+        return referenceBackend.transpose(a);
+      },
+      rotateQuantize(x, rot, format, g, opts) {
+        if (opts?.transposeOut) copies.push('transposeOut');
+        return referenceBackend.rotateQuantize(x, rot, format, g, opts);
+      },
+    };
+    for (const p of ['f32', 'bf16'] as const) {
+      assert.deepEqual(headWeightGrad(spy, p, dl, h, N, C, V), headWeightGrad(referenceBackend, p, dl, h, N, C, V));
+      assert.deepEqual(headInputGrad(spy, p, dl, w, N, C, V), headInputGrad(referenceBackend, p, dl, w, N, C, V));
+    }
+    assert.deepEqual(copies, []);
+  });
+
   test('an unknown lm_head precision is an argument error', () => {
     assert.throws(() => haloConfig({ lmHead: 'fp8' as 'bf16' }), /lm_head precision 'fp8'/);
   });

@@ -96,4 +96,27 @@ describe('loading for memory', () => {
     assert.notEqual(copied.param(name).data, weights.get(name)!.data);
     assert.deepEqual(copied.param(name).data, weights.get(name)!.data);
   });
+
+  test('a frozen bf16 embedding and head kept as bf16 compute what the f32 copies with a bf16 head compute', () => {
+    for (const tied of [true, false]) {
+      const { config: c0, weights } = tinyModel();
+      const config = { ...c0, tie_word_embeddings: tied };
+      const bf16 = new Map([...weights].map(([n, t]) => [n, castTensor(t, 'bf16')]));
+      if (!tied) bf16.set('lm_head.weight', castTensor(weights.get('model.embed_tokens.weight')!, 'bf16'));
+      else bf16.delete('lm_head.weight');
+      const make = (frozenTables: 'f32' | 'bf16') => {
+        const adapters = buildAdapters(config, { method: 'lora', rank: 2, alpha: 4, dropout: 0, seed: 1 }, { backend: referenceBackend });
+        randomizeAdapters(adapters, 2);
+        return new LlamaModel(config, bf16, { halo: haloConfig({ level: 'halo2', format: 'int8', lmHead: 'bf16' }), backend: referenceBackend, trainable: () => false, adapters, frozenTables });
+      };
+      const kept = make('bf16');
+      const wide = make('f32');
+      assert.equal(kept.param('model.embed_tokens.weight').data.length, 0, 'no f32 copy of the table');
+      const batch = batchOf([6, 4], config.vocab_size, 5);
+      assert.deepEqual(kept.logits(batch), wide.logits(batch));
+      assert.deepEqual(kept.forwardBackward(batch, 1 / 8), wide.forwardBackward(batch, 1 / 8));
+      grads(wide).forEach((g, i) => assert.deepEqual(grads(kept)[i], g));
+      assert.deepEqual(kept.stateDict().get('model.embed_tokens.weight')!.data, wide.stateDict().get('model.embed_tokens.weight')!.data);
+    }
+  });
 });

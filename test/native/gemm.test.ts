@@ -1,4 +1,5 @@
-// Native GEMMs (oneDNN) against the reference matmulT on seeded random operands, odd shapes included.
+// Native GEMMs (oneDNN) against the reference matmulT on seeded random operands, odd shapes included, in every
+// operand layout (matmul's aT/bT: oneDNN strides instead of transposed copies).
 // Tolerances, per operand type:
 //   i8     bit-identical: exact int32 accumulation, then fround(α·acc) in f64 as the reference does.
 //   f32    |diff| ≤ 1e-5·|α|·Σ_k|a_ik·b_jk|: f32 accumulation vs the reference's f64 sum (error ≲ K·2^-24
@@ -15,6 +16,7 @@ import { decodeTable, encodeBf16Array } from '../../src/quant/index.ts';
 import { HaloError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { Tensor } from '../../src/core/tensor.ts';
+import type { GemmOptions } from '../../src/backend/backend.ts';
 import { assertBitsEqual, assertClose, nativeTest, randomF32, rawAddon, tiers, withTier } from './native-test.ts';
 
 const SHAPES: [number, number, number][] = [
@@ -191,5 +193,131 @@ describe('native matmulT vs reference', () => {
       assert.match(addon.gemmImpl(2, 256, 256, 2048), /^f32 on exact int8 K-chunks/);
       assert.match(addon.gemmImpl(1, 256, 256, 256), /^f32 on widened bf16/);
     });
+  });
+});
+
+const LAYOUTS: { aT: boolean; bT: boolean }[] = [
+  { aT: false, bT: true }, { aT: false, bT: false }, { aT: true, bT: false }, { aT: true, bT: true },
+];
+const layoutName = (l: { aT: boolean; bT: boolean }) => `${l.aT ? 'Aᵀ' : 'A'}·${l.bT ? 'Bᵀ' : 'B'}`;
+
+/** a [M,K] and b [N,K] stored as the layout says: a as [K,M] when aT, b as [K,N] unless bT. */
+function stored(a: Tensor, b: Tensor, l: { aT: boolean; bT: boolean }): [Tensor, Tensor] {
+  return [l.aT ? referenceBackend.transpose(a) : a, l.bT ? b : referenceBackend.transpose(b)];
+}
+
+describe('native matmul with operand layouts vs reference matmulT of the plain operands', () => {
+  nativeTest('i8·i8 is bit-identical in every layout, on every GEMM path', () => {
+    for (const tier of tiers()) {
+      withTier(tier, () => {
+        let seed = 500;
+        for (const l of LAYOUTS)
+          for (const [m, n, k] of [...SHAPES, [5, 9, 2500]])
+            for (const alpha of ALPHAS) {
+              const [a, b] = operands('i8', m, n, k, seed++);
+              const [as, bs] = stored(a, b, l);
+              const got = nativeBackend.matmul(as, bs, { ...l, alpha });
+              assert.deepEqual(got.shape, [m, n]);
+              assertBitsEqual(got.data, referenceBackend.matmulT(a, b, alpha).data, `tier ${tier} i8 ${layoutName(l)} ${m}×${n}×${k} α=${alpha}`);
+              assertBitsEqual(referenceBackend.matmul(as, bs, { ...l, alpha }).data, got.data, `reference i8 ${layoutName(l)} ${m}×${n}×${k}`);
+            }
+      });
+    }
+  });
+
+  for (const dtype of ['f32', 'bf16', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2']) {
+    nativeTest(`${dtype}·${dtype} within 1e-5·Σ|ab| of the f64 product in every layout, on every GEMM path`, () => {
+      for (const tier of tiers()) {
+        withTier(tier, () => {
+          let seed = 600;
+          for (const l of LAYOUTS)
+            for (const [m, n, k] of SHAPES)
+              for (const alpha of ALPHAS) {
+                const [a, b] = operands(dtype, m, n, k, seed++);
+                const [as, bs] = stored(a, b, l);
+                const got = nativeBackend.matmul(as, bs, { ...l, alpha });
+                const want = referenceBackend.matmulT(a, b, alpha);
+                assert.deepEqual(got.shape, [m, n]);
+                const bound = absProduct(decoded(a), decoded(b), m, n, k, alpha);
+                assertClose(got.data, want.data, { rtol: 1e-5, atol: 1e-30, bound }, `tier ${tier} ${dtype} ${layoutName(l)} ${m}×${n}×${k} α=${alpha}`);
+                // The reference sums the same products in the same order whatever the layout.
+                assertBitsEqual(referenceBackend.matmul(as, bs, { ...l, alpha }).data, want.data, `reference ${dtype} ${layoutName(l)} ${m}×${n}×${k}`);
+              }
+        });
+      }
+    });
+  }
+
+  nativeTest('small products in every layout: one thread gives the bits of all threads', () => {
+    const lib = rawAddon();
+    const previous = lib.setSerialGemmWork(0);
+    try {
+      let seed = 700;
+      for (const l of LAYOUTS)
+        for (const [m, n, k] of [[7, 33, 127], [1, 8192, 256], [37, 256, 256], [100, 256, 768], [256, 256, 256]] as [number, number, number][]) {
+          for (const [dtype, alpha] of [['f32', 1], ['bf16', 1], ['i8', 0.37]] as const) {
+            const [a, b] = operands(dtype, m, n, k, seed++);
+            const [as, bs] = stored(a, b, l);
+            lib.setSerialGemmWork(0);
+            const threaded = nativeBackend.matmul(as, bs, { ...l, alpha });
+            lib.setSerialGemmWork(Number.MAX_SAFE_INTEGER);
+            const serial = nativeBackend.matmul(as, bs, { ...l, alpha });
+            assertBitsEqual(serial.data, threaded.data, `${dtype} ${layoutName(l)} ${m}×${n}×${k}: one thread vs all`);
+          }
+        }
+    } finally {
+      lib.setSerialGemmWork(previous);
+    }
+  });
+
+  nativeTest('extreme s8 values stay exact in every layout (|acc| up to 128²·K; ±127/−128 pairs), on every GEMM path', () => {
+    const k = 4096;
+    const a = new Tensor([2, k], 'i8', Int8Array.from({ length: 2 * k }, (_, i) => (i < k ? -128 : i % 2 ? 127 : -128)));
+    const b = new Tensor([3, k], 'i8', Int8Array.from({ length: 3 * k }, (_, i) => (i < k ? -128 : i < 2 * k ? (i % 2 ? 127 : -128) : -1)));
+    const want = referenceBackend.matmulT(a, b, 1).data;
+    assert.equal(want[0], 128 * 128 * k);
+    for (const tier of tiers()) {
+      withTier(tier, () => {
+        for (const l of LAYOUTS) {
+          const [as, bs] = stored(a, b, l);
+          assertBitsEqual(nativeBackend.matmul(as, bs, { ...l, alpha: 1 }).data, want, `tier ${tier} ${layoutName(l)} extreme i8`);
+        }
+      });
+    }
+  });
+
+  nativeTest('f64 operands in any layout go to the reference; M, N or K = 0 in any layout', () => {
+    const a = new Tensor([5, 3], 'f64', new Rng(1).fillNormal(new Float64Array(15)));
+    const b = new Tensor([5, 4], 'f64', new Rng(2).fillNormal(new Float64Array(20)));
+    const got = nativeBackend.matmul(a, b, { aT: true, alpha: 0.5 });
+    assert.equal(got.dtype, 'f64');
+    assert.deepEqual(got.data, referenceBackend.matmul(a, b, { aT: true, alpha: 0.5 }).data);
+    for (const l of LAYOUTS)
+      for (const [m, n, k] of [[0, 3, 4], [3, 0, 4], [3, 4, 0]] as const) {
+        const [as, bs] = stored(...operands('i8', m, n, k, 9), l);
+        const out = nativeBackend.matmul(as, bs, { ...l, alpha: 2 });
+        assert.deepEqual(out.shape, [m, n]);
+        assert.ok(out.data.every((v) => v === 0), `${layoutName(l)} ${m}×${n}×${k}`);
+      }
+  });
+
+  nativeTest('layout shape errors match the reference codes; the addon checks lengths', () => {
+    const a = randomF32([3, 5], 1);
+    const bad: [Tensor, GemmOptions][] = [[randomF32([6, 4], 2), {}], [randomF32([4, 5], 2), {}], [randomF32([4, 3], 2), { bT: true }], [randomF32([5, 4], 2), { aT: true }]];
+    for (const [b, o] of bad) {
+      for (const be of [nativeBackend, referenceBackend]) {
+        assert.throws(() => be.matmul(a, b, o), (e) => e instanceof HaloError && e.code === 'E_SHAPE' && /contraction dimensions/.test(e.message), `${be.name} ${JSON.stringify(o)}`);
+      }
+    }
+    assert.throws(() => nativeBackend.matmul(a, new Tensor([5, 4], 'bf16', new Uint16Array(20))), (e) => e instanceof HaloError && e.code === 'E_DTYPE');
+    const addon = rawAddon();
+    assert.throws(() => addon.matmul(0, new Float32Array(5), new Float32Array(6), 2, 3, 3, true, false, 1, new Float32Array(6)), /A \(f32\) has 5 elements, needs 6/);
+    assert.throws(() => addon.matmul(0, new Float32Array(6), new Float32Array(9), 2, 3, 3, false, true, 1, new Float32Array(5)), /out has 5 elements/);
+  });
+
+  nativeTest('oneDNN names an implementation for every layout (never the reference one)', () => {
+    const addon = rawAddon();
+    for (const t of [0, 1, 2])
+      for (const l of LAYOUTS) assert.match(addon.gemmImpl(t, 256, 256, 256, l.aT, !l.bT), /jit|brg|gemm/, `type ${t} ${layoutName(l)}`);
   });
 });

@@ -116,6 +116,11 @@ function spy(): { be: Backend; gemms: string[]; quantized: string[] } {
   const be: Backend = {
     ...referenceBackend,
     name: 'spy',
+    matmul(a, b, opts) {
+      const out = referenceBackend.matmul(a, b, opts);
+      gemms.push(out.shape.join('x'));
+      return out;
+    },
     matmulT(a, b, alpha) {
       const out = referenceBackend.matmulT(a, b, alpha);
       gemms.push(out.shape.join('x'));

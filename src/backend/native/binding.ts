@@ -10,7 +10,7 @@ import type { QuantFormat, Granularity } from '../../quant/index.ts';
 /** Path of the built addon. */
 export const ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/halo_native.node', import.meta.url));
 
-/** Operand types of matmulT (native GemmType). fp8/fp6 codes are decoded to bf16 exactly, then a bf16 GEMM. */
+/** Operand types of matmul/matmulT (native GemmType). fp8/fp6 codes are decoded to bf16 exactly, then a bf16 GEMM. */
 export const GEMM_TYPES = { f32: 0, bf16: 1, i8: 2, fp8e4m3: 3, fp8e5m2: 4, fp6e3m2: 5 } as const;
 export type GemmDType = keyof typeof GEMM_TYPES;
 
@@ -54,10 +54,17 @@ export interface NativeAddon {
   /** α = 1 float GEMMs with M·N·K below `work`, s8 GEMMs below 16·work, run on the calling thread only (0: never; default 2^21); returns the previous bound. */
   setSerialGemmWork(work: number): number;
   dnnlVersion(): string;
-  /** oneDNN's implementation name for a GEMM problem, e.g. 'brg:avx512_core_vnni'. */
-  gemmImpl(type: number, m: number, n: number, k: number): string;
+  /** oneDNN's implementation name for a GEMM problem, e.g. 'brg:avx512_core_vnni'; aKM/bKN as in matmul. */
+  gemmImpl(type: number, m: number, n: number, k: number, aKM?: boolean, bKN?: boolean): string;
   /** out [m, n] = alpha·a [m, k]·b [n, k]ᵀ. a, b: Float32Array (f32), Uint16Array (bf16), Int8Array (i8), Uint8Array (fp8/fp6). */
   matmulT(type: number, a: ArrayBufferView, b: ArrayBufferView, m: number, n: number, k: number, alpha: number, out: Float32Array): void;
+  /**
+   * out [m, n] = alpha·Σ_k A[m, k]·B[n, k], a stored [m, k] or, with aKM, [k, m]; b stored [n, k] or, with bKN,
+   * [k, n] (oneDNN strides, no copies). Same operand arrays as matmulT.
+   */
+  matmul(
+    type: number, a: ArrayBufferView, b: ArrayBufferView, m: number, n: number, k: number, aKM: boolean, bKN: boolean, alpha: number, out: Float32Array,
+  ): void;
   /** dst [cols, rows] = src [rows, cols]ᵀ; src and dst of the same element size (1, 2, 4 or 8 bytes), not the same memory. */
   transpose(src: ArrayBufferView, dst: ArrayBufferView, rows: number, cols: number): void;
   /** out = x rotated (out may be x). side 0 right (cols = n), 1 left (rows = n). hadK: K×K ±1, null when K = 1. */

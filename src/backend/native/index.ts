@@ -3,15 +3,17 @@
 // for (f16 and i32 GEMMs) go to the reference backend, which is also the oracle test/native/*.test.ts
 // compares every op with. Argument checks mirror the reference's, with the same HaloError codes.
 //
-// Bit-exactness (tested): rotate, rotateQuantize, dequantize, transpose and the i8 GEMM equal the reference
-// bit for bit; f32/bf16/fp8/fp6 GEMMs accumulate in f32 in oneDNN's order (the reference sums in f64).
-import type { Backend, FloatTensor, Rotation } from '../backend.ts';
+// Bit-exactness (tested): rotate, rotateQuantize, dequantize, transpose and the i8 GEMM (in every operand
+// layout) equal the reference bit for bit; f32/bf16/fp8/fp6 GEMMs accumulate in f32 in oneDNN's order (the
+// reference sums in f64).
+import type { Backend, FloatTensor, GemmOptions, Rotation } from '../backend.ts';
 import { DTYPES, type DType, type FloatDType, type Storage } from '../../core/dtype.ts';
 import { HaloError } from '../../core/errors.ts';
 import { Tensor } from '../../core/tensor.ts';
 import type { HadamardPlan } from '../../hadamard/index.ts';
 import { formatTraits, GRANULARITIES, scaleCount, type CodeDType, type Granularity, type QuantFormat, type Quantized } from '../../quant/index.ts';
 import { referenceBackend } from '../reference/index.ts';
+import { gemmDims, matmul as referenceMatmul } from '../reference/matmul.ts';
 import {
   callAddon as call, FORMAT_CODES, GEMM_TYPES, GRANULARITY_CODES, loadAddon, QUANT_STRATEGY, SIDE_CODES,
   type CodeArray, type GemmDType, type NativeAddon,
@@ -27,15 +29,13 @@ export function addon(): NativeAddon {
 
 const isGemmDType = (d: DType): d is GemmDType => Object.hasOwn(GEMM_TYPES, d);
 
-function matmulT(a: Tensor, b: Tensor, alpha = 1): FloatTensor {
-  const [m, k] = a.dims2('matmulT A');
-  const [n, kb] = b.dims2('matmulT B');
-  if (k !== kb) throw new HaloError('E_SHAPE', `matmulT: A is [${m}, ${k}] and B is [${n}, ${kb}]; their last dimensions must match`);
-  if (a.dtype !== b.dtype) throw new HaloError('E_DTYPE', `matmulT: operand dtypes differ (${a.dtype} · ${b.dtype})`);
-  if (!isGemmDType(a.dtype)) return referenceBackend.matmulT(a, b, alpha); // f64, f16, i32
+function matmul(a: Tensor, b: Tensor, opts: GemmOptions = {}, what = 'matmul'): FloatTensor {
+  const { m, n, k } = gemmDims(a, b, opts, what);
+  if (!isGemmDType(a.dtype)) return referenceMatmul(a, b, opts, what); // f64, f16, i32
   const out = new Float32Array(m * n);
   const ad = a.data as ArrayBufferView, bd = b.data as ArrayBufferView;
-  call(() => addon().matmulT(GEMM_TYPES[a.dtype as GemmDType], ad, bd, m, n, k, alpha, out));
+  const type = GEMM_TYPES[a.dtype as GemmDType];
+  call(() => addon().matmul(type, ad, bd, m, n, k, opts.aT ?? false, !(opts.bT ?? false), opts.alpha ?? 1, out));
   return new Tensor([m, n], 'f32', out);
 }
 
@@ -119,7 +119,8 @@ function dequantize(q: Quantized, dtype: FloatDType): FloatTensor {
 
 export const nativeBackend: Backend = {
   name: 'native',
-  matmulT,
+  matmul: (a, b, opts) => matmul(a, b, opts),
+  matmulT: (a, b, alpha) => matmul(a, b, { bT: true, alpha }, 'matmulT'),
   transpose,
   rotate,
   rotateQuantize,

@@ -6,7 +6,7 @@ import type { FloatDType } from '../../core/dtype.ts';
 import { Tensor } from '../../core/tensor.ts';
 import { leftHadamard, rightHadamard } from '../../hadamard/index.ts';
 import { dequantize, quantize, type Granularity, type QuantFormat, type Quantized } from '../../quant/index.ts';
-import { matmulT } from './matmul.ts';
+import { matmul, matmulT } from './matmul.ts';
 import { transpose } from './transpose.ts';
 
 export function rotate(x: FloatTensor, rot: Rotation): FloatTensor {
@@ -19,6 +19,7 @@ export function rotate(x: FloatTensor, rot: Rotation): FloatTensor {
 
 export const referenceBackend: Backend = {
   name: 'reference',
+  matmul: (a, b, opts) => matmul(a, b, opts),
   matmulT,
   transpose,
   rotate,

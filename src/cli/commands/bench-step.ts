@@ -24,6 +24,7 @@ import { linearForward, prepareInput, savedActivationBytes, type LinearSaved } f
 import { parseModelConfig, type ModelConfig } from '../../io/hf-config.ts';
 import { initLlamaWeights } from '../../models/init.ts';
 import { LlamaModel } from '../../models/llama.ts';
+import { getPreset, PRESET_NAMES } from '../../models/presets.ts';
 import type { Command } from '../command.ts';
 import { formatTable } from '../table.ts';
 import { profiledBackend, type OpProfile } from '../../bench/profile.ts';
@@ -254,8 +255,18 @@ const SHAPE_FLAGS: readonly [keyof StepShape, string, string][] = [
   ['vocab', 'vocab', 'vocabulary size'],
 ];
 
+/** A real architecture's dimensions (src/models/presets.ts) at batch 1 × seq 512, the real-size issue's shape. */
+export function presetStepShape(name: string): StepShape {
+  const c = getPreset(name).config as Record<string, number>;
+  return {
+    layers: c.num_hidden_layers!, hidden: c.hidden_size!, intermediate: c.intermediate_size!, heads: c.num_attention_heads!,
+    kvHeads: c.num_key_value_heads!, vocab: c.vocab_size!, batch: 1, seq: 512,
+  };
+}
+
 export function stepShapeFromOptions(options: Record<string, unknown>): StepShape {
-  const shape = { ...(options.quick === true ? QUICK_STEP_SHAPE : DEFAULT_STEP_SHAPE) };
+  const base = typeof options.preset === 'string' ? presetStepShape(options.preset) : options.quick === true ? QUICK_STEP_SHAPE : DEFAULT_STEP_SHAPE;
+  const shape = { ...base };
   for (const [key, flag] of SHAPE_FLAGS) {
     const v = options[flag];
     if (v === undefined) continue;
@@ -314,6 +325,7 @@ export function renderProfileTable(rows: readonly StepBenchRow[]): string {
 export const STEP_OPTIONS = [
   ...SHAPE_FLAGS.map(([key, flag, help]) => ({ name: flag, type: 'int' as const, help: `${help} (default ${DEFAULT_STEP_SHAPE[key]})` })),
   { name: 'quick', type: 'boolean' as const, help: `small shape (${describeShape(QUICK_STEP_SHAPE)}); the flags above still override` },
+  { name: 'preset', type: 'string' as const, help: "a real model's dimensions at batch 1 × seq 512 (halo init's presets); the flags above still override", choices: PRESET_NAMES },
   { name: 'steps', type: 'int' as const, help: 'timed steps per configuration (the median is reported)', default: 3 },
   { name: 'warmup', type: 'int' as const, help: 'untimed steps first', default: 1 },
   { name: 'threads', type: 'int' as const, help: 'OpenMP threads of the native backend (default: all cores)' },

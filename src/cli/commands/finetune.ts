@@ -80,8 +80,9 @@ export const finetuneCommand: Command = {
     const base8bit = peft !== null && ((o['base-8bit'] as boolean | undefined) ?? (peft.method === 'lora' && operandFormat(halo) !== null));
     // Before any weight (or data) is read: a run that cannot fit stops here, in seconds. (Not for FSDP, whose
     // shards the plan does not model.)
-    const plan = memoryPlan(scanModelFolder(modelDir).config, {
-      halo, mode: peft?.method ?? 'full', rank: peft?.rank, base8bit, gradCheckpointing,
+    const scan = scanModelFolder(modelDir);
+    const plan = memoryPlan(scan.config, {
+      halo, mode: peft?.method ?? 'full', rank: peft?.rank, base8bit, gradCheckpointing, checkpointDtype: scan.tensors.find((t) => t.name === 'model.embed_tokens.weight')?.dtype === 'BF16' ? 'bf16' : 'f32',
       batchSize: positive(o, 'batch-size'), seqLen: positive(o, 'max-seq-len'),
     });
     if (!fsdp) {
