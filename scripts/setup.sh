@@ -12,7 +12,9 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends build-essential python3 libdnnl-dev libopenmpi-dev openmpi-bin >/dev/null
 if [ "${HALO_WITH_TORCH:-0}" = 1 ]; then
   # Optional: without it the parity test is skipped with a printed reason, so a failed install is only a warning.
-  $SUDO apt-get install -y -qq --no-install-recommends python3-torch >/dev/null \
+  # libopenblas0-pthread: PyTorch's FP32 matmuls go through libblas.so.3, which is otherwise Debian's unoptimised
+  # reference BLAS; `halo bench compare` must compare against a real baseline.
+  $SUDO apt-get install -y -qq --no-install-recommends python3-torch libopenblas0-pthread >/dev/null \
     || echo "warning: python3-torch not installed; the PyTorch parity check will be skipped"
 fi
 # The addons must build here: with HALO_REQUIRE_NATIVE=1 / HALO_REQUIRE_MPI=1 a failed build is an error, not a
