@@ -17,12 +17,16 @@ import { writeSafetensorsStreaming } from '../io/safetensors-stream.ts';
 import { loadTokenizer } from '../tokenizer/hf.ts';
 import { initTensorPlan, initTensorProducer, type InitDType } from './init-stream.ts';
 import { getPreset, presetConfigJson } from './presets.ts';
+import { fileURLToPath } from 'node:url';
+
+/** The shipped halo-tiny folder, whose tokenizer a preset folder gets unless told otherwise. */
+export const HALO_TINY_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models/halo-tiny');
 
 export interface InitFolderOptions {
   preset: string;
   out: string;
-  /** Folder whose tokenizer files are copied (tokenizer.json required). */
-  tokenizerFrom: string;
+  /** Folder whose tokenizer files are copied (tokenizer.json required); default the shipped halo-tiny's. */
+  tokenizerFrom?: string;
   /** Overrides num_hidden_layers. */
   layers?: number;
   /** Default 'bf16' (what the real checkpoints store). */
@@ -87,7 +91,8 @@ export function initConfigJson(preset: string, tok: { vocabSize: number; bosId: 
   return Object.fromEntries(Object.keys(json).sort().map((k) => [k, json[k]]));
 }
 
-export function initModelFolder(o: InitFolderOptions): InitFolderResult {
+export function initModelFolder(opts: InitFolderOptions): InitFolderResult {
+  const o = { ...opts, tokenizerFrom: opts.tokenizerFrom ?? HALO_TINY_DIR };
   const t0 = performance.now();
   const dtype = o.dtype ?? 'bf16';
   const tok = loadTokenizer(o.tokenizerFrom);

@@ -5,7 +5,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runModelStepInChild, type ModelStepResult } from '../../bench/model-step.ts';
 import { HaloError } from '../../core/errors.ts';
 import { describeConfig } from '../../halo/config.ts';
@@ -16,7 +15,6 @@ import { describePlan } from '../../train/memory-plan.ts';
 import type { Command } from '../command.ts';
 import { HALO_OPTIONS, haloConfigFromOptions } from '../halo-options.ts';
 
-const HALO_TINY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../models/halo-tiny');
 
 function positiveInt(v: unknown, flag: string): number {
   if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw new HaloError('E_ARG', `--${flag} must be a positive integer, got ${v}`);
@@ -53,7 +51,7 @@ export const benchModelCommand: Command = {
       const work = (o['work-dir'] as string | undefined) ?? (temp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-bench-model-')));
       dir = path.join(work, o.preset as string);
       process.stderr.write(`bench model: writing a random ${o.preset} folder to ${dir}\n`);
-      const r = initModelFolder({ preset: o.preset as string, out: dir, tokenizerFrom: HALO_TINY, layers: o.layers as number | undefined, seed: o.seed as number, overwrite: true });
+      const r = initModelFolder({ preset: o.preset as string, out: dir, layers: o.layers as number | undefined, seed: o.seed as number, overwrite: true });
       initSeconds = r.seconds;
     }
     try {

@@ -2,8 +2,6 @@
 // real checkpoint (src/models/presets.ts), for benchmarks, memory tests and parity checks at real widths with
 // nothing downloaded. The weights stream to disk one chunk at a time, so even llama-3.1-8b (16 GB in bf16)
 // needs only a chunk of memory. --list (or --help) shows the presets.
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { HaloError } from '../../core/errors.ts';
 import { parseModelConfig } from '../../io/hf-config.ts';
 import { parameterCount } from '../../io/hf-folder.ts';
@@ -13,7 +11,6 @@ import { ProgressBar } from '../../train/progress.ts';
 import type { Command } from '../command.ts';
 import { formatTable } from '../table.ts';
 
-const HALO_TINY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../models/halo-tiny');
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
 
@@ -80,7 +77,7 @@ export const initCommand: Command = {
     const r = initModelFolder({
       preset,
       out,
-      tokenizerFrom: (o.tokenizer as string | undefined) ?? HALO_TINY,
+      tokenizerFrom: o.tokenizer as string | undefined,
       layers,
       dtype: o.dtype as 'bf16' | 'f32',
       seed: o.seed as number,
