@@ -70,3 +70,15 @@ test('bench compare rejects an unknown --torch-configs entry', () => {
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--torch-configs must list fp32 and\/or bf16, got 'fp32,fp64'/);
 });
+
+test('bench step --profile: the GEMM floor is the step\'s GEMM operations at the measured standalone rates', () => {
+  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'step', ...TINY, '--steps', '1', '--warmup', '0',
+    '--configs', 'halo2-int8', '--profile', '--json'], { encoding: 'utf8' });
+  const r = (JSON.parse(out) as { rows: StepBenchRow[] }).rows[0]!;
+  const gemms = r.profile!.filter((p) => p.op.startsWith('gemm '));
+  assert.ok(gemms.some((p) => p.op === 'gemm i8'), 'the INT8 step runs s8 GEMMs');
+  for (const p of gemms) assert.ok(r.gemmRates![p.op.slice(5)]! > 0, `a standalone rate for ${p.op}`);
+  const expected = gemms.reduce((a, p) => a + (p.tops! * p.msPerStep) / r.gemmRates![p.op.slice(5)]!, 0);
+  assert.ok(Math.abs(r.gemmFloorMs! - expected) <= 1e-9 * expected && expected > 0);
+  assert.ok(r.gemmFloorMs! < r.stepMs, 'a floor below the step itself');
+});

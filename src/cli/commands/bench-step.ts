@@ -28,6 +28,7 @@ import { getPreset, PRESET_NAMES } from '../../models/presets.ts';
 import type { Command } from '../command.ts';
 import { formatTable } from '../table.ts';
 import { profiledBackend, type OpProfile } from '../../bench/profile.ts';
+import { gemmFloorMs, standaloneGemmRates } from '../../bench/gemm-floor.ts';
 
 /** The configurations, by CLI name. */
 export const STEP_CONFIGS: { readonly [name: string]: { level: Level; format: Format; lmHead?: 'bf16' } } = {
@@ -87,6 +88,8 @@ export interface StepBenchRow {
   nnKernels: string;        // which element-wise kernels ran (AdamW here; the model's own ops are its choice)
   threads: number | null;   // OpenMP threads of the native backend, null on the reference backend
   profile?: OpProfile[];    // with --profile: backend time per op kind, per timed step
+  gemmRates?: Record<string, number>; // with --profile: standalone TOPS of a 2048³ GEMM per operand type
+  gemmFloorMs?: number;     // with --profile: the step's GEMMs at those rates (src/bench/gemm-floor.ts)
 }
 
 export function modelConfigFor(s: StepShape): ModelConfig {
@@ -183,6 +186,7 @@ export function runStepConfig(shape: StepShape, name: string, o: StepBenchOption
     }
   }
   const profile = prof?.take(o.steps);
+  const gemmRates = profile ? standaloneGemmRates(base, [...new Set(profile.filter((p) => p.op.startsWith('gemm ')).map((p) => p.op.slice(5)))]) : undefined;
   const tokens = batch.B * batch.T;
   const stepMs = median(total);
   const peakRssMiB = process.resourceUsage().maxRSS / 1024; // before the saved-bytes probe allocates its inputs
@@ -204,7 +208,7 @@ export function runStepConfig(shape: StepShape, name: string, o: StepBenchOption
     backend: be.name,
     nnKernels: kernels.name,
     threads,
-    ...(profile ? { profile } : {}),
+    ...(profile ? { profile, gemmRates, gemmFloorMs: gemmFloorMs(profile, gemmRates!) } : {}),
   };
 }
 
@@ -307,7 +311,7 @@ export function renderProfileTable(rows: readonly StepBenchRow[]): string {
   const ms = (r: StepBenchRow, f: (p: OpProfile) => boolean) => (r.profile ?? []).filter(f).reduce((a, p) => a + p.msPerStep, 0);
   const gemms = (r: StepBenchRow) => (r.profile ?? []).filter((p) => p.op.startsWith('gemm '));
   return formatTable(
-    ['config', 'step ms', 'GEMM ms', 'GEMM TOPS by type', 'rotate+quantize ms', 'rotate ms', 'transpose ms', 'other ms'],
+    ['config', 'step ms', 'GEMM ms', 'GEMM TOPS by type (standalone)', 'GEMM floor ms', 'step ÷ floor', 'rotate+quantize ms', 'rotate ms', 'transpose ms', 'other ms'],
     rows.map((r) => {
       const g = ms(r, (p) => p.op.startsWith('gemm '));
       const rq = ms(r, (p) => p.op === 'rotateQuantize' || p.op === 'dequantize');
@@ -316,7 +320,8 @@ export function renderProfileTable(rows: readonly StepBenchRow[]): string {
       // "other" uses the mean step (the profile is a mean), not the median
       const mean = (r.profile ?? []).reduce((a, p) => a + p.msPerStep, 0);
       return [r.label, r.stepMs.toFixed(0), `${g.toFixed(0)} (${((100 * g) / r.stepMs).toFixed(0)}%)`,
-        gemms(r).map((p) => `${p.op.slice(5)} ${p.tops!.toFixed(2)}`).join(', '),
+        gemms(r).map((p) => `${p.op.slice(5)} ${p.tops!.toFixed(2)} (${r.gemmRates?.[p.op.slice(5)]?.toFixed(2) ?? '?'})`).join(', '),
+        r.gemmFloorMs?.toFixed(0) ?? '-', r.gemmFloorMs ? `${(r.stepMs / r.gemmFloorMs).toFixed(2)}×` : '-',
         rq.toFixed(0), rot.toFixed(0), tr.toFixed(0), Math.max(0, r.stepMs - mean).toFixed(0)];
     }),
   );
@@ -341,7 +346,7 @@ export const benchStepCommand: Command = {
     ...STEP_OPTIONS,
     { name: 'configs', type: 'string', help: `comma-separated configurations, of ${Object.keys(STEP_CONFIGS).join(', ')}`, default: DEFAULT_STEP_CONFIGS.join(',') },
     { name: 'in-process', type: 'boolean', help: 'run every configuration in this process (peak RSS is then cumulative)' },
-    { name: 'profile', type: 'boolean', help: 'also time every backend call: GEMM (and its TOPS), rotate/quantize, transpose, the rest' },
+    { name: 'profile', type: 'boolean', help: "also time every backend call (GEMM and its TOPS, rotate/quantize, transpose, the rest) and the step's GEMM floor: its GEMMs at the standalone rate of their type, measured in the same run" },
     { name: 'json', type: 'boolean', help: 'print one JSON object instead of a table' },
   ],
   async run({ options }) {
