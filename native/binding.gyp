@@ -23,7 +23,9 @@
         "src/nn_cross_entropy.cc",
         "src/nn_embedding.cc",
         "src/nn_adamw.cc",
-        "src/nn_elementwise.cc"
+        "src/nn_adamw8bit.cc",
+        "src/nn_elementwise.cc",
+        "src/nn_attention.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -36,7 +36,7 @@ head -c 2500000 corpus/sotu.txt > "$work/data/sotu-head.txt"
 # A checkpoint's model.safetensors beside the config and tokenizer is a model folder.
 as_folder() { mkdir -p "$2"; cp scripts/halo-tiny/config.json "$tok"/* "$2"; cp "$1/model.safetensors" "$2"; }
 stage() { # NAME INIT_DIR DATA TOKENS SEQ BATCH LR SCHEDULE WARMUP
-  node bin/halo.js pretrain --init "$2" --data "$3" --tokens "$4" --seq-len "$5" --batch-size "$6" --lr "$7" \
+  node bin/halo.js pretrain --init "$2" --data "$3" --tokens "$4" --max-seq-len "$5" --batch-size "$6" --lr "$7" \
     --warmup-steps "$9" --schedule "$8" --min-lr-ratio 0.1 --weight-decay 0.1 --adam-beta2 0.95 --level none \
     --format fp32 --seed 0 --save-every 100 --out "$work/$1" ${RESUME:+--resume}
 }

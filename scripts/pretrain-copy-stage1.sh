@@ -25,5 +25,5 @@ text=corpus/moby-dick.txt,corpus/sotu.txt,data/sql/train.jsonl
 node --import tsx scripts/copy-corpus.ts --in corpus/moby-dick.txt,corpus/sotu.txt --count 40000 --max-words 20 --seed 0 --out "$work/copy.jsonl"
 node bin/halo.js tokenizer train --data "$text" --vocab-size 8192 --split words --out "$work/tokenizer"
 node bin/halo.js pretrain --config scripts/halo-tiny/config.json --tokenizer "$work/tokenizer" --data "$text,$work/copy.jsonl" \
-  --tokens "$tokens" --seq-len 64 --batch-size 4 --lr 2e-3 --warmup-steps 100 --schedule constant \
+  --tokens "$tokens" --max-seq-len 64 --batch-size 4 --lr 2e-3 --warmup-steps 100 --schedule constant \
   --weight-decay 0.1 --level none --format fp32 --seed 0 --save-every 200 --out "$work/stage1" ${RESUME:+--resume}

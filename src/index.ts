@@ -29,4 +29,6 @@ export { LlamaModel } from './models/llama.ts';
 export { loadLlama } from './models/load.ts';
 export type { CausalLM, Param } from './models/causal-lm.ts';
 export { AdamW } from './optim/adamw.ts';
+export { AdamW8bit } from './optim/adamw8bit.ts';
+export { makeOptimizer, type OptimizerChoice, type OptimizerKind } from './optim/optimizer.ts';
 export { train, evaluateLoss, type TrainOptions } from './train/trainer.ts';

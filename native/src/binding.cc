@@ -242,7 +242,7 @@ Napi::Value QuantizeJs(const Napi::CallbackInfo& info) {
     if (fmt < 0 || fmt > 4) throw ArgError("unknown format " + std::to_string(fmt));
     a.format = Format(fmt);
     const int64_t g = signed_int(info, 11, "granularity");
-    if (g < 0 || g > 2) throw ArgError("unknown granularity " + std::to_string(g));
+    if (g < 0 || g > 3) throw ArgError("unknown granularity " + std::to_string(g));
     a.gran = Granularity(g);
     a.transposeOut = boolean(info, 12, "transposeOut");
     a.unitScale = boolean(info, 13, "unitScale");
@@ -266,7 +266,7 @@ Napi::Value DequantizeJs(const Napi::CallbackInfo& info) {
     const int64_t R = integer(info, 1, "R"), C = integer(info, 2, "C");
     const int64_t fmt = signed_int(info, 3, "format"), g = signed_int(info, 4, "granularity");
     if (fmt < 0 || fmt > 4) throw ArgError("unknown format " + std::to_string(fmt));
-    if (g < 0 || g > 2) throw ArgError("unknown granularity " + std::to_string(g));
+    if (g < 0 || g > 3) throw ArgError("unknown granularity " + std::to_string(g));
     const Format f = Format(fmt);
     const size_t n = size_t(R * C);
     const void* codes = f == Format::bf16 ? typed_as(info, 0, "codes", napi_uint16_array, "Uint16Array", n).data
@@ -410,6 +410,30 @@ Napi::Value AdamwUpdateJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// adamw8bitUpdate(param, grad, qm, qv, mScale, vScale, mapM, mapV, block, beta1, beta2, oneMinusBeta1, oneMinusBeta2, decay,
+//                 stepSize, bc2Sqrt, eps): n = param.length, ceil(n / block) scales
+Napi::Value Adamw8bitUpdateJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t n = int64_t(typed_as(info, 0, "param", napi_float32_array, "Float32Array", 0).length);
+    const int64_t block = integer(info, 8, "block");
+    if (block < 1) throw ArgError("block must be ≥ 1");
+    const int64_t nb = (n + block - 1) / block;
+    AdamwScalars s;
+    s.beta1 = number(info, 9, "beta1");
+    s.beta2 = number(info, 10, "beta2");
+    s.oneMinusBeta1 = number(info, 11, "oneMinusBeta1");
+    s.oneMinusBeta2 = number(info, 12, "oneMinusBeta2");
+    s.decay = number(info, 13, "decay");
+    s.stepSize = number(info, 14, "stepSize");
+    s.bc2Sqrt = number(info, 15, "bc2Sqrt");
+    s.eps = number(info, 16, "eps");
+    auto u8 = [&](size_t i, const char* name) { return static_cast<uint8_t*>(typed_as(info, i, name, napi_uint8_array, "Uint8Array", size_t(n)).data); };
+    adamw8bit_update(f32_at(info, 0, "param", n), f32_at(info, 1, "grad", n), u8(2, "qm"), u8(3, "qv"), f32_at(info, 4, "mScale", nb),
+                     f32_at(info, 5, "vScale", nb), n, block, f32_at(info, 6, "mapM", 256), f32_at(info, 7, "mapV", 256), s);
+    return info.Env().Undefined();
+  });
+}
+
 // addInto(dst, src): dst += src, n = dst.length
 Napi::Value AddIntoJs(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
@@ -424,6 +448,42 @@ Napi::Value AddJs(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
     const int64_t n = int64_t(typed_as(info, 0, "a", napi_float32_array, "Float32Array", 0).length);
     add(f32_at(info, 0, "a", n), f32_at(info, 1, "b", n), n, f32_at(info, 2, "out", n));
+    return info.Env().Undefined();
+  });
+}
+
+// attentionForward(q, k, v, keyMask | null, B, T, Hq, Hkv, D, window (0: none), scale, out, lse)
+// attentionBackward(dout, q, k, v, lse, keyMask | null, B, T, Hq, Hkv, D, window, scale, dq, dk, dv)
+struct AttnDims {
+  int64_t B, T, Hq, Hkv, D, window;
+  double scale;
+  int64_t nq() const { return B * T * Hq * D; }
+  int64_t nk() const { return B * T * Hkv * D; }
+};
+
+AttnDims attn_dims(const Napi::CallbackInfo& info, size_t i) {
+  AttnDims d{integer(info, i, "B"), integer(info, i + 1, "T"), integer(info, i + 2, "Hq"), integer(info, i + 3, "Hkv"), integer(info, i + 4, "D"),
+             integer(info, i + 5, "window"), number(info, i + 6, "scale")};
+  if (d.B < 1 || d.T < 1 || d.D < 1) throw ArgError("attention: B, T and D must be ≥ 1");
+  if (d.Hkv < 1 || d.Hq % d.Hkv != 0) throw ArgError("attention: Hq = " + std::to_string(d.Hq) + " must be a positive multiple of Hkv = " + std::to_string(d.Hkv));
+  return d;
+}
+
+Napi::Value AttentionForwardJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const AttnDims d = attn_dims(info, 4);
+    attention_forward(f32_at(info, 0, "q", d.nq()), f32_at(info, 1, "k", d.nk()), f32_at(info, 2, "v", d.nk()), mask_at(info, 3, d.B * d.T), d.B,
+                      d.T, d.Hq, d.Hkv, d.D, d.window, d.scale, f32_at(info, 11, "out", d.nq()), f32_at(info, 12, "lse", d.B * d.Hq * d.T));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value AttentionBackwardJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const AttnDims d = attn_dims(info, 6);
+    attention_backward(f32_at(info, 0, "dout", d.nq()), f32_at(info, 1, "q", d.nq()), f32_at(info, 2, "k", d.nk()), f32_at(info, 3, "v", d.nk()),
+                       f32_at(info, 4, "lse", d.B * d.Hq * d.T), mask_at(info, 5, d.B * d.T), d.B, d.T, d.Hq, d.Hkv, d.D, d.window, d.scale,
+                       f32_at(info, 13, "dq", d.nq()), f32_at(info, 14, "dk", d.nk()), f32_at(info, 15, "dv", d.nk()));
     return info.Env().Undefined();
   });
 }
@@ -459,8 +519,11 @@ constexpr Entry kFunctions[] = {
     {"embeddingForward", EmbeddingForwardJs},
     {"embeddingBackward", EmbeddingBackwardJs},
     {"adamwUpdate", AdamwUpdateJs},
+    {"adamw8bitUpdate", Adamw8bitUpdateJs},
     {"addInto", AddIntoJs},
     {"add", AddJs},
+    {"attentionForward", AttentionForwardJs},
+    {"attentionBackward", AttentionBackwardJs},
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

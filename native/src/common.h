@@ -18,8 +18,8 @@ enum class GemmType : int { f32 = 0, bf16 = 1, s8 = 2, fp8e4m3 = 3, fp8e5m2 = 4,
 // Which side a rotation acts on (mirrored in binding.ts). none: no rotation.
 enum class Side : int { none = -1, right = 0, left = 1 };
 
-enum class Granularity : int { tensor = 0, row = 1, block32 = 2 };  // mirrored in binding.ts
-constexpr int64_t kQuantBlock = 32;  // elements per scale in block32 granularity (along a code row)
+enum class Granularity : int { tensor = 0, row = 1, block32 = 2, tile32 = 3 };  // mirrored in binding.ts
+constexpr int64_t kQuantBlock = 32;  // block32: elements per scale along a code row; tile32: the tile's side
 
 // A Hadamard plan as the kernels see it: rotation length n = blocks·block, block = K·pow2.
 // hadK: K×K ±1 matrix, row-major (null when K == 1).

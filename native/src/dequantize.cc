@@ -16,7 +16,10 @@ void dequantize(const void* codes, int64_t R, int64_t C, Format f, Granularity g
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t r = 0; r < R; r++)
       for (int64_t j = 0; j < C; j++) {
-        const float s = g == Granularity::tensor ? scales[0] : g == Granularity::row ? scales[r] : scales[r * nb + j / kQuantBlock];
+        const float s = g == Granularity::tensor ? scales[0]
+                        : g == Granularity::row  ? scales[r]
+                        : g == Granularity::tile32 ? scales[(r / kQuantBlock) * nb + j / kQuantBlock]
+                                                   : scales[r * nb + j / kQuantBlock];
         uint32_t u = uint32_t(c[r * C + j]) << 16;
         float v;
         std::memcpy(&v, &u, 4);
@@ -30,8 +33,9 @@ void dequantize(const void* codes, int64_t R, int64_t C, Format f, Granularity g
   for (int64_t r = 0; r < R; r++) {
     const uint8_t* cr = c + r * C;
     float* o = out + r * C;
-    if (g == Granularity::block32) {
-      for (int64_t j = 0; j < C; j++) o[j] = scales[r * nb + j / kQuantBlock] * table[cr[j]];
+    if (g == Granularity::block32 || g == Granularity::tile32) {
+      const float* sr = scales + (g == Granularity::block32 ? r : r / kQuantBlock) * nb;
+      for (int64_t j = 0; j < C; j++) o[j] = sr[j / kQuantBlock] * table[cr[j]];
     } else {
       const float s = g == Granularity::tensor ? scales[0] : scales[r];
       for (int64_t j = 0; j < C; j++) o[j] = s * table[cr[j]];

@@ -70,8 +70,24 @@ struct AdamwScalars {
 };
 void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n, const AdamwScalars& s);
 
+// The same step with block-wise quantized moments (src/optim/adamw8bit.ts adamwBlockUpdate): codes qm, qv [n]
+// index the ascending maps mapM, mapV [256]; mScale, vScale [ceil(n / block)] are each block's absmax.
+// All of them are updated in place.
+void adamw8bit_update(float* param, const float* grad, uint8_t* qm, uint8_t* qv, float* mScale, float* vScale, int64_t n, int64_t block,
+                      const float* mapM, const float* mapV, const AdamwScalars& s);
+
 // dst += src;  out = a + b (out may be a or b).
 void add_into(float* dst, const float* src, int64_t n);
 void add(const float* a, const float* b, int64_t n, float* out);
+
+// Causal GQA attention (src/nn/ops/attention.ts; tiled, see nn_attention.cc): q [B, T, Hq, D], k, v [B, T, Hkv, D],
+// keyMask [B, T] (nonzero = real key) or null, window W (0: none; query t sees keys t − W < j ≤ t), scores
+// scaled by `scale`. Forward writes out [B, T, Hq, D] and lse [B, Hq, T] (−∞ and out 0 for a row with no
+// visible key); backward takes the forward's lse and writes dq, dk, dv (every element). f32, within ~1e-6 of
+// the f64 reference relative to each output's scale (not bit-identical: f32 products, another summation order).
+void attention_forward(const float* q, const float* k, const float* v, const uint8_t* keyMask, int64_t B, int64_t T, int64_t Hq, int64_t Hkv,
+                       int64_t D, int64_t window, double scale, float* out, float* lse);
+void attention_backward(const float* dout, const float* q, const float* k, const float* v, const float* lse, const uint8_t* keyMask, int64_t B,
+                        int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t window, double scale, float* dq, float* dk, float* dv);
 
 }  // namespace halo

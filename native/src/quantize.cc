@@ -7,8 +7,9 @@
 // and the code writes stay contiguous.
 //
 // Passes: if every scale group lies inside one tile ("owned": per-row / per-block scales of a row band,
-// per-column scales of a panel), one pass does absmax → scale → encode per tile. Otherwise (per-tensor, or
-// groups spanning tiles) pass 1 computes the group maxima (per-thread arrays, merged), pass 2 encodes.
+// per-column scales of a panel), one pass does absmax → scale → encode per tile. Otherwise (per-tensor,
+// 32×32 tiles, or groups spanning tiles) pass 1 computes the group maxima (per-thread arrays, merged),
+// pass 2 encodes.
 // Between the passes the rotated values are either recomputed (strategy "recompute": reads x twice, no
 // scratch) or kept in a full f32 scratch (strategy "scratch": one more write + read of 4 bytes per element).
 //
@@ -383,7 +384,7 @@ class Quantizer {
 
   // Every scale group lies inside one tile, so one pass suffices.
   bool owned() const {
-    if (g_ == Granularity::tensor) return false;
+    if (g_ == Granularity::tensor || g_ == Granularity::tile32) return false;
     if (a_.side == Side::left) return T_;
     return !T_ || g_ == Granularity::block32;
   }
@@ -477,7 +478,15 @@ class Quantizer {
     for (int64_t i = 0; i < t.nr; i++) {
       const int64_t r = t.r0 + i;
       const float* seg = t.p + i * t.ld;
-      if (!T_) {
+      if (g_ == Granularity::tile32) {
+        // Segments of one 32-column block of x: tile (r/32, c/32) of O, or (c/32, r/32) of Oᵀ.
+        for (int64_t c = t.c0; c < t.c0 + t.nc;) {
+          const int64_t end = std::min(t.c0 + t.nc, (c / kBlock + 1) * kBlock);
+          const int64_t g = T_ ? (c / kBlock) * nb_ + r / kBlock : (r / kBlock) * nb_ + c / kBlock;
+          ops_.absmax(seg + (c - t.c0), end - c, &G[g], &s.nf);
+          c = end;
+        }
+      } else if (!T_) {
         if (g_ == Granularity::tensor) ops_.absmax(seg, t.nc, &G[0], &s.nf);
         else if (g_ == Granularity::row) ops_.absmax(seg, t.nc, &G[r], &s.nf);
         else
@@ -525,19 +534,23 @@ class Quantizer {
         uint8_t* dst = codes + (r * C0_ + t.c0) * esz_;
         if (g_ == Granularity::tensor) ops_.encode(f_, seg, t.nc, a_.scales[0], nullptr, unit, dst);
         else if (g_ == Granularity::row) ops_.encode(f_, seg, t.nc, a_.scales[r], nullptr, unit, dst);
-        else
+        else {
+          const float* sr = a_.scales + (g_ == Granularity::tile32 ? r / kBlock : r) * nb_;
           for (int64_t c = t.c0; c < t.c0 + t.nc;) {
             const int64_t end = std::min(t.c0 + t.nc, (c / kBlock + 1) * kBlock);
-            ops_.encode(f_, seg + (c - t.c0), end - c, a_.scales[r * nb_ + c / kBlock], nullptr, unit, dst + (c - t.c0) * esz_);
+            ops_.encode(f_, seg + (c - t.c0), end - c, sr[c / kBlock], nullptr, unit, dst + (c - t.c0) * esz_);
             c = end;
           }
+        }
       } else {
         uint8_t* dst = s.codes + i * t.nc * esz_;
         if (g_ == Granularity::tensor) ops_.encode(f_, seg, t.nc, a_.scales[0], nullptr, unit, dst);
         else if (g_ == Granularity::row) ops_.encode(f_, seg, t.nc, 0.0f, a_.scales + t.c0, unit, dst);
         else {
+          // Per-element scales of this x row (a column of Oᵀ), refreshed when r enters a new block of 32.
+          const bool tile = g_ == Granularity::tile32;
           if (i == 0 || r % kBlock == 0)
-            for (int64_t j = 0; j < t.nc; j++) s.col[j] = a_.scales[(t.c0 + j) * nb_ + r / kBlock];
+            for (int64_t j = 0; j < t.nc; j++) s.col[j] = a_.scales[(tile ? (t.c0 + j) / kBlock : t.c0 + j) * nb_ + r / kBlock];
           ops_.encode(f_, seg, t.nc, 0.0f, s.col, unit, dst);
         }
       }
@@ -586,6 +599,7 @@ int64_t quant_scale_count(Granularity g, int64_t codeRows, int64_t codeCols) {
     case Granularity::tensor: return 1;
     case Granularity::row: return codeRows;
     case Granularity::block32: return codeRows * ((codeCols + kBlock - 1) / kBlock);
+    case Granularity::tile32: return ((codeRows + kBlock - 1) / kBlock) * ((codeCols + kBlock - 1) / kBlock);
   }
   throw ArgError("unknown granularity " + std::to_string(int(g)));
 }

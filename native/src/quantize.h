@@ -1,6 +1,7 @@
 // Fused "rotate (optional) + absmax + quantize (+ transpose)" and its inverse, dequantize.
 // Semantics are those of src/quant/quantize.ts applied to src/hadamard/transform.ts's rotation:
 //   O = rotated x (or x); code matrix = O, or Oᵀ with transposeOut; groups = tensor | code row | 1×32 block
+//   | 32×32 tile (of the code matrix; scales row-major over the tile grid)
 //   scale = fround(absmax·clipRatio/qmax) in double (1 for an all-zero group; min subnormal on underflow)
 //   code  = encode(O / scale) with the division in double, RNE, saturating.
 #pragma once

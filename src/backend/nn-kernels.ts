@@ -7,6 +7,7 @@
 // Each native wrapper runs the reference's own argument checks (same HaloError codes and messages) before
 // calling the addon, and hands f64 arrays (finite-difference gradient checks) to the reference.
 import type { Backend } from './backend.ts';
+import { nativeAttention, referenceAttention, type AttentionKernels } from './attention-kernels.ts';
 import { callAddon as call, loadAddon, NATIVE_NN_FUNCTIONS, type NativeAddon, type NativeNnAddon } from './native/binding.ts';
 import type { FloatArray } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
@@ -18,6 +19,7 @@ import { checkRmsnormBackwardArgs, checkRmsnormForwardArgs, rmsnormBackward, rms
 import { checkRopeArgs, ropeBackward, ropeForward } from '../nn/ops/rope.ts';
 import { swigluBackward, swigluForward } from '../nn/ops/swiglu.ts';
 import { adamwUpdate, type AdamWHyper } from '../optim/adamw.ts';
+import { adamwBlockUpdate, checkQuantizedMoments } from '../optim/adamw8bit.ts';
 
 export interface NnKernels {
   /** Which implementation this is: 'native' (f32 kernels of the addon; f64 still goes to the reference) or 'reference'. */
@@ -33,6 +35,11 @@ export interface NnKernels {
   embeddingForward: typeof embeddingForward;
   embeddingBackward: typeof embeddingBackward;
   adamwUpdate: typeof adamwUpdate;
+  /** AdamW with block-wise quantized moments (src/optim/adamw8bit.ts); native when the addon has it. */
+  adamwBlockUpdate: typeof adamwBlockUpdate;
+  /** Causal GQA attention (src/nn/ops/attention.ts): the tiled native kernel, else attention-gemm.ts (attention-kernels.ts). */
+  attentionForward: AttentionKernels['attentionForward'];
+  attentionBackward: AttentionKernels['attentionBackward'];
   /** dst += src, elementwise (equal lengths). */
   addInto(dst: FloatArray, src: FloatArray): void;
   /** out = a + b, elementwise; out may be a or b. */
@@ -42,7 +49,8 @@ export interface NnKernels {
 export const referenceNnKernels: NnKernels = Object.freeze({
   name: 'reference',
   rmsnormForward, rmsnormBackward, ropeForward, ropeBackward, swigluForward, swigluBackward,
-  crossEntropyForward, crossEntropyBackward, embeddingForward, embeddingBackward, adamwUpdate,
+  crossEntropyForward, crossEntropyBackward, embeddingForward, embeddingBackward, adamwUpdate, adamwBlockUpdate,
+  ...referenceAttention,
   addInto: addInPlace,
   add,
 });
@@ -184,6 +192,19 @@ function makeNativeKernels(lib: NativeNnAddon): NnKernels {
     call(() => lib.adamwUpdate(param, grad, m, v, beta1, beta2, 1 - beta1, 1 - beta2, decay, stepSize, bc2Sqrt, eps));
   };
 
+  const blockUpdate: typeof adamwBlockUpdate = (param, grad, q, block, t, h, maps) => {
+    const native8 = lib.adamw8bitUpdate;
+    if (!native8 || !isF32(param) || !isF32(grad)) return adamwBlockUpdate(param, grad, q, block, t, h, maps);
+    const n = param.length;
+    if (grad.length !== n) throw new HaloError('E_SHAPE', `adamwBlockUpdate: param has ${n} values but grad has ${grad.length}`);
+    checkQuantizedMoments('adamwBlockUpdate', n, q, block);
+    const { lr, beta1, beta2, eps, weightDecay } = h;
+    const decay = 1 - lr * weightDecay;
+    const stepSize = lr / (1 - Math.pow(beta1, t));
+    const bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, t));
+    call(() => native8.call(lib, param, grad, q.m, q.v, q.mScale, q.vScale, maps.m, maps.v, block, beta1, beta2, 1 - beta1, 1 - beta2, decay, stepSize, bc2Sqrt, eps));
+  };
+
   const addInto = (dst: FloatArray, src: FloatArray): void => {
     if (!isF32(dst)) return addInPlace(dst, src);
     checkLen('addInPlace', 'src', src, dst.length, 'dst\'s shape');
@@ -204,7 +225,8 @@ function makeNativeKernels(lib: NativeNnAddon): NnKernels {
     name: 'native',
     rmsnormForward: rms, rmsnormBackward: rmsBack, ropeForward: ropeFwd, ropeBackward: ropeBwd,
     swigluForward: swiFwd, swigluBackward: swiBwd, crossEntropyForward: ceFwd, crossEntropyBackward: ceBwd,
-    embeddingForward: embFwd, embeddingBackward: embBwd, adamwUpdate: adamw, addInto, add: addFn,
+    embeddingForward: embFwd, embeddingBackward: embBwd, adamwUpdate: adamw, adamwBlockUpdate: blockUpdate, addInto, add: addFn,
+    ...nativeAttention(lib),
   });
 }
 

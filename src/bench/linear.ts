@@ -1,5 +1,6 @@
-// The linear-layer benchmark (spec §11): for each level × format, the relative Frobenius error of Y, E_X and
-// G against an f64 computation on outlier inputs, and forward/backward wall time on the chosen backend.
+// The linear-layer benchmark (spec §11): for each level × format (the SwitchBack and Jetfire baselines are
+// levels too), the relative Frobenius error of Y, E_X and G against an f64 computation on outlier inputs, and
+// forward/backward wall time on the chosen backend.
 // Errors and times come from the same run, so ratios between rows are meaningful on a noisy machine.
 // Every backend call is timed (src/bench/profile.ts), so a row also says how its time splits between the
 // GEMMs (with the TOPS they reach inside the layer, to set against `halo bench gemm`) and the

@@ -1,6 +1,6 @@
 // One model folder's training step as a user's run would take it — loaded the way `halo finetune` loads it
 // (tensor by tensor; a frozen LoRA base straight to 8-bit codes), then warm-up and timed steps of forward +
-// backward + clipping + AdamW on a synthetic batch of B × T tokens, every position counted in the loss.
+// backward + clipping + the optimizer (AdamW, or --optimizer adamw8bit …) on a synthetic batch of B × T tokens, every position counted in the loss.
 // Run in a child process by `halo bench model`, so the peak RSS it reports belongs to this run alone.
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runJsonChild } from './json-child.ts';
@@ -11,7 +11,8 @@ import type { Example } from '../data/encode.ts';
 import type { HaloConfig } from '../halo/config.ts';
 import type { CausalLM } from '../models/causal-lm.ts';
 import { loadLlama } from '../models/load.ts';
-import { AdamW, clipGradNorm } from '../optim/adamw.ts';
+import { clipGradNorm } from '../optim/adamw.ts';
+import { makeOptimizer, optimizerStateBytes, type OptimizerChoice } from '../optim/optimizer.ts';
 import { HALO_PEFT_DEFAULTS } from '../peft/build.ts';
 import { loadPeftLlama } from '../peft/load.ts';
 import { memoryPlan, type MemoryPlan } from '../train/memory-plan.ts';
@@ -30,6 +31,8 @@ export interface ModelStepRequest {
   /** Token ids are drawn below this (the tokenizer's vocabulary; the model's may be padded larger). */
   idLimit: number;
   seed: number;
+  /** Default adamw. */
+  optimizer?: OptimizerChoice;
 }
 
 export interface ModelStepResult {
@@ -48,6 +51,9 @@ export interface ModelStepResult {
   /** Loss of the first (warm-up) step: ln(V) for random weights. */
   loss: number;
   trainableParameters: number;
+  /** Bytes of optimizer state the run held (codes, scales, f32 moments), and what f32 AdamW's would be. */
+  optimizerStateBytes: number;
+  adamwStateBytes: number;
 }
 
 const MiB = 2 ** 20;
@@ -74,10 +80,11 @@ export function runModelStep(r: ModelStepRequest): ModelStepResult {
   const loadedRssMiB = process.memoryUsage().rss / MiB;
   const plan = memoryPlan(source.config, {
     halo: r.halo, mode: r.mode, rank: r.rank, base8bit: true, batchSize: r.batch, seqLen: r.seq, gradCheckpointing: r.gradCheckpointing, checkpointDtype: source.dtype,
+    optimizer: r.optimizer,
   });
   const trainable = model.parameters().filter((p) => p.grad !== null);
-  const opt = new AdamW(trainable.map((p) => ({ name: p.name, param: p.data, grad: p.grad!, weightDecay: p.shape.length < 2 ? 0 : undefined })), {
-    lr: 1e-5, betas: [0.9, 0.999], weightDecay: 0, update: model.nn?.adamwUpdate,
+  const opt = makeOptimizer(r.optimizer ?? { kind: 'adamw' }, trainable.map((p) => ({ name: p.name, param: p.data, grad: p.grad!, weightDecay: p.shape.length < 2 ? 0 : undefined })), {
+    lr: 1e-5, betas: [0.9, 0.999], weightDecay: 0, update: model.nn?.adamwUpdate, blockUpdate: model.nn?.adamwBlockUpdate,
   });
   const rng = new Rng(r.seed);
   const times: number[] = [];
@@ -101,6 +108,8 @@ export function runModelStep(r: ModelStepRequest): ModelStepResult {
     model: r.model, mode: r.mode, tokens, loadSeconds, stepSeconds, tokensPerSecond: tokens / stepSeconds,
     peakRssMiB: rssMiB(), loadedRssMiB, planMiB: plan.totalBytes / MiB, plan, loss,
     trainableParameters: trainable.reduce((a, p) => a + p.data.length, 0),
+    optimizerStateBytes: opt.stateBytes(),
+    adamwStateBytes: optimizerStateBytes({ kind: 'adamw' }, trainable.map((p) => p.data.length)),
   };
 }
 
@@ -110,7 +119,8 @@ const REQUEST_ENV = 'HALO_BENCH_MODEL_REQUEST';
 export function runModelStepInChild(r: ModelStepRequest): Promise<ModelStepResult> {
   const self = pathToFileURL(fileURLToPath(import.meta.url)).href;
   const code = `const m = await import(${JSON.stringify(self)}); m.modelStepChildMain();`;
-  return runJsonChild<ModelStepResult>(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code],
+  // tsx only for the TypeScript sources: the built package (dist/*.js) runs on plain Node, without tsx.
+  return runJsonChild<ModelStepResult>(process.execPath, [...(self.endsWith('.ts') ? ['--import', 'tsx'] : []), '--input-type=module', '-e', code],
     { ...process.env, [REQUEST_ENV]: JSON.stringify(r) }, 'bench model: the child process');
 }
 

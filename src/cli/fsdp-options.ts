@@ -23,8 +23,8 @@ export function fsdpModeFrom(o: ParsedOptions, withPeft: boolean): FsdpMode | nu
   return mode;
 }
 
-export function loadFsdpLlama(dir: string, opts: { halo: HaloConfig; backend?: BackendName; mode: FsdpMode }): { model: FsdpModel; source: HfModel } {
-  const source = loadModelFolder(dir, { dtype: 'f32' });
+export function loadFsdpLlama(dir: string, opts: { halo: HaloConfig; backend?: BackendName; mode: FsdpMode; allowNonfinite?: boolean }): { model: FsdpModel; source: HfModel } {
+  const source = loadModelFolder(dir, { dtype: 'f32', allowNonfinite: opts.allowNonfinite });
   const model = new FsdpModel(worldCommunicator(), source.config, source.weights, { halo: opts.halo, backend: getBackend(opts.backend), mode: opts.mode });
   return { model, source };
 }

@@ -1,13 +1,13 @@
 // The flags every command that runs a model shares: HALO level/format/granularity/Hadamard block and the
 // backend, plus FILE[:FROM:TO] row ranges for datasets.
 import { HaloError } from '../core/errors.ts';
-import { describeRead, readJsonl, type DataRecord, type ReadJsonlOptions } from '../data/jsonl.ts';
+import { DEFAULT_MAX_LINE_BYTES, describeRead, readJsonl, type DataRecord, type ReadJsonlOptions } from '../data/jsonl.ts';
 import { FORMATS, haloConfig, LEVELS, type Format, type HaloConfig, type Level } from '../halo/config.ts';
 import { GRANULARITIES, type Granularity } from '../quant/index.ts';
 import type { OptionSpec, ParsedOptions } from './args.ts';
 
 export const HALO_OPTIONS: readonly OptionSpec[] = [
-  { name: 'level', type: 'string', help: 'where Hadamard rotations go (none = full precision)', default: 'halo2', choices: LEVELS },
+  { name: 'level', type: 'string', help: 'where Hadamard rotations go (none = full precision; switchback, jetfire = the paper\'s baselines)', default: 'halo2', choices: LEVELS },
   { name: 'format', type: 'string', help: 'precision of the linear-layer matmul operands', default: 'int8', choices: FORMATS },
   { name: 'granularity', type: 'string', help: 'quantizer scale granularity', default: 'tensor', choices: GRANULARITIES },
   { name: 'hadamard-block', type: 'string', help: "channel rotation: 'auto', 'full' or a block size", default: 'auto' },
@@ -19,7 +19,7 @@ export function haloConfigFromOptions(o: ParsedOptions): HaloConfig {
   const blockArg = String(o['hadamard-block'] ?? 'auto');
   let hadamardBlock: HaloConfig['hadamardBlock'];
   if (blockArg === 'auto' || blockArg === 'full') hadamardBlock = blockArg;
-  else if (/^\d+$/.test(blockArg)) hadamardBlock = Number(blockArg);
+  else if (/^\d+$/.test(blockArg) && Number(blockArg) > 0) hadamardBlock = Number(blockArg);
   else throw new HaloError('E_ARG', `--hadamard-block takes auto, full or a positive integer, got '${blockArg}'`);
   return haloConfig({
     level: o.level as Level,
@@ -30,11 +30,28 @@ export function haloConfigFromOptions(o: ParsedOptions): HaloConfig {
   });
 }
 
+/** The flag of every command that reads JSONL data: a longer line is a bad line (src/data/jsonl.ts). */
+export const MAX_LINE_BYTES_OPTION: OptionSpec = {
+  name: 'max-line-bytes', type: 'int', default: DEFAULT_MAX_LINE_BYTES,
+  help: 'a JSONL line longer than this many bytes is a bad line (an error; skipped and counted with --skip-bad-lines where there is one)',
+};
+
+/** --max-line-bytes, checked. */
+export function maxLineBytesFrom(o: ParsedOptions): number {
+  const v = (o['max-line-bytes'] as number | undefined) ?? DEFAULT_MAX_LINE_BYTES;
+  if (!(v >= 1)) throw new HaloError('E_ARG', `--max-line-bytes must be at least 1, got ${v}`);
+  return v;
+}
+
 /** 'file.jsonl:800:1000' → rows 800..999; 'file.jsonl' → all rows. */
 export function splitSpec(spec: string): { file: string; from: number; to: number | undefined } {
   const m = /^(.*?):(\d*):(\d*)$/.exec(spec);
   if (!m) return { file: spec, from: 0, to: undefined };
-  return { file: m[1], from: m[2] ? Number(m[2]) : 0, to: m[3] ? Number(m[3]) : undefined };
+  const r = { file: m[1], from: m[2] ? Number(m[2]) : 0, to: m[3] ? Number(m[3]) : undefined };
+  if (r.to !== undefined && r.from >= r.to) {
+    throw new HaloError('E_ARG', `data spec '${spec}' selects no rows: FROM ${r.from} is not before TO ${r.to} (FILE:FROM:TO takes rows FROM..TO-1)`);
+  }
+  return r;
 }
 
 /**
@@ -53,6 +70,7 @@ export function readDataSpecs(specs: string, opts: ReadJsonlOptions = {}): { rec
     files.push(spec.file);
     const read = readJsonl(spec.file, opts);
     const rows = read.records.slice(spec.from, spec.to);
+    if (rows.length === 0) throw new HaloError('E_ARG', `data spec '${part}' selects no rows: ${spec.file} has ${read.records.length} record${read.records.length === 1 ? '' : 's'}`);
     records.push(...rows);
     lines.push(`${describeRead(read)}; using ${rows.length}`);
   }

@@ -1,5 +1,6 @@
 // `halo <command> [options]`: finds the command (longest name match, so 'bench linear' beats 'bench'),
-// parses its flags, runs it, and turns HaloErrors into one clear line on stderr and exit code 2.
+// parses its flags (strictly: unknown options and stray words are errors; a deprecated flag name prints one line),
+// runs it, and turns HaloErrors into one clear line on stderr and exit code 2.
 import { HaloError } from '../core/errors.ts';
 import { formatHelp, parseArgs } from './args.ts';
 import type { Command } from './command.ts';
@@ -17,20 +18,24 @@ export async function main(argv: readonly string[], commands: readonly Command[]
     .find((c) => c.name.split(' ').every((w, i) => argv[i] === w));
   if (!cmd) {
     const group = commands.filter((c) => c.name.startsWith(argv[0] + ' '));
-    if (group.length) {
+    const sub = argv[1];
+    if (group.length && (sub === undefined || sub.startsWith('-'))) {
       process.stdout.write(topHelp(group) + '\n');
       return wantsHelp ? 0 : 1;
     }
-    process.stderr.write(`halo: unknown command '${argv[0]}'. Run 'halo --help' for the list.\n`);
-    return 1;
+    const what = group.length ? `${argv[0]} ${sub}` : argv[0];
+    process.stderr.write(`halo: unknown command '${what}'. Run 'halo ${group.length ? argv[0] + ' ' : ''}--help' for the list.\n`);
+    return 2;
   }
   const rest = argv.slice(cmd.name.split(' ').length);
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(formatHelp(cmd.usage, cmd.summary, cmd.options) + '\n');
+    process.stdout.write(formatHelp(cmd.usage, cmd.summary, cmd.options, cmd.positionals) + '\n');
     return 0;
   }
   try {
-    return await cmd.run(parseArgs(rest, cmd.options));
+    const args = parseArgs(rest, cmd.options, cmd.positionals);
+    for (const line of args.deprecations) process.stderr.write(`halo ${cmd.name}: ${line}\n`);
+    return await cmd.run(args);
   } catch (e) {
     if (e instanceof HaloError) {
       process.stderr.write(`halo ${cmd.name}: ${e.message}\n`);

@@ -4,16 +4,16 @@
 // puts loss on every token and an EOS between documents.
 import * as fs from 'node:fs';
 import { HaloError } from '../core/errors.ts';
-import { readJsonl, type DataRecord } from './jsonl.ts';
+import { readJsonl, type DataRecord, type ReadJsonlOptions } from './jsonl.ts';
 
 const GROUP_BYTES = 4096;
 
-export function readCorpus(files: readonly string[]): DataRecord[] {
+export function readCorpus(files: readonly string[], opts: Pick<ReadJsonlOptions, 'maxLineBytes'> = {}): DataRecord[] {
   const out: DataRecord[] = [];
   for (const file of files) {
     if (!fs.existsSync(file)) throw new HaloError('E_IO', `no such data file: ${file}`);
     if (file.endsWith('.jsonl')) {
-      for (const r of readJsonl(file).records) out.push({ kind: 'text', text: recordText(r), line: r.line });
+      for (const r of readJsonl(file, opts).records) out.push({ kind: 'text', text: recordText(r), line: r.line });
       continue;
     }
     const text = fs.readFileSync(file, 'utf8').replace(/\r\n/g, '\n');

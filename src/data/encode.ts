@@ -10,6 +10,9 @@
 // trainOnPrompt). This is what HALO's preprocessing.py does (prompt = template with generation prompt,
 // response = the rest; llm-foundry then tokenizes the two separately), and it makes training see exactly the
 // tokens that generation will see: encode(prompt with generation prompt) followed by the answer's tokens.
+//
+// With maxSeqLen, text past what can be kept is not tokenized: a segment is cut to a prefix before the
+// tokenizer sees it (see encodeAtLeast), so a 50 MB line costs what its first few thousand characters cost.
 import { HaloError } from '../core/errors.ts';
 import type { ChatMessage, TextTokenizer } from '../tokenizer/types.ts';
 import type { DataRecord } from './jsonl.ts';
@@ -83,11 +86,16 @@ export function encodeRecord(rec: DataRecord, tok: TextTokenizer, opts: EncodeOp
       eos = addEos;
       break;
   }
+  const max = opts.maxSeqLen ?? Infinity;
+  if (!(max >= 1)) throw new HaloError('E_ARG', `maxSeqLen must be at least 1, got ${max}`);
+  // One token past max is enough to know the example is cut; BOS, when added, only adds to that.
+  const want = max + 1;
   const ids: number[] = [];
   const labels: number[] = [];
   for (const seg of segments) {
     if (seg.text === '') continue;
-    for (const id of tok.encode(seg.text)) {
+    if (ids.length >= want) break;
+    for (const id of encodeAtLeast(tok, seg.text, want - ids.length)) {
       ids.push(id);
       labels.push(seg.loss ? id : IGNORE_INDEX);
     }
@@ -102,11 +110,36 @@ export function encodeRecord(rec: DataRecord, tok: TextTokenizer, opts: EncodeOp
     ids.push(tok.eosId);
     labels.push(tok.eosId);
   }
-  const max = opts.maxSeqLen ?? Infinity;
-  if (!(max >= 1)) throw new HaloError('E_ARG', `maxSeqLen must be at least 1, got ${max}`);
   const truncated = ids.length > max;
   const n = truncated ? max : ids.length;
   return { ids: Int32Array.from(ids.slice(0, n)), labels: Int32Array.from(labels.slice(0, n)), truncated, line: rec.line };
+}
+
+/** Tokens in hand past the ones wanted before a cut text is trusted: what a cut can change is at its end. */
+export const CUT_MARGIN_TOKENS = 64;
+/** Characters per token tried first when cutting (English is about 4 with a byte-level BPE); ×4 on each retry. */
+const CUT_CHARS_PER_TOKEN = 8;
+
+/**
+ * The tokens of `text`, or, when it is long, at least its first `need` tokens: the tokenizer is given a prefix of
+ * the text, and the prefix is trusted only when it gave `need` + CUT_MARGIN_TOKENS tokens or more, so that the
+ * first `need` are those of the whole text (a cut changes how the text next to it splits: the last word, a
+ * special token cut in half, a run of digits — a few tokens, far fewer than 64; test/data/encode.test.ts checks
+ * the result against cutting after tokenization). A prefix that gave
+ * fewer (a tokenizer that drops characters, or tokens far longer than guessed) is grown 4× and tried again, up
+ * to the whole text, which is then what it always was. So a text that fits (at most `need` tokens) is never cut
+ * short: that would take a prefix with 64 tokens more than the whole text has.
+ */
+export function encodeAtLeast(tok: TextTokenizer, text: string, need: number): number[] {
+  if (!Number.isFinite(need)) return tok.encode(text);
+  for (let chars = (need + CUT_MARGIN_TOKENS) * CUT_CHARS_PER_TOKEN; chars < text.length; chars *= 4) {
+    let cut = chars;
+    const c = text.charCodeAt(cut - 1);
+    if (c >= 0xd800 && c <= 0xdbff) cut--; // not between the halves of a surrogate pair
+    const ids = tok.encode(text.slice(0, cut));
+    if (ids.length >= need + CUT_MARGIN_TOKENS) return ids.slice(0, need);
+  }
+  return tok.encode(text);
 }
 
 /**

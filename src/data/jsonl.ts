@@ -1,14 +1,17 @@
-// JSON Lines reader for training / evaluation data. The files are small (a few MB), so the whole file is read
-// at once; what matters is that every problem names `file:line` and says what would have worked.
+// JSON Lines reader for training / evaluation data. The file is read in chunks and split into lines as bytes,
+// so a 2 GB file is never one string, and a line longer than `maxLineBytes` (default 8 MiB) is a bad line that
+// is counted without ever being held: one 50 MB line used to take the heap (and minutes) before any check.
+// What matters is that every problem names `file:line` and says what would have worked.
 //
 // Each line is one record, its format detected from its keys:
 //   {"messages": [{"role", "content"}, …]}  → chat
 //   {"prompt", "completion"}                → prompt (loss on the completion)
 //   {"question", "answer"}  (GSM8K)         → prompt (user = question, assistant = answer)
 //   {"text"}                                → text (loss on everything; pretraining)
-// Blank lines are ignored. Bad lines either stop the read (`onBadLine: 'error'`, the default: HaloError
-// E_FORMAT naming file:line and the reason) or are skipped and counted (`'skip'`).
-import { readFileSync } from 'node:fs';
+// Blank lines are ignored. Bad lines (invalid JSON or UTF-8, an unknown form, too long) either stop the read
+// (`onBadLine: 'error'`, the default: HaloError E_FORMAT naming file:line and the reason) or are skipped and
+// counted (`'skip'`).
+import { closeSync, openSync, readSync } from 'node:fs';
 import { HaloError } from '../core/errors.ts';
 import type { ChatMessage } from '../tokenizer/types.ts';
 
@@ -35,9 +38,14 @@ export type RecordKind = DataRecord['kind'];
 export interface ReadJsonlOptions {
   /** 'error' (default): throw on the first bad line. 'skip': drop bad lines, count them in the result. */
   onBadLine?: 'error' | 'skip';
-  /** Keep only the first `limit` good records. */
+  /** Keep only the first `limit` good records (the rest of the file is not read). */
   limit?: number;
+  /** Lines longer than this many bytes (UTF-8, without the line end) are bad lines. Default DEFAULT_MAX_LINE_BYTES. */
+  maxLineBytes?: number;
 }
+
+/** 8 MiB: 100× the longest record of the shipped data, and far more text than any sequence length keeps. */
+export const DEFAULT_MAX_LINE_BYTES = 8 << 20;
 
 export interface SkippedLine {
   line: number;
@@ -58,49 +66,148 @@ export interface ReadJsonlResult {
 
 export const MAX_SKIP_DETAILS = 50;
 
-/** Reads and parses a JSONL file (E_IO if it cannot be read). */
-export function readJsonl(path: string, opts: ReadJsonlOptions = {}): ReadJsonlResult {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
-    throw new HaloError('E_IO', `cannot read data file ${path}: ${why}`, { cause: e });
+/** Collects the records and bad lines of one read, whichever way its lines arrive. */
+class Collector {
+  readonly result: ReadJsonlResult;
+  private readonly mode: 'error' | 'skip';
+  private readonly limit: number;
+  readonly maxLineBytes: number;
+
+  constructor(readonly source: string, opts: ReadJsonlOptions) {
+    const mode = opts.onBadLine ?? 'error';
+    if (mode !== 'error' && mode !== 'skip') {
+      throw new HaloError('E_ARG', `onBadLine must be 'error' or 'skip', got '${String(mode)}'`);
+    }
+    const max = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    if (!Number.isSafeInteger(max) || max < 1) throw new HaloError('E_ARG', `maxLineBytes must be a positive integer, got ${String(max)}`);
+    this.mode = mode;
+    this.limit = opts.limit ?? Infinity;
+    this.maxLineBytes = max;
+    this.result = { source, records: [], skipped: 0, skippedLines: [], counts: { chat: 0, prompt: 0, text: 0 } };
   }
-  return parseJsonl(text, path, opts);
+
+  get full(): boolean {
+    return this.result.records.length >= this.limit;
+  }
+
+  /** One line without its line end (a final '\r' is dropped here). */
+  line(raw: string, line: number): void {
+    if (raw.endsWith('\r')) raw = raw.slice(0, -1);
+    if (raw.trim() === '') return;
+    const rec = parseLine(raw, line);
+    if (typeof rec === 'string') return this.bad(line, rec);
+    this.result.records.push(rec);
+    this.result.counts[rec.kind]++;
+  }
+
+  bad(line: number, reason: string): void {
+    if (this.mode === 'error') throw new HaloError('E_FORMAT', `${this.source}:${line}: ${reason}`);
+    this.result.skipped++;
+    if (this.result.skippedLines.length < MAX_SKIP_DETAILS) this.result.skippedLines.push({ line, reason });
+  }
+
+  tooLong(line: number, bytes: number): void {
+    this.bad(line, `line is ${bytes.toLocaleString('en-US')} bytes, over the limit of ${this.maxLineBytes.toLocaleString('en-US')} bytes per line (--max-line-bytes)`);
+  }
+}
+
+const CHUNK_BYTES = 1 << 20;
+const NL = 0x0a;
+const CR = 0x0d;
+/** Fatal: invalid UTF-8 is a bad line, not text with U+FFFD in it; ignoreBOM: a BOM is only dropped at the file start. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Reads and parses a JSONL file (E_IO if it cannot be read), a chunk at a time. */
+export function readJsonl(path: string, opts: ReadJsonlOptions = {}): ReadJsonlResult {
+  const c = new Collector(path, opts);
+  const ioError = (e: unknown) => {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
+    return new HaloError('E_IO', `cannot read data file ${path}: ${why}`, { cause: e });
+  };
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw ioError(e);
+  }
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK_BYTES);
+    // The current line so far: its pieces (none once it is over the limit), its byte count and its last byte.
+    let parts: Buffer[] = [];
+    let bytes = 0;
+    let last = -1;
+    let line = 1;
+    const finish = (): void => {
+      const size = bytes - (last === CR ? 1 : 0) - (line === 1 && startsWithBom(parts) ? 3 : 0);
+      if (size > c.maxLineBytes) c.tooLong(line, size);
+      else if (bytes > 0) {
+        const whole = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        let raw: string;
+        try {
+          raw = utf8.decode(whole);
+        } catch {
+          raw = '';
+          c.bad(line, 'line is not valid UTF-8 text');
+        }
+        if (line === 1 && raw.charCodeAt(0) === 0xfeff) raw = raw.slice(1);
+        if (raw !== '') c.line(raw, line);
+      }
+      parts = [];
+      bytes = 0;
+      last = -1;
+      line++;
+    };
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, CHUNK_BYTES, null);
+      } catch (e) {
+        throw ioError(e);
+      }
+      if (n === 0) break;
+      const chunk = buf.subarray(0, n);
+      let at = 0;
+      while (at < n && !c.full) {
+        const nl = chunk.indexOf(NL, at);
+        const end = nl === -1 ? n : nl;
+        if (end > at) {
+          // Over the limit (with room for a '\r' the line end drops, and line 1's BOM): counted, not kept.
+          if (bytes + (end - at) <= c.maxLineBytes + 1 + (line === 1 ? 3 : 0)) parts.push(Buffer.from(chunk.subarray(at, end)));
+          else parts = [];
+          bytes += end - at;
+          last = chunk[end - 1]!;
+        }
+        if (end === n) break;
+        finish();
+        at = end + 1;
+      }
+      if (c.full) break;
+    }
+    if (bytes > 0 && !c.full) finish();
+  } finally {
+    closeSync(fd);
+  }
+  return c.result;
+}
+
+function startsWithBom(parts: readonly Buffer[]): boolean {
+  const b = parts[0];
+  return b !== undefined && b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf;
 }
 
 /** Parses JSONL text; `source` names the file in messages. */
 export function parseJsonl(text: string, source: string, opts: ReadJsonlOptions = {}): ReadJsonlResult {
-  const mode = opts.onBadLine ?? 'error';
-  if (mode !== 'error' && mode !== 'skip') {
-    throw new HaloError('E_ARG', `onBadLine must be 'error' or 'skip', got '${String(mode)}'`);
-  }
-  const limit = opts.limit ?? Infinity;
-  const result: ReadJsonlResult = {
-    source,
-    records: [],
-    skipped: 0,
-    skippedLines: [],
-    counts: { chat: 0, prompt: 0, text: 0 },
-  };
+  const c = new Collector(source, opts);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // UTF-8 BOM
   const lines = text.split('\n');
-  for (let i = 0; i < lines.length && result.records.length < limit; i++) {
-    const raw = lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!;
-    if (raw.trim() === '') continue;
-    const line = i + 1;
-    const rec = parseLine(raw, line);
-    if (typeof rec === 'string') {
-      if (mode === 'error') throw new HaloError('E_FORMAT', `${source}:${line}: ${rec}`);
-      result.skipped++;
-      if (result.skippedLines.length < MAX_SKIP_DETAILS) result.skippedLines.push({ line, reason: rec });
-      continue;
-    }
-    result.records.push(rec);
-    result.counts[rec.kind]++;
+  for (let i = 0; i < lines.length && !c.full; i++) {
+    const raw = lines[i]!;
+    // A string's UTF-8 size is between its length and 3× it: most lines need no count.
+    const size = raw.length * 3 <= c.maxLineBytes ? 0 : Buffer.byteLength(raw.endsWith('\r') ? raw.slice(0, -1) : raw);
+    if (size > c.maxLineBytes) c.tooLong(i + 1, size);
+    else c.line(raw, i + 1);
   }
-  return result;
+  return c.result;
 }
 
 /** One line → a record, or the reason it is not one. */

@@ -9,7 +9,7 @@ import type { Backend, FloatTensor } from '../backend/backend.ts';
 import { HaloError } from '../core/errors.ts';
 import { Tensor } from '../core/tensor.ts';
 import { planHadamard, type HadamardPlan } from '../hadamard/index.ts';
-import { operandFormat, RECIPES, type HaloConfig } from '../halo/config.ts';
+import { operandFormat, operandGranularity, RECIPES, type HaloConfig } from '../halo/config.ts';
 import type { PreparedWeight } from '../halo/linear.ts';
 import { quantOperand } from '../halo/operand.ts';
 import { absmaxScale, formatTraits, type QuantFormat } from '../quant/index.ts';
@@ -21,7 +21,8 @@ export function hqFormat(cfg: HaloConfig): QuantFormat {
   if (f === null || f === 'bf16' || cfg.level === 'ideal') {
     throw new HaloError('E_ARG', `--hq-fsdp gathers 8-bit weights, so it needs a quantized level (halo0/1/2) and an 8-bit or smaller format (int8, fp8, fp8e5m2, fp6); got level ${cfg.level}, format ${cfg.format}. Use --fsdp for full-precision gathers`);
   }
-  if (cfg.granularity !== 'tensor') throw new HaloError('E_ARG', `--hq-fsdp uses one scale per layer (granularity tensor), got granularity ${cfg.granularity}`);
+  const wGran = operandGranularity(cfg, 'w');
+  if (wGran !== 'tensor') throw new HaloError('E_ARG', `--hq-fsdp uses one scale per layer (granularity tensor), got ${cfg.level} with granularity ${wGran} for the weight`);
   if (passes !== undefined && passes !== 'both') throw new HaloError('E_ARG', `--hq-fsdp quantizes the weight for both passes; --passes ${passes} needs float weights, use --fsdp`);
   return f;
 }

@@ -8,15 +8,27 @@
 //   halo1   (XĤᵀ)_Q (WĤᵀ)_Qᵀ        (E_Y)_Q (WĤᵀ)_Q · Ĥ                (E_Yᵀ)_Q (XĤᵀ)_Q · Ĥ
 //   halo2   (XĤᵀ)_Q (WĤᵀ)_Qᵀ        Ĥ_bᵀ (Ĥ_b E_Y)_Q (WĤᵀ)_Q · Ĥ       as halo1
 //
+// and the two baselines of HALO's reference code (spec §10; config.ts RECIPES), with their own scales
+// (r: one per row, t: one per tensor, 32: one per 32×32 tile) and no rotations:
+//   switchback   X_Q^r W_Q^tᵀ             (E_Y)_Q^r W_Q^t                    bf16(E_Y)ᵀ bf16(X), f32 sum
+//   jetfire      (X_Q^32 W_Q^32ᵀ)_Q^32    ((E_Y)_Q^32 W_Q^32)_Q^32           (E_Y)_Q^32ᵀ X_Q^32, dequantized
+//
 // Only the 8-bit (X̃)_Q and (W̃)_Q and their scales are saved for backward, never the float X (the paper's
-// "quantized activations for memory reduction"), each in ONE layout: the backward's GEMMs read W̃ as the
-// [out, in] matrix it is (E_X = E_Y·W̃) and X̃ and E_Y transposed in place (G = E_Yᵀ·X̃) through the backend's
-// operand layouts, with no transposed copies. Per-row scales that would run along a GEMM's contraction
-// dimension cannot be factored out of the integer sum (operand.ts), so with granularity 'row'/'block32' those
-// operands go through the dequantized (simulated) path exactly as before, and the weight gradient's E_Y keeps
-// its per-output-channel scales (quantized as E_Yᵀ). Unlike HALO's code, token counts with no Hadamard matrix
-// are zero-padded for HALO-2's left rotation (exact: padded rows are zero and are dropped after undoing it),
-// and channel sizes with no Hadamard matrix fall back to a block-diagonal rotation.
+// "quantized activations for memory reduction"; SwitchBack alone saves bf16(X), for its G), each in ONE
+// layout: the backward's GEMMs read W̃ as the [out, in] matrix it is (E_X = E_Y·W̃) and X̃ and E_Y
+// transposed in place (G = E_Yᵀ·X̃) through the backend's operand layouts, with no transposed copies.
+// Per-row scales that would run along a GEMM's contraction dimension cannot be factored out of the integer
+// sum (operand.ts), so with granularity 'row'/'block32' those operands go through the dequantized
+// (simulated) path exactly as before, and the weight gradient's E_Y keeps its per-output-channel scales
+// (quantized as E_Yᵀ; 32×32 tiles mean the same for E_Y and E_Yᵀ, so 'tile32' quantizes E_Y once for both
+// backward GEMMs). Unlike HALO's code, token counts with no Hadamard matrix are zero-padded for HALO-2's left
+// rotation (exact: padded rows are zero and are dropped after undoing it), and channel sizes with no
+// Hadamard matrix fall back to a block-diagonal rotation.
+//
+// Row scales of SwitchBack's X and E_Y sit on the GEMM's output rows, so its forward and input gradient stay
+// integer GEMMs; Jetfire's tile scales run along the contraction dimension too, so its GEMMs take the
+// dequantized path (its real kernels rescale per 32-wide K block inside the GEMM, which no backend GEMM
+// here does), and its Y and E_X are fake-quantized as its simulated version does.
 //
 // cfg.passes = 'forward' | 'backward' (analysis only, the paper's Figure 2) quantizes one pass and runs the
 // other in plain FP32: the weight and input are then prepared twice, once per pass's configuration.
@@ -24,7 +36,7 @@ import type { Backend, FloatTensor, Rotation } from '../backend/backend.ts';
 import { HaloError } from '../core/errors.ts';
 import { Tensor } from '../core/tensor.ts';
 import { decompose, planHadamard, type HadamardPlan } from '../hadamard/index.ts';
-import { operandFormat, passConfig, RECIPES, type HaloConfig } from './config.ts';
+import { operandFormat, operandGranularity, passConfig, RECIPES, type HaloConfig } from './config.ts';
 import { floatOperand, gemm, operandBytes, quantOperand, type Operand } from './operand.ts';
 
 /** A weight made ready for the GEMMs once (per optimizer step, or once for a frozen PEFT base). */
@@ -39,7 +51,7 @@ export interface PreparedWeight {
 
 /** What the forward saves for the backward. */
 export interface LinearSaved {
-  x: Operand;                 // (XĤᵀ)_Q [b, in]
+  x: Operand;                 // (XĤᵀ)_Q [b, in]; bf16(X) for a recipe with a BF16 weight gradient (SwitchBack)
   weight: PreparedWeight;
   tokens: number;
 }
@@ -54,10 +66,10 @@ export function prepareWeight(be: Backend, cfg: HaloConfig, w: FloatTensor /* [o
   const fwd = passConfig(cfg, 'forward');
   const bwd = passConfig(cfg, 'backward');
   const plan = rightPlan(fwd, inF);
-  const wq = quantize(be, fwd, w, rightRotation(plan));
+  const wq = quantize(be, fwd, 'w', w, rightRotation(plan));
   if (fwd === bwd) return { outFeatures: outF, inFeatures: inF, plan, backPlan: plan, w: wq };
   const backPlan = rightPlan(bwd, inF);
-  return { outFeatures: outF, inFeatures: inF, plan, backPlan, w: wq, wBack: quantize(be, bwd, w, rightRotation(backPlan)) };
+  return { outFeatures: outF, inFeatures: inF, plan, backPlan, w: wq, wBack: quantize(be, bwd, 'w', w, rightRotation(backPlan)) };
 }
 
 /** Bytes a prepared weight holds (codes + scales of each operand kept; one layout each). */
@@ -76,7 +88,7 @@ function rightRotation(plan: HadamardPlan | null): Rotation | null {
 /** A layer input rotated and quantized once; several linears that read the same X (q/k/v, gate/up) share it. */
 export interface PreparedInput {
   x: Operand;                 // (XĤᵀ)_Q [b, in]
-  xBack?: Operand;            // the backward's own copy when cfg.passes splits the passes
+  xBack?: Operand;            // the backward's own copy when cfg.passes splits the passes, or SwitchBack's bf16(X)
   tokens: number;
   inFeatures: number;
   plan: HadamardPlan | null;
@@ -89,9 +101,20 @@ export function prepareInput(be: Backend, cfg: HaloConfig, x: FloatTensor /* [b,
   }
   const fwd = passConfig(cfg, 'forward');
   const bwd = passConfig(cfg, 'backward');
-  const xq = quantize(be, fwd, x, rightRotation(weight.plan));
-  const xBack = fwd === bwd ? undefined : quantize(be, bwd, x, rightRotation(weight.backPlan));
+  const xq = quantize(be, fwd, 'x', x, rightRotation(weight.plan));
+  const xBack = fwd === bwd && !bf16WeightGrad(bwd) ? undefined : savedInput(be, bwd, x, rightRotation(weight.backPlan));
   return { x: xq, xBack, tokens: b, inFeatures: inF, plan: weight.plan };
+}
+
+/** SwitchBack's weight gradient: E_Y and X cast to bf16, f32 accumulation (a float config keeps its floats). */
+function bf16WeightGrad(cfg: HaloConfig): boolean {
+  return RECIPES[cfg.level].weightGrad === 'bf16' && operandFormat(cfg) !== null;
+}
+
+/** The X the backward multiplies with: its 8-bit codes, or bf16(X) where the weight gradient is BF16. */
+function savedInput(be: Backend, cfg: HaloConfig, x: FloatTensor, rot: Rotation | null): Operand {
+  if (!bf16WeightGrad(cfg)) return quantize(be, cfg, 'x', x, rot);
+  return quantOperand(be.rotateQuantize(x, rot, 'bf16', 'tensor'));
 }
 
 export function linearForward(
@@ -105,7 +128,7 @@ export function linearForward(
     throw new HaloError('E_SHAPE', `a prepared input of ${xin.inFeatures} features does not fit weight [${weight.outFeatures}, ${weight.inFeatures}] (or was rotated differently)`);
   }
   const y = gemm(be, xin.x, weight.w, { bT: true, emulate: cfg.emulate });      // X̃ W̃ᵀ  [b, out]
-  return { y, saved: { x: xin.xBack ?? xin.x, weight, tokens: xin.tokens } };
+  return { y: requantize(be, passConfig(cfg, 'forward'), y), saved: { x: xin.xBack ?? xin.x, weight, tokens: xin.tokens } };
 }
 
 function samePlan(a: HadamardPlan | null, b: HadamardPlan | null): boolean {
@@ -141,28 +164,32 @@ export function linearBackward(
       const plan = tokenPlan(b);
       const bp = plan.n;
       const eyPadded = padRows(ey, bp);
-      const heq = quantize(be, bwd, eyPadded, { plan, side: 'left', transpose: false });
+      const heq = quantize(be, bwd, 'ey', eyPadded, { plan, side: 'left', transpose: false });
       const hexh = gemm(be, heq, w, { emulate });                                  // Ĥ_b E_Y W Ĥᵀ  [bp, in]
       const exh = be.rotate(hexh, { plan, side: 'left', transpose: true });        // E_Y W Ĥᵀ      [bp, in]
       dx = sliceRows(exh, b);
     } else {
-      eq = quantize(be, bwd, ey, null);
+      eq = quantize(be, bwd, 'ey', ey, null);
       dx = gemm(be, eq, w, { emulate });                                           // E_Y W Ĥᵀ      [b, in]
     }
     if (undoRight) dx = be.rotate(dx, undoRight);
+    dx = requantize(be, bwd, dx);
   }
 
   if (need.dw) {
     // G = (E_Yᵀ)_Q (XĤᵀ)_Q · Ĥ: both operands enter with the tokens as the contraction dimension, read
     // transposed in place. Per-row scales of E_Y would be per token, along that dimension: those quantize
     // E_Yᵀ [out, b] instead (scales per output channel, as always), and X̃'s per-token scales take the
-    // dequantized path inside gemm.
-    const perTensor = operandFormat(bwd) === null || bwd.granularity === 'tensor';
-    if (perTensor) {
-      eq ??= quantize(be, bwd, ey, null);                                          // (E_Y)_Q       [b, out]
+    // dequantized path inside gemm. Per-tensor and 32×32-tile scales mean the same for E_Y and E_Yᵀ.
+    const g = operandGranularity(bwd, 'ey');
+    if (bf16WeightGrad(bwd)) {
+      const eb = quantOperand(be.rotateQuantize(ey, null, 'bf16', 'tensor'));     // bf16(E_Y)     [b, out]
+      dw = gemm(be, eb, saved.x, { aT: true, emulate });                           // bf16(E_Y)ᵀ bf16(X)
+    } else if (operandFormat(bwd) === null || g === 'tensor' || g === 'tile32') {
+      eq ??= quantize(be, bwd, 'ey', ey, null);                                    // (E_Y)_Q       [b, out]
       dw = gemm(be, eq, saved.x, { aT: true, emulate });                           //               [out, in]
     } else {
-      const eyT = quantize(be, bwd, ey, null, true);                              // (E_Yᵀ)_Q      [out, b]
+      const eyT = quantize(be, bwd, 'ey', ey, null, true);                        // (E_Yᵀ)_Q      [out, b]
       dw = gemm(be, eyT, saved.x, { emulate });
     }
     if (undoRight) dw = be.rotate(dw, undoRight);
@@ -175,14 +202,22 @@ export function savedActivationBytes(saved: LinearSaved): number {
   return operandBytes(saved.x);
 }
 
-function quantize(be: Backend, cfg: HaloConfig, x: FloatTensor, rot: Rotation | null, transposeOut = false): Operand {
+function quantize(be: Backend, cfg: HaloConfig, operand: 'x' | 'w' | 'ey', x: FloatTensor, rot: Rotation | null, transposeOut = false): Operand {
   const format = operandFormat(cfg);
   if (format === null) {
     const r = rot ? be.rotate(x, rot) : x;
     return floatOperand(transposeOut ? be.transpose(r) : r);
   }
   const unitScale = RECIPES[cfg.level].unitScale;
-  return quantOperand(be.rotateQuantize(x, rot, format, cfg.granularity, { transposeOut, unitScale }));
+  return quantOperand(be.rotateQuantize(x, rot, format, operandGranularity(cfg, operand), { transposeOut, unitScale }));
+}
+
+/** A GEMM output fake-quantized where the recipe re-quantizes its outputs (Jetfire's Y and E_X), else itself. */
+function requantize(be: Backend, cfg: HaloConfig, t: FloatTensor): FloatTensor {
+  const format = operandFormat(cfg);
+  const g = RECIPES[cfg.level].requantOut;
+  if (format === null || g === null) return t;
+  return be.dequantize(be.rotateQuantize(t, null, format, g), t.dtype);
 }
 
 /**

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DType } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
+import { assertFiniteTensor } from '../core/finite.ts';
 import { checkJsonDepth } from '../core/json-guard.ts';
 import type { Tensor } from '../core/tensor.ts';
 import { castTensor } from './cast.ts';
@@ -77,16 +78,22 @@ export interface TensorCheck {
   unexpected: string[];
   misshaped: { name: string; expected: number[]; actual: number[] }[];
   ignored: string[];
+  /**
+   * The unexpected tensors of decoder layers past num_hidden_layers: the config describes fewer layers than the
+   * weights have, so loading would silently drop the rest of the model (an error when loading, not a note).
+   */
+  extraLayers: string[];
 }
 
 /** Compares tensor names and shapes with what the config implies. */
 export function checkTensors(c: ModelConfig, actual: Iterable<{ name: string; shape: readonly number[] }>): TensorCheck {
   const want = new Map(expectedTensors(c).map((t) => [t.name, t.shape]));
-  const res: TensorCheck = { missing: [], unexpected: [], misshaped: [], ignored: [] };
+  const res: TensorCheck = { missing: [], unexpected: [], misshaped: [], ignored: [], extraLayers: [] };
   const seen = new Set<string>();
   for (const { name, shape } of actual) {
     seen.add(name);
     const w = want.get(name);
+    if (!w && !isIgnorableTensor(name) && Number(/^model\.layers\.(\d+)\./.exec(name)?.[1] ?? -1) >= c.num_hidden_layers) res.extraLayers.push(name);
     if (!w) (isIgnorableTensor(name) ? res.ignored : res.unexpected).push(name);
     else if (w.length !== shape.length || w.some((d, i) => d !== shape[i])) res.misshaped.push({ name, expected: w, actual: [...shape] });
   }
@@ -98,10 +105,17 @@ function list(names: string[], max = 5): string {
   return names.slice(0, max).join(', ') + (names.length > max ? ` … (${names.length} in all)` : '');
 }
 
-/** One line per problem kind, or '' when the tensors fit the config. Unexpected tensors are only reported. */
+/**
+ * One line per problem kind, or '' when the tensors fit the config. Unexpected tensors are only reported, except
+ * those of layers past num_hidden_layers (extraLayers), which loading refuses.
+ */
 export function describeTensorCheck(r: TensorCheck): string {
   const parts: string[] = [];
   if (r.missing.length) parts.push(`missing ${list(r.missing)}`);
+  if (r.extraLayers?.length) {
+    const layers = new Set(r.extraLayers.map((n) => Number(/^model\.layers\.(\d+)\./.exec(n)![1])));
+    parts.push(`${layers.size} more layer${layers.size === 1 ? '' : 's'} than config.json's num_hidden_layers (extra tensors ${list(r.extraLayers, 3)})`);
+  }
   if (r.misshaped.length) parts.push(`wrong shape ${list(r.misshaped.map((m) => `${m.name} [${m.actual}] (expected [${m.expected}])`), 3)}`);
   if (r.unexpected.length) parts.push(`unexpected ${list(r.unexpected)}`);
   return parts.join('; ');
@@ -204,8 +218,10 @@ export function parameterCount(c: ModelConfig): number {
 export interface LoadOptions {
   /** Convert every floating-point tensor to this dtype on load (e.g. 'f32' for training). Default: keep. */
   dtype?: DType;
-  /** Throw on missing or mis-shaped tensors (default true). Unexpected ones are always only reported. */
+  /** Throw on missing or mis-shaped tensors, or layers past the config's (default true). Other unexpected ones are only reported. */
   strict?: boolean;
+  /** Let weights with NaN/Inf load (default: E_NUMERIC naming the tensor, checked as each one is read). */
+  allowNonfinite?: boolean;
 }
 
 export interface HfModel extends ModelFolderInfo {
@@ -233,8 +249,8 @@ export interface OpenModelFolder extends ModelFolderInfo {
 function checkedInfo(dir: string, strict: boolean): { info: ModelFolderInfo; stored: DType } {
   const info = scanModelFolder(dir);
   if (strict) {
-    const { missing, misshaped } = info.check;
-    if (missing.length || misshaped.length) {
+    const { missing, misshaped, extraLayers } = info.check;
+    if (missing.length || misshaped.length || extraLayers.length) {
       throw new HaloError('E_FORMAT', `${dir}: tensors do not match config.json (${describeTensorCheck({ ...info.check, unexpected: [] })})`);
     }
   }
@@ -265,6 +281,8 @@ export function openModelFolder(dir: string, opts: LoadOptions = {}): OpenModelF
         const file = fileOf.get(name);
         if (file === undefined) return undefined;
         const x = open(file).read(name);
+        // Scanned as stored, before a cast: one pass over bytes that were just read.
+        if (!opts.allowNonfinite) assertFiniteTensor(name, x, path.join(dir, file), 'the checkpoint is damaged (or --allow-nonfinite loads it anyway)');
         return opts.dtype ? castTensor(x, opts.dtype, `${file}: ${name}`) : x;
       },
     },
@@ -308,7 +326,7 @@ export function saveModelFolder(dir: string, opts: SaveOptions): string[] {
   let entries = tensorEntries(opts.weights);
   if (opts.strict ?? true) {
     const r = checkTensors(opts.config, entries.map(([name, t]) => ({ name, shape: t.shape })));
-    if (r.missing.length || r.misshaped.length) {
+    if (r.missing.length || r.misshaped.length || r.extraLayers.length) {
       throw new HaloError('E_SHAPE', `cannot save to ${dir}: weights do not match the config (${describeTensorCheck({ ...r, unexpected: [] })})`);
     }
   }

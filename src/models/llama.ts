@@ -20,7 +20,6 @@ import { castTensor } from '../io/cast.ts';
 import { linearBackward, linearForward, prepareInput, prepareWeight, type LinearSaved, type PreparedWeight } from '../halo/linear.ts';
 import { expectedTensors, type TensorSource } from '../io/hf-folder.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
-import { attentionGemmBackward, attentionGemmForward } from '../nn/attention-gemm.ts';
 import { nnKernels, type NnKernels } from '../backend/nn-kernels.ts';
 import { ropeTables, type RopeTables } from '../nn/ops/rope.ts';
 import type { CausalLM, LossResult, Param } from './causal-lm.ts';
@@ -354,7 +353,7 @@ export class LlamaModel implements CausalLM {
     });
     const qr = this.nn.ropeForward(q.y.data, rope.cos, rope.sin, N, Hq, D, q.y.data);
     const kr = this.nn.ropeForward(k.y.data, rope.cos, rope.sin, N, Hkv, D, k.y.data);
-    const att = attentionGemmForward(this.be, qr, kr, v.y.data, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: this.config.sliding_window });
+    const att = this.nn.attentionForward(qr, kr, v.y.data, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: this.config.sliding_window });
     const o = linearForward(this.be, this.halo, this.mat(att.out, N, Hq * D), this.weight(n.o));
     const oBias = this.params.get(n.oBias);
     if (oBias) addBias(o.y.data, oBias.data, N);
@@ -429,7 +428,7 @@ export class LlamaModel implements CausalLM {
     this.nn.addInto(dx1, dx);
     // x1 = x0 + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x0)
     const da = this.linearGrad(n.o, t.o, dx1, N, C, t, n.oBias)!;
-    const { dq, dk, dv } = attentionGemmBackward(this.be, da, t.q, t.k, t.v, { lse: t.lse }, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: this.config.sliding_window });
+    const { dq, dk, dv } = this.nn.attentionBackward(da, t.q, t.k, t.v, t.lse, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: this.config.sliding_window });
     this.nn.ropeBackward(dq, rope.cos, rope.sin, N, Hq, D, dq);
     this.nn.ropeBackward(dk, rope.cos, rope.sin, N, Hkv, D, dk);
     const dh = this.linearGrad(n.q, t.qkv[0], dq, N, Hq * D, t, n.qkvBias[0])!;

@@ -18,11 +18,16 @@ export interface LoadLlamaOptions {
   wrapBackend?: (be: Backend) => Backend;
   blockHooks?: BlockHooks;
   gradCheckpointing?: boolean;
+  /** Load weights holding NaN/Inf (default: E_NUMERIC naming the first such tensor, found as it is read). */
+  allowNonfinite?: boolean;
 }
 
-/** Opens `dir`, builds a model from its tensors as they are read (LlamaOptions minus the source), closes it. */
-export function withModelFolder<T>(dir: string, build: (folder: OpenModelFolder) => T): { result: T; source: LoadedFolder } {
-  const folder = openModelFolder(dir);
+/**
+ * Opens `dir`, builds a model from its tensors as they are read (LlamaOptions minus the source), closes it.
+ * Each tensor is scanned for NaN/Inf as it is read unless `allowNonfinite`.
+ */
+export function withModelFolder<T>(dir: string, build: (folder: OpenModelFolder) => T, opts: { allowNonfinite?: boolean } = {}): { result: T; source: LoadedFolder } {
+  const folder = openModelFolder(dir, { allowNonfinite: opts.allowNonfinite });
   try {
     const result = build(folder);
     const { reader: _r, close: _c, ...source } = folder;
@@ -42,6 +47,6 @@ export function loadLlama(dir: string, opts: LoadLlamaOptions): { model: LlamaMo
     gradCheckpointing: opts.gradCheckpointing,
     adoptWeights: true,
   };
-  const { result: model, source } = withModelFolder(dir, (f) => new LlamaModel(f.config, f.reader, llama));
+  const { result: model, source } = withModelFolder(dir, (f) => new LlamaModel(f.config, f.reader, llama), { allowNonfinite: opts.allowNonfinite });
   return { model, source };
 }

@@ -2,7 +2,9 @@
 // src/nn/ops/attention.ts (its exact semantics: causal + key padding mask + sliding window, 1/√D default
 // scale, GQA head h → h / (Hq/Hkv), a query row with no visible key → output 0, lse −∞, gradient 0), with the
 // T² dot products done by the backend's GEMM (oneDNN on the native backend) instead of plain JS loops. The
-// reference op stays the oracle (test/nn/attention-gemm.test.ts).
+// reference op stays the oracle (test/nn/attention-gemm.test.ts). In f32 on the native backend the model now
+// runs the addon's attention kernel instead (native/src/nn_attention.cc, via src/backend/attention-kernels.ts);
+// this path serves the reference backend, f64 inputs and an addon built without that kernel.
 //
 // Layout. Per (batch b, kv head g) the rep = Hq/Hkv query heads sharing g are gathered into one matrix
 // Q_g [T·rep, D] with row (t, r) = t·rep + r, so ONE GEMM serves all of them, and every block of consecutive

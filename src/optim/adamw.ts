@@ -84,6 +84,7 @@ export function adamwUpdate(
 }
 
 export class AdamW {
+  readonly kind = 'adamw' as const;
   readonly params: readonly OptimParam[];
   readonly lr: number;
   readonly beta1: number;
@@ -96,30 +97,17 @@ export class AdamW {
   private readonly update: typeof adamwUpdate;
 
   constructor(params: readonly OptimParam[], config: AdamWConfig) {
-    const [beta1, beta2] = config.betas ?? [0.9, 0.999];
-    this.lr = config.lr;
-    this.beta1 = beta1;
-    this.beta2 = beta2;
-    this.eps = config.eps ?? 1e-8;
-    this.weightDecay = config.weightDecay ?? 0;
+    ({ lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay } = adamwHyper(config));
     this.update = config.update ?? adamwUpdate;
-    checkHyper('lr', this.lr, 0, Infinity);
-    checkHyper('beta1', beta1, 0, 1);
-    checkHyper('beta2', beta2, 0, 1);
-    checkHyper('eps', this.eps, 0, Infinity);
-    checkHyper('weightDecay', this.weightDecay, 0, Infinity);
-    const seen = new Set<string>();
-    for (const p of params) {
-      if (seen.has(p.name)) throw new HaloError('E_ARG', `AdamW: parameter '${p.name}' is listed twice`);
-      seen.add(p.name);
-      if (p.grad.length !== p.param.length) {
-        throw new HaloError('E_SHAPE', `AdamW: '${p.name}' has ${p.param.length} values but its gradient has ${p.grad.length}`);
-      }
-      if (p.weightDecay !== undefined) checkHyper(`weightDecay of '${p.name}'`, p.weightDecay, 0, Infinity);
-    }
+    checkOptimParams('AdamW', params);
     this.params = [...params];
     this.m = this.params.map((p) => floatLike(p.param, p.param.length));
     this.v = this.params.map((p) => floatLike(p.param, p.param.length));
+  }
+
+  /** Bytes of optimizer state held (the two moments). */
+  stateBytes(): number {
+    return this.m.reduce((a, m) => a + m.byteLength, 0) + this.v.reduce((a, v) => a + v.byteLength, 0);
   }
 
   /** Steps taken so far. */
@@ -219,6 +207,31 @@ export function clipGradNorm(
   if (coef >= 1) return { norm, scale: 1 };
   for (const g of grads) for (let i = 0; i < g.length; i++) g[i] = g[i]! * coef;
   return { norm, scale: coef };
+}
+
+/** The config's hyper-parameters with their defaults, each checked (E_ARG). */
+export function adamwHyper(config: AdamWConfig): AdamWHyper {
+  const [beta1, beta2] = config.betas ?? [0.9, 0.999];
+  const h = { lr: config.lr, beta1, beta2, eps: config.eps ?? 1e-8, weightDecay: config.weightDecay ?? 0 };
+  checkHyper('lr', h.lr, 0, Infinity);
+  checkHyper('beta1', beta1, 0, 1);
+  checkHyper('beta2', beta2, 0, 1);
+  checkHyper('eps', h.eps, 0, Infinity);
+  checkHyper('weightDecay', h.weightDecay, 0, Infinity);
+  return h;
+}
+
+/** Names unique, gradients as long as their parameters, per-tensor decays valid. */
+export function checkOptimParams(op: string, params: readonly OptimParam[]): void {
+  const seen = new Set<string>();
+  for (const p of params) {
+    if (seen.has(p.name)) throw new HaloError('E_ARG', `${op}: parameter '${p.name}' is listed twice`);
+    seen.add(p.name);
+    if (p.grad.length !== p.param.length) {
+      throw new HaloError('E_SHAPE', `${op}: '${p.name}' has ${p.param.length} values but its gradient has ${p.grad.length}`);
+    }
+    if (p.weightDecay !== undefined) checkHyper(`weightDecay of '${p.name}'`, p.weightDecay, 0, Infinity);
+  }
 }
 
 function checkHyper(name: string, x: number, lo: number, hi: number): void {

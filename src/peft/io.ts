@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HaloError } from '../core/errors.ts';
+import { assertFiniteTensor } from '../core/finite.ts';
 import { Tensor } from '../core/tensor.ts';
 import { castTensor } from '../io/cast.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
@@ -149,7 +150,7 @@ export function parseAdapterConfig(json: unknown, file = ADAPTER_CONFIG): PeftSp
 }
 
 /** Reads an adapter folder into adapters for `config`; every tensor must be present and shaped as the config implies. */
-export function loadPeft(dir: string, config: ModelConfig, build: BuildOptions = {}): { adapters: Map<string, Adapter>; spec: PeftSpec } {
+export function loadPeft(dir: string, config: ModelConfig, build: BuildOptions = {}, opts: { allowNonfinite?: boolean } = {}): { adapters: Map<string, Adapter>; spec: PeftSpec } {
   const cfgFile = path.join(dir, ADAPTER_CONFIG);
   if (!fs.existsSync(cfgFile)) throw new HaloError('E_IO', `no ${ADAPTER_CONFIG} in ${dir} (is it a PEFT adapter folder?)`);
   let json: unknown;
@@ -175,6 +176,7 @@ export function loadPeft(dir: string, config: ModelConfig, build: BuildOptions =
       if (t.shape.join(',') !== p.shape.join(',')) {
         throw new HaloError('E_SHAPE', `${weightsFile}: ${p.name} has shape [${t.shape.join(', ')}], the model and r = ${spec.rank} imply [${p.shape.join(', ')}]`);
       }
+      if (!opts.allowNonfinite) assertFiniteTensor(p.name, t, weightsFile, 'the adapter is damaged (or --allow-nonfinite loads it anyway)');
       p.data.set(castTensor(t, p.data instanceof Float64Array ? 'f64' : 'f32', p.name).data);
       used.add(p.name);
     }

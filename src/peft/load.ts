@@ -20,6 +20,8 @@ export interface LoadPeftOptions {
   /** Keep the frozen base projections as rotated 8-bit codes only (LoRA, quantized format), bf16 tables bf16. */
   base8bit?: boolean;
   gradCheckpointing?: boolean;
+  /** Load base weights or saved adapters holding NaN/Inf (default: E_NUMERIC naming the tensor). */
+  allowNonfinite?: boolean;
 }
 
 export function loadPeftLlama(modelDir: string, o: LoadPeftOptions): { model: PeftModel; source: LoadedFolder; spec: PeftSpec } {
@@ -36,11 +38,11 @@ export function loadPeftLlama(modelDir: string, o: LoadPeftOptions): { model: Pe
   if (o.adapter !== undefined) {
     const adapterDir = o.adapter;
     const { result, source } = withModelFolder(modelDir, (f) => {
-      const { adapters, spec } = loadPeft(adapterDir, f.config, { backend });
+      const { adapters, spec } = loadPeft(adapterDir, f.config, { backend }, { allowNonfinite: o.allowNonfinite });
       return { model: createPeftModel(f.config, f.reader, { ...common, adapters }).eval(), spec };
-    });
+    }, { allowNonfinite: o.allowNonfinite });
     return { ...result, source };
   }
-  const { result: model, source } = withModelFolder(modelDir, (f) => createPeftModel(f.config, f.reader, { ...common, peft: o.peft }));
+  const { result: model, source } = withModelFolder(modelDir, (f) => createPeftModel(f.config, f.reader, { ...common, peft: o.peft }), { allowNonfinite: o.allowNonfinite });
   return { model, source, spec: specOfAdapters(model.adapters, modelDir) };
 }

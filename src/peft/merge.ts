@@ -1,13 +1,14 @@
 // Folding adapters into the base weights, so the result is one plain Hugging Face model with no inference
 // overhead: LoRA W + (α/r)·B·A (peft's merge_and_unload), HUT W0 + s·W0⊙(B·A). The sums are formed in f32
 // and stored in the base checkpoint's dtype unless asked otherwise.
-import * as path from 'node:path';
 import type { Backend } from '../backend/backend.ts';
 import type { DType, FloatArray } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
+import { assertFiniteTensor } from '../core/finite.ts';
 import { Tensor } from '../core/tensor.ts';
 import { castTensor } from '../io/cast.ts';
 import { loadModelFolder, saveModelFolder } from '../io/hf-folder.ts';
+import { checkOutDir } from '../io/out-dir.ts';
 import type { Adapter } from './adapter.ts';
 import { loadPeft, type PeftSpec } from './io.ts';
 import { LoraAdapter } from './lora.ts';
@@ -42,17 +43,24 @@ export interface MergeFolderOptions {
   /** Storage dtype of the merged weights (default: the base checkpoint's). */
   dtype?: DType;
   backend?: Backend;
+  /** Load NaN/Inf weights and write a non-finite merge (default: E_NUMERIC naming the tensor, nothing written). */
+  allowNonfinite?: boolean;
 }
 
 /** Base folder + adapter folder → a full HF folder (config, weights, tokenizer files) with the adapter merged. */
 export function mergeAdapterFolder(o: MergeFolderOptions): { spec: PeftSpec; files: string[]; dtype: DType } {
-  if (path.resolve(o.out) === path.resolve(o.model)) {
-    throw new HaloError('E_ARG', `--out ${o.out} is the base model folder; write the merged model to a new folder`);
-  }
-  const source = loadModelFolder(o.model, { dtype: 'f32' });
-  const { adapters, spec } = loadPeft(o.adapter, source.config, { backend: o.backend });
-  const weights = mergeWeights(source.weights, adapters);
+  checkOutDir(o.out, [{ flag: '--model', dir: o.model }, { flag: '--adapter', dir: o.adapter }]);
+  const allow = o.allowNonfinite === true;
+  const source = loadModelFolder(o.model, { dtype: 'f32', allowNonfinite: allow });
+  const { adapters, spec } = loadPeft(o.adapter, source.config, { backend: o.backend }, { allowNonfinite: allow });
   const dtype = o.dtype ?? source.dtype;
+  const weights = mergeWeights(source.weights, adapters);
+  // Checked in the dtype that is written: a sum that is finite in f32 can still overflow f16 (max 65504).
+  for (const name of adapters.keys()) {
+    const w = castTensor(weights.get(name)!, dtype, name);
+    weights.set(name, w);
+    if (!allow) assertFiniteTensor(name, w, `merging ${o.adapter} (lora_alpha ${spec.alpha}, r ${spec.rank}) into ${o.model}`, `nothing was written; check the adapter's lora_alpha and weights${dtype === 'f32' ? '' : `, or merge with --dtype f32`}`);
+  }
   const files = saveModelFolder(o.out, { config: source.config, weights, dtype, tokenizerFrom: o.model });
   return { spec, files, dtype };
 }

@@ -1,4 +1,5 @@
-// Symmetric absmax quantizers (spec §3): HALO's per-tensor scale, plus per-row and 1×32-block scales.
+// Symmetric absmax quantizers (spec §3): HALO's per-tensor scale, plus per-row, 1×32-block and 32×32-tile
+// (Jetfire's block quantization, spec §10) scales.
 // This is the plain, readable oracle the native quantize kernels are tested against.
 //
 //   scale = fround(absmax·clipRatio / qmax)     (f32; computed in f64 first, then rounded once to f32)
@@ -17,8 +18,11 @@ import { HaloError } from '../core/errors.ts';
 import { Tensor } from '../core/tensor.ts';
 import { formatTraits, type CodeDType, type QuantFormat } from './formats.ts';
 
-/** Which elements share a scale: all of them, each row, or each 1×32 block along a row (last block may be short). */
-export const GRANULARITIES = ['tensor', 'row', 'block32'] as const;
+/**
+ * Which elements share a scale: all of them, each row, each 1×32 block along a row, or each 32×32 tile
+ * (Jetfire's); blocks and tiles at the right and bottom edges may be short.
+ */
+export const GRANULARITIES = ['tensor', 'row', 'block32', 'tile32'] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
 export const BLOCK = 32;
 
@@ -27,14 +31,18 @@ export interface Quantized {
   granularity: Granularity;
   /** Codes [rows, cols] (or [cols, rows] when quantized with transposeOut), dtype per format. */
   q: Tensor<CodeDType>;
-  /** Scales of the rows of q: 1 (tensor) | rows (row) | rows·ceil(cols/32) (block32, row-major). */
+  /**
+   * Scales of q: 1 (tensor) | rows (row) | rows·ceil(cols/32) (block32, row-major) | ceil(rows/32)·ceil(cols/32)
+   * (tile32, the tile grid row-major).
+   */
   scales: Float32Array;
 }
 
 export interface QuantizeOptions {
   /**
    * Return the codes of xᵀ ([cols, rows]); 'row' and 'block32' then refer to rows of the transposed matrix
-   * (HALO's quantize-then-transpose `*_tr`; with 'tensor' the codes are exactly the transpose).
+   * (HALO's quantize-then-transpose `*_tr`; with 'tensor' and 'tile32' the codes are exactly the transpose:
+   * the tiles of xᵀ are x's tiles transposed).
    */
   transposeOut?: boolean;
   /** Scale 1 for every group: a plain saturating cast (HALO's "Ideal" speed bound). clipRatio is ignored. */
@@ -56,6 +64,7 @@ export function scaleCount(granularity: Granularity, rows: number, cols: number)
     case 'tensor': return 1;
     case 'row': return rows;
     case 'block32': return rows * Math.ceil(cols / BLOCK);
+    case 'tile32': return Math.ceil(rows / BLOCK) * Math.ceil(cols / BLOCK);
   }
 }
 
@@ -65,6 +74,7 @@ export function scaleIndex(granularity: Granularity, cols: number, i: number, j:
     case 'tensor': return 0;
     case 'row': return i;
     case 'block32': return i * Math.ceil(cols / BLOCK) + Math.floor(j / BLOCK);
+    case 'tile32': return Math.floor(i / BLOCK) * Math.ceil(cols / BLOCK) + Math.floor(j / BLOCK);
   }
 }
 

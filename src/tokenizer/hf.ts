@@ -1,14 +1,14 @@
 // TextTokenizer over a Hugging Face folder's tokenizer.json (run by @huggingface/tokenizers, the pure-JS port
 // of the `tokenizers` crate) and tokenizer_config.json (special tokens, chat template rendered by
-// @huggingface/jinja). Mirrors transformers' PreTrainedTokenizerFast: encode() adds no special tokens (the
-// chat template already writes <|begin_of_text|>), but special-token text in the input IS parsed as special
-// tokens, exactly as tokenizer(text, add_special_tokens=False) does.
+// @huggingface/jinja under limits: chat-template.ts). Mirrors transformers' PreTrainedTokenizerFast: encode()
+// adds no special tokens (the chat template already writes <|begin_of_text|>), but special-token text in the
+// input IS parsed as special tokens, exactly as tokenizer(text, add_special_tokens=False) does.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { HaloError } from '../core/errors.ts';
 import { checkJsonDepth, parseJsonChecked, preview } from '../core/json-guard.ts';
+import { ChatTemplate, DEFAULT_TEMPLATE_LIMITS, TemplateLimitError, type TemplateLimits } from './chat-template.ts';
 import type { ChatMessage, TextTokenizer } from './types.ts';
 
 type Json = Record<string, unknown>;
@@ -36,6 +36,10 @@ export interface HfTokenizerOptions {
   chatTemplate?: string | null;
   /** Names the source in error messages. */
   source?: string;
+  /** Names the chat template's file in the errors of a template over its limits (default: `source`). */
+  chatTemplateFile?: string;
+  /** Limits on one rendering of the chat template (src/tokenizer/chat-template.ts); defaults for the rest. */
+  templateLimits?: Partial<TemplateLimits>;
 }
 
 export class HfTokenizer implements TextTokenizer {
@@ -50,7 +54,9 @@ export class HfTokenizer implements TextTokenizer {
   readonly source: string;
   private readonly tok: Tokenizer;
   private readonly config: Json;
-  private template: Template | null = null;
+  private template: ChatTemplate | null = null;
+  private readonly templateFile: string;
+  private readonly templateLimits: TemplateLimits;
 
   constructor(tokenizerJson: unknown, tokenizerConfig: unknown = {}, opts: HfTokenizerOptions = {}) {
     this.source = opts.source ?? 'tokenizer';
@@ -83,6 +89,8 @@ export class HfTokenizer implements TextTokenizer {
     [this.eosToken, this.eosId] = special('eos_token');
     [this.padToken, this.padId] = special('pad_token');
     this.chatTemplate = opts.chatTemplate !== undefined ? opts.chatTemplate : pickTemplate(tokenizerConfig.chat_template, this.source);
+    this.templateFile = opts.chatTemplateFile ?? this.source;
+    this.templateLimits = { ...DEFAULT_TEMPLATE_LIMITS, ...opts.templateLimits };
     // Most malformed-but-buildable files (a post-processor or pre-tokenizer of the wrong shape) fail on first
     // use; a probe makes them fail here, at load, where the message is expected.
     this.decode(this.encode('Hello, world! 123'));
@@ -141,7 +149,7 @@ export class HfTokenizer implements TextTokenizer {
     }
     if (!this.template) {
       try {
-        this.template = new Template(this.chatTemplate);
+        this.template = new ChatTemplate(this.chatTemplate);
       } catch (e) {
         throw new HaloError('E_FORMAT', `${this.source}: chat template does not parse (${(e as Error).message})`, { cause: e });
       }
@@ -155,8 +163,9 @@ export class HfTokenizer implements TextTokenizer {
         eos_token: this.eosToken ?? '',
         pad_token: this.padToken ?? '',
         unk_token: tokenText(this.config.unk_token) ?? '',
-      });
+      }, this.templateLimits);
     } catch (e) {
+      if (e instanceof TemplateLimitError) throw new HaloError('E_FORMAT', `${this.templateFile}: chat template stopped: it ${e.message}`, { cause: e });
       throw new HaloError('E_ARG', `${this.source}: chat template failed: ${(e as Error).message}`, { cause: e });
     }
   }
@@ -213,7 +222,7 @@ function readJson(file: string): unknown {
 }
 
 /** Loads the tokenizer of a model folder: tokenizer.json (required), tokenizer_config.json, chat_template.jinja. */
-export function loadTokenizer(dir: string): HfTokenizer {
+export function loadTokenizer(dir: string, opts: { templateLimits?: Partial<TemplateLimits> } = {}): HfTokenizer {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new HaloError('E_IO', `no such model folder: ${dir}`);
   const tj = path.join(dir, 'tokenizer.json');
   if (!fs.existsSync(tj)) {
@@ -230,5 +239,6 @@ export function loadTokenizer(dir: string): HfTokenizer {
   const jinja = path.join(dir, 'chat_template.jinja');
   const hasTemplate = typeof tc === 'object' && tc !== null && (tc as Json).chat_template != null;
   const chatTemplate = !hasTemplate && fs.existsSync(jinja) ? fs.readFileSync(jinja, 'utf8') : undefined;
-  return new HfTokenizer(readJson(tj), tc, { chatTemplate, source: dir });
+  const chatTemplateFile = chatTemplate !== undefined ? jinja : `${tcFile} (chat_template)`;
+  return new HfTokenizer(readJson(tj), tc, { chatTemplate, source: dir, chatTemplateFile, templateLimits: opts.templateLimits });
 }

@@ -1,7 +1,8 @@
 // Resumable training checkpoints. A checkpoint is a folder checkpoints/step-NNNNNNN/ holding the trained
 // parameters (model.safetensors, f32 master weights, HF names and shapes, so with a config.json and tokenizer
-// files beside it the file loads as a model folder's weights), the AdamW moments (optimizer.safetensors),
-// trainer_state.json (step, data-loader position, config) and manifest.json (size + sha256 of each of them).
+// files beside it the file loads as a model folder's weights), the optimizer state (optimizer.safetensors:
+// AdamW moments, or 8-bit codes + scales, src/train/optimizer-file.ts), trainer_state.json (step, data-loader
+// position, config) and manifest.json (size + sha256 of each of them).
 // Every file is written temp-then-rename inside a hidden temp folder, the manifest last, and the folder is
 // renamed into place: a kill at any moment leaves the previous checkpoints plus at most a stale temp folder.
 // A checkpoint counts as complete only if its manifest is there and every checksum matches, so a folder that
@@ -14,7 +15,8 @@ import { HaloError } from '../core/errors.ts';
 import { parseJsonChecked } from '../core/json-guard.ts';
 import { Tensor } from '../core/tensor.ts';
 import { readSafetensors, writeFileAtomic, writeSafetensors } from '../io/safetensors.ts';
-import type { AdamWState } from '../optim/adamw.ts';
+import type { OptimizerState } from '../optim/optimizer.ts';
+import { optimizerFromTensors, optimizerTensors } from './optimizer-file.ts';
 
 export interface TrainerState {
   step: number;
@@ -26,7 +28,7 @@ export interface TrainerState {
 export interface Checkpoint {
   dir: string;
   params: Map<string, Float32Array>;
-  optimizer: AdamWState;
+  optimizer: OptimizerState;
   state: TrainerState;
 }
 
@@ -69,7 +71,7 @@ function writeText(file: string, text: string): void {
 export function saveCheckpoint(
   runDir: string,
   params: ReadonlyMap<string, FloatArray>,
-  optimizer: AdamWState,
+  optimizer: OptimizerState,
   state: TrainerState,
   keep = 2,
   shapes?: ReadonlyMap<string, readonly number[]>,
@@ -83,10 +85,8 @@ export function saveCheckpoint(
   fs.mkdirSync(tmp);
   const f32 = (a: FloatArray, shape: readonly number[] = [a.length]) => new Tensor(shape, 'f32', a instanceof Float32Array ? a : Float32Array.from(a));
   writeSafetensors(path.join(tmp, 'model.safetensors'), new Map([...params].map(([n, a]) => [n, f32(a, shapes?.get(n))])));
-  const moments = new Map<string, Tensor>();
-  for (const [n, a] of Object.entries(optimizer.m)) moments.set(`m.${n}`, f32(a));
-  for (const [n, a] of Object.entries(optimizer.v)) moments.set(`v.${n}`, f32(a));
-  writeSafetensors(path.join(tmp, 'optimizer.safetensors'), moments, { step: String(optimizer.step) });
+  const opt = optimizerTensors(optimizer);
+  writeSafetensors(path.join(tmp, 'optimizer.safetensors'), opt.tensors, opt.metadata);
   writeText(path.join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2));
   const manifest: Manifest = { format: 'halo-checkpoint', version: 1, step: state.step, files: {} };
   for (const name of CHECKPOINT_FILES) {
@@ -160,12 +160,9 @@ export function loadCheckpoint(dir: string, opts: { verify?: boolean } = {}): Ch
   }
   const params = new Map<string, Float32Array>();
   for (const [n, t] of readSafetensors(path.join(dir, 'model.safetensors')).tensors) params.set(n, t.data as Float32Array);
-  const opt = readSafetensors(path.join(dir, 'optimizer.safetensors'));
-  const m: Record<string, Float32Array> = {};
-  const v: Record<string, Float32Array> = {};
-  for (const [n, t] of opt.tensors) (n.startsWith('m.') ? m : v)[n.slice(2)] = t.data as Float32Array;
-  const step = Number(opt.metadata?.step ?? state.step);
-  return { dir, params, optimizer: { step, m, v }, state };
+  const optFile = path.join(dir, 'optimizer.safetensors');
+  const opt = readSafetensors(optFile);
+  return { dir, params, optimizer: optimizerFromTensors(opt.tensors, opt.metadata, state.step, optFile), state };
 }
 
 export interface ResumePick {

@@ -4,7 +4,8 @@
 //   weights       f32 master copies (4 B/param); a frozen LoRA base kept as codes: 1 B per projection weight
 //   weight codes  the rotated 8-bit copies the HALO linears multiply with, made once per optimizer step
 //   gradients     f32, trainable parameters only
-//   optimizer     AdamW's two f32 moments (8 B per trainable parameter)
+//   optimizer     AdamW's two f32 moments (8 B per trainable parameter), or with --optimizer adamw8bit/adamw-fp8
+//                 two 1-byte codes + 8 B of scales per block for tensors of 4096 values or more
 //   activations   what one decoder block's forward keeps for its backward (src/models/llama.ts LayerTape), times
 //                 the blocks (or only the blocks' inputs plus one block, with activation checkpointing)
 //   work          the largest transient buffers of a step: a block's backward and the chunked head/loss
@@ -17,6 +18,7 @@ import { operandFormat, type HaloConfig } from '../halo/config.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
 import { expectedTensors } from '../io/hf-folder.ts';
 import { defaultChunkTokens } from '../models/head-loss.ts';
+import { describeOptimizer, optimizerStateBytes, type OptimizerChoice } from '../optim/optimizer.ts';
 
 export interface PlanSettings {
   halo: HaloConfig;
@@ -31,6 +33,8 @@ export interface PlanSettings {
   gradCheckpointing: boolean;
   /** Storage dtype of the checkpoint: a frozen embedding / head of a bf16 one stays bf16 with base8bit. */
   checkpointDtype?: string;
+  /** The optimizer (default adamw): its state is counted per trainable tensor. */
+  optimizer?: OptimizerChoice;
 }
 
 export interface PlanItem {
@@ -65,9 +69,16 @@ export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
   const N = s.batchSize * s.seqLen;
 
   let adapterParams = 0;
+  // Sizes of the trainable tensors (the quantized optimizers keep small ones in f32): every weight, or each
+  // adapter's two factors [r, in] and [out, r].
+  const trainableSizes: number[] = full ? specs.map((t) => numel(t.shape)) : [];
   if (!full) {
     const r = s.rank ?? 16;
-    for (const t of specs) if (isProj(t.name)) adapterParams += s.mode === 'lora' ? r * (t.shape[0]! + t.shape[1]!) : r * (t.shape[0]! + t.shape[1]!);
+    for (const t of specs) {
+      if (!isProj(t.name)) continue;
+      adapterParams += r * (t.shape[0]! + t.shape[1]!);
+      trainableSizes.push(r * t.shape[1]!, r * t.shape[0]!);
+    }
   }
   const codesOnly = !full && (s.base8bit ?? false) && quantized;
   // Codes per projection weight: one byte per element (a float format keeps the f32 weight itself).
@@ -93,12 +104,18 @@ export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
     { name: codesOnly ? `weights (8-bit base, ${tableBytes === 2 ? 'bf16' : 'f32'} embeddings)` : 'weights (f32 master copies)', bytes: weightBytes + (codesOnly ? codeBytes : 0), shrinkWith: full ? '--peft lora' : '' },
     { name: 'weight codes (rotated 8-bit, per step)', bytes: codesOnly ? 0 : codeBytes, shrinkWith: full ? '--peft lora' : '' },
     { name: 'gradients (f32)', bytes: 4 * trainable, shrinkWith: full ? '--peft lora' : '' },
-    { name: 'optimizer (AdamW moments, f32)', bytes: 8 * trainable, shrinkWith: full ? '--peft lora' : '' },
+    optimizerItem(s.optimizer ?? { kind: 'adamw' }, trainableSizes, full),
     { name: `activations (${N} tokens${s.gradCheckpointing ? ', checkpointed' : ''})`, bytes: activations, shrinkWith: s.gradCheckpointing ? '--batch-size, --max-seq-len' : '--grad-checkpointing, --batch-size, --max-seq-len' },
     { name: 'step work buffers', bytes: work, shrinkWith: '--batch-size, --max-seq-len' },
     { name: 'runtime (Node, addon, oneDNN)', bytes: RUNTIME_BYTES, shrinkWith: '' },
   ];
   return { items: items.filter((i) => i.bytes > 0), totalBytes: items.reduce((a, i) => a + i.bytes, 0) };
+}
+
+function optimizerItem(choice: OptimizerChoice, sizes: readonly number[], full: boolean): PlanItem {
+  const name = choice.kind === 'adamw' ? 'optimizer (AdamW moments, f32)' : `optimizer (${describeOptimizer(choice)} moments)`;
+  const shrink = [...(choice.kind === 'adamw' ? ['--optimizer adamw8bit'] : []), ...(full ? ['--peft lora'] : [])].join(', ');
+  return { name, bytes: optimizerStateBytes(choice, sizes), shrinkWith: shrink };
 }
 
 export const GiB = 2 ** 30;

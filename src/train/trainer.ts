@@ -6,13 +6,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FloatArray } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
+import { countNonFinite } from '../core/finite.ts';
 import { BatchLoader, collate, type Batch, type LoaderState } from '../data/batch.ts';
 import type { Example } from '../data/encode.ts';
-import type { CausalLM } from '../models/causal-lm.ts';
-import { AdamW, clipGradNorm } from '../optim/adamw.ts';
+import type { CausalLM, Param } from '../models/causal-lm.ts';
+import { clipGradNorm } from '../optim/adamw.ts';
+import { checkResumeOptimizer, makeOptimizer, type OptimizerChoice } from '../optim/optimizer.ts';
 import { makeSchedule, type ScheduleKind } from '../optim/schedule.ts';
-import { pickResumeCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import { MetricsLog } from './metrics.ts';
+import { pickResumeCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { MetricsLog, readMetrics } from './metrics.ts';
 import { nextBatch, type TrainParallel } from './parallel.ts';
 import { ProgressBar } from './progress.ts';
 
@@ -31,6 +33,8 @@ export interface TrainOptions {
    * sizes: with 0.999 the large gradients of the first steps keep later updates small for thousands of steps.
    */
   adamBeta2?: number;
+  /** adamw (default), or 8-bit / FP8 block-quantized moments (src/optim/optimizer.ts); a checkpoint resumes only with its own. */
+  optimizer?: OptimizerChoice;
   batchSize: number;
   gradAccum: number;
   maxGradNorm: number; // 0 = no clipping
@@ -62,6 +66,11 @@ export interface TrainOptions {
   parallel?: TrainParallel;
   /** Extra JSON stored in trainer_state.json (model/HALO settings). */
   runConfig?: Record<string, unknown>;
+  /**
+   * The run this training belongs to (OUT/run.json, src/train/run-folder.ts): stored in every checkpoint, and
+   * --resume refuses a checkpoint that carries another run's id (or none).
+   */
+  runId?: string;
 }
 
 export interface TrainSummary {
@@ -96,9 +105,13 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
   if (trainSet.length === 0) throw new HaloError('E_ARG', 'the training set is empty');
   fs.mkdirSync(o.outDir, { recursive: true });
   const trainable = model.parameters().filter((p) => p.grad !== null);
-  const optimizer = new AdamW(
+  const optChoice = o.optimizer ?? { kind: 'adamw' };
+  // Quantized moments are per block of a whole tensor; FSDP's row shards would cut the blocks.
+  if (o.parallel && optChoice.kind !== 'adamw') throw new HaloError('E_UNSUPPORTED', `--optimizer ${optChoice.kind} does not run with --fsdp yet; use --optimizer adamw`);
+  const optimizer = makeOptimizer(
+    optChoice,
     trainable.map((p) => ({ name: p.name, param: p.data, grad: p.grad!, weightDecay: p.shape.length < 2 ? 0 : undefined })),
-    { lr: o.lr, betas: [0.9, o.adamBeta2 ?? 0.999], weightDecay: o.weightDecay, update: model.nn?.adamwUpdate },
+    { lr: o.lr, betas: [0.9, o.adamBeta2 ?? 0.999], weightDecay: o.weightDecay, update: model.nn?.adamwUpdate, blockUpdate: model.nn?.adamwBlockUpdate },
   );
   const microPerEpoch = Math.ceil(trainSet.length / o.batchSize);
   const par = o.parallel;
@@ -114,6 +127,8 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
   let resumeSkipped: { dir: string; reason: string }[] = [];
   let skipped = 0;
   let badInARow = 0;
+  /** Tokens since the run began, across resumes (metrics.jsonl's `tokens`); tokensSeen counts this process's. */
+  let tokensTotal = 0;
   const evalLosses: { step: number; loss: number }[] = [];
   if (o.resume) {
     const pick = pickResumeCheckpoint(o.outDir);
@@ -122,6 +137,8 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     const ck = pick.checkpoint;
     if (ck) {
       const dir = ck.dir;
+      checkResumable(ck, trainable, o.runId, par);
+      checkResumeOptimizer(ck.optimizer, optChoice, dir);
       const params = par ? par.shard(ck.params) : ck.params;
       for (const p of model.parameters()) {
         const saved = params.get(p.name);
@@ -136,6 +153,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
       badInARow = typeof ck.state.badInARow === 'number' ? ck.state.badInARow : 0;
       model.weightsChanged();
       if (lead) metrics.truncateAfter(step);
+      tokensTotal = resumedTokens(ck.state.tokens, metrics.file, step);
       resumedFrom = dir;
       if (!o.quiet) process.stderr.write(`resuming from ${dir} (step ${step})\n`);
     } else {
@@ -153,8 +171,11 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
   let trainMs = 0;
   let tokensSeen = 0;
   let lastLoss = NaN;
+  // Weights that were not finite at the start (loaded with --allow-nonfinite) are not this run's doing.
+  const nonFiniteAtStart = countNonFiniteParams(trainable, par);
 
   const checkpoint = () => {
+    checkFinite(trainable, nonFiniteAtStart, step, o.outDir, par);
     let params: ReadonlyMap<string, FloatArray> = new Map(trainable.map((p) => [p.name, p.data]));
     let opt = optimizer.state();
     if (par) {
@@ -163,7 +184,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
       opt = { step: opt.step, m: Object.fromEntries(par.unshard(new Map(Object.entries(opt.m)))), v: Object.fromEntries(par.unshard(new Map(Object.entries(opt.v)))) };
     }
     if (lead) {
-      const state = { step, loader: loader.state(), config: o.runConfig ?? {}, evalLosses, skippedSteps: skipped, badInARow };
+      const state = { step, loader: loader.state(), config: o.runConfig ?? {}, evalLosses, skippedSteps: skipped, badInARow, tokens: tokensTotal, runId: o.runId };
       saveCheckpoint(o.outDir, params, opt, state, o.keepCheckpoints, new Map(trainable.map((p) => [p.name, par ? par.wholeShape(p.name) : p.shape])));
     }
     par?.barrier();
@@ -214,9 +235,10 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     step++;
     trainMs += performance.now() - stepStart;
     tokensSeen += counts[1];
+    tokensTotal += counts[1];
     lastLoss = loss;
     const record: Record<string, unknown> = {
-      step, loss, lr, gradNorm: norm, tokens: tokensSeen, tokensPerSecond: tokensSeen / (trainMs / 1000), epoch: micro[0].epoch, skipped: !finite, skippedSteps: skipped,
+      step, loss, lr, gradNorm: norm, tokens: tokensTotal, tokensPerSecond: tokensSeen / (trainMs / 1000), epoch: micro[0].epoch, skipped: !finite, skippedSteps: skipped,
     };
     if (numericError !== null) record.numericError = numericError;
     const qs = o.quantStats?.take();
@@ -242,6 +264,8 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     if ((o.saveEvery > 0 && step % o.saveEvery === 0) || (step === totalSteps && (o.finalCheckpoint ?? true))) checkpoint();
     if (o.stopAtStep !== undefined && step >= o.stopAtStep) break;
   }
+  // No final save of weights with NaN/Inf: the caller saves the model after this returns.
+  checkFinite(trainable, nonFiniteAtStart, step, o.outDir, par);
   const seconds = (performance.now() - t0) / 1000;
   return {
     steps: step,
@@ -255,4 +279,50 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     resumedFrom,
     resumeSkipped,
   };
+}
+
+/**
+ * Before a checkpoint's values touch the model: it must be this run's (when the run has an id) and hold every
+ * trainable parameter at its size, so a changed --rank or model is an error naming the tensor, not a stack
+ * trace or weights half overwritten.
+ */
+function checkResumable(ck: Checkpoint, trainable: readonly Param[], runId: string | undefined, par: TrainParallel | undefined): void {
+  if (runId !== undefined && ck.state.runId !== runId) {
+    const theirs = typeof ck.state.runId === 'string' ? `run ${ck.state.runId}` : 'no run (an older halo wrote it)';
+    throw new HaloError('E_ARG', `--resume: checkpoint ${ck.dir} belongs to ${theirs}, not to run ${runId} of ${path.dirname(path.dirname(ck.dir))}/run.json; start over with --overwrite, or remove that checkpoint`);
+  }
+  for (const p of trainable) {
+    const saved = ck.params.get(p.name);
+    const want = par ? par.wholeShape(p.name).reduce((a, b) => a * b, 1) : p.data.length;
+    if (!saved) throw new HaloError('E_ARG', `--resume: checkpoint ${ck.dir} has no ${p.name}, which this run trains (different --peft, --rank or model?)`);
+    if (saved.length !== want) throw new HaloError('E_ARG', `--resume: checkpoint ${ck.dir} has ${saved.length} values for ${p.name}, this run's has ${want} (different --rank or model?)`);
+  }
+}
+
+/** metrics.jsonl's running token count at `step`: from the checkpoint, or (older checkpoints) the log's line for that step. */
+function resumedTokens(saved: unknown, metricsFile: string, step: number): number {
+  if (typeof saved === 'number' && Number.isFinite(saved) && saved >= 0) return saved;
+  if (!fs.existsSync(metricsFile)) return 0;
+  const at = readMetrics(metricsFile).filter((r) => r.step === step && typeof r.tokens === 'number');
+  return at.length ? (at[at.length - 1].tokens as number) : 0;
+}
+
+/** Non-finite values per trainable parameter (summed over ranks). */
+function countNonFiniteParams(trainable: readonly Param[], par: TrainParallel | undefined): Float64Array {
+  const counts = Float64Array.from(trainable, (p) => countNonFinite(p.data, p.data instanceof Float64Array ? 'f64' : 'f32').count);
+  par?.sum(counts);
+  return counts;
+}
+
+/** E_NUMERIC when training made some weight non-finite: nothing is saved over the last good checkpoint. */
+function checkFinite(trainable: readonly Param[], atStart: Float64Array, step: number, outDir: string, par: TrainParallel | undefined): void {
+  const now = countNonFiniteParams(trainable, par);
+  const bad = trainable.map((p, i) => ({ name: p.name, n: now[i] - atStart[i] })).filter((b) => b.n > 0);
+  if (bad.length === 0) return;
+  const first = bad[0];
+  throw new HaloError(
+    'E_NUMERIC',
+    `after step ${step} ${bad.length} weight tensor${bad.length === 1 ? '' : 's'} hold non-finite values (${first.name}: ${first.n} NaN/Inf${bad.length > 1 ? `; ${bad[1].name}, …` : ''}); ` +
+      `nothing was saved over ${outDir}'s last checkpoint. Lower the learning rate, keep --max-grad-norm on, or use a wider format.`,
+  );
 }

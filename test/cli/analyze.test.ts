@@ -59,7 +59,7 @@ describe('halo analyze / experiment', { concurrency: true }, () => {
   test('experiment ablation: a row per configuration with finite numbers; bad --configs exits 2', async () => {
     const out = path.join(tmp, 'ablation');
     const r = await halo('experiment', 'ablation', '--model', model, '--configs', 'fp32,halo2-int8', '--steps', '2', '--batch-size', '2', '--max-examples', '6',
-      '--max-seq-len', '384', '--eval-examples', '3', '--eval-limit', '2', '--max-new-tokens', '3', '--seeds', '2', '--out', out);
+      '--max-seq-len', '384', '--eval-loss-limit', '3', '--eval-limit', '2', '--max-new-tokens', '3', '--seeds', '2', '--out', out);
     assert.equal(r.code, 0, r.err);
     const j = JSON.parse(fs.readFileSync(path.join(out, 'ablation.json'), 'utf8'));
     assert.deepEqual(j.rows.map((x: { config: string }) => x.config), ['fp32', 'halo2-int8']);
@@ -83,7 +83,7 @@ describe('halo analyze / experiment', { concurrency: true }, () => {
     const help = await halo('experiment', 'ablation', '--help');
     assert.match(help.out, /--peft <str>.*\(one of: lora, hut\)/);
     const r = await halo('experiment', 'ablation', '--model', model, '--peft', 'lora', '--configs', 'bf16,halo2-int8', '--steps', '2', '--batch-size', '2', '--max-examples', '4',
-      '--max-seq-len', '384', '--eval-examples', '2', '--eval-limit', '1', '--max-new-tokens', '2', '--lr', '0.01', '--out', out);
+      '--max-seq-len', '384', '--eval-loss-limit', '2', '--eval-limit', '1', '--max-new-tokens', '2', '--lr', '0.01', '--out', out);
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /LORA adapters on a frozen base/);
     const j = JSON.parse(fs.readFileSync(path.join(out, 'ablation.json'), 'utf8'));

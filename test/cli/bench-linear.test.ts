@@ -1,12 +1,12 @@
 // `halo bench linear --json` end to end in a child process: one JSON array with the documented fields, and
 // on the outlier inputs the ordering the issue asks for (HALO-2 fixes E_Y token outliers, HALO-1/2 fix X
-// channel outliers, relative to HALO-0 INT8).
+// channel outliers, relative to HALO-0 INT8), with the SwitchBack and Jetfire baselines beside them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 
 test('bench linear --json on outlier inputs', () => {
-  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'linear', '--in', '256', '--out', '256', '--tokens', '128', '--json', '--backend', 'reference'], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'linear', '--in-features', '256', '--out-features', '256', '--tokens', '128', '--json', '--backend', 'reference'], { encoding: 'utf8' });
   const rows = JSON.parse(out) as {
     level: string; format: string; relErrY: number; relErrEX: number; relErrG: number; fwdMs: number; bwdMs: number;
     totalMs: number; gemmMs: number; hadQuantMs: number; transposeMs: number; gemmTops: Record<string, number>; vsFp32: number; vsBf16: number;
@@ -26,12 +26,28 @@ test('bench linear --json on outlier inputs', () => {
   assert.equal(rows[0]!.hadQuantMs, 0);
   assert.ok(rows.find((r) => r.level === 'halo2' && r.format === 'int8')!.hadQuantMs > 0);
   const get = (level: string, format: string) => rows.find((r) => r.level === level && r.format === format)!;
-  assert.equal(rows.length, 2 + 4 * 3); // FP32, BF16 baselines + {ideal, halo0, halo1, halo2} × {int8, fp8, fp6}
+  assert.equal(rows.length, 2 + 6 * 3); // FP32, BF16 + {ideal, halo0, halo1, halo2, switchback, jetfire} × {int8, fp8, fp6}
   assert.ok(get('none', 'fp32').relErrY < 1e-6);
   const h0 = get('halo0', 'int8');
   assert.ok(get('halo2', 'int8').relErrEX <= 0.5 * h0.relErrEX);
   assert.ok(get('halo1', 'int8').relErrY <= 0.5 * h0.relErrY);
   assert.ok(get('halo2', 'int8').relErrY <= 0.5 * h0.relErrY);
+});
+
+test('bench linear --quick --levels switchback,jetfire,halo2 --formats int8 --json: a row per method, HALO-2 E_X below Jetfire', () => {
+  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'linear', '--quick', '--levels', 'switchback,jetfire,halo2', '--formats', 'int8', '--json'], { encoding: 'utf8' });
+  const rows = JSON.parse(out) as { level: string; format: string; relErrY: number; relErrEX: number; relErrG: number; gemmTops: Record<string, number> }[];
+  assert.deepEqual(rows.map((r) => `${r.level} ${r.format}`), ['switchback int8', 'jetfire int8', 'halo2 int8']);
+  for (const r of rows) for (const k of ['relErrY', 'relErrEX', 'relErrG'] as const) assert.ok(Number.isFinite(r[k]) && r[k] > 0, `${r.level} ${k}`);
+  const [sb, jf, h2] = rows;
+  // SwitchBack: int8 forward/E_X GEMMs and a bf16 G; Jetfire's tile scales take the dequantized f32 path.
+  assert.ok('i8' in sb!.gemmTops && 'bf16' in sb!.gemmTops);
+  assert.deepEqual(Object.keys(jf!.gemmTops), ['f32']);
+  assert.ok(h2!.relErrEX < jf!.relErrEX, `E_X: HALO-2 ${h2!.relErrEX} vs Jetfire ${jf!.relErrEX}`);
+  // Per-token scales isolate the ×50 token rows of E_Y as well as HALO-2's rotation does (within 1.5×), but
+  // per-token scales on X cannot isolate X's outlier channels: HALO-2's Y is far better.
+  assert.ok(sb!.relErrEX < 1.5 * h2!.relErrEX && h2!.relErrEX < 1.5 * sb!.relErrEX, `E_X: SwitchBack ${sb!.relErrEX} vs HALO-2 ${h2!.relErrEX}`);
+  assert.ok(h2!.relErrY < 0.5 * sb!.relErrY, `Y: HALO-2 ${h2!.relErrY} vs SwitchBack ${sb!.relErrY}`);
 });
 
 test('bench linear rejects a bad level with exit code 2', () => {
@@ -42,7 +58,7 @@ test('bench linear rejects a bad level with exit code 2', () => {
 });
 
 test('bench linear --no-errors: timing only, the error fields are null in JSON', () => {
-  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'linear', '--in', '64', '--out', '64', '--tokens', '16', '--levels', 'none,halo2',
+  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'linear', '--in-features', '64', '--out-features', '64', '--tokens', '16', '--levels', 'none,halo2',
     '--formats', 'int8', '--no-errors', '--json', '--backend', 'reference'], { encoding: 'utf8' });
   const rows = JSON.parse(out) as { relErrY: number | null; relErrEX: number | null; relErrG: number | null; totalMs: number; gemmMs: number }[];
   assert.equal(rows.length, 3);

@@ -25,7 +25,7 @@ describe('halo eval / generate', { concurrency: true }, () => {
   });
 
   test('eval --metric sql --json reports both accuracies and the example pairs', async () => {
-    const r = await halo('eval', '--model', model, '--data', 'data/sql/eval.jsonl', '--metric', 'sql', '--limit', '3', '--max-new-tokens', '8', '--json');
+    const r = await halo('eval', '--model', model, '--data', 'data/sql/eval.jsonl', '--metric', 'sql', '--eval-limit', '3', '--max-new-tokens', '8', '--json');
     assert.equal(r.code, 0, r.err);
     const j = JSON.parse(r.out) as { items: number; scores: { scorer: string; accuracy: number; total: number }[]; examples: { reference: string; prediction: string }[]; generatedTokens: number };
     assert.equal(j.items, 3);

@@ -18,7 +18,7 @@ fs.writeFileSync(text, Array.from({ length: 40 }, (_, i) => `paragraph ${i}: the
 
 const pretrain = (...args: string[]) => halo('pretrain', ...args);
 
-const common = ['--data', text, '--tokens', '256', '--seq-len', '32', '--batch-size', '2', '--level', 'none', '--format', 'fp32', '--warmup-steps', '1', '--save-every', '100'];
+const common = ['--data', text, '--tokens', '256', '--max-seq-len', '32', '--batch-size', '2', '--level', 'none', '--format', 'fp32', '--warmup-steps', '1', '--save-every', '100'];
 
 describe('halo pretrain', { concurrency: true }, () => {
   test('--init starts from the folder weights: at lr 0 they come back unchanged', async () => {

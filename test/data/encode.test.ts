@@ -1,8 +1,15 @@
 // Encoding and loss masks, checked by decoding exactly the tokens that carry a label.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { HaloError } from '../../src/core/errors.ts';
-import { encodeRecord, encodeRecords, IGNORE_INDEX, lossTokenCount, type Example } from '../../src/data/encode.ts';
+import { Rng } from '../../src/core/rng.ts';
+import { CUT_MARGIN_TOKENS, encodeAtLeast, encodeRecord, encodeRecords, IGNORE_INDEX, lossTokenCount, type Example } from '../../src/data/encode.ts';
+import { writeTinyModelFolder } from '../../src/io/testing/tiny-model.ts';
+import { loadTokenizer } from '../../src/tokenizer/hf.ts';
+import type { TextTokenizer } from '../../src/tokenizer/types.ts';
 import { parseJsonl, readJsonl, type DataRecord } from '../../src/data/jsonl.ts';
 import { describeExample } from '../../src/data/debug.ts';
 import { FakeTokenizer } from './fake-tokenizer.ts';
@@ -183,5 +190,64 @@ describe('describeExample', () => {
   test('flags truncation', () => {
     const ex = encodeRecord(chat, tok, { maxSeqLen: 20 });
     assert.match(describeExample(ex, tok), /TRUNCATED/);
+  });
+});
+
+describe('long text is cut before tokenization, with the tokens of the whole text', () => {
+  const halo = loadTokenizer('models/halo-tiny');
+  const tinyChatml = loadTokenizer(writeTinyModelFolder(fs.mkdtempSync(path.join(os.tmpdir(), 'halo-encode-')), { arch: 'qwen2', chat: 'chatml' }).dir);
+  const gsm = readJsonl('data/gsm8k/test.jsonl', { limit: 200 }).records.map((r) => (r.kind === 'prompt' ? `${r.prompt}\n${r.completion}\n\n` : '')).join('');
+  const rng = new Rng(11);
+  const mixed = Array.from({ length: 8000 }, () => ['日本語', '🤗', ' ', '\n\n', '12345', 'naïve', '<|eot_id|>', '<|im_end|>', '    ', 'SELECT', '"', 'x'][rng.int(12)]).join('');
+  const texts = {
+    gsm: gsm.slice(0, 30_000),
+    mixed: mixed.slice(0, 20_000),
+    aRun: 'a'.repeat(30_000),
+    spaces: ' '.repeat(20_000) + 'end',
+    digits: '1234567890'.repeat(2000),
+  };
+  /** What encodeRecord gave before cutting existed: the whole text's tokens (no maxSeqLen: nothing is cut), then cut. */
+  const cutAfter = (full: Example, max: number): Example => ({ ids: full.ids.slice(0, max), labels: full.labels.slice(0, max), truncated: full.ids.length > max, line: full.line });
+  const reference = (r: DataRecord, t: TextTokenizer, max: number, opts: object): Example => cutAfter(encodeRecord(r, t, opts), max);
+  for (const [tname, t] of [['halo-tiny', halo], ['tiny ChatML', tinyChatml]] as const) {
+    test(`${tname}: text, raw and chat prompt/completion records at 1 to 3,000 tokens equal the whole text's tokens, cut`, () => {
+      for (const [name, text] of Object.entries(texts)) {
+        const recs: [DataRecord, object][] = [
+          [rec({ text }), {}],
+          [rec({ prompt: text.slice(0, 300), completion: text }), { promptFormat: 'raw' }],
+          [rec({ prompt: text, completion: 'answer' }), {}],
+          [rec({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: text }] }), { trainOnPrompt: true }],
+        ];
+        for (const [r, opts] of recs) {
+          const full = encodeRecord(r, t, opts);
+          for (const max of [1, 2, 7, 64, 128, 512, 3000, full.ids.length, full.ids.length + 1]) {
+            assert.deepEqual(encodeRecord(r, t, { ...opts, maxSeqLen: max }), cutAfter(full, max), `${tname}, ${name}, ${r.kind}, maxSeqLen ${max}`);
+          }
+        }
+      }
+    });
+  }
+
+  test('a 5 MB text costs what the kept tokens cost: the tokenizer sees a small prefix of it', () => {
+    let longest = 0;
+    const counting: TextTokenizer = Object.assign(Object.create(halo) as TextTokenizer, {
+      encode: (s: string) => ((longest = Math.max(longest, s.length)), halo.encode(s)),
+    });
+    const text = gsm.repeat(Math.ceil(5e6 / gsm.length));
+    const ex = encodeRecord(rec({ text }), counting, { maxSeqLen: 128 });
+    assert.equal(ex.ids.length, 128);
+    assert.equal(ex.truncated, true);
+    assert.ok(longest <= 4 * (128 + 1 + CUT_MARGIN_TOKENS) * 8, `the tokenizer was given ${longest} characters`);
+    assert.deepEqual(ex, reference(rec({ text: text.slice(0, 50_000) }), halo, 128, {}));
+  });
+
+  test('a tokenizer that drops characters: the cut grows up to the whole text, so a text that fits is never cut short', () => {
+    const dropping = new FakeTokenizer();
+    const encode = dropping.encode.bind(dropping);
+    dropping.encode = (s: string) => encode(s.replaceAll(' ', ''));
+    const r = rec({ text: ' '.repeat(300_000) + 'abc' });
+    assert.deepEqual(encodeRecord(r, dropping, { maxSeqLen: 6 }), reference(r, dropping, 6, {}));
+    assert.deepEqual(Array.from(encodeRecord(r, dropping, { maxSeqLen: 6 }).ids), [0, ...encode('abc'), 1]);
+    assert.deepEqual(encodeAtLeast(dropping, ' '.repeat(300_000) + 'abc', 2), encode('abc'));
   });
 });

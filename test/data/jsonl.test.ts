@@ -1,8 +1,12 @@
 // JSONL reader: record formats, file:line in every error, skip mode counts, and the shipped data files.
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { HaloError } from '../../src/core/errors.ts';
-import { describeRead, parseJsonl, readJsonl } from '../../src/data/jsonl.ts';
+import { Rng } from '../../src/core/rng.ts';
+import { DEFAULT_MAX_LINE_BYTES, describeRead, parseJsonl, readJsonl, type ReadJsonlResult } from '../../src/data/jsonl.ts';
 import { toEvalItem } from '../../src/data/records.ts';
 import { extractGsm8kNumber } from '../../src/eval/scorers.ts';
 
@@ -139,5 +143,88 @@ describe('shipped data (data/)', () => {
       assert.equal(r.kind, 'prompt');
       if (r.kind === 'prompt') assert.notEqual(extractGsm8kNumber(r.completion), null, `line ${r.line}`);
     }
+  });
+});
+
+describe('readJsonl reads in chunks: the same records as parsing the whole text', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-jsonl-'));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const write = (name: string, data: string | Uint8Array): string => {
+    const f = path.join(tmp, name);
+    fs.writeFileSync(f, data);
+    return f;
+  };
+  const same = (a: ReadJsonlResult, b: ReadJsonlResult) => {
+    assert.deepEqual(a.records, b.records);
+    assert.deepEqual(a.skippedLines, b.skippedLines);
+    assert.equal(a.skipped, b.skipped);
+  };
+
+  test('a 3 MB file whose lines and multi-byte characters cross the 1 MiB chunk boundaries', () => {
+    const rng = new Rng(3);
+    const units = ['a', 'é', '日', '🤗', ' ', '\n', '"', '\\'];
+    const lines: string[] = [JSON.stringify({ text: '🤗é'.repeat(250_000) })]; // 1.5 MB: over a whole chunk
+    let bytes = 0;
+    while (bytes < 3_000_000) {
+      const text = Array.from({ length: 1 + rng.int(rng.int(10) === 0 ? 300_000 : 300) }, () => units[rng.int(units.length)]!).join('');
+      const line = rng.int(15) === 0 ? '{"broken": ' : rng.int(15) === 0 ? '' : JSON.stringify({ text });
+      lines.push(rng.int(4) === 0 ? line + '\r' : line);
+      bytes += Buffer.byteLength(line) + 1;
+    }
+    const text = '\ufeff' + lines.join('\n');
+    const f = write('big.jsonl', text);
+    same(readJsonl(f, { onBadLine: 'skip' }), parseJsonl(text, f, { onBadLine: 'skip' }));
+    const r = readJsonl(f, { onBadLine: 'skip' });
+    assert.ok(r.records.length > 100 && r.skipped > 5, `${r.records.length} records, ${r.skipped} skipped`);
+    assert.ok(r.records.some((x) => x.kind === 'text' && Buffer.byteLength(x.text) > 1 << 20), 'a record longer than a chunk');
+    const firstBad = r.skippedLines[0]!;
+    assert.throws(() => readJsonl(f), (e: unknown) => e instanceof HaloError && e.message === `${f}:${firstBad.line}: ${firstBad.reason}`);
+    assert.equal(readJsonl(f, { onBadLine: 'skip', limit: 3 }).records.length, 3);
+  });
+
+  test('lines over maxLineBytes are bad lines, counted in bytes without the line end or a BOM', () => {
+    const line = (n: number) => JSON.stringify({ text: 'é'.repeat(n) }); // 11 + 2n bytes
+    const text = ['\ufeff' + line(50), line(50) + '\r', line(51), '', line(50)].join('\n');
+    const f = write('limit.jsonl', text);
+    for (const r of [readJsonl(f, { onBadLine: 'skip', maxLineBytes: 111 }), parseJsonl(text, f, { onBadLine: 'skip', maxLineBytes: 111 })]) {
+      assert.deepEqual(r.records.map((x) => x.line), [1, 2, 5]);
+      assert.equal(r.skipped, 1);
+      assert.deepEqual(r.skippedLines, [{ line: 3, reason: 'line is 113 bytes, over the limit of 111 bytes per line (--max-line-bytes)' }]);
+    }
+    assert.throws(() => readJsonl(f, { maxLineBytes: 111 }), (e: unknown) => e instanceof HaloError && e.code === 'E_FORMAT' && e.message === `${f}:3: line is 113 bytes, over the limit of 111 bytes per line (--max-line-bytes)`);
+    assert.equal(readJsonl(f).records.length, 4, 'the default limit is far above');
+    assert.equal(DEFAULT_MAX_LINE_BYTES, 8 << 20);
+    for (const bad of [0, -1, 1.5, NaN]) {
+      assert.throws(() => readJsonl(f, { maxLineBytes: bad }), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /maxLineBytes/.test(e.message));
+    }
+  });
+
+  test('a 20 MB line is skipped, not held: the lines around it are read', () => {
+    const f = path.join(tmp, 'huge.jsonl');
+    const fd = fs.openSync(f, 'w');
+    fs.writeSync(fd, '{"text":"before"}\n{"text":"');
+    const block = Buffer.alloc(1 << 20, 'a');
+    for (let i = 0; i < 20; i++) fs.writeSync(fd, block);
+    fs.writeSync(fd, '"}\n{"text":"after"}\n');
+    fs.closeSync(fd);
+    const r = readJsonl(f, { onBadLine: 'skip' });
+    assert.deepEqual(r.records.map((x) => (x.kind === 'text' ? x.text : '')), ['before', 'after']);
+    assert.deepEqual(r.skippedLines, [{ line: 2, reason: 'line is 20,971,531 bytes, over the limit of 8,388,608 bytes per line (--max-line-bytes)' }]);
+    assert.throws(() => readJsonl(f), (e: unknown) => e instanceof HaloError && e.message.startsWith(`${f}:2: line is 20,971,531 bytes, over the limit of 8,388,608 bytes`));
+  });
+
+  test('invalid UTF-8 is a bad line (not text with U+FFFD in it); a BOM after line 1 is not dropped', () => {
+    const good = Buffer.from('{"text":"ok"}\n');
+    const bad = Buffer.concat([Buffer.from('{"text":"'), Buffer.from([0xff, 0xc3]), Buffer.from('"}\n')]);
+    const f = write('utf8.jsonl', Buffer.concat([good, bad, Buffer.from('\ufeff{"text":"x"}\n'), Buffer.from('{"text":"\ufffd"}')]));
+    const r = readJsonl(f, { onBadLine: 'skip' });
+    assert.deepEqual(r.records.map((x) => [x.line, x.kind === 'text' ? x.text : '']), [[1, 'ok'], [4, '\ufffd']]);
+    assert.deepEqual(r.skippedLines.map((x) => x.line), [2, 3]);
+    assert.equal(r.skippedLines[0]!.reason, 'line is not valid UTF-8 text');
+    assert.match(r.skippedLines[1]!.reason, /invalid JSON/);
+  });
+
+  test('a folder is E_IO', () => {
+    assert.throws(() => readJsonl(tmp), (e: unknown) => e instanceof HaloError && e.code === 'E_IO' && e.message.includes(tmp));
   });
 });

@@ -40,7 +40,7 @@ describe('HF model folders', () => {
       const m = loadModelFolder(src);
       assert.equal(m.dtype, dtype);
       assert.equal(m.config.architecture, tiny.config.architecture);
-      assert.deepEqual(m.check, { missing: [], unexpected: [], misshaped: [], ignored: [] });
+      assert.deepEqual(m.check, { missing: [], unexpected: [], misshaped: [], ignored: [], extraLayers: [] });
       assertSameWeights(m.weights, tiny.weights);
       if (arch === 'qwen2') {
         assert.ok(m.weights.has('model.layers.1.self_attn.q_proj.bias'));

@@ -76,7 +76,7 @@ describe('halo inspect', () => {
     assert.match(bad.err, /^halo inspect: no such model folder: .*nope\n$/);
     const none = await run(['inspect']);
     assert.equal(none.code, 2);
-    assert.match(none.err, /missing model folder/);
+    assert.match(none.err, /^halo inspect: missing DIR: the model folder/);
   });
 
   it('--weight-stats reports RMS and max |w| per projection, computed from the tensors as written', async () => {

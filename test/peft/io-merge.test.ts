@@ -131,7 +131,7 @@ describe('reload and merge', () => {
     const { model } = loadPeftLlama(base.dir, { halo: fp32, backend: 'reference', adapter: adapterDir });
     const want = model.model.logits(batch);
     assert.ok(maxRelDiff(got, want) <= 1e-5, `relative difference ${maxRelDiff(got, want)}`);
-    await assert.rejects(mergeCommand.run(parseArgs(['--model', base.dir, '--adapter', adapterDir, '--out', base.dir], mergeCommand.options)), /base model folder/);
+    await assert.rejects(mergeCommand.run(parseArgs(['--model', base.dir, '--adapter', adapterDir, '--out', base.dir], mergeCommand.options)), /--out .* is the --model folder/);
   });
 });
 

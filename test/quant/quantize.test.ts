@@ -10,7 +10,7 @@ import {
   type Granularity, type QuantFormat,
 } from '../../src/quant/index.ts';
 
-const GRANS: Granularity[] = ['tensor', 'row', 'block32'];
+const GRANS: Granularity[] = ['tensor', 'row', 'block32', 'tile32'];
 const SCALED: QuantFormat[] = ['int8', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2'];
 
 function randn(rows: number, cols: number, seed: number, std = 1): Tensor<'f64'> {
@@ -32,6 +32,16 @@ function groupAbsmax(x: Tensor<'f64'>, g: Granularity): number[] {
   const abs = (i: number, j: number) => Math.abs(x.data[i * c + j]!);
   if (g === 'tensor') return [x.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0)];
   const out: number[] = [];
+  if (g === 'tile32') {
+    for (let bi = 0; bi < r; bi += 32) {
+      for (let bj = 0; bj < c; bj += 32) {
+        let m = 0;
+        for (let i = bi; i < Math.min(bi + 32, r); i++) for (let j = bj; j < Math.min(bj + 32, c); j++) m = Math.max(m, abs(i, j));
+        out.push(m);
+      }
+    }
+    return out;
+  }
   for (let i = 0; i < r; i++) {
     if (g === 'row') {
       let m = 0;
@@ -48,6 +58,17 @@ function groupAbsmax(x: Tensor<'f64'>, g: Granularity): number[] {
   return out;
 }
 
+/** The scale of element (r, j) of [*, cols] codes, from each granularity's definition. */
+function scaleAt(q: { scales: Float32Array }, g: Granularity, cols: number, r: number, j: number): number {
+  const nb = Math.ceil(cols / 32);
+  switch (g) {
+    case 'tensor': return q.scales[0]!;
+    case 'row': return q.scales[r]!;
+    case 'block32': return q.scales[r * nb + Math.floor(j / 32)]!;
+    case 'tile32': return q.scales[Math.floor(r / 32) * nb + Math.floor(j / 32)]!;
+  }
+}
+
 const fails = (code: ErrorCode, msg?: RegExp) => (e: unknown) => {
   assert.ok(e instanceof HaloError, `not a HaloError: ${e}`);
   assert.equal(e.code, code);
@@ -61,7 +82,7 @@ describe('scales', () => {
       const x = randn(r, c, r * 100 + c);
       for (const t of [false, true]) {
         const [R, C] = t ? [c, r] : [r, c];
-        const want = { tensor: 1, row: R, block32: R * Math.ceil(C / 32) };
+        const want = { tensor: 1, row: R, block32: R * Math.ceil(C / 32), tile32: Math.ceil(R / 32) * Math.ceil(C / 32) };
         for (const g of GRANS) {
           const q = quantize(x, 'int8', g, { transposeOut: t });
           assert.deepEqual(q.q.shape, [R, C]);
@@ -129,16 +150,15 @@ describe('scales', () => {
 describe('codes and errors', () => {
   test('int8: codes in [-127, 127], fake-quant error ≤ scale/2 per element', () => {
     for (const g of GRANS) {
-      const x = randn(7, 100, 4, 2);
+      const x = randn(37, 100, 4, 2);
       x.data[5] = -30;
       const q = quantize(x, 'int8', g);
       assert.ok(q.q.data.every((c) => c >= -127 && c <= 127));
       const y = dequantize(q, 'f64');
       const [, c] = x.dims2();
-      const nb = Math.ceil(c / 32);
       for (let i = 0; i < x.numel; i++) {
         const r = Math.floor(i / c), j = i % c;
-        const s = g === 'tensor' ? q.scales[0]! : g === 'row' ? q.scales[r]! : q.scales[r * nb + Math.floor(j / 32)]!;
+        const s = scaleAt(q, g, c, r, j);
         assert.ok(Math.abs(x.data[i]! - y.data[i]!) <= s / 2, `${g} element ${i}: |${x.data[i]} - ${y.data[i]}| > ${s / 2}`);
       }
     }
@@ -153,7 +173,7 @@ describe('codes and errors', () => {
         const y = dequantize(q, 'f64');
         for (let i = 0; i < x.numel; i++) {
           const [r, j] = [Math.floor(i / 70), i % 70];
-          const s = g === 'tensor' ? q.scales[0]! : g === 'row' ? q.scales[r]! : q.scales[r * 3 + Math.floor(j / 32)]!;
+          const s = scaleAt(q, g, 70, r, j);
           const v = x.data[i]! / s;
           const err = Math.abs(v - y.data[i]! / s);
           assert.ok(err <= Math.max(Math.abs(v) * 2 ** -(mbits + 1), minSub / 2) * (1 + 1e-12), `${f} ${g} x=${x.data[i]}`);
@@ -196,6 +216,39 @@ describe('options', () => {
       assert.deepEqual(t.q.data, transposed(plain.q).data, f);
       assert.deepEqual(t.scales, plain.scales);
     }
+  });
+
+  test("transposeOut with 'tile32' equals transposing the codes; the scale grid is transposed too", () => {
+    const x = randn(70, 45, 15);
+    x.data[33 * 45 + 40] = 25; // an outlier in tile (1, 1) only
+    for (const f of SCALED) {
+      const plain = quantize(x, f, 'tile32');
+      const t = quantize(x, f, 'tile32', { transposeOut: true });
+      assert.deepEqual(t.q.data, transposed(plain.q).data, f);
+      // plain: 3×2 tile grid of x [70, 45]; t: 2×3 grid of xᵀ [45, 70]
+      assert.equal(plain.scales.length, 6);
+      for (let a = 0; a < 3; a++) for (let b = 0; b < 2; b++) assert.equal(t.scales[b * 3 + a], plain.scales[a * 2 + b], `${f} tile (${a}, ${b})`);
+      assert.equal(plain.scales[1 * 2 + 1], Math.fround(25 / QUANT_FORMATS[f].qmax));
+    }
+  });
+
+  test("'tile32' scales are 32×32 tiles, not 1×32 rows: an outlier rescales its whole tile and nothing else", () => {
+    const x = randn(64, 64, 16);
+    x.data[5 * 64 + 3] = 100; // tile (0, 0)
+    const q = quantize(x, 'int8', 'tile32');
+    const tileMax = (bi: number, bj: number) => {
+      let m = 0;
+      for (let i = bi * 32; i < bi * 32 + 32; i++) for (let j = bj * 32; j < bj * 32 + 32; j++) m = Math.max(m, Math.abs(x.data[i * 64 + j]!));
+      return m;
+    };
+    assert.deepEqual(Array.from(q.scales), [[0, 0], [0, 1], [1, 0], [1, 1]].map(([a, b]) => Math.fround(tileMax(a!, b!) / 127)));
+    // Row 31 shares the outlier's scale (same tile), row 32 does not; with 'block32' row 31 has its own.
+    const y = dequantize(q, 'f64');
+    const step = (r: number) => scaleAt(q, 'tile32', 64, r, 0);
+    assert.equal(step(31), q.scales[0]);
+    assert.equal(step(32), q.scales[2]);
+    assert.notEqual(quantize(x, 'int8', 'block32').scales[31 * 2], q.scales[0]);
+    assert.ok(Math.abs(y.data[31 * 64] - x.data[31 * 64]!) <= q.scales[0]! / 2);
   });
 
   test("transposeOut with 'row' / 'block32' quantizes the rows of xᵀ", () => {

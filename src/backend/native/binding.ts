@@ -16,7 +16,7 @@ export type GemmDType = keyof typeof GEMM_TYPES;
 
 /** Quantized formats (native Format); same order as QUANT_FORMAT_NAMES. */
 export const FORMAT_CODES: { readonly [F in QuantFormat]: number } = { int8: 0, fp8e4m3: 1, fp8e5m2: 2, fp6e3m2: 3, bf16: 4 };
-export const GRANULARITY_CODES: { readonly [G in Granularity]: number } = { tensor: 0, row: 1, block32: 2 };
+export const GRANULARITY_CODES: { readonly [G in Granularity]: number } = { tensor: 0, row: 1, block32: 2, tile32: 3 };
 export const SIDE_CODES = { none: -1, right: 0, left: 1 } as const;
 
 /** How the fused quantizer keeps rotated values between its absmax and encode passes (tests and benchmarks). */
@@ -148,10 +148,33 @@ export interface NativeNnAddon {
     param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array,
     beta1: number, beta2: number, oneMinusBeta1: number, oneMinusBeta2: number, decay: number, stepSize: number, bc2Sqrt: number, eps: number,
   ): void;
+  /**
+   * AdamW with block-wise quantized moments in place (src/optim/adamw8bit.ts adamwBlockUpdate): codes qm, qv
+   * [n], scales [ceil(n / block)], maps [256]. Optional: an addon built before it lacks it (then the oracle runs).
+   */
+  adamw8bitUpdate?(
+    param: Float32Array, grad: Float32Array, qm: Uint8Array, qv: Uint8Array, mScale: Float32Array, vScale: Float32Array,
+    mapM: Float32Array, mapV: Float32Array, block: number,
+    beta1: number, beta2: number, oneMinusBeta1: number, oneMinusBeta2: number, decay: number, stepSize: number, bc2Sqrt: number, eps: number,
+  ): void;
   /** dst += src. */
   addInto(dst: Float32Array, src: Float32Array): void;
   /** out = a + b (out may be a or b). */
   add(a: Float32Array, b: Float32Array, out: Float32Array): void;
+  /**
+   * Causal GQA attention (native/src/nn_attention.cc; the op of src/nn/ops/attention.ts): q [B, T, Hq, D], k, v
+   * [B, T, Hkv, D], keyMask [B, T] or null, window 0 = none; writes out [B, T, Hq, D] and lse [B, Hq, T].
+   * Outputs must not alias the inputs. Optional: an addon built before it lacks it (then attention-gemm runs).
+   */
+  attentionForward?(
+    q: Float32Array, k: Float32Array, v: Float32Array, keyMask: Uint8Array | null, B: number, T: number, Hq: number, Hkv: number, D: number,
+    window: number, scale: number, out: Float32Array, lse: Float32Array,
+  ): void;
+  /** dq [B, T, Hq, D], dk, dv [B, T, Hkv, D] from dout and the forward's lse (every element written; no aliasing). */
+  attentionBackward?(
+    dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, lse: Float32Array, keyMask: Uint8Array | null,
+    B: number, T: number, Hq: number, Hkv: number, D: number, window: number, scale: number, dq: Float32Array, dk: Float32Array, dv: Float32Array,
+  ): void;
 }
 
 /** Names of NativeNnAddon's functions (to check an addon has all of them). */

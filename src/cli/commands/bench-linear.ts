@@ -1,4 +1,5 @@
-// `halo bench linear`: accuracy (relative error vs f64) and speed of the HALO linear for every level × format.
+// `halo bench linear`: accuracy (relative error vs f64) and speed of the HALO linear for every level × format,
+// the SwitchBack and Jetfire baselines (spec §10) among the levels.
 import { getBackend } from '../../backend/select.ts';
 import { runLinearBench, type LinearBenchRow } from '../../bench/linear.ts';
 import { FORMATS, LEVELS, type Format, type Level } from '../../halo/config.ts';
@@ -10,14 +11,15 @@ const QUICK = { in: 1024, out: 1024, tokens: 256 };
 
 export const benchLinearCommand: Command = {
   name: 'bench linear',
-  summary: 'HALO linear layer: error vs f64 and fwd/bwd time for every level × format (outlier inputs)',
-  usage: 'halo bench linear [--in N] [--out N] [--tokens N] [--quick] [--json]',
+  summary: 'HALO linear layer and the SwitchBack/Jetfire baselines: error vs f64 and fwd/bwd time per level × format (outlier inputs)',
+  usage: 'halo bench linear [--in-features N] [--out-features N] [--tokens N] [--quick] [--json]',
   options: [
-    { name: 'in', type: 'int', help: 'input features', default: 4096 },
-    { name: 'out', type: 'int', help: 'output features', default: 4096 },
+    { name: 'in-features', aliases: ['in'], type: 'int', help: 'input features', default: 4096 },
+    // Not --out: everywhere else that names an output folder.
+    { name: 'out-features', aliases: ['out'], type: 'int', help: 'output features', default: 4096 },
     { name: 'tokens', type: 'int', help: 'tokens (batch × sequence)', default: 512 },
     { name: 'quick', type: 'boolean', help: `small shapes (${QUICK.in}×${QUICK.out}, ${QUICK.tokens} tokens) for a fast check` },
-    { name: 'levels', type: 'string', help: 'comma-separated levels', default: LEVELS.join(',') },
+    { name: 'levels', type: 'string', help: 'comma-separated levels (HALO levels and the baselines switchback, jetfire)', default: LEVELS.join(',') },
     { name: 'formats', type: 'string', help: 'comma-separated formats', default: 'int8,fp8,fp6' },
     { name: 'reps', type: 'int', help: 'timed repetitions per configuration (the fastest is reported)', default: 1 },
     { name: 'warmup', type: 'int', help: 'untimed runs of each configuration first (primitive creation, page faults)', default: 1 },
@@ -32,8 +34,8 @@ export const benchLinearCommand: Command = {
     const formats = parseList(options.formats as string, FORMATS, 'formats') as Format[];
     const be = getBackend(options.backend as 'native' | 'reference' | undefined);
     const dims = {
-      inFeatures: quick ? QUICK.in : (options.in as number),
-      outFeatures: quick ? QUICK.out : (options.out as number),
+      inFeatures: quick ? QUICK.in : (options['in-features'] as number),
+      outFeatures: quick ? QUICK.out : (options['out-features'] as number),
       tokens: quick ? QUICK.tokens : (options.tokens as number),
     };
     for (const [k, v] of Object.entries(dims)) if (v <= 0) throw new HaloError('E_ARG', `--${k} must be positive, got ${v}`);

@@ -225,7 +225,8 @@ export function runStepConfigInChild(shape: StepShape, name: string, opts: StepB
   const self = pathToFileURL(fileURLToPath(import.meta.url)).href;
   const code = `const m = await import(${JSON.stringify(self)}); await m.stepChildMain();`;
   const request: ChildRequest = { shape, name, opts };
-  return runJsonChild<StepBenchRow>(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code],
+  // tsx only for the TypeScript sources: the built package (dist/*.js) runs on plain Node, without tsx.
+  return runJsonChild<StepBenchRow>(process.execPath, [...(self.endsWith('.ts') ? ['--import', 'tsx'] : []), '--input-type=module', '-e', code],
     { ...process.env, [REQUEST_ENV]: JSON.stringify(request) }, `bench step: the child process for '${name}'`);
 }
 

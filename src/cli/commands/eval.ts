@@ -21,7 +21,8 @@ import { loadTokenizer } from '../../tokenizer/hf.ts';
 import { evaluateLoss } from '../../train/trainer.ts';
 import type { OptionSpec, ParsedOptions } from '../args.ts';
 import type { Command } from '../command.ts';
-import { HALO_OPTIONS, haloConfigFromOptions, splitSpec } from '../halo-options.ts';
+import { AT_LEAST_1, checkRanges, NON_NEGATIVE } from '../checks.ts';
+import { HALO_OPTIONS, haloConfigFromOptions, MAX_LINE_BYTES_OPTION, maxLineBytesFrom, splitSpec } from '../halo-options.ts';
 
 /**
  * HALO_OPTIONS for commands that only run the model: full precision unless asked (--level none), and a
@@ -35,6 +36,7 @@ export const INFERENCE_HALO_OPTIONS: readonly OptionSpec[] = [
   }),
   { name: 'as-trained', type: 'boolean', help: "use the HALO config saved by 'halo finetune' (MODEL/halo_config.json, or ADAPTER/halo_config.json with --adapter)" },
   { name: 'adapter', type: 'string', help: 'a PEFT adapter folder (adapter_config.json + adapter_model.safetensors, LoRA or HUT) to apply to --model, unmerged' },
+  { name: 'allow-nonfinite', type: 'boolean', help: 'load weights that hold NaN/Inf (by default an error naming the tensor)' },
 ];
 
 /** The HALO config to run a model with: MODEL/halo_config.json under --as-trained, else the flags. */
@@ -73,8 +75,9 @@ export function loadForInference(modelDir: string, o: ParsedOptions): { model: L
   const tok = loadTokenizer(modelDir);
   const backend = o.backend as 'native' | 'reference' | undefined;
   // With an adapter: the frozen base with the adapters hooked in (dropout off), as a plain LlamaModel to decode with.
-  const peft = adapter !== undefined ? loadPeftLlama(modelDir, { halo, backend, adapter }) : null;
-  const { model, source } = peft ? { model: peft.model.model, source: peft.source } : loadLlama(modelDir, { halo, backend, trainable: () => false });
+  const allowNonfinite = o['allow-nonfinite'] === true;
+  const peft = adapter !== undefined ? loadPeftLlama(modelDir, { halo, backend, adapter, allowNonfinite }) : null;
+  const { model, source } = peft ? { model: peft.model.model, source: peft.source } : loadLlama(modelDir, { halo, backend, trainable: () => false, allowNonfinite });
   if (tok.vocabSize > source.config.vocab_size) {
     throw new HaloError('E_FORMAT', `${modelDir}: tokenizer.json has ${tok.vocabSize} tokens but config.json vocab_size is ${source.config.vocab_size}`);
   }
@@ -85,31 +88,28 @@ export function loadForInference(modelDir: string, o: ParsedOptions): { model: L
 export const evalCommand: Command = {
   name: 'eval',
   summary: 'Evaluate a model folder on JSONL data: eval loss, or greedy-generation exact-match accuracy (SQL, GSM8K)',
-  usage: 'halo eval --model DIR [--adapter DIR] --data FILE[:FROM:TO] --metric loss|sql|gsm8k [--limit N] [--max-new-tokens 128] [--json]',
+  usage: 'halo eval --model DIR [--adapter DIR] --data FILE[:FROM:TO] --metric loss|sql|gsm8k [--eval-limit N] [--max-new-tokens 128] [--json]',
   options: [
     { name: 'model', type: 'string', help: 'Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', required: true },
     { name: 'data', type: 'string', help: 'JSONL (messages / prompt+completion / question+answer); FILE:FROM:TO takes rows FROM..TO-1', required: true },
     { name: 'metric', type: 'string', help: 'loss = mean cross-entropy of answer tokens; sql / gsm8k = exact-match accuracy of greedy answers', required: true, choices: ['loss', 'sql', 'gsm8k'] },
-    { name: 'limit', type: 'int', help: 'evaluate at most this many records (after the row range)' },
+    { name: 'eval-limit', aliases: ['limit'], type: 'int', help: 'evaluate at most this many records (after the row range)' },
     { name: 'max-new-tokens', type: 'int', help: 'tokens generated per answer at most', default: 128 },
     { name: 'batch-size', type: 'int', help: 'sequences per forward (default: 4 for loss, 1 for generation)' },
     { name: 'max-seq-len', type: 'int', help: 'loss: truncate examples to this many tokens', default: 512 },
+    MAX_LINE_BYTES_OPTION,
     { name: 'prompt-format', type: 'string', help: "chat = the chat template (HALO); raw = BOS + the record's prompt text", default: 'chat', choices: ['chat', 'raw'] },
     { name: 'show', type: 'int', help: 'print this many (prediction, reference) pairs', default: 3 },
     { name: 'json', type: 'boolean', help: 'print one JSON object instead of text' },
     ...INFERENCE_HALO_OPTIONS,
   ],
   async run({ options: o }) {
+    checkRanges(o, { 'eval-limit': AT_LEAST_1, 'max-new-tokens': AT_LEAST_1, 'batch-size': AT_LEAST_1, 'max-seq-len': AT_LEAST_1, show: NON_NEGATIVE, 'max-line-bytes': AT_LEAST_1 });
     const modelDir = o.model as string;
     const metric = o.metric as 'loss' | 'sql' | 'gsm8k';
     const spec = splitSpec(o.data as string);
-    const limit = o.limit as number | undefined;
-    if (limit !== undefined && limit < 1) throw new HaloError('E_ARG', `--limit must be at least 1, got ${limit}`);
-    for (const name of ['max-new-tokens', 'batch-size', 'max-seq-len'] as const) {
-      const v = o[name] as number | undefined;
-      if (v !== undefined && v < 1) throw new HaloError('E_ARG', `--${name} must be at least 1, got ${v}`);
-    }
-    let records = readJsonl(spec.file).records.slice(spec.from, spec.to);
+    const limit = o['eval-limit'] as number | undefined;
+    let records = readJsonl(spec.file, { maxLineBytes: maxLineBytesFrom(o) }).records.slice(spec.from, spec.to);
     if (limit !== undefined) records = records.slice(0, limit);
     const range = `${spec.file} rows ${spec.from}..${spec.from + records.length - 1}`;
     if (records.length === 0) throw new HaloError('E_ARG', `${o.data}: no records in that row range (the file has fewer rows than ${spec.from + 1}?)`);

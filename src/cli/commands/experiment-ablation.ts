@@ -16,7 +16,7 @@ import { loadModelFolder } from '../../io/hf-folder.ts';
 import { PEFT_METHODS, type PeftMethod } from '../../peft/build.ts';
 import { loadTokenizer } from '../../tokenizer/hf.ts';
 import type { Command } from '../command.ts';
-import { readDataSpecs } from '../halo-options.ts';
+import { MAX_LINE_BYTES_OPTION, maxLineBytesFrom, readDataSpecs } from '../halo-options.ts';
 import { markdownTable } from '../../report/markdown.ts';
 import { formatTable } from '../table.ts';
 
@@ -41,7 +41,8 @@ export const experimentAblationCommand: Command = {
     { name: 'batch-size', type: 'int', help: 'sequences per optimizer step', default: 8 },
     { name: 'lr', type: 'number', help: 'peak learning rate (linear schedule, 10% warmup)', default: 1e-3 },
     { name: 'max-seq-len', type: 'int', help: 'truncate examples to this many tokens', default: 256 },
-    { name: 'eval-examples', type: 'int', help: 'held-out examples for the eval loss (the first N; 0 = all)', default: 100 },
+    MAX_LINE_BYTES_OPTION,
+    { name: 'eval-loss-limit', aliases: ['eval-examples'], type: 'int', help: 'held-out examples for the eval loss (the first N; 0 = all)', default: 100 },
     { name: 'eval-limit', type: 'int', help: 'held-out examples for exact match (the first N; 0 = all)', default: 40 },
     { name: 'max-new-tokens', type: 'int', help: 'generation budget per answer', default: 48 },
     { name: 'configs', type: 'string', help: `comma-separated configuration ids (default: fp32,bf16 and halo0|1|2 × int8|fp8|fp6; with --peft: ${PEFT_DEFAULT_CONFIGS.join(',')})` },
@@ -67,12 +68,12 @@ export const experimentAblationCommand: Command = {
     const encodeOpts = { maxSeqLen: o['max-seq-len'] as number };
     const trainSpec = (o['train-data'] as string | undefined) ?? path.join(ROOT, TASK_DATA[task].train);
     const evalSpec = (o['eval-data'] as string | undefined) ?? path.join(ROOT, TASK_DATA[task].eval);
-    const trainRead = readDataSpecs(trainSpec);
+    const trainRead = readDataSpecs(trainSpec, { maxLineBytes: maxLineBytesFrom(o) });
     const maxEx = o['max-examples'] as number;
     const trainSet = encodeRecords(maxEx > 0 ? trainRead.records.slice(0, maxEx) : trainRead.records, tok, encodeOpts).examples;
-    const evalRead = readDataSpecs(evalSpec);
+    const evalRead = readDataSpecs(evalSpec, { maxLineBytes: maxLineBytesFrom(o) });
     const first = <T>(a: T[], n: number) => (n > 0 ? a.slice(0, n) : a);
-    const evalSet = encodeRecords(first(evalRead.records, o['eval-examples'] as number), tok, encodeOpts).examples;
+    const evalSet = encodeRecords(first(evalRead.records, o['eval-loss-limit'] as number), tok, encodeOpts).examples;
     const evalItems = first(evalRead.records, o['eval-limit'] as number).map((r) => toEvalItem(r, evalRead.source));
     const scorers = scorersFor(task);
     const setup: RunSetup = {

@@ -5,6 +5,7 @@ import { HaloError } from '../../core/errors.ts';
 import { generate } from '../../eval/generate.ts';
 import type { ChatMessage } from '../../tokenizer/types.ts';
 import type { Command } from '../command.ts';
+import { AT_LEAST_1, checkRanges, NON_NEGATIVE } from '../checks.ts';
 import { INFERENCE_HALO_OPTIONS, loadForInference } from './eval.ts';
 
 export const generateCommand: Command = {
@@ -24,6 +25,7 @@ export const generateCommand: Command = {
     ...INFERENCE_HALO_OPTIONS,
   ],
   async run({ options: o }) {
+    checkRanges(o, { 'max-new-tokens': AT_LEAST_1, temperature: NON_NEGATIVE, 'top-p': { above: 0, max: 1 }, 'top-k': { min: 0, note: '0 = all tokens' } });
     const modelDir = o.model as string;
     const text = o.prompt as string;
     if (o.system !== undefined && !o.chat) throw new HaloError('E_ARG', '--system needs --chat (a system message only exists in a chat)');

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HaloError } from '../../core/errors.ts';
 import { projectionWeightStats, type WeightStats } from '../../analysis/weight-stats.ts';
-import { itemSize, loadModelFolder, parameterCount, scanModelFolder, type ModelFolderInfo } from '../../io/hf-folder.ts';
+import { describeTensorCheck, itemSize, loadModelFolder, parameterCount, scanModelFolder, type ModelFolderInfo } from '../../io/hf-folder.ts';
 import { loadTokenizer } from '../../tokenizer/hf.ts';
 import type { Command } from '../command.ts';
 
@@ -84,7 +84,10 @@ export function inspectFolder(dir: string): InspectReport {
   const { missing, misshaped, unexpected } = info.check;
   if (missing.length) problems.push(`missing tensors: ${missing.join(', ')}`);
   for (const m of misshaped) problems.push(`${m.name} has shape [${m.actual}], config implies [${m.expected}]`);
-  if (unexpected.length) problems.push(`unexpected tensors (ignored by the model): ${unexpected.join(', ')}`);
+  const extraLayers = new Set(info.check.extraLayers);
+  if (extraLayers.size) problems.push(`${describeTensorCheck({ missing: [], unexpected: [], misshaped: [], ignored: [], extraLayers: info.check.extraLayers })}: loading refuses this folder`);
+  const ignored = unexpected.filter((n) => !extraLayers.has(n));
+  if (ignored.length) problems.push(`unexpected tensors (ignored by the model): ${ignored.join(', ')}`);
   let tokenizer: InspectReport['tokenizer'] = null;
   if (info.tokenizerFiles.includes('tokenizer.json')) {
     try {
@@ -179,6 +182,7 @@ export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'Show what a Hugging Face model folder holds (config, tensors, dtypes, tokenizer, linear sizes)',
   usage: 'halo inspect DIR [--json] [--weight-stats]',
+  positionals: [{ name: 'DIR', help: 'the model folder (config.json, *.safetensors, tokenizer files)', required: true }],
   options: [
     { name: 'json', type: 'boolean', help: 'print the report as JSON', default: false },
     { name: 'weight-stats', type: 'boolean', help: 'also read the weights: RMS and max |w| per projection', default: false },

@@ -195,6 +195,15 @@ interface Geometry {
   window: number | null;
 }
 
+/**
+ * attentionForward/attentionBackward's argument rules (same codes and messages) for other implementations of
+ * the op (the native kernel's wrapper); returns the scale and window they run with.
+ */
+export function checkAttentionArgs(op: string, B: number, T: number, Hq: number, Hkv: number, D: number, opts: AttentionOptions): { scale: number; window: number | null } {
+  const { scale, window } = geometry(op, B, T, T, Hq, Hkv, D, opts);
+  return { scale, window };
+}
+
 function geometry(op: string, B: number, Tq: number, S: number, Hq: number, Hkv: number, D: number, opts: AttentionOptions): Geometry {
   checkDims(op, { B, T: Tq, Hq, Hkv, D });
   if (Hq % Hkv !== 0) {

@@ -1,13 +1,14 @@
 // Fuzz target for src/data/jsonl.ts: JSONL files with bad lines (invalid JSON, non-objects, wrong field
-// types, unknown formats, deep nesting, megabyte lines), BOM, CRLF, lone CR, U+2028, NUL and invalid UTF-8
-// bytes, read with readJsonl in both 'error' and 'skip' modes. The two modes must agree: 'skip' never
-// throws and counts every bad line; 'error' throws exactly when 'skip' skipped something, and otherwise
-// returns the same records.
+// types, unknown formats, deep nesting, megabyte lines, multi-megabyte lines on both sides of the 8 MiB line
+// limit), BOM, CRLF, lone CR, U+2028, NUL and invalid UTF-8 bytes, read with readJsonl in both 'error' and
+// 'skip' modes, with the default line limit or a case's own (a `max-line-bytes` file in the case folder). The
+// two modes must agree: 'skip' never throws and counts every bad line; 'error' throws exactly when 'skip'
+// skipped something, and otherwise returns the same records.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HaloError } from '../../../src/core/errors.ts';
 import type { Rng } from '../../../src/core/rng.ts';
-import { readJsonl, type ReadJsonlResult } from '../../../src/data/jsonl.ts';
+import { DEFAULT_MAX_LINE_BYTES, readJsonl, type ReadJsonlResult } from '../../../src/data/jsonl.ts';
 import { check, type FuzzCase, type FuzzTarget } from '../case.ts';
 import { deepNesting, hostileValue, HOSTILE_STRINGS, jsonText, longString } from '../hostile.ts';
 import { describe, mutateTree } from '../mutate-json.ts';
@@ -45,12 +46,23 @@ function badLine(rng: Rng): string {
   ])();
 }
 
+/** A {"text"} line of 1.5 to 3 MB (under the default limit: a record) or 8.5 to 10 MB (over it: a bad line). */
+function hugeLine(rng: Rng): string {
+  const unit = pick(rng, ['a', 'é', '日本', '🤗 ', 'x\n']);
+  const bytes = chance(rng, 0.5) ? intIn(rng, 1_500_000, 3_000_000) : intIn(rng, 8_500_000, 10_000_000);
+  return JSON.stringify({ text: unit.repeat(Math.ceil(bytes / Buffer.byteLength(JSON.stringify(unit).slice(1, -1)))) });
+}
+
 function buildText(rng: Rng): { text: string; note: string } {
   const n = intIn(rng, 1, 12);
   const lines: string[] = [];
   const notes: string[] = [];
+  const huge = chance(rng, 0.04) ? rng.int(n) : -1;
   for (let i = 0; i < n; i++) {
-    if (chance(rng, 0.3)) {
+    if (i === huge) {
+      lines.push(hugeLine(rng));
+      notes.push(`line ${i + 1}: ${Buffer.byteLength(lines[i]!).toLocaleString('en-US')} bytes`);
+    } else if (chance(rng, 0.3)) {
       lines.push(badLine(rng));
       notes.push(`line ${i + 1}: ${describe(lines[i])}`);
     } else lines.push(JSON.stringify(pick(rng, GOOD)));
@@ -109,13 +121,19 @@ export function jsonlTarget(): FuzzTarget {
     generate(rng): FuzzCase {
       const t = buildText(rng);
       const b = toBytes(rng, t.text);
-      return { files: { 'data.jsonl': b.bytes }, note: t.note + b.note };
+      const files: FuzzCase['files'] = { 'data.jsonl': b.bytes };
+      if (!chance(rng, 0.2)) return { files, note: t.note + b.note };
+      const limit = pick(rng, [1, 16, 64, 4096, 1 << 20]);
+      files['max-line-bytes'] = String(limit);
+      return { files, note: `${t.note}${b.note}; maxLineBytes ${limit}` };
     },
     run(dir) {
       const file = path.join(dir, 'data.jsonl');
+      const limitFile = path.join(dir, 'max-line-bytes');
+      const maxLineBytes = fs.existsSync(limitFile) ? Number(fs.readFileSync(limitFile, 'utf8')) : DEFAULT_MAX_LINE_BYTES;
       let skip: ReadJsonlResult;
       try {
-        skip = readJsonl(file, { onBadLine: 'skip' });
+        skip = readJsonl(file, { onBadLine: 'skip', maxLineBytes });
       } catch (e) {
         check(!(e instanceof HaloError), `'skip' mode threw HaloError: ${(e as Error).message}`);
         throw e;
@@ -123,11 +141,15 @@ export function jsonlTarget(): FuzzTarget {
       const text = fs.readFileSync(file, 'utf8');
       const lines = text.split('\n').length;
       checkResult(skip, lines);
-      const nonBlank = text.replace(/^\ufeff/, '').split('\n').filter((l) => l.replace(/\r$/, '').trim() !== '').length;
+      // A line over the limit is a bad line even when it is all whitespace: it is never decoded.
+      const nonBlank = text.replace(/^\ufeff/, '').split('\n').filter((l) => {
+        const raw = l.replace(/\r$/, '');
+        return raw.trim() !== '' || Buffer.byteLength(raw) > maxLineBytes;
+      }).length;
       check(skip.records.length + skip.skipped === nonBlank, `${skip.records.length} records + ${skip.skipped} skipped ≠ ${nonBlank} non-blank lines`);
       let strict: ReadJsonlResult;
       try {
-        strict = readJsonl(file);
+        strict = readJsonl(file, { maxLineBytes });
       } catch (e) {
         if (!(e instanceof HaloError)) throw e;
         check(skip.skipped > 0, `'error' mode rejected a file 'skip' mode read whole: ${e.message}`);

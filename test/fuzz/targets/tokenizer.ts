@@ -2,8 +2,9 @@
 // chat_template.jinja, loaded with loadTokenizer and then used the way data/ and eval/ use it (encode, decode,
 // special-token ids, the chat template). Edits aim at the vocabulary (string, huge, negative, fractional ids),
 // merges, added_tokens, the pre-tokenizer / post-processor / decoder / normalizer configs, special-token
-// fields and the template. Once loaded, a tokenizer must keep TextTokenizer's promises: an integer vocabSize,
-// integer ids inside it, and only HaloErrors from any of its methods.
+// fields and the template (including ones that loop, double or recurse without end: they must stop at the
+// template limits of src/tokenizer/chat-template.ts). Once loaded, a tokenizer must keep TextTokenizer's
+// promises: an integer vocabSize, integer ids inside it, and only HaloErrors from any of its methods.
 import type { Rng } from '../../../src/core/rng.ts';
 import { loadTokenizer } from '../../../src/tokenizer/hf.ts';
 import { check, type FuzzCase, type FuzzTarget } from '../case.ts';
@@ -31,6 +32,21 @@ const TEMPLATES = [
   '{%',
   '',
 ];
+
+/** Templates over the limits: each must stop with a HaloError, in well under the hang limit and small. */
+const RUNAWAY_TEMPLATES = [
+  '{% for i in range(10**9) %}x{% endfor %}',
+  '{{ range(10**8) | length }}',
+  '{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}',
+  '{% for m in messages %}{% for i in range(60000) %}{{ m.content }}{% endfor %}{% endfor %}',
+  '{% set ns = namespace(s="ab") %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}',
+  '{% set ns = namespace(l=[0]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | length }}',
+  '{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}',
+  '{% for i in range(99999) %}{% set x = messages | tojson %}{% endfor %}',
+];
+
+/** The default template limits, but a time limit under the case's 2 s hang limit (the rest are far faster). */
+const TEMPLATE_LIMITS = { timeMs: 500 };
 
 const SECTIONS = ['model', 'added_tokens', 'pre_tokenizer', 'post_processor', 'decoder', 'normalizer'];
 
@@ -91,7 +107,7 @@ function mutateTokenizer(rng: Rng, name: string, base: FileSet): FuzzCase {
   const files: Record<string, Uint8Array | string> = { ...base };
   const tj = JSON.parse(new TextDecoder().decode(base['tokenizer.json'])) as Json;
   const tc = JSON.parse(new TextDecoder().decode(base['tokenizer_config.json'])) as Json;
-  const op = weighted(rng, [[4, 'vocab'], [4, 'tree'], [3, 'config'], [2, 'template'], [1, 'text'], [1, 'whole'], [1, 'files']] as const);
+  const op = weighted(rng, [[4, 'vocab'], [4, 'tree'], [3, 'config'], [4, 'template'], [1, 'text'], [1, 'whole'], [1, 'files']] as const);
   const note = ((): string => {
     switch (op) {
       case 'vocab': {
@@ -113,7 +129,7 @@ function mutateTokenizer(rng: Rng, name: string, base: FileSet): FuzzCase {
       }
       case 'template': {
         const t = typeof tc.chat_template === 'string' ? tc.chat_template : '';
-        const v = chance(rng, 0.5) ? pick(rng, TEMPLATES) : damageText(rng, t).text;
+        const v = weighted(rng, [[1, () => pick(rng, TEMPLATES)], [1, () => pick(rng, RUNAWAY_TEMPLATES)], [1, () => damageText(rng, t).text]] as const)();
         if (chance(rng, 0.5)) {
           delete tc.chat_template;
           files['chat_template.jinja'] = v;
@@ -159,7 +175,7 @@ export function tokenizerTarget(seeds: Seeds): FuzzTarget {
       return mutateTokenizer(rng, b.name, b.files);
     },
     run(dir) {
-      const tok = loadTokenizer(dir);
+      const tok = loadTokenizer(dir, { templateLimits: TEMPLATE_LIMITS });
       check(Number.isSafeInteger(tok.vocabSize) && tok.vocabSize >= 0, `vocabSize ${String(tok.vocabSize)} (${typeof tok.vocabSize})`);
       for (const id of [tok.bosId, tok.eosId, tok.padId]) check(id === null || (Number.isSafeInteger(id) && id >= 0 && id < tok.vocabSize), `special id ${id}`);
       const out: unknown[] = [];
