@@ -25,6 +25,7 @@
         "src/nn_adamw.cc",
         "src/nn_adamw8bit.cc",
         "src/nn_elementwise.cc",
+        "src/nn_bf16_grad.cc",
         "src/nn_attention.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getBackend } from '../src/backend/select.ts';
+import { backendNames, getBackend } from '../src/backend/select.ts';
 import { formatHelp, parseArgs, type OptionSpec, type ParsedOptions } from '../src/cli/args.ts';
 import { HaloError } from '../src/core/errors.ts';
 import { toEvalItem } from '../src/data/records.ts';
@@ -54,7 +54,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'only', type: 'string', help: 'comma-separated run names to do (default: all)' },
   { name: 'reuse', type: 'boolean', help: 'take the runs OUT/results.json already holds (made with the same settings) instead of redoing them' },
   { name: 'mem-steps', type: 'int', help: 'training steps of each memory run (0 = skip the memory table)', default: 4 },
-  { name: 'backend', type: 'string', help: 'kernel backend (every run must get it: tokens/s are compared)', default: 'native', choices: ['native', 'reference'] },
+  { name: 'backend', type: 'string', help: 'kernel backend (every run must get it: tokens/s are compared)', default: 'native', choices: backendNames() },
   { name: 'run', type: 'string', help: '(internal) run one configuration and print its JSON result' },
 ];
 

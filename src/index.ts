@@ -6,7 +6,8 @@ export { HaloError, type ErrorCode } from './core/errors.ts';
 export { Rng } from './core/rng.ts';
 
 export type { Backend, FloatTensor, Rotation } from './backend/backend.ts';
-export { getBackend, type BackendName } from './backend/select.ts';
+export { backendNames, getBackend, registerBackend, type BackendEntry, type BackendFactory, type BackendName, type UnavailableBackend } from './backend/select.ts';
+export { nnKernels, referenceNnKernels, type NnKernels } from './backend/nn-kernels.ts';
 export { referenceBackend } from './backend/reference/index.ts';
 
 export { planHadamard, rightHadamard, leftHadamard, hadamardMatrix, isSupportedOrder, type HadamardPlan } from './hadamard/index.ts';
@@ -32,3 +33,13 @@ export { AdamW } from './optim/adamw.ts';
 export { AdamW8bit } from './optim/adamw8bit.ts';
 export { makeOptimizer, type OptimizerChoice, type OptimizerKind } from './optim/optimizer.ts';
 export { train, evaluateLoss, type TrainOptions } from './train/trainer.ts';
+
+// The high-level API (docs/api.md): what the CLI commands are thin wrappers over.
+export { finetune, type FinetuneOptions, type FinetunePeft, type FinetuneResult, type ProgressEvent } from './api/finetune.ts';
+export { evaluate, type EvaluateOptions, type Evaluation, type LossEvaluation, type AccuracyEvaluation, type Metric } from './api/evaluate.ts';
+export { generate, type GenerateApiOptions as GenerateOptions, type Generation } from './api/generate.ts';
+export { loadModel, type LoadModelOptions, type LoadedModel } from './api/load-model.ts';
+export { initModel, type InitModelOptions } from './api/init-model.ts';
+export type { HaloSettings } from './api/halo-settings.ts';
+export { trainOptions, TRAIN_DEFAULTS } from './train/train-options.ts';
+export type { StepRecord, TrainSummary } from './train/trainer.ts';

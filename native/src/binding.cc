@@ -443,6 +443,32 @@ Napi::Value AddIntoJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// addIntoBf16(g, x): g = bf16(f32(g) + x) (bf16 bits in a Uint16Array), n = g.length
+Napi::Value AddIntoBf16Js(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t n = int64_t(typed_as(info, 0, "g", napi_uint16_array, "Uint16Array", 0).length);
+    add_into_bf16(static_cast<uint16_t*>(typed_as(info, 0, "g", napi_uint16_array, "Uint16Array", size_t(n)).data), f32_at(info, 1, "x", n), n);
+    return info.Env().Undefined();
+  });
+}
+
+// sumSquaresBf16(g, s0): s0 + Σ g² (double, index order), n = g.length
+Napi::Value SumSquaresBf16Js(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const Bytes g = typed_as(info, 0, "g", napi_uint16_array, "Uint16Array", 0);
+    return Napi::Number::New(info.Env(), sum_squares_bf16(static_cast<const uint16_t*>(g.data), int64_t(g.length), number(info, 1, "s0")));
+  });
+}
+
+// scaleBf16(g, coef): g = bf16(f32(g · coef)), n = g.length
+Napi::Value ScaleBf16Js(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const Bytes g = typed_as(info, 0, "g", napi_uint16_array, "Uint16Array", 0);
+    scale_bf16(static_cast<uint16_t*>(g.data), int64_t(g.length), number(info, 1, "coef"));
+    return info.Env().Undefined();
+  });
+}
+
 // add(a, b, out): out = a + b, n = a.length; out may be a or b
 Napi::Value AddJs(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
@@ -521,6 +547,9 @@ constexpr Entry kFunctions[] = {
     {"adamwUpdate", AdamwUpdateJs},
     {"adamw8bitUpdate", Adamw8bitUpdateJs},
     {"addInto", AddIntoJs},
+    {"addIntoBf16", AddIntoBf16Js},
+    {"sumSquaresBf16", SumSquaresBf16Js},
+    {"scaleBf16", ScaleBf16Js},
     {"add", AddJs},
     {"attentionForward", AttentionForwardJs},
     {"attentionBackward", AttentionBackwardJs},

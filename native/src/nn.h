@@ -78,6 +78,10 @@ void adamw8bit_update(float* param, const float* grad, uint8_t* qm, uint8_t* qv,
 
 // dst += src;  out = a + b (out may be a or b).
 void add_into(float* dst, const float* src, int64_t n);
+// g [n] bf16 bits = bf16(f32(g) + x), round to nearest even (nn_bf16_grad.cc).
+void add_into_bf16(uint16_t* g, const float* x, int64_t n);
+double sum_squares_bf16(const uint16_t* g, int64_t n, double s0);  // s0 + Σ g², in index order
+void scale_bf16(uint16_t* g, int64_t n, double coef);              // g = bf16(f32(g · coef))
 void add(const float* a, const float* b, int64_t n, float* out);
 
 // Causal GQA attention (src/nn/ops/attention.ts; tiled, see nn_attention.cc): q [B, T, Hq, D], k, v [B, T, Hkv, D],

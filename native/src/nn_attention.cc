@@ -1,7 +1,7 @@
 // Causal grouped-query attention, forward and backward, as one native kernel: the op of src/nn/ops/attention.ts
 // (the oracle: causal + key padding mask + sliding window, GQA head h → h / (Hq/Hkv), a query row with no
 // visible key → output 0, lse −∞, gradient 0) without the JavaScript tile passes and explicit transposes of
-// src/nn/attention-gemm.ts, which it replaces on the native backend.
+// src/backend/attention-gemm.ts, which it replaces on the native backend.
 //
 // Work unit: a query tile — BQ positions × the rep = Hq/Hkv query heads sharing kv head g, as M = BQ·rep rows
 // i = (t − t0)·rep + r that all see the keys [kLo, t1) (kLo = t0 − W + 1 with a window W, else 0). Per tile

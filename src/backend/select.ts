@@ -1,28 +1,32 @@
-// Picks the kernel backend: the native addon by default; the reference backend when asked (`--backend
-// reference`, or HALO_BACKEND=reference) or when the addon cannot load — then ONE warning line on stderr
-// says why (once per process).
+// Picks the kernel backend by name from the registry (registry.ts): the native addon by default; another one
+// when asked (`--backend NAME`, or HALO_BACKEND=NAME; E_ARG listing the registered names for an unknown one).
+// A backend this machine cannot run (the native one when the addon cannot load) falls back to the reference —
+// then ONE warning line on stderr says why (once per process).
 import type { Backend } from './backend.ts';
-import { HaloError } from '../core/errors.ts';
-import { nativeAvailable, nativeBackend } from './native/index.ts';
-import { referenceBackend } from './reference/index.ts';
+import { resolveBackend } from './registry.ts';
 
-export type BackendName = 'native' | 'reference';
-export const BACKEND_NAMES: readonly BackendName[] = ['native', 'reference'];
+export { backendNames, registerBackend, type BackendEntry, type BackendFactory, type UnavailableBackend } from './registry.ts';
 
-let warned = false;
+/** A registered backend's name ('native', 'reference', or one a program registered). */
+export type BackendName = string;
+
+export const DEFAULT_BACKEND = 'native';
+/** What a backend this machine cannot run falls back to: the plain-TypeScript oracle, which runs anywhere. */
+export const FALLBACK_BACKEND = 'reference';
+
+const warned = new Set<string>();
 
 export function getBackend(name?: BackendName): Backend {
   const env = process.env.HALO_BACKEND;
-  const wanted = name ?? (env === '' ? undefined : env) ?? 'native';
-  if (wanted !== 'native' && wanted !== 'reference') {
-    throw new HaloError('E_ARG', `unknown backend '${wanted}'${name ? '' : ' (from HALO_BACKEND)'}; use native or reference`);
+  const fromEnv = name === undefined && env !== undefined && env !== '';
+  const wanted = name ?? (fromEnv ? env : DEFAULT_BACKEND);
+  const entry = resolveBackend(wanted, fromEnv ? 'from HALO_BACKEND' : '');
+  if (!('unavailable' in entry)) return entry.backend;
+  if (!warned.has(wanted)) {
+    warned.add(wanted);
+    process.stderr.write(`halo: warning: ${entry.unavailable}; using the ${FALLBACK_BACKEND} backend\n`);
   }
-  if (wanted === 'reference') return referenceBackend;
-  const avail = nativeAvailable();
-  if (avail.ok) return nativeBackend;
-  if (!warned) {
-    warned = true;
-    process.stderr.write(`halo: warning: ${avail.reason}; using the reference backend\n`);
-  }
-  return referenceBackend;
+  const fallback = resolveBackend(FALLBACK_BACKEND);
+  if ('unavailable' in fallback) throw new Error(`the ${FALLBACK_BACKEND} backend is unavailable: ${fallback.unavailable}`);
+  return fallback.backend;
 }

@@ -9,10 +9,11 @@ import { Rng } from '../core/rng.ts';
 import { collate, type Batch } from '../data/batch.ts';
 import type { Example } from '../data/encode.ts';
 import type { HaloConfig } from '../halo/config.ts';
-import type { CausalLM } from '../models/causal-lm.ts';
+import { gradOf, isTrainable, type CausalLM } from '../models/causal-lm.ts';
 import { loadLlama } from '../models/load.ts';
 import { clipGradNorm } from '../optim/adamw.ts';
 import { makeOptimizer, optimizerStateBytes, type OptimizerChoice } from '../optim/optimizer.ts';
+import type { GradDtype } from '../optim/bf16-grad.ts';
 import { HALO_PEFT_DEFAULTS } from '../peft/build.ts';
 import { loadPeftLlama } from '../peft/load.ts';
 import { memoryPlan, type MemoryPlan } from '../train/memory-plan.ts';
@@ -33,6 +34,8 @@ export interface ModelStepRequest {
   seed: number;
   /** Default adamw. */
   optimizer?: OptimizerChoice;
+  /** Default f32; bf16: full mode's 2-D tensors keep bf16 gradients. */
+  gradDtype?: GradDtype;
 }
 
 export interface ModelStepResult {
@@ -75,15 +78,15 @@ export function runModelStep(r: ModelStepRequest): ModelStepResult {
         const p = loadPeftLlama(r.model, { halo: r.halo, backend: r.backend, peft, base8bit: true, gradCheckpointing: r.gradCheckpointing });
         return { model: p.model as CausalLM, source: p.source };
       })()
-    : loadLlama(r.model, { halo: r.halo, backend: r.backend, gradCheckpointing: r.gradCheckpointing });
+    : loadLlama(r.model, { halo: r.halo, backend: r.backend, gradCheckpointing: r.gradCheckpointing, gradDtype: r.gradDtype });
   const loadSeconds = (performance.now() - t0) / 1000;
   const loadedRssMiB = process.memoryUsage().rss / MiB;
   const plan = memoryPlan(source.config, {
     halo: r.halo, mode: r.mode, rank: r.rank, base8bit: true, batchSize: r.batch, seqLen: r.seq, gradCheckpointing: r.gradCheckpointing, checkpointDtype: source.dtype,
-    optimizer: r.optimizer,
+    optimizer: r.optimizer, gradDtype: r.gradDtype,
   });
-  const trainable = model.parameters().filter((p) => p.grad !== null);
-  const opt = makeOptimizer(r.optimizer ?? { kind: 'adamw' }, trainable.map((p) => ({ name: p.name, param: p.data, grad: p.grad!, weightDecay: p.shape.length < 2 ? 0 : undefined })), {
+  const trainable = model.parameters().filter(isTrainable);
+  const opt = makeOptimizer(r.optimizer ?? { kind: 'adamw' }, trainable.map((p) => ({ name: p.name, param: p.data, grad: gradOf(p), weightDecay: p.shape.length < 2 ? 0 : undefined })), {
     lr: 1e-5, betas: [0.9, 0.999], weightDecay: 0, update: model.nn?.adamwUpdate, blockUpdate: model.nn?.adamwBlockUpdate,
   });
   const rng = new Rng(r.seed);
@@ -94,7 +97,7 @@ export function runModelStep(r: ModelStepRequest): ModelStepResult {
     const ts = performance.now();
     opt.zeroGrad();
     const res = model.forwardBackward(batch, 1 / batch.lossTokens);
-    clipGradNorm(trainable.map((p) => p.grad!), 1);
+    clipGradNorm(trainable.map(gradOf), 1);
     opt.step(1e-5);
     model.weightsChanged();
     if (s === 0) loss = res.lossSum / res.tokens;

@@ -1,11 +1,7 @@
 // The sharded data-parallel flags of `halo finetune` (--fsdp, --hq-fsdp, --gather-dtype) and loading the model
 // for them. Run as `mpirun -np N halo finetune … --hq-fsdp`; without mpirun they run as a 1-rank job.
-import { getBackend, type BackendName } from '../backend/select.ts';
 import { HaloError } from '../core/errors.ts';
-import { FsdpModel, type FsdpMode } from '../dist/fsdp.ts';
-import { worldCommunicator } from '../dist/index.ts';
-import type { HaloConfig } from '../halo/config.ts';
-import { loadModelFolder, type HfModel } from '../io/hf-folder.ts';
+import type { FsdpMode } from '../dist/fsdp.ts';
 import type { OptionSpec, ParsedOptions } from './args.ts';
 
 export const FSDP_OPTIONS: readonly OptionSpec[] = [
@@ -23,8 +19,5 @@ export function fsdpModeFrom(o: ParsedOptions, withPeft: boolean): FsdpMode | nu
   return mode;
 }
 
-export function loadFsdpLlama(dir: string, opts: { halo: HaloConfig; backend?: BackendName; mode: FsdpMode; allowNonfinite?: boolean }): { model: FsdpModel; source: HfModel } {
-  const source = loadModelFolder(dir, { dtype: 'f32', allowNonfinite: opts.allowNonfinite });
-  const model = new FsdpModel(worldCommunicator(), source.config, source.weights, { halo: opts.halo, backend: getBackend(opts.backend), mode: opts.mode });
-  return { model, source };
-}
+// Loading for FSDP lives in src/dist/load-fsdp.ts (the API loads with it too).
+export { loadFsdpLlama } from '../dist/load-fsdp.ts';

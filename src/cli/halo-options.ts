@@ -1,7 +1,8 @@
 // The flags every command that runs a model shares: HALO level/format/granularity/Hadamard block and the
 // backend, plus FILE[:FROM:TO] row ranges for datasets.
+import { backendNames } from '../backend/select.ts';
 import { HaloError } from '../core/errors.ts';
-import { DEFAULT_MAX_LINE_BYTES, describeRead, readJsonl, type DataRecord, type ReadJsonlOptions } from '../data/jsonl.ts';
+import { DEFAULT_MAX_LINE_BYTES } from '../data/jsonl.ts';
 import { FORMATS, haloConfig, LEVELS, type Format, type HaloConfig, type Level } from '../halo/config.ts';
 import { GRANULARITIES, type Granularity } from '../quant/index.ts';
 import type { OptionSpec, ParsedOptions } from './args.ts';
@@ -12,7 +13,7 @@ export const HALO_OPTIONS: readonly OptionSpec[] = [
   { name: 'granularity', type: 'string', help: 'quantizer scale granularity', default: 'tensor', choices: GRANULARITIES },
   { name: 'hadamard-block', type: 'string', help: "channel rotation: 'auto', 'full' or a block size", default: 'auto' },
   { name: 'lm-head', type: 'string', help: 'lm_head GEMMs: f32, or bf16 operands with f32 accumulation (HALO\'s reference runs it in BF16)', default: 'f32', choices: ['f32', 'bf16'] },
-  { name: 'backend', type: 'string', help: 'kernel backend (default: native if built, else reference; or HALO_BACKEND)', choices: ['native', 'reference'] },
+  { name: 'backend', type: 'string', help: 'kernel backend (default: native if built, else reference; or HALO_BACKEND)', choices: backendNames() },
 ];
 
 export function haloConfigFromOptions(o: ParsedOptions): HaloConfig {
@@ -43,36 +44,5 @@ export function maxLineBytesFrom(o: ParsedOptions): number {
   return v;
 }
 
-/** 'file.jsonl:800:1000' → rows 800..999; 'file.jsonl' → all rows. */
-export function splitSpec(spec: string): { file: string; from: number; to: number | undefined } {
-  const m = /^(.*?):(\d*):(\d*)$/.exec(spec);
-  if (!m) return { file: spec, from: 0, to: undefined };
-  const r = { file: m[1], from: m[2] ? Number(m[2]) : 0, to: m[3] ? Number(m[3]) : undefined };
-  if (r.to !== undefined && r.from >= r.to) {
-    throw new HaloError('E_ARG', `data spec '${spec}' selects no rows: FROM ${r.from} is not before TO ${r.to} (FILE:FROM:TO takes rows FROM..TO-1)`);
-  }
-  return r;
-}
-
-/**
- * Reads 'a.jsonl,b.jsonl:0:400' — comma-separated FILE[:FROM:TO] specs — as one record list, in order.
- * `summary` has one describeRead line per file, with the rows each contributed; `source` names the files
- * (without row ranges) for messages that point at a record's line.
- */
-export function readDataSpecs(specs: string, opts: ReadJsonlOptions = {}): { records: DataRecord[]; summary: string; source: string } {
-  const parts = specs.split(',').map((s) => s.trim()).filter(Boolean);
-  if (parts.length === 0) throw new HaloError('E_ARG', `no data file given in '${specs}'`);
-  const records: DataRecord[] = [];
-  const lines: string[] = [];
-  const files: string[] = [];
-  for (const part of parts) {
-    const spec = splitSpec(part);
-    files.push(spec.file);
-    const read = readJsonl(spec.file, opts);
-    const rows = read.records.slice(spec.from, spec.to);
-    if (rows.length === 0) throw new HaloError('E_ARG', `data spec '${part}' selects no rows: ${spec.file} has ${read.records.length} record${read.records.length === 1 ? '' : 's'}`);
-    records.push(...rows);
-    lines.push(`${describeRead(read)}; using ${rows.length}`);
-  }
-  return { records, summary: lines.join('\n'), source: files.join(',') };
-}
+// FILE[:FROM:TO] data specs live in src/data/data-specs.ts (the API reads them too); re-exported for the commands.
+export { readDataSpecs, splitSpec } from '../data/data-specs.ts';

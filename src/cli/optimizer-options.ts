@@ -1,7 +1,9 @@
 // The optimizer flags of `halo finetune`, `halo pretrain` and `halo bench model` (--optimizer, --optim-block):
-// f32 AdamW, or AdamW with block-wise 8-bit / FP8 moments (src/optim/optimizer.ts).
+// f32 AdamW, or AdamW with block-wise 8-bit / FP8 moments (src/optim/optimizer.ts); and --grad-dtype, the
+// gradients' storage between the backward and the optimizer (src/optim/bf16-grad.ts).
 import { HaloError } from '../core/errors.ts';
 import { DEFAULT_BLOCK } from '../optim/adamw8bit.ts';
+import { GRAD_DTYPES, type GradDtype } from '../optim/bf16-grad.ts';
 import { OPTIMIZER_KINDS, type OptimizerChoice, type OptimizerKind } from '../optim/optimizer.ts';
 import type { OptionSpec, ParsedOptions } from './args.ts';
 
@@ -14,7 +16,23 @@ export const OPTIMIZER_OPTIONS: readonly OptionSpec[] = [
     name: 'optim-block', type: 'int',
     help: `values per absmax scale of the 8-bit moments (default ${DEFAULT_BLOCK.adamw8bit} for adamw8bit, ${DEFAULT_BLOCK['adamw-fp8']} for adamw-fp8)`,
   },
+  {
+    name: 'grad-dtype', type: 'string', default: 'f32', choices: GRAD_DTYPES,
+    help: 'f32, or bf16: the gradients of the 2-D weights (projections, embedding, lm_head) kept as bf16, half the bytes (norms stay f32); full fine-tuning without FSDP',
+  },
 ];
+
+/** --grad-dtype (E_UNSUPPORTED for bf16 with --fsdp/--hq-fsdp or --peft: their gradients are f32). */
+export function gradDtypeFrom(o: ParsedOptions): GradDtype {
+  const dtype = (o['grad-dtype'] as GradDtype | undefined) ?? 'f32';
+  if (dtype === 'bf16' && (o.fsdp === true || o['hq-fsdp'] === true)) {
+    throw new HaloError('E_UNSUPPORTED', '--grad-dtype bf16 does not run with --fsdp/--hq-fsdp (their gradient shards are f32); use --grad-dtype f32');
+  }
+  if (dtype === 'bf16' && typeof o.peft === 'string') {
+    throw new HaloError('E_UNSUPPORTED', `--grad-dtype bf16 applies to full fine-tuning; --peft ${o.peft} trains small f32 adapters, drop --grad-dtype`);
+  }
+  return dtype;
+}
 
 /** The choice the flags ask for (E_ARG for a bad block size; E_UNSUPPORTED for a quantized kind with FSDP). */
 export function optimizerChoiceFrom(o: ParsedOptions): OptimizerChoice {

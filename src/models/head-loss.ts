@@ -22,6 +22,7 @@ import { Tensor } from '../core/tensor.ts';
 import { checkDims, checkLen, checkSameFloat } from '../nn/ops/check.ts';
 import { IGNORE_INDEX } from '../nn/ops/cross-entropy.ts';
 import type { HeadPrecision } from './lm-head.ts';
+import { addIntoBf16 } from '../optim/bf16-grad.ts';
 
 /** lm_head's weight W [V, C] as stored: f32, f64 (gradient checks), or raw bf16 bits (a frozen head kept as loaded). */
 export type HeadWeight =
@@ -40,7 +41,7 @@ export interface HeadLossOptions {
    * Training: also return dh and ACCUMULATE dW. dlogits = (softmax − onehot) / normalizer (the counted tokens
    * of the whole optimizer step, 1 / gradScale). dW [V, C] null: a frozen head (dh only).
    */
-  grad?: { normalizer: number; dW: FloatArray | null };
+  grad?: { normalizer: number; dW: FloatArray | Uint16Array | null }; // Uint16Array: bf16 bits (--grad-dtype bf16)
 }
 
 export interface HeadLossResult {
@@ -158,11 +159,12 @@ function headLossChunk(run: ChunkRun, hc: FloatArray, tc: Int32Array, rows: Int3
  * partial sum is rounded to f32 before the add. Slicing bounds the temporary to [sliceRows, C] instead of a
  * second [V, C].
  */
-function accumulateWeightGrad(be: Backend, nn: NnKernels, dlT: Tensor, hOp: Tensor, V: number, C: number, sliceRows: number, dW: FloatArray): void {
+function accumulateWeightGrad(be: Backend, nn: NnKernels, dlT: Tensor, hOp: Tensor, V: number, C: number, sliceRows: number, dW: FloatArray | Uint16Array): void {
   for (let v0 = 0; v0 < V; v0 += sliceRows) {
     const v1 = Math.min(V, v0 + sliceRows);
     const part = be.matmul(rowRange(dlT, v0, v1), hOp).data; // [v1 − v0, C]
-    nn.addInto(dW.subarray(v0 * C, v1 * C), part);
+    if (dW instanceof Uint16Array) addIntoBf16(dW.subarray(v0 * C, v1 * C), part);
+    else nn.addInto(dW.subarray(v0 * C, v1 * C), part);
   }
 }
 
@@ -225,7 +227,7 @@ function checkHeadLossArgs(h: FloatArray, w: HeadWeight, targets: Int32Array, N:
     }
     if (dW) {
       checkLen(op, 'dW', dW, V * C, '[V, C]');
-      checkSameFloat(op, h, { dW });
+      if (!(dW instanceof Uint16Array)) checkSameFloat(op, h, { dW });
     }
   }
   return w.dtype === 'bf16' ? 'bf16' : o.precision;

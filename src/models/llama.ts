@@ -22,7 +22,8 @@ import { expectedTensors, type TensorSource } from '../io/hf-folder.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
 import { nnKernels, type NnKernels } from '../backend/nn-kernels.ts';
 import { ropeTables, type RopeTables } from '../nn/ops/rope.ts';
-import type { CausalLM, LossResult, Param } from './causal-lm.ts';
+import { isTrainable, type CausalLM, type LossResult, type Param } from './causal-lm.ts';
+import { addIntoBf16, embeddingBackwardBf16, type GradDtype } from '../optim/bf16-grad.ts';
 import { Dims, layerNames, type LayerNames } from './llama-names.ts';
 import { embeddingForwardBf16 } from './embedding-bf16.ts';
 import { headLoss, type HeadWeight } from './head-loss.ts';
@@ -61,6 +62,11 @@ export interface LlamaOptions {
    * f32; the head then runs bf16 GEMMs with f32 accumulation, as PyTorch does for a bf16 model). Default 'f32'.
    */
   frozenTables?: 'f32' | 'bf16';
+  /**
+   * 'bf16' (--grad-dtype bf16): trainable 2-D tensors (projections, embedding, lm_head) accumulate their
+   * gradient as bf16 (Param.gradBf16, src/optim/bf16-grad.ts); norms and biases stay f32. Needs precision f32.
+   */
+  gradDtype?: GradDtype;
 }
 
 /** Per-layer hooks: `before` the layer runs (gather its weights), `after` (backward: its gradients are final). */
@@ -135,6 +141,8 @@ export class LlamaModel implements CausalLM {
     this.checkpointing = opts.gradCheckpointing ?? false;
     const trainable = opts.trainable ?? (() => true);
     const toCodes = opts.frozenProjections === 'codes';
+    const bf16Grads = (opts.gradDtype ?? 'f32') === 'bf16';
+    if (bf16Grads && this.precision !== 'f32') throw new HaloError('E_ARG', `bf16 gradients need precision 'f32', not '${this.precision}'`);
     if (toCodes && operandFormat(this.halo) === null) {
       throw new HaloError('E_UNSUPPORTED', `a frozen base kept as 8-bit codes needs a quantized format (e.g. --level halo2 --format int8); with ${this.halo.format} operands the f32 weights are what the linear multiplies with`);
     }
@@ -156,7 +164,10 @@ export class LlamaModel implements CausalLM {
       const cast = castTensor(t, want, spec.name).data as FloatArray;
       // A tensor the caller still holds (a shared Map) is copied; a fresh one (or a fresh cast) is adopted.
       const data = cast !== t.data || opts.adoptWeights ? cast : want === 'f64' ? Float64Array.from(cast) : Float32Array.from(cast);
-      this.params.set(spec.name, { name: spec.name, shape: spec.shape, data, grad: isTrainable ? floatLike(data, data.length) : null });
+      const bf16Grad = isTrainable && bf16Grads && spec.shape.length === 2;
+      this.params.set(spec.name, bf16Grad
+        ? { name: spec.name, shape: spec.shape, data, grad: null, gradBf16: new Uint16Array(data.length) }
+        : { name: spec.name, shape: spec.shape, data, grad: isTrainable ? floatLike(data, data.length) : null });
       if (toCodes && !isTrainable && projections.has(spec.name) && this.adapters.get(spec.name)?.kind !== 'weight') this.pinToCodes(spec.name);
     }
   }
@@ -167,7 +178,7 @@ export class LlamaModel implements CausalLM {
    */
   pinToCodes(name: string): number {
     const p = this.param(name);
-    if (p.grad !== null || this.adapters.get(name)?.kind === 'weight') throw new HaloError('E_UNSUPPORTED', `${name} changes during training, so it cannot be kept as 8-bit codes only`);
+    if (isTrainable(p) || this.adapters.get(name)?.kind === 'weight') throw new HaloError('E_UNSUPPORTED', `${name} changes during training, so it cannot be kept as 8-bit codes only`);
     if (this.pinned.has(name)) return 0;
     this.pinned.set(name, this.weight(name));
     this.prepared.delete(name);
@@ -292,7 +303,7 @@ export class LlamaModel implements CausalLM {
     const head = this.lmHead();
     const r = headLoss(this.be, this.nn, hf, this.headWeight(), batch.targets, N, C, V, {
       precision: this.headPrecision(),
-      grad: normalizer !== null ? { normalizer, dW: head.grad } : undefined,
+      grad: normalizer !== null ? { normalizer, dW: head.grad ?? head.gradBf16 ?? null } : undefined,
     });
     return { tape: { ...tape, xf: x, rstdf, dhf: r.dh }, lossSum: r.lossSum, tokens: r.count };
   }
@@ -411,6 +422,7 @@ export class LlamaModel implements CausalLM {
     }
     const emb = this.param(EMBED);
     if (emb.grad) this.nn.embeddingBackward(dx, batch.ids, emb.grad, V, C);
+    else if (emb.gradBf16) embeddingBackwardBf16(dx, batch.ids, emb.gradBf16, V, C);
   }
 
   /** Backward of decoder block l: dx [N, C] at its output → its input's gradient; accumulates its parameters'. */
@@ -443,9 +455,10 @@ export class LlamaModel implements CausalLM {
   private linearGrad(name: string, saved: LinearSaved, dy: FloatArray, N: number, out: number, tape: LayerTape, biasName?: string): FloatArray | null {
     const p = this.param(name);
     const adapter = this.adapters.get(name);
-    const needW = p.grad !== null || adapter?.kind === 'weight';
+    const needW = isTrainable(p) || adapter?.kind === 'weight';
     const { dx, dw } = linearBackward(this.be, this.halo, saved, this.mat(dy, N, out), { dx: true, dw: needW });
     if (p.grad && dw) this.nn.addInto(p.grad, dw.data);
+    else if (p.gradBf16 && dw) addIntoBf16(p.gradBf16, dw.data);
     if (adapter?.kind === 'weight' && dw) adapter.backward(p.data, dw.data);
     if (adapter?.kind === 'output' && dx) accumulate(dx.data, adapter.backward(tape.adapterTapes.get(name), dy, N));
     const bias = biasName ? this.params.get(biasName) : undefined;

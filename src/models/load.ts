@@ -6,6 +6,7 @@ import { getBackend, type BackendName } from '../backend/select.ts';
 import type { HaloConfig } from '../halo/config.ts';
 import { openModelFolder, type OpenModelFolder } from '../io/hf-folder.ts';
 import { LlamaModel, type BlockHooks, type LlamaOptions } from './llama.ts';
+import type { GradDtype } from '../optim/bf16-grad.ts';
 
 /** What a loaded folder was, without its reader: config, tensor list, storage dtype, tokenizer files. */
 export type LoadedFolder = Omit<OpenModelFolder, 'reader' | 'close'>;
@@ -18,6 +19,8 @@ export interface LoadLlamaOptions {
   wrapBackend?: (be: Backend) => Backend;
   blockHooks?: BlockHooks;
   gradCheckpointing?: boolean;
+  /** --grad-dtype: bf16 gradients for the 2-D tensors (LlamaOptions.gradDtype). */
+  gradDtype?: GradDtype;
   /** Load weights holding NaN/Inf (default: E_NUMERIC naming the first such tensor, found as it is read). */
   allowNonfinite?: boolean;
 }
@@ -45,6 +48,7 @@ export function loadLlama(dir: string, opts: LoadLlamaOptions): { model: LlamaMo
     trainable: opts.trainable,
     blockHooks: opts.blockHooks,
     gradCheckpointing: opts.gradCheckpointing,
+    gradDtype: opts.gradDtype,
     adoptWeights: true,
   };
   const { result: model, source } = withModelFolder(dir, (f) => new LlamaModel(f.config, f.reader, llama), { allowNonfinite: opts.allowNonfinite });

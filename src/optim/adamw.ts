@@ -12,14 +12,15 @@
 import type { FloatArray } from '../core/dtype.ts';
 import { floatLike } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
+import { forEachF32Chunk, gradSumSquares, scaleGrad, type GradArray } from './bf16-grad.ts';
 
 export interface OptimParam {
   /** Unique name (the HF tensor name), used as the key of the optimizer state. */
   name: string;
   /** [N] the weights, updated in place. */
   param: FloatArray;
-  /** [N] the gradient of the loss w.r.t. param. */
-  grad: FloatArray;
+  /** [N] the gradient of the loss w.r.t. param: f32, or bf16 bits (--grad-dtype bf16, read chunk by chunk). */
+  grad: GradArray;
   /** Overrides AdamWConfig.weightDecay for this tensor (e.g. 0 for norms and biases). */
   weightDecay?: number;
 }
@@ -121,13 +122,10 @@ export class AdamW {
     this.t++;
     for (let k = 0; k < this.params.length; k++) {
       const p = this.params[k]!;
-      this.update(p.param, p.grad, this.m[k]!, this.v[k]!, this.t, {
-        lr,
-        beta1: this.beta1,
-        beta2: this.beta2,
-        eps: this.eps,
-        weightDecay: p.weightDecay ?? this.weightDecay,
-      });
+      const h = { lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: p.weightDecay ?? this.weightDecay };
+      const [m, v] = [this.m[k]!, this.v[k]!];
+      // Element-wise, so a bf16 gradient's chunks (decoded to f32) give the same update as a whole f32 copy.
+      forEachF32Chunk(p.grad, (lo, hi, g) => this.update(span(p.param, lo, hi), g, span(m, lo, hi), span(v, lo, hi), this.t, h));
     }
   }
 
@@ -168,14 +166,19 @@ export class AdamW {
   }
 }
 
+/** [lo, hi) of a (the array itself when that is all of it). */
+export function span<T extends FloatArray | Uint8Array | Uint16Array>(a: T, lo: number, hi: number): T {
+  return (lo === 0 && hi === a.length ? a : a.subarray(lo, hi)) as T;
+}
+
 /** Global L2 norm of several gradients (float64 accumulation), as torch.nn.utils.clip_grad_norm_ computes it. */
-export function gradNorm(grads: readonly FloatArray[]): number {
+export function gradNorm(grads: readonly GradArray[]): number {
   return Math.sqrt(sumSquares(grads));
 }
 
-function sumSquares(grads: readonly FloatArray[]): number {
+function sumSquares(grads: readonly GradArray[]): number {
   let s = 0;
-  for (const g of grads) for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!;
+  for (const g of grads) s = gradSumSquares(g, s);
   return s;
 }
 
@@ -192,7 +195,7 @@ export interface ClipResult {
  * gradients are left alone and the norm is returned for the caller to act on.
  */
 export function clipGradNorm(
-  grads: readonly FloatArray[],
+  grads: readonly GradArray[],
   maxNorm: number,
   opts: { errorIfNonfinite?: boolean; sumOverRanks?: (localSumSq: number) => number } = {},
 ): ClipResult {
@@ -205,7 +208,7 @@ export function clipGradNorm(
   }
   const coef = maxNorm / (norm + 1e-6);
   if (coef >= 1) return { norm, scale: 1 };
-  for (const g of grads) for (let i = 0; i < g.length; i++) g[i] = g[i]! * coef;
+  for (const g of grads) scaleGrad(g, coef);
   return { norm, scale: coef };
 }
 

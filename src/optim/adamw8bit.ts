@@ -12,7 +12,8 @@
 // (native/src/nn_adamw8bit.cc, through nnKernels(backend).adamwBlockUpdate) is bit-identical to it.
 import type { FloatArray } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
-import { AdamW, adamwHyper, checkOptimParams, type AdamWConfig, type AdamWHyper, type AdamWState, type OptimParam } from './adamw.ts';
+import { AdamW, adamwHyper, checkOptimParams, span, type AdamWConfig, type AdamWHyper, type AdamWState, type OptimParam } from './adamw.ts';
+import { forEachF32Chunk, GRAD_CHUNK } from './bf16-grad.ts';
 import { codeThresholds, momentMaps, nearestCode, type CodeMapKind, type MomentMaps } from './code-maps.ts';
 
 /** Tensors with fewer values keep f32 moments (bitsandbytes' min_8bit_size). */
@@ -196,9 +197,18 @@ export class AdamW8bit {
     const t = this.small.stepCount;
     this.bigIdx.forEach((k, j) => {
       const p = this.params[k]!;
-      this.blockUpdate(p.param, p.grad, this.q[j]!, this.block, t, {
-        lr, beta1: this.hyper.beta1, beta2: this.hyper.beta2, eps: this.hyper.eps, weightDecay: p.weightDecay ?? this.hyper.weightDecay,
-      }, this.maps);
+      const h = { lr, beta1: this.hyper.beta1, beta2: this.hyper.beta2, eps: this.hyper.eps, weightDecay: p.weightDecay ?? this.hyper.weightDecay };
+      const q = this.q[j]!;
+      // A bf16 gradient is decoded in chunks of whole blocks: each block's update is independent of the others.
+      const chunk = Math.max(1, Math.floor(GRAD_CHUNK / this.block)) * this.block;
+      forEachF32Chunk(p.grad, (lo, hi, g) => {
+        const b0 = lo / this.block;
+        const b1 = Math.ceil(hi / this.block);
+        const qc = lo === 0 && hi === p.param.length ? q : {
+          m: q.m.subarray(lo, hi), v: q.v.subarray(lo, hi), mScale: q.mScale.subarray(b0, b1), vScale: q.vScale.subarray(b0, b1),
+        };
+        this.blockUpdate(span(p.param, lo, hi), g, qc, this.block, t, h, this.maps);
+      }, chunk);
     });
   }
 

@@ -3,7 +3,7 @@
 // being killed by the OOM killer an hour into loading. Each item is what the code actually allocates:
 //   weights       f32 master copies (4 B/param); a frozen LoRA base kept as codes: 1 B per projection weight
 //   weight codes  the rotated 8-bit copies the HALO linears multiply with, made once per optimizer step
-//   gradients     f32, trainable parameters only
+//   gradients     f32, trainable parameters only (--grad-dtype bf16, full fine-tuning: 2 B for the 2-D tensors)
 //   optimizer     AdamW's two f32 moments (8 B per trainable parameter), or with --optimizer adamw8bit/adamw-fp8
 //                 two 1-byte codes + 8 B of scales per block for tensors of 4096 values or more
 //   activations   what one decoder block's forward keeps for its backward (src/models/llama.ts LayerTape), times
@@ -35,6 +35,8 @@ export interface PlanSettings {
   checkpointDtype?: string;
   /** The optimizer (default adamw): its state is counted per trainable tensor. */
   optimizer?: OptimizerChoice;
+  /** --grad-dtype (default f32): bf16 stores the full fine-tune's 2-D tensors' gradients in 2 bytes. */
+  gradDtype?: 'f32' | 'bf16';
 }
 
 export interface PlanItem {
@@ -87,6 +89,8 @@ export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
   const tableBytes = codesOnly && s.checkpointDtype === 'bf16' ? 2 : 4;
   const weightBytes = codesOnly ? 4 * (allParams - projParams - tableParams) + tableBytes * tableParams : 4 * allParams;
   const trainable = full ? allParams : adapterParams;
+  const bf16Grads = full && s.gradDtype === 'bf16';
+  const gradBytes = bf16Grads ? specs.reduce((a, t) => a + (t.shape.length === 2 ? 2 : 4) * numel(t.shape), 0) : 4 * trainable;
 
   // One block's saved activations per token (LayerTape): f32 x0, x1, q, k, v, gate, up (+ rstd, lse), and
   // the linears' saved inputs: 8-bit codes when quantized, f32 otherwise (q/k/v share one, gate/up another).
@@ -103,7 +107,7 @@ export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
   const items: PlanItem[] = [
     { name: codesOnly ? `weights (8-bit base, ${tableBytes === 2 ? 'bf16' : 'f32'} embeddings)` : 'weights (f32 master copies)', bytes: weightBytes + (codesOnly ? codeBytes : 0), shrinkWith: full ? '--peft lora' : '' },
     { name: 'weight codes (rotated 8-bit, per step)', bytes: codesOnly ? 0 : codeBytes, shrinkWith: full ? '--peft lora' : '' },
-    { name: 'gradients (f32)', bytes: 4 * trainable, shrinkWith: full ? '--peft lora' : '' },
+    { name: bf16Grads ? 'gradients (bf16; norms f32)' : 'gradients (f32)', bytes: gradBytes, shrinkWith: full ? (bf16Grads ? '--peft lora' : '--grad-dtype bf16, --peft lora') : '' },
     optimizerItem(s.optimizer ?? { kind: 'adamw' }, trainableSizes, full),
     { name: `activations (${N} tokens${s.gradCheckpointing ? ', checkpointed' : ''})`, bytes: activations, shrinkWith: s.gradCheckpointing ? '--batch-size, --max-seq-len' : '--grad-checkpointing, --batch-size, --max-seq-len' },
     { name: 'step work buffers', bytes: work, shrinkWith: '--batch-size, --max-seq-len' },

@@ -9,7 +9,7 @@ import { HaloError } from '../core/errors.ts';
 import { countNonFinite } from '../core/finite.ts';
 import { BatchLoader, collate, type Batch, type LoaderState } from '../data/batch.ts';
 import type { Example } from '../data/encode.ts';
-import type { CausalLM, Param } from '../models/causal-lm.ts';
+import { gradOf, isTrainable, type CausalLM, type Param } from '../models/causal-lm.ts';
 import { clipGradNorm } from '../optim/adamw.ts';
 import { checkResumeOptimizer, makeOptimizer, type OptimizerChoice } from '../optim/optimizer.ts';
 import { makeSchedule, type ScheduleKind } from '../optim/schedule.ts';
@@ -60,6 +60,16 @@ export interface TrainOptions {
   /** Stop after this step as if interrupted (no final save): lets tests compare a resumed run to a whole one. */
   stopAtStep?: number;
   /**
+   * Called after each optimizer step (its metrics.jsonl record, plus the run's total steps): progress for a
+   * program (the API's onProgress). Runs synchronously inside the loop.
+   */
+  onStep?: (record: StepRecord) => void;
+  /**
+   * Asked after each step (and its checkpoint, if any): true stops the loop there, as stopAtStep does (no final
+   * checkpoint). The loop is synchronous, so a stop asked for during a step takes effect when that step ends.
+   */
+  shouldStop?: () => boolean;
+  /**
    * One rank of a data-parallel job (src/dist/fsdp.ts): batches are sharded by rank, token counts, losses and
    * the gradient norm are global, checkpoints hold whole tensors and only rank 0 writes files.
    */
@@ -71,6 +81,21 @@ export interface TrainOptions {
    * --resume refuses a checkpoint that carries another run's id (or none).
    */
   runId?: string;
+}
+
+/** One optimizer step as metrics.jsonl logs it (evalLoss on the steps that evaluated), and the run's length. */
+export interface StepRecord {
+  step: number;
+  totalSteps: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  /** Tokens since the run began (across resumes). */
+  tokens: number;
+  tokensPerSecond: number;
+  epoch: number;
+  skipped: boolean;
+  evalLoss?: number;
 }
 
 export interface TrainSummary {
@@ -104,13 +129,14 @@ export function evaluateLoss(model: CausalLM, examples: readonly Example[], batc
 export function train(model: CausalLM, trainSet: readonly Example[], evalSet: readonly Example[], o: TrainOptions): TrainSummary {
   if (trainSet.length === 0) throw new HaloError('E_ARG', 'the training set is empty');
   fs.mkdirSync(o.outDir, { recursive: true });
-  const trainable = model.parameters().filter((p) => p.grad !== null);
+  const trainable = model.parameters().filter(isTrainable);
   const optChoice = o.optimizer ?? { kind: 'adamw' };
   // Quantized moments are per block of a whole tensor; FSDP's row shards would cut the blocks.
   if (o.parallel && optChoice.kind !== 'adamw') throw new HaloError('E_UNSUPPORTED', `--optimizer ${optChoice.kind} does not run with --fsdp yet; use --optimizer adamw`);
+  if (o.parallel && trainable.some((p) => p.gradBf16)) throw new HaloError('E_UNSUPPORTED', '--grad-dtype bf16 does not run with --fsdp/--hq-fsdp (their reduce-scatter is f32); use --grad-dtype f32');
   const optimizer = makeOptimizer(
     optChoice,
-    trainable.map((p) => ({ name: p.name, param: p.data, grad: p.grad!, weightDecay: p.shape.length < 2 ? 0 : undefined })),
+    trainable.map((p) => ({ name: p.name, param: p.data, grad: gradOf(p), weightDecay: p.shape.length < 2 ? 0 : undefined })),
     { lr: o.lr, betas: [0.9, o.adamBeta2 ?? 0.999], weightDecay: o.weightDecay, update: model.nn?.adamwUpdate, blockUpdate: model.nn?.adamwBlockUpdate },
   );
   const microPerEpoch = Math.ceil(trainSet.length / o.batchSize);
@@ -221,7 +247,7 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     }
     const loss = tokens > 0 ? lossSum / tokens : 0;
     const sumOverRanks = par ? (x: number) => { const a = Float64Array.of(x); par.sum(a); return a[0]; } : undefined;
-    const { norm } = o.maxGradNorm > 0 && numericError === null ? clipGradNorm(trainable.map((p) => p.grad!), o.maxGradNorm, { sumOverRanks }) : { norm: NaN };
+    const { norm } = o.maxGradNorm > 0 && numericError === null ? clipGradNorm(trainable.map(gradOf), o.maxGradNorm, { sumOverRanks }) : { norm: NaN };
     const lr = lrAt(step);
     const finite = numericError === null && Number.isFinite(loss) && (o.maxGradNorm <= 0 || Number.isFinite(norm));
     if (finite) {
@@ -261,8 +287,10 @@ export function train(model: CausalLM, trainSet: readonly Example[], evalSet: re
     }
     if (lead) metrics.append(record);
     bar?.update(step, { loss, lr, tokens: tokensSeen });
+    o.onStep?.({ ...(record as Omit<StepRecord, 'totalSteps'>), totalSteps });
     if ((o.saveEvery > 0 && step % o.saveEvery === 0) || (step === totalSteps && (o.finalCheckpoint ?? true))) checkpoint();
     if (o.stopAtStep !== undefined && step >= o.stopAtStep) break;
+    if (o.shouldStop?.()) break;
   }
   // No final save of weights with NaN/Inf: the caller saves the model after this returns.
   checkFinite(trainable, nonFiniteAtStart, step, o.outDir, par);

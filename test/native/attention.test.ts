@@ -1,5 +1,5 @@
 // The native attention kernel (native/src/nn_attention.cc, through nnKernels' wrapper in
-// src/backend/attention-kernels.ts) against the reference op (src/nn/ops/attention.ts) on every kernel tier:
+// src/backend/native/attention.ts) against the reference op (src/nn/ops/attention.ts) on every kernel tier:
 // odd T (not a multiple of the query tile: 64 positions for rep 1, 32 for rep 2, 9 for rep 7), head_dim 8, 64,
 // 80, 128, 256, GQA rep 1/2/7, left padding, holes, fully padded sequences (rows with no visible key), sliding
 // windows, a custom scale, and shapes whose backward splits a (b, head) into query chunks. The kernel

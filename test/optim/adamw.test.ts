@@ -51,7 +51,7 @@ describe('AdamW', () => {
     for (let t = 1; t <= 6; t++) {
       const lr = 0.01 * t;
       for (let k = 0; k < params.length; k++) {
-        rng.fillNormal(params[k]!.grad);
+        rng.fillNormal(params[k]!.grad as Float32Array);
         const s = naive[k]!;
         const g = params[k]!.grad;
         const decay = k === 1 ? 0 : wd;

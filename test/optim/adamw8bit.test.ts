@@ -146,7 +146,7 @@ function trackF32(kind: QuantizedKind, decades: number, vMap?: Float32Array): { 
   const drift = rng.fillNormal(new Float32Array(n));
   let maxJump = 0;
   for (let t = 0; t < 200; t++) {
-    rng.fillNormal(a.grad);
+    rng.fillNormal(a.grad as Float32Array);
     for (let i = 0; i < n; i++) a.grad[i] = t >= 100 && i % 7 === 0 ? 0 : scale[i]! * (0.5 * drift[i]! + a.grad[i]!);
     b.grad.set(a.grad);
     const before = Float32Array.from(b.param);
@@ -196,7 +196,7 @@ describe('AdamW8bit', () => {
     const o8 = new AdamW8bit(a, { lr: 1e-2, weightDecay: 0.1 });
     const o32 = new AdamW([b[0]!], { lr: 1e-2, weightDecay: 0.1 });
     for (let t = 0; t < 3; t++) {
-      for (const p of a) rng.fillNormal(p.grad);
+      for (const p of a) rng.fillNormal(p.grad as Float32Array);
       o8.step();
       o32.step();
     }

@@ -1,9 +1,10 @@
 // SLOW (about a minute: a tsc build, an npm install that compiles the native addon): the package as a user
 // gets it. `npm pack` the repo (its prepare script builds dist/), install the tarball into a fresh folder
 // outside the repo with npm, then use it with no tsx and no loader flags: plain `node` imports the public API
-// and computes halo-tiny's HALO-2 INT8 eval loss — the same number the sources compute in this process — a
-// TypeScript consumer type-checks against the shipped .d.ts, and `npx halo` runs. The install may fall back to
-// the reference backend (no libdnnl-dev); this test pins the reference backend where it compares numbers.
+// and computes halo-tiny's HALO-2 INT8 eval loss — the same number the sources compute in this process —,
+// finetune() trains halo-tiny for 2 steps, a TypeScript consumer type-checks against the shipped .d.ts, and
+// `npx halo` runs. The install may fall back to the reference backend (no libdnnl-dev); this test pins the
+// reference backend where it compares numbers.
 // It runs in CI with the rest of `npm test`; HALO_SKIP_PACKAGE_TEST=1 skips it in a local edit-test loop.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -35,6 +36,15 @@ const loss = evaluateLoss(llama, examples, 2, tok.padId ?? tok.eosId ?? 0);
 let code = null;
 try { haloConfig({ level: 'halo9' }); } catch (e) { code = e instanceof HaloError ? e.code : String(e); }
 console.log(JSON.stringify({ loss, tokens: examples.reduce((a, e) => a + e.ids.length, 0), defaultBackend: getBackend().name, errorCode: code }));
+`;
+
+// The issue's "must show": the high-level API fine-tunes halo-tiny for 2 steps in plain node (docs/api.md).
+const CONSUMER_FINETUNE = `
+import { finetune } from 'halo';
+const [model, data, out] = JSON.parse(process.env.HALO_PKG_ARGS);
+const events = [];
+const r = await finetune({ model, data: data + ':0:4', out, maxSteps: 2, batchSize: 2, maxSeqLen: 64, quiet: true, onProgress: (e) => events.push(e.step) });
+console.log(JSON.stringify({ steps: r.steps, losses: r.losses.map((l) => l.loss), events }));
 `;
 
 // Typed against the shipped .d.ts: the @ts-expect-error lines fail the check if the types resolve to `any`.
@@ -112,6 +122,16 @@ describe('the npm package (slow: npm pack + npm install into a fresh folder)', {
     assert.equal(r.errorCode, 'E_ARG', 'HaloError is the same class the library throws');
     assert.ok(['native', 'reference'].includes(r.defaultBackend));
     t.diagnostic(`the installed package's default backend: ${r.defaultBackend}`);
+  });
+
+  it('fine-tunes halo-tiny for 2 steps through finetune() with plain node', () => {
+    const out = path.join(tmp, 'finetuned');
+    const env = { ...cleanEnv(), HALO_PKG_ARGS: JSON.stringify([MODEL, DATA, out]) };
+    const r = JSON.parse(ok(run(process.execPath, ['--input-type=module', '-e', CONSUMER_FINETUNE], app, env), 'the finetune() program')) as { steps: number; losses: number[]; events: number[] };
+    assert.equal(r.steps, 2);
+    assert.deepEqual(r.events, [1, 2]);
+    for (const l of r.losses) assert.ok(Number.isFinite(l) && l > 0, `loss ${l}`);
+    for (const f of ['model.safetensors', 'config.json', 'tokenizer.json', 'metrics.jsonl']) assert.ok(fs.existsSync(path.join(out, f)), `${f} saved`);
   });
 
   it('type-checks a TypeScript consumer against the shipped .d.ts', () => {

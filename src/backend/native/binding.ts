@@ -114,7 +114,7 @@ export function loadAddon(): LoadResult {
 
 /**
  * The model's element-wise kernels (native/src/nn.h), f32 only; typed wrapper with the reference ops' checks:
- * src/backend/nn-kernels.ts. Separate from NativeAddon because an addon built before they existed lacks them
+ * src/backend/native/nn-kernels.ts. Separate from NativeAddon because an addon built before they existed lacks them
  * (nnKernels() then falls back to the TypeScript ops). Outputs are caller-allocated; none allocates.
  */
 export interface NativeNnAddon {
@@ -159,6 +159,12 @@ export interface NativeNnAddon {
   ): void;
   /** dst += src. */
   addInto(dst: Float32Array, src: Float32Array): void;
+  /** g = bf16(f32(g) + x), g bf16 bits (src/optim/bf16-grad.ts addIntoBf16). Optional: older addons lack it. */
+  addIntoBf16?(g: Uint16Array, x: Float32Array): void;
+  /** s0 + Σ g² in f64, index order (gradSumSquares on bf16 bits). Optional. */
+  sumSquaresBf16?(g: Uint16Array, s0: number): number;
+  /** g = bf16(f32(g · coef)) (scaleGrad on bf16 bits). Optional. */
+  scaleBf16?(g: Uint16Array, coef: number): void;
   /** out = a + b (out may be a or b). */
   add(a: Float32Array, b: Float32Array, out: Float32Array): void;
   /**

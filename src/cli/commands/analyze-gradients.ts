@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gradientSettings, layerSimilarities, meanCosine, projectionGradients, type LayerSimilarity } from '../../analysis/gradients.ts';
 import { batchAtStep, loadAnalysisInputs, weightsAfterSteps } from '../../analysis/setup.ts';
-import { getBackend } from '../../backend/select.ts';
+import { backendNames, getBackend } from '../../backend/select.ts';
 import { HaloError } from '../../core/errors.ts';
 import { FORMATS, haloConfig, type Format } from '../../halo/config.ts';
 import { gridSvg } from '../../report/svg-grid.ts';
@@ -34,7 +34,7 @@ export const analyzeGradientsCommand: Command = {
     { name: 'format', type: 'string', help: 'format of the backward-only / forward-only / forward+Hadamard settings', default: 'int8', choices: FORMATS.filter((f) => f !== 'fp32' && f !== 'bf16') },
     { name: 'settings', type: 'string', help: 'comma-separated setting ids (default: all; see gradients.json for the ids)' },
     { name: 'out', type: 'string', help: 'output folder (gradients.json, gradients.md, gradients.svg)', required: true },
-    { name: 'backend', type: 'string', help: 'kernel backend', choices: ['native', 'reference'] },
+    { name: 'backend', type: 'string', help: 'kernel backend', choices: backendNames() },
   ],
   async run({ options: o }) {
     const outDir = o.out as string;

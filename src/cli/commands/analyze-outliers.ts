@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { captureProjection, parseProjection, PROJECTIONS } from '../../analysis/capture.ts';
 import { hasOutliers, injectOutliers, profileViews, VIEWS, type ViewProfiles } from '../../analysis/outliers.ts';
 import { batchAtStep, loadAnalysisInputs, weightsAfterSteps } from '../../analysis/setup.ts';
-import { getBackend } from '../../backend/select.ts';
+import { backendNames, getBackend } from '../../backend/select.ts';
 import { HaloError } from '../../core/errors.ts';
 import { gridSvg } from '../../report/svg-grid.ts';
 import { lineChartSvg } from '../../report/svg-plot.ts';
@@ -45,7 +45,7 @@ export const analyzeOutliersCommand: Command = {
     { name: 'inject-outliers', type: 'number', help: 'also analyse a copy with synthetic outliers: this factor on a few X channels and E_Y tokens (0 = off)', default: 0 },
     { name: 'inject-count', type: 'int', help: 'how many channels / tokens get the injected factor', default: 4 },
     { name: 'out', type: 'string', help: 'output folder (outliers.json, outliers.svg, outliers-injected.svg)', required: true },
-    { name: 'backend', type: 'string', help: 'kernel backend', choices: ['native', 'reference'] },
+    { name: 'backend', type: 'string', help: 'kernel backend', choices: backendNames() },
   ],
   async run({ options: o }) {
     const module = parseProjection(o.module as string);

@@ -1,6 +1,6 @@
 // `halo bench linear`: accuracy (relative error vs f64) and speed of the HALO linear for every level × format,
 // the SwitchBack and Jetfire baselines (spec §10) among the levels.
-import { getBackend } from '../../backend/select.ts';
+import { backendNames, getBackend } from '../../backend/select.ts';
 import { runLinearBench, type LinearBenchRow } from '../../bench/linear.ts';
 import { FORMATS, LEVELS, type Format, type Level } from '../../halo/config.ts';
 import { HaloError } from '../../core/errors.ts';
@@ -25,7 +25,7 @@ export const benchLinearCommand: Command = {
     { name: 'warmup', type: 'int', help: 'untimed runs of each configuration first (primitive creation, page faults)', default: 1 },
     { name: 'no-errors', type: 'boolean', help: 'timing only: skip the f64 reference products (minutes at 4096² × 2048 tokens); errors print as -' },
     { name: 'seed', type: 'int', help: 'seed of the synthetic inputs', default: 1234 },
-    { name: 'backend', type: 'string', help: 'kernel backend', choices: ['native', 'reference'] },
+    { name: 'backend', type: 'string', help: 'kernel backend', choices: backendNames() },
     { name: 'json', type: 'boolean', help: 'print one JSON array instead of a table' },
   ],
   async run({ options }) {

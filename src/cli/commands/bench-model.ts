@@ -15,7 +15,7 @@ import { loadTokenizer } from '../../tokenizer/hf.ts';
 import { describePlan } from '../../train/memory-plan.ts';
 import type { Command } from '../command.ts';
 import { HALO_OPTIONS, haloConfigFromOptions } from '../halo-options.ts';
-import { OPTIMIZER_OPTIONS, optimizerChoiceFrom } from '../optimizer-options.ts';
+import { gradDtypeFrom, OPTIMIZER_OPTIONS, optimizerChoiceFrom } from '../optimizer-options.ts';
 import { describeOptimizer } from '../../optim/optimizer.ts';
 
 
@@ -27,7 +27,7 @@ function positiveInt(v: unknown, flag: string): number {
 export const benchModelCommand: Command = {
   name: 'bench model',
   summary: 'a training step at a real model size (a preset or a folder): tokens/s, s/step, peak RSS vs the memory plan',
-  usage: 'halo bench model (--preset NAME | --model DIR) [--mode full|lora] [--level halo2 --format int8] [--batch 1 --seq 512] [--steps 2] [--grad-checkpointing] [--optimizer adamw8bit] [--json]',
+  usage: 'halo bench model (--preset NAME | --model DIR) [--mode full|lora] [--level halo2 --format int8] [--batch 1 --seq 512] [--steps 2] [--grad-checkpointing] [--optimizer adamw8bit] [--grad-dtype bf16] [--json]',
   options: [
     { name: 'preset', type: 'string', help: 'build a random-initialised folder of this architecture first (halo init)', choices: PRESET_NAMES },
     { name: 'model', type: 'string', help: 'or an existing Hugging Face folder' },
@@ -49,6 +49,8 @@ export const benchModelCommand: Command = {
     if ((o.preset === undefined) === (o.model === undefined)) throw new HaloError('E_ARG', 'give either --preset NAME or --model DIR');
     const halo = haloConfigFromOptions(o);
     const optimizer = optimizerChoiceFrom(o);
+    const gradDtype = gradDtypeFrom(o);
+    if (gradDtype === 'bf16' && o.mode === 'lora') throw new HaloError('E_UNSUPPORTED', '--grad-dtype bf16 applies to --mode full; LoRA trains small f32 adapters, drop --grad-dtype');
     let dir = o.model as string | undefined;
     let temp: string | null = null;
     let initSeconds: number | null = null;
@@ -65,9 +67,9 @@ export const benchModelCommand: Command = {
         model: dir!, mode: o.mode as 'full' | 'lora', halo, backend: o.backend as 'native' | undefined,
         batch: positiveInt(o.batch, 'batch'), seq: positiveInt(o.seq, 'seq'), steps: positiveInt(o.steps, 'steps'), warmup: o.warmup as number,
         gradCheckpointing: o['grad-checkpointing'] === true, rank: positiveInt(o.rank, 'rank'), idLimit: tok.vocabSize, seed: o.seed as number,
-        optimizer,
+        optimizer, gradDtype,
       });
-      const out = { preset: (o.preset as string | undefined) ?? null, matmuls: describeConfig(halo), gradCheckpointing: o['grad-checkpointing'] === true, optimizer: describeOptimizer(optimizer), initSeconds, ...res };
+      const out = { preset: (o.preset as string | undefined) ?? null, matmuls: describeConfig(halo), gradCheckpointing: o['grad-checkpointing'] === true, optimizer: describeOptimizer(optimizer), gradDtype, initSeconds, ...res };
       if (o.json) process.stdout.write(JSON.stringify(out) + '\n');
       else process.stdout.write(describeResult(out) + '\n');
     } finally {
@@ -77,11 +79,11 @@ export const benchModelCommand: Command = {
   },
 };
 
-function describeResult(r: ModelStepResult & { preset: string | null; matmuls: string; gradCheckpointing: boolean; optimizer: string }): string {
+function describeResult(r: ModelStepResult & { preset: string | null; matmuls: string; gradCheckpointing: boolean; optimizer: string; gradDtype: string }): string {
   const est = r.planMiB;
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   return [
-    `${r.preset ?? r.model}, ${r.mode}${r.gradCheckpointing ? ', activation checkpointing' : ''}, matmuls ${r.matmuls}: ${r.tokens} tokens per step`,
+    `${r.preset ?? r.model}, ${r.mode}${r.gradCheckpointing ? ', activation checkpointing' : ''}${r.gradDtype === 'bf16' ? ', bf16 gradients' : ''}, matmuls ${r.matmuls}: ${r.tokens} tokens per step`,
     `  load ${r.loadSeconds.toFixed(1)} s; step ${r.stepSeconds.toFixed(2)} s (median); ${r.tokensPerSecond.toFixed(1)} tokens/s; first loss ${r.loss.toFixed(4)}`,
     `  optimizer ${r.optimizer}: state ${mib(r.optimizerStateBytes)} (adamw's: ${mib(r.adamwStateBytes)}, ×${(r.optimizerStateBytes / r.adamwStateBytes).toFixed(3)})`,
     `  peak RSS ${r.peakRssMiB.toFixed(0)} MiB (after loading ${r.loadedRssMiB.toFixed(0)} MiB); plan ${est.toFixed(0)} MiB (${(((est - r.peakRssMiB) / r.peakRssMiB) * 100).toFixed(1)}% vs measured)`,

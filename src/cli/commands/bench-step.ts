@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Backend, FloatTensor } from '../../backend/backend.ts';
 import { addon } from '../../backend/native/index.ts';
 import { nnKernels } from '../../backend/nn-kernels.ts';
-import { getBackend, type BackendName } from '../../backend/select.ts';
+import { backendNames, getBackend, type BackendName } from '../../backend/select.ts';
 import type { FloatArray } from '../../core/dtype.ts';
 import { HaloError } from '../../core/errors.ts';
 import { Rng } from '../../core/rng.ts';
@@ -336,7 +336,7 @@ export const STEP_OPTIONS = [
   { name: 'warmup', type: 'int' as const, help: 'untimed steps first', default: 1 },
   { name: 'threads', type: 'int' as const, help: 'OpenMP threads of the native backend (default: all cores)' },
   { name: 'seed', type: 'int' as const, help: 'weights and batch seed', default: 0 },
-  { name: 'backend', type: 'string' as const, help: 'kernel backend', choices: ['native', 'reference'] },
+  { name: 'backend', type: 'string' as const, help: 'kernel backend', choices: backendNames() },
 ];
 
 export const benchStepCommand: Command = {

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getBackend } from '../../backend/select.ts';
+import { backendNames, getBackend } from '../../backend/select.ts';
 import { HaloError } from '../../core/errors.ts';
 import { encodeRecords } from '../../data/encode.ts';
 import { toEvalItem } from '../../data/records.ts';
@@ -50,7 +50,7 @@ export const demoCommand: Command = {
     { name: 'eval-limit', type: 'int', help: 'held-out examples used for exact match (the first N; 0 = all)', default: 0 },
     { name: 'max-new-tokens', type: 'int', help: 'generation budget per eval answer', default: 48 },
     { name: 'seed', type: 'int', help: 'shuffle seed (the same for both runs)', default: 42 },
-    { name: 'backend', type: 'string', help: 'kernel backend', choices: ['native', 'reference'] },
+    { name: 'backend', type: 'string', help: 'kernel backend', choices: backendNames() },
   ],
   async run({ options: o }) {
     const modelDir = o.model as string;

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aggregate, PEFT_DEFAULT_CONFIGS, pm, runOne, selectConfigs, type RunResult, type RunSetup } from '../../analysis/ablation.ts';
-import { getBackend } from '../../backend/select.ts';
+import { backendNames, getBackend } from '../../backend/select.ts';
 import { HaloError } from '../../core/errors.ts';
 import { encodeRecords } from '../../data/encode.ts';
 import { toEvalItem } from '../../data/records.ts';
@@ -48,7 +48,7 @@ export const experimentAblationCommand: Command = {
     { name: 'configs', type: 'string', help: `comma-separated configuration ids (default: fp32,bf16 and halo0|1|2 × int8|fp8|fp6; with --peft: ${PEFT_DEFAULT_CONFIGS.join(',')})` },
     { name: 'peft', type: 'string', help: 'train adapters (r 16, alpha 8, all projections) on a frozen base in each configuration instead of every weight (paper Table 4)', choices: PEFT_METHODS },
     { name: 'out', type: 'string', help: 'output folder (ablation.md, ablation.json, one sub-folder per run with metrics.jsonl)', required: true },
-    { name: 'backend', type: 'string', help: 'kernel backend', choices: ['native', 'reference'] },
+    { name: 'backend', type: 'string', help: 'kernel backend', choices: backendNames() },
   ],
   async run({ options: o }) {
     const peft = (o.peft as PeftMethod | undefined) ?? null;

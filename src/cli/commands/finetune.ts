@@ -1,36 +1,16 @@
 // `halo finetune`: load a HF folder, fine-tune it on a JSONL dataset with the chosen HALO level/format,
 // and save a HF folder (+ halo_config.json) that transformers loads unchanged. With --peft lora|hut the base
 // stays frozen and only adapters train; the output is then an HF PEFT adapter folder (src/peft/).
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { HaloError } from '../../core/errors.ts';
-import { describeExample } from '../../data/debug.ts';
-import { encodeRecords } from '../../data/encode.ts';
-import { readModelConfig } from '../../io/hf-config.ts';
-import { describeConfig, operandFormat, type HaloConfig } from '../../halo/config.ts';
-import { saveModelFolder, scanModelFolder } from '../../io/hf-folder.ts';
-import { checkOutDir, makeOutDir } from '../../io/out-dir.ts';
-import { lockOutDir } from '../../io/out-lock.ts';
-import { checkPlanFits, describePlan, memoryPlan } from '../../train/memory-plan.ts';
-import type { CausalLM } from '../../models/causal-lm.ts';
-import { loadLlama } from '../../models/load.ts';
-import { describeParamCounts, type PeftOptions } from '../../peft/build.ts';
-import { savePeft } from '../../peft/io.ts';
-import { loadPeftLlama } from '../../peft/load.ts';
-import type { PeftModel } from '../../peft/peft-model.ts';
-import { loadTokenizer } from '../../tokenizer/hf.ts';
-import { dataFingerprint, modelFingerprint, prepareRunFolder, startRun, type RunSettings } from '../../train/run-folder.ts';
-import { train } from '../../train/trainer.ts';
+// The run itself is the API's finetune() (src/api/finetune.ts): this file checks the flags and maps them onto it.
+import { finetune } from '../../api/finetune.ts';
+import type { BackendName } from '../../backend/select.ts';
+import type { ScheduleKind } from '../../optim/schedule.ts';
 import type { Command } from '../command.ts';
-import { HALO_OPTIONS, haloConfigFromOptions, MAX_LINE_BYTES_OPTION, maxLineBytesFrom, readDataSpecs, splitSpec } from '../halo-options.ts';
-import { FSDP_OPTIONS, fsdpModeFrom, loadFsdpLlama } from '../fsdp-options.ts';
-import { QuantStats } from '../../halo/quant-stats.ts';
-import type { ParsedOptions } from '../args.ts';
+import { HALO_OPTIONS, haloConfigFromOptions, MAX_LINE_BYTES_OPTION, maxLineBytesFrom } from '../halo-options.ts';
+import { FSDP_OPTIONS, fsdpModeFrom } from '../fsdp-options.ts';
 import { PEFT_OPTIONS, peftOptionsFrom } from '../peft-options.ts';
-import { OPTIMIZER_OPTIONS, optimizerChoiceFrom } from '../optimizer-options.ts';
-import { describeOptimizer } from '../../optim/optimizer.ts';
+import { gradDtypeFrom, OPTIMIZER_OPTIONS, optimizerChoiceFrom } from '../optimizer-options.ts';
 import { AT_LEAST_1, checkExclusive, checkRanges, NON_NEGATIVE, POSITIVE, UNIT_OPEN, type Range } from '../checks.ts';
-import { worldCommunicator } from '../../dist/index.ts';
 
 /** Every numeric flag's range, checked before anything is read or written. */
 const RANGES: Record<string, Range> = {
@@ -85,147 +65,60 @@ export const finetuneCommand: Command = {
     // Every flag is checked before anything is read or written.
     checkRanges(o, RANGES);
     checkExclusive(o, 'resume', 'overwrite', 'continue the run in --out, or replace it');
-    haloConfigFromOptions(o);
-    fsdpModeFrom(o, peftOptionsFrom(o) !== null);
-    optimizerChoiceFrom(o);
-    const debug = o['debug-data'] === true;
-    if (!debug) checkOutDir(o.out as string, [{ flag: '--model', dir: o.model as string }]);
-    // Under mpirun every rank runs this command; rank 0 locks --out and writes the files.
-    const lead = !o.fsdp && !o['hq-fsdp'] ? true : worldCommunicator().rank === 0;
-    const lock = debug || !lead ? null : lockOutDir(o.out as string, 'finetune', say);
-    try {
-      return await finetune(o);
-    } finally {
-      lock?.release();
+    const halo = haloConfigFromOptions(o);
+    const peft = peftOptionsFrom(o);
+    const fsdp = fsdpModeFrom(o, peft !== null);
+    const optimizer = optimizerChoiceFrom(o);
+    const r = await finetune({
+      model: o.model as string,
+      data: o.data as string,
+      evalData: o['eval-data'] as string | undefined,
+      out: o.out as string,
+      level: halo.level, format: halo.format, granularity: halo.granularity, hadamardBlock: halo.hadamardBlock, lmHead: halo.lmHead,
+      backend: o.backend as BackendName | undefined,
+      peft: peft ? { ...peft, base8bit: o['base-8bit'] as boolean | undefined } : undefined,
+      fsdp: fsdp ?? undefined,
+      epochs: o.epochs as number,
+      maxSteps: o['max-steps'] as number | undefined,
+      lr: o.lr as number | undefined,
+      schedule: o.schedule as ScheduleKind,
+      warmupSteps: o['warmup-steps'] as number,
+      weightDecay: o['weight-decay'] as number,
+      adamBeta2: o['adam-beta2'] as number,
+      optimizer,
+      batchSize: o['batch-size'] as number,
+      gradAccum: o['grad-accum'] as number,
+      maxSeqLen: o['max-seq-len'] as number,
+      maxGradNorm: o['max-grad-norm'] as number,
+      seed: o.seed as number,
+      evalEvery: o['eval-every'] as number,
+      saveEvery: o['save-every'] as number,
+      saveTotalLimit: o['save-total-limit'] as number,
+      gradCheckpointing: o['grad-checkpointing'] === true,
+      gradDtype: gradDtypeFrom(o),
+      resume: o.resume === true,
+      overwrite: o.overwrite === true,
+      allowNonfinite: o['allow-nonfinite'] === true,
+      maxBadSteps: o['max-bad-steps'] as number,
+      quantStats: o['quant-stats'] === true,
+      trainOnPrompt: o['train-on-prompt'] === true,
+      skipBadLines: o['skip-bad-lines'] === true,
+      maxLineBytes: maxLineBytesFrom(o),
+      force: o.force === true,
+      debugData: o['debug-data'] === true,
+      debugColor: process.stdout.isTTY,
+      runConfig: { ...o },
+    });
+    if (r.debugExample !== undefined) {
+      process.stdout.write(r.debugExample + '\n');
+      return 0;
     }
+    if (!r.lead) return 0;
+    const last = r.evalLosses[r.evalLosses.length - 1];
+    process.stdout.write(
+      `done: ${r.steps} steps, ${r.tokens} tokens in ${r.trainSeconds.toFixed(1)} s of training (${Math.round(r.tokensPerSecond)} tok/s; ${r.seconds.toFixed(1)} s with evaluation and checkpoints); ` +
+        `final train loss ${r.finalTrainLoss.toFixed(4)}${last ? `, eval loss ${last.loss.toFixed(4)}` : ''}; saved to ${r.out}\n`,
+    );
+    return 0;
   },
 };
-
-function say(line: string): void {
-  process.stderr.write(line + '\n');
-}
-
-/** What identifies this run in run.json: a resume must match the MUST_MATCH ones (src/train/run-folder.ts). */
-function runSettings(o: ParsedOptions, halo: HaloConfig, peft: PeftOptions | null, fsdp: string | null, lr: number, worldSize: number): RunSettings {
-  const parts = (o.data as string).split(',').map((s) => s.trim()).filter(Boolean).map(splitSpec);
-  const num = (k: string) => (o[k] as number | undefined) ?? null;
-  return {
-    model: modelFingerprint(o.model as string), 'model-path': path.resolve(o.model as string), data: dataFingerprint(parts), 'eval-data': (o['eval-data'] as string | undefined) ?? null,
-    'max-seq-len': num('max-seq-len'), 'train-on-prompt': o['train-on-prompt'] === true, 'skip-bad-lines': o['skip-bad-lines'] === true, seed: num('seed'),
-    level: halo.level, format: halo.format, granularity: halo.granularity, 'hadamard-block': halo.hadamardBlock, 'lm-head': halo.lmHead ?? 'f32',
-    peft: peft?.method ?? null, rank: peft?.rank ?? null, alpha: peft?.alpha ?? null, dropout: peft?.dropout ?? null,
-    'target-modules': peft?.targetModules?.join(',') ?? null, rslora: peft?.rslora ?? null,
-    optimizer: describeOptimizer(optimizerChoiceFrom(o)), 'adam-beta2': num('adam-beta2'), 'weight-decay': num('weight-decay'), lr, schedule: (o.schedule as string) ?? null,
-    'warmup-steps': num('warmup-steps'), epochs: num('epochs'), 'max-steps': num('max-steps'), 'max-grad-norm': num('max-grad-norm'),
-    'batch-size': num('batch-size'), 'grad-accum': num('grad-accum'), 'world-size': worldSize,
-    'global-batch': worldSize * (o['batch-size'] as number) * (o['grad-accum'] as number), fsdp: fsdp ?? 'off', backend: (o.backend as string | undefined) ?? null,
-  };
-}
-
-/** The run itself, once the flags are checked and --out is locked. */
-async function finetune(o: ParsedOptions): Promise<number> {
-  const modelDir = o.model as string;
-  const outDir = o.out as string;
-  const halo = haloConfigFromOptions(o);
-  const peft = peftOptionsFrom(o);
-  const fsdp = fsdpModeFrom(o, peft !== null);
-  const lr = (o.lr as number | undefined) ?? (peft ? 3e-4 : 5e-5);
-  const gradCheckpointing = o['grad-checkpointing'] === true;
-  // A frozen LoRA base with a quantized format is what the HALO linear multiplies with as 8-bit codes: keeping
-  // its f32 copy as well would only cost memory, so that is the default (--no-base-8bit keeps it).
-  const base8bit = peft !== null && ((o['base-8bit'] as boolean | undefined) ?? (peft.method === 'lora' && operandFormat(halo) !== null));
-  // Before any weight (or data) is read: a run that cannot fit stops here, in seconds. (Not for FSDP, whose
-  // shards the plan does not model.)
-  const scan = scanModelFolder(modelDir);
-  const plan = memoryPlan(scan.config, {
-    halo, mode: peft?.method ?? 'full', rank: peft?.rank, base8bit, gradCheckpointing, checkpointDtype: scan.tensors.find((t) => t.name === 'model.embed_tokens.weight')?.dtype === 'BF16' ? 'bf16' : 'f32',
-    batchSize: o['batch-size'] as number, seqLen: o['max-seq-len'] as number, optimizer: optimizerChoiceFrom(o),
-  });
-  if (!fsdp) {
-    process.stderr.write(describePlan(plan) + '\n');
-    if (!o.force) checkPlanFits(plan);
-  }
-  const tok = loadTokenizer(modelDir);
-  // A config vocabulary larger than the tokenizer's is fine (padded embeddings); a smaller one is not.
-  const vocab = readModelConfig(modelDir).vocab_size;
-  if (tok.vocabSize > vocab) throw new HaloError('E_FORMAT', `${modelDir}: tokenizer.json has ${tok.vocabSize} tokens but config.json vocab_size is ${vocab}`);
-  const encodeOpts = { maxSeqLen: o['max-seq-len'] as number, trainOnPrompt: o['train-on-prompt'] === true };
-  const readOpts = { onBadLine: o['skip-bad-lines'] ? ('skip' as const) : ('error' as const), maxLineBytes: maxLineBytesFrom(o) };
-  const trainRead = readDataSpecs(o.data as string, readOpts);
-  const trainEnc = encodeRecords(trainRead.records, tok, encodeOpts);
-  process.stderr.write(`${trainRead.summary}\n${trainRead.records.length} records, ${trainEnc.stats.examples} examples (${trainEnc.stats.truncated} truncated, ${trainEnc.stats.droppedNoLoss} without loss tokens dropped)\n`);
-  if (o['debug-data']) {
-    const first = trainEnc.examples[0];
-    if (!first) throw new HaloError('E_ARG', 'no example to show: the training data produced no examples');
-    process.stdout.write(describeExample(first, tok, { color: process.stdout.isTTY }) + '\n');
-    return 0;
-  }
-  // Who this run is, decided before the model loads: a used --out or a resume with other settings stops here.
-  const worldSize = fsdp ? worldCommunicator().size : 1;
-  const lead = !fsdp || worldCommunicator().rank === 0;
-  const runPlan = lead ? prepareRunFolder(outDir, { command: 'finetune', settings: runSettings(o, halo, peft, fsdp, lr, worldSize), resume: o.resume === true, overwrite: o.overwrite === true, note: say }) : null;
-  let evalExamples: typeof trainEnc.examples = [];
-  if (o['eval-data']) {
-    evalExamples = encodeRecords(readDataSpecs(o['eval-data'] as string, readOpts).records, tok, encodeOpts).examples;
-  }
-  const backend = o.backend as 'native' | 'reference' | undefined;
-  const quantStats = o['quant-stats'] && !peft && !fsdp ? new QuantStats() : null;
-  const allowNonfinite = o['allow-nonfinite'] === true;
-  const sharded = fsdp ? loadFsdpLlama(modelDir, { halo, backend, mode: fsdp, allowNonfinite }) : null;
-  const { model, source }: { model: CausalLM; source: ReturnType<typeof loadLlama>['source'] } = sharded
-    ? sharded
-    : peft
-    ? loadPeftLlama(modelDir, { halo, backend, peft, base8bit, gradCheckpointing, allowNonfinite })
-    : loadLlama(modelDir, { halo, backend, gradCheckpointing, allowNonfinite, wrapBackend: quantStats ? (be) => quantStats.wrap(be) : undefined, blockHooks: quantStats?.hooks });
-  if (lead) process.stderr.write(`model ${modelDir}: ${source.config.architecture}, ${source.config.num_hidden_layers} layers, hidden ${source.config.hidden_size}; matmuls ${describeConfig(halo)}${sharded ? `; ${fsdp === 'hq' ? 'HQ-FSDP' : `FSDP (${fsdp} gathers)`} over ${sharded.model.size} rank(s)` : ''}\n`);
-  if (peft) {
-    process.stderr.write(`${peft.method.toUpperCase()} adapters on a frozen base (r ${peft.rank}, alpha ${peft.alpha}, dropout ${peft.dropout}):\n${describeParamCounts(source.config, peft.rank, peft.targetModules)}\n`);
-    if (base8bit) process.stderr.write('frozen base kept as rotated 8-bit codes only (--no-base-8bit keeps f32 copies)\n');
-  }
-  makeOutDir(outDir);
-  if (runPlan) startRun(runPlan, say);
-  const runConfig = { model: path.resolve(modelDir), halo, ...Object.fromEntries(Object.entries(o)) };
-  if (lead) fs.writeFileSync(path.join(outDir, 'run_config.json'), JSON.stringify(runConfig, null, 2));
-  const summary = train(model, trainEnc.examples, evalExamples, {
-    outDir,
-    epochs: o.epochs as number,
-    maxSteps: o['max-steps'] as number | undefined,
-    lr,
-    schedule: o.schedule as 'linear',
-    warmupSteps: o['warmup-steps'] as number,
-    minLrRatio: 0,
-    weightDecay: o['weight-decay'] as number,
-    adamBeta2: o['adam-beta2'] as number,
-    optimizer: optimizerChoiceFrom(o),
-    batchSize: o['batch-size'] as number,
-    gradAccum: o['grad-accum'] as number,
-    maxGradNorm: o['max-grad-norm'] as number,
-    seed: o.seed as number,
-    padId: tok.padId ?? tok.eosId ?? 0,
-    evalEvery: o['eval-every'] as number,
-    saveEvery: o['save-every'] as number,
-    finalCheckpoint: (o['save-every'] as number) > 0,
-    keepCheckpoints: o['save-total-limit'] as number,
-    resume: o.resume === true,
-    logEvery: 10,
-    maxBadSteps: o['max-bad-steps'] as number,
-    quantStats: quantStats ?? undefined,
-    runConfig: { halo },
-    runId: runPlan?.record.runId,
-    parallel: sharded?.model,
-  });
-  // PEFT: the adapter folder only (HF peft layout); `halo merge` makes a full model from it and the base.
-  if (peft) savePeft(outDir, (model as PeftModel).adapters, { baseModel: modelDir });
-  else {
-    const weights = model.stateDict(); // FSDP: a collective, every rank gathers the whole weights
-    if (lead) saveModelFolder(outDir, { config: source.config, weights, dtype: source.dtype, tokenizerFrom: modelDir });
-  }
-  if (!lead) return 0;
-  fs.writeFileSync(path.join(outDir, 'halo_config.json'), JSON.stringify({ ...halo, trainedWith: describeConfig(halo) }, null, 2) + '\n');
-  const last = summary.evalLosses[summary.evalLosses.length - 1];
-  process.stdout.write(
-    `done: ${summary.steps} steps, ${summary.tokens} tokens in ${summary.trainSeconds.toFixed(1)} s of training (${Math.round(summary.tokensPerSecond)} tok/s; ${summary.seconds.toFixed(1)} s with evaluation and checkpoints); ` +
-      `final train loss ${summary.finalTrainLoss.toFixed(4)}${last ? `, eval loss ${last.loss.toFixed(4)}` : ''}; saved to ${outDir}\n`,
-  );
-  return 0;
-}

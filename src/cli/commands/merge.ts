@@ -1,7 +1,7 @@
 // `halo merge`: fold a PEFT adapter folder (LoRA or HUT) into its base model and write a full Hugging Face
 // folder that transformers loads with no peft installed. --out is locked while it is written, and may not be or
 // contain --model or --adapter; a merge with NaN/Inf in it (e.g. lora_alpha 1e308) is refused before any write.
-import { getBackend } from '../../backend/select.ts';
+import { backendNames, getBackend } from '../../backend/select.ts';
 import { checkOutDir } from '../../io/out-dir.ts';
 import { lockOutDir } from '../../io/out-lock.ts';
 import { mergeAdapterFolder } from '../../peft/merge.ts';
@@ -16,7 +16,7 @@ export const mergeCommand: Command = {
     { name: 'adapter', type: 'string', help: 'adapter folder (adapter_config.json + adapter_model.safetensors)', required: true },
     { name: 'out', type: 'string', help: 'output folder for the merged model', required: true },
     { name: 'dtype', type: 'string', help: 'storage dtype of the merged weights (default: the base checkpoint\'s)', choices: ['f32', 'bf16', 'f16'] },
-    { name: 'backend', type: 'string', help: 'kernel backend for the adapter products', choices: ['native', 'reference'] },
+    { name: 'backend', type: 'string', help: 'kernel backend for the adapter products', choices: backendNames() },
     { name: 'allow-nonfinite', type: 'boolean', help: 'load weights holding NaN/Inf and write a merge that has some (by default an error naming the tensor, nothing written)' },
   ],
   async run({ options: o }) {

@@ -19,7 +19,7 @@ import { train } from '../../train/trainer.ts';
 import type { Command } from '../command.ts';
 import { HALO_OPTIONS, haloConfigFromOptions, MAX_LINE_BYTES_OPTION, maxLineBytesFrom } from '../halo-options.ts';
 import type { ParsedOptions } from '../args.ts';
-import { OPTIMIZER_OPTIONS, optimizerChoiceFrom } from '../optimizer-options.ts';
+import { gradDtypeFrom, OPTIMIZER_OPTIONS, optimizerChoiceFrom } from '../optimizer-options.ts';
 import { describeOptimizer } from '../../optim/optimizer.ts';
 import { AT_LEAST_1, checkExclusive, checkRanges, NON_NEGATIVE, UNIT_OPEN, type Range } from '../checks.ts';
 import { checkOutDir, makeOutDir } from '../../io/out-dir.ts';
@@ -66,6 +66,7 @@ export const pretrainCommand: Command = {
     if (o.tokenizer === undefined && init === undefined) throw new HaloError('E_ARG', '--tokenizer is required with --config');
     haloConfigFromOptions(o);
     optimizerChoiceFrom(o);
+    gradDtypeFrom(o);
     const inputs = [{ flag: '--init', dir: init }, { flag: '--tokenizer', dir: o.tokenizer as string | undefined }, { flag: '--config', dir: o.config === undefined ? undefined : path.dirname(o.config as string) }];
     checkOutDir(o.out as string, inputs);
     const lock = lockOutDir(o.out as string, 'pretrain', say);
@@ -123,7 +124,7 @@ async function pretrain(o: ParsedOptions): Promise<number> {
   const runPlan = prepareRunFolder(o.out as string, { command: 'pretrain', settings: runSettings(o, halo, files, tokenizerDir), resume: o.resume === true, overwrite: o.overwrite === true, note: say });
   const perStep = (o['batch-size'] as number) * seqLen * (o['grad-accum'] as number);
   const steps = Math.max(1, Math.round((o.tokens as number) / perStep));
-  const model = new LlamaModel(config, start?.weights ?? initLlamaWeights(config, o.seed as number), { halo, backend: getBackend(o.backend as 'native' | undefined) });
+  const model = new LlamaModel(config, start?.weights ?? initLlamaWeights(config, o.seed as number), { halo, backend: getBackend(o.backend as 'native' | undefined), gradDtype: gradDtypeFrom(o) });
   const nParams = model.parameters().reduce((s, p) => s + p.data.length, 0);
   process.stderr.write(`model: ${init === undefined ? 'random init' : `continued from ${init}`}, ${config.num_hidden_layers} layers, hidden ${config.hidden_size}, ${(nParams / 1e6).toFixed(2)}M parameters; matmuls ${describeConfig(halo)}; ${steps} steps\n`);
   const outDir = o.out as string;

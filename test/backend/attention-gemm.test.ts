@@ -3,7 +3,7 @@
 // multi-tile code runs on small shapes). f64 on the reference backend must agree to rounding (1e-12); f32 to
 // 1e-5 (reference backend: f64 dot products rounded to f32, like the op) and 1e-4 on the native backend
 // (oneDNN accumulates in f32). The backward's reference is the op's own backward, which test/nn/attention
-// checks against finite differences.
+// checks against finite differences. (It lives in backend/: a path over any backend's GEMMs.)
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Backend } from '../../src/backend/backend.ts';
@@ -14,7 +14,7 @@ import type { FloatArray } from '../../src/core/dtype.ts';
 import { HaloError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { attentionBackward, attentionForward } from '../../src/nn/ops/attention.ts';
-import { attentionGemmBackward, attentionGemmForward, expF32, type AttentionGemmOptions } from '../../src/nn/attention-gemm.ts';
+import { attentionGemmBackward, attentionGemmForward, expF32, type AttentionGemmOptions } from '../../src/backend/attention-gemm.ts';
 
 interface Case {
   B: number;

@@ -2,8 +2,8 @@
 // src/nn/ops/attention.ts (its exact semantics: causal + key padding mask + sliding window, 1/√D default
 // scale, GQA head h → h / (Hq/Hkv), a query row with no visible key → output 0, lse −∞, gradient 0), with the
 // T² dot products done by the backend's GEMM (oneDNN on the native backend) instead of plain JS loops. The
-// reference op stays the oracle (test/nn/attention-gemm.test.ts). In f32 on the native backend the model now
-// runs the addon's attention kernel instead (native/src/nn_attention.cc, via src/backend/attention-kernels.ts);
+// reference op stays the oracle (test/backend/attention-gemm.test.ts). In f32 on the native backend the model now
+// runs the addon's attention kernel instead (native/src/nn_attention.cc, via attention-kernels.ts);
 // this path serves the reference backend, f64 inputs and an addon built without that kernel.
 //
 // Layout. Per (batch b, kv head g) the rep = Hq/Hkv query heads sharing g are gathered into one matrix
@@ -26,9 +26,9 @@
 // Δ) and the transposes of P and dS the backward's dk/dv GEMMs need.
 import { HaloError } from '../core/errors.ts';
 import type { FloatArray } from '../core/dtype.ts';
-import { floatMatrix, type Backend } from '../backend/backend.ts';
-import type { AttentionGrads, AttentionOptions, AttentionOut } from './ops/attention.ts';
-import { checkDims, checkLen, checkSameFloat, outBuffer } from './ops/check.ts';
+import { floatMatrix, type Backend } from './backend.ts';
+import type { AttentionGrads, AttentionOptions, AttentionOut } from '../nn/ops/attention.ts';
+import { checkDims, checkLen, checkSameFloat, outBuffer } from '../nn/ops/check.ts';
 
 /** Query positions per tile. 64 keeps the diagonal-tile waste at 12.5% for T = 512 while the tile GEMMs
  * ([64·rep, ≤T]·[≤T, D]) stay large enough for oneDNN to run near its peak. */
