@@ -27,7 +27,7 @@
 import { HaloError } from '../core/errors.ts';
 import type { FloatArray } from '../core/dtype.ts';
 import { floatMatrix, type Backend } from './backend.ts';
-import type { AttentionGrads, AttentionOptions, AttentionOut } from '../nn/ops/attention.ts';
+import { backwardBuffers, type AttentionGrads, type AttentionOptions, type AttentionOut } from '../nn/ops/attention.ts';
 import { checkDims, checkLen, checkSameFloat, outBuffer } from '../nn/ops/check.ts';
 
 /** Query positions per tile. 64 keeps the diagonal-tile waste at 12.5% for T = 512 while the tile GEMMs
@@ -110,15 +110,7 @@ export function attentionGemmBackward(
   const op = 'attentionGemmBackward';
   const geo = geometry(op, B, T, Hq, Hkv, D, opts);
   const { lse } = saved;
-  checkLen(op, 'dout', dout, B * T * Hq * D, '[B, T, Hq, D]');
-  checkLen(op, 'q', q, B * T * Hq * D, '[B, T, Hq, D]');
-  checkLen(op, 'k', k, B * T * Hkv * D, '[B, T, Hkv, D]');
-  checkLen(op, 'v', v, B * T * Hkv * D, '[B, T, Hkv, D]');
-  checkLen(op, 'lse', lse, B * Hq * T, '[B, Hq, T]');
-  checkSameFloat(op, q, { dout, k, v, lse });
-  const dq = outBuffer(op, 'dq', buffers.dq, q, B * T * Hq * D, '[B, T, Hq, D]');
-  const dk = outBuffer(op, 'dk', buffers.dk, q, B * T * Hkv * D, '[B, T, Hkv, D]');
-  const dv = outBuffer(op, 'dv', buffers.dv, q, B * T * Hkv * D, '[B, T, Hkv, D]');
+  const { dq, dk, dv } = backwardBuffers(op, dout, q, k, v, lse, B, T, Hq, Hkv, D, buffers);
   const { rep, scale, blockT } = geo;
   const f64 = q instanceof Float64Array;
   const qg = make(f64, T * rep * D);

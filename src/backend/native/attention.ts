@@ -6,7 +6,7 @@ import { gemmAttention, type AttentionKernels } from '../attention-kernels.ts';
 import { callAddon as call, type NativeNnAddon } from './binding.ts';
 import { nativeBackend } from './index.ts';
 import type { FloatArray } from '../../core/dtype.ts';
-import { checkAttentionArgs, type attentionBackward, type attentionForward, type KeyMask } from '../../nn/ops/attention.ts';
+import { backwardBuffers, checkAttentionArgs, type attentionBackward, type attentionForward, type KeyMask } from '../../nn/ops/attention.ts';
 import { checkLen, checkSameFloat, outBuffer } from '../../nn/ops/check.ts';
 
 /** The native kernel behind the reference op's argument checks (same HaloError codes and messages). */
@@ -36,15 +36,7 @@ export function nativeAttention(lib: NativeNnAddon): AttentionKernels {
     if (!bwd || !(q instanceof Float32Array)) return fallback.attentionBackward(dout, q, k, v, lse, B, T, Hq, Hkv, D, opts, buffers);
     const op = 'attentionBackward';
     const { scale, window } = checkAttentionArgs(op, B, T, Hq, Hkv, D, opts);
-    checkLen(op, 'dout', dout, B * T * Hq * D, '[B, T, Hq, D]');
-    checkLen(op, 'q', q, B * T * Hq * D, '[B, T, Hq, D]');
-    checkLen(op, 'k', k, B * T * Hkv * D, '[B, T, Hkv, D]');
-    checkLen(op, 'v', v, B * T * Hkv * D, '[B, T, Hkv, D]');
-    checkLen(op, 'lse', lse, B * Hq * T, '[B, Hq, T]');
-    checkSameFloat(op, q, { dout, k, v, lse });
-    const dq = outBuffer(op, 'dq', buffers.dq, q, B * T * Hq * D, '[B, T, Hq, D]');
-    const dk = outBuffer(op, 'dk', buffers.dk, q, B * T * Hkv * D, '[B, T, Hkv, D]');
-    const dv = outBuffer(op, 'dv', buffers.dv, q, B * T * Hkv * D, '[B, T, Hkv, D]');
+    const { dq, dk, dv } = backwardBuffers(op, dout, q, k, v, lse, B, T, Hq, Hkv, D, buffers);
     call(() => bwd.call(lib, f32(dout), q, f32(k), f32(v), f32(lse), mask8(opts.keyMask), B, T, Hq, Hkv, D, window ?? 0, scale, f32(dq), f32(dk), f32(dv)));
     return { dq, dk, dv };
   };

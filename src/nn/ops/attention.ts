@@ -107,15 +107,7 @@ export function attentionBackward(
 ): AttentionGrads {
   const op = 'attentionBackward';
   const geo = geometry(op, B, T, T, Hq, Hkv, D, opts);
-  checkLen(op, 'dout', dout, B * T * Hq * D, '[B, T, Hq, D]');
-  checkLen(op, 'q', q, B * T * Hq * D, '[B, T, Hq, D]');
-  checkLen(op, 'k', k, B * T * Hkv * D, '[B, T, Hkv, D]');
-  checkLen(op, 'v', v, B * T * Hkv * D, '[B, T, Hkv, D]');
-  checkLen(op, 'lse', lse, B * Hq * T, '[B, Hq, T]');
-  checkSameFloat(op, q, { dout, k, v, lse });
-  const dq = outBuffer(op, 'dq', buffers.dq, q, B * T * Hq * D, '[B, T, Hq, D]');
-  const dk = outBuffer(op, 'dk', buffers.dk, q, B * T * Hkv * D, '[B, T, Hkv, D]');
-  const dv = outBuffer(op, 'dv', buffers.dv, q, B * T * Hkv * D, '[B, T, Hkv, D]');
+  const { dq, dk, dv } = backwardBuffers(op, dout, q, k, v, lse, B, T, Hq, Hkv, D, buffers);
   const { rep, scale, mask, window } = geo;
   const p = new Float64Array(T); // probabilities of one query row
   const dp = new Float64Array(T); // dout · v_j of one query row
@@ -199,6 +191,23 @@ interface Geometry {
  * attentionForward/attentionBackward's argument rules (same codes and messages) for other implementations of
  * the op (the native kernel's wrapper); returns the scale and window they run with.
  */
+/** The backward's inputs checked ([B, T, H, D] layouts, one float type) and its dq/dk/dv buffers (given or new). */
+export function backwardBuffers(
+  op: string, dout: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, lse: FloatArray,
+  B: number, T: number, Hq: number, Hkv: number, D: number, buffers: Partial<AttentionGrads>,
+): AttentionGrads {
+  checkLen(op, 'dout', dout, B * T * Hq * D, '[B, T, Hq, D]');
+  checkLen(op, 'q', q, B * T * Hq * D, '[B, T, Hq, D]');
+  checkLen(op, 'k', k, B * T * Hkv * D, '[B, T, Hkv, D]');
+  checkLen(op, 'v', v, B * T * Hkv * D, '[B, T, Hkv, D]');
+  checkLen(op, 'lse', lse, B * Hq * T, '[B, Hq, T]');
+  checkSameFloat(op, q, { dout, k, v, lse });
+  const dq = outBuffer(op, 'dq', buffers.dq, q, B * T * Hq * D, '[B, T, Hq, D]');
+  const dk = outBuffer(op, 'dk', buffers.dk, q, B * T * Hkv * D, '[B, T, Hkv, D]');
+  const dv = outBuffer(op, 'dv', buffers.dv, q, B * T * Hkv * D, '[B, T, Hkv, D]');
+  return { dq, dk, dv };
+}
+
 export function checkAttentionArgs(op: string, B: number, T: number, Hq: number, Hkv: number, D: number, opts: AttentionOptions): { scale: number; window: number | null } {
   const { scale, window } = geometry(op, B, T, T, Hq, Hkv, D, opts);
   return { scale, window };
