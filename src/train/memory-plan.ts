@@ -70,7 +70,6 @@ export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
   const kv = c.num_key_value_heads * c.head_dim;
   const N = s.batchSize * s.seqLen;
 
-  let adapterParams = 0;
   // Sizes of the trainable tensors (the quantized optimizers keep small ones in f32): every weight, or each
   // adapter's two factors [r, in] and [out, r].
   const trainableSizes: number[] = full ? specs.map((t) => numel(t.shape)) : [];
@@ -78,7 +77,6 @@ export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
     const r = s.rank ?? 16;
     for (const t of specs) {
       if (!isProj(t.name)) continue;
-      adapterParams += r * (t.shape[0]! + t.shape[1]!);
       trainableSizes.push(r * t.shape[1]!, r * t.shape[0]!);
     }
   }
@@ -88,7 +86,7 @@ export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
   const tableParams = specs.filter((t) => t.name === 'model.embed_tokens.weight' || t.name === 'lm_head.weight').reduce((a, t) => a + numel(t.shape), 0);
   const tableBytes = codesOnly && s.checkpointDtype === 'bf16' ? 2 : 4;
   const weightBytes = codesOnly ? 4 * (allParams - projParams - tableParams) + tableBytes * tableParams : 4 * allParams;
-  const trainable = full ? allParams : adapterParams;
+  const trainable = trainableSizes.reduce((a, n) => a + n, 0);
   const bf16Grads = full && s.gradDtype === 'bf16';
   const gradBytes = bf16Grads ? specs.reduce((a, t) => a + (t.shape.length === 2 ? 2 : 4) * numel(t.shape), 0) : 4 * trainable;
 
