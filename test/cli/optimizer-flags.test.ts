@@ -4,22 +4,13 @@
 // beside f32 AdamW's.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, test } from 'node:test';
-import { writeTinyModelFolder } from '../../src/io/testing/tiny-model.ts';
+import { describe, test } from 'node:test';
 import { latestCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.ts';
 import { halo } from '../helpers/run-halo.ts';
+import { tinyCliRun } from '../helpers/tiny-cli-run.ts';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-optim-cli-'));
-after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const model = path.join(tmp, 'tiny');
-writeTinyModelFolder(model, { hidden: 64, layers: 1, heads: 4, kvHeads: 2, intermediate: 96, vocab: 512, seed: 3 });
-const text = path.join(tmp, 'text.txt');
-fs.writeFileSync(text, Array.from({ length: 40 }, (_, i) => `paragraph ${i}: the ship sailed on and on, day ${i % 7}.`).join('\n\n'));
-
-const finetune = (out: string, ...args: string[]) => halo('finetune', '--model', model, '--data', 'data/sql/train.jsonl::16', '--out', out,
-  '--max-steps', '2', '--batch-size', '4', '--max-seq-len', '320', '--save-every', '1', '--no-quant-stats', ...args);
+const { tmp, model, text, finetune } = tinyCliRun('halo-optim-cli-', 1);
 
 describe('--optimizer', { concurrency: true }, () => {
   test('finetune --optimizer adamw8bit checkpoints 8-bit moments; resuming with adamw is refused in one line (exit 2)', async () => {
