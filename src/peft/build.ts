@@ -5,7 +5,7 @@ import type { Backend } from '../backend/backend.ts';
 import { referenceBackend } from '../backend/reference/index.ts';
 import { HaloError } from '../core/errors.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
-import { parameterCount } from '../io/hf-folder.ts';
+import { parameterCount } from '../io/model-tensors.ts';
 import type { Adapter } from './adapter.ts';
 import { HutAdapter } from './hut.ts';
 import { LoraAdapter } from './lora.ts';

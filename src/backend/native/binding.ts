@@ -1,14 +1,18 @@
 // The exact typed surface of the C++ addon native/build/Release/halo_native.node (native/src/binding.cc), and
 // its loader. TypedArrays cross without copies; shapes are integers; enums are the small integers below
 // (mirrored in native/src/common.h). Nothing here allocates: callers pass output arrays.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { HaloError } from '../../core/errors.ts';
 import type { QuantFormat, Granularity } from '../../quant/index.ts';
 
-/** Path of the built addon. */
-export const ADDON_PATH = fileURLToPath(new URL('../../../native/build/Release/halo_native.node', import.meta.url));
+// Node's own modules come from process.getBuiltinModule instead of import statements: the backend registry
+// imports this file, and the browser build has no node: modules (there the native backend is unavailable).
+const nodeBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
+const nodeFs = nodeBuiltin?.('node:fs') as typeof import('node:fs') | undefined;
+const nodeModule = nodeBuiltin?.('node:module') as typeof import('node:module') | undefined;
+const nodeUrl = nodeBuiltin?.('node:url') as typeof import('node:url') | undefined;
+
+/** Path of the built addon ('' outside Node). */
+export const ADDON_PATH = nodeUrl ? nodeUrl.fileURLToPath(new URL('../../../native/build/Release/halo_native.node', import.meta.url)) : '';
 
 /** Operand types of matmul/matmulT (native GemmType). fp8/fp6 codes are decoded to bf16 exactly, then a bf16 GEMM. */
 export const GEMM_TYPES = { f32: 0, bf16: 1, i8: 2, fp8e4m3: 3, fp8e5m2: 4, fp6e3m2: 5 } as const;
@@ -94,7 +98,11 @@ let cached: LoadResult | null = null;
 /** Loads the addon once; on failure says why (not built, or failed to load, e.g. libdnnl missing). */
 export function loadAddon(): LoadResult {
   if (cached) return cached;
-  if (!existsSync(ADDON_PATH)) {
+  if (!nodeFs || !nodeModule) {
+    cached = { addon: null, error: 'the native addon loads only in Node.js (>= 20.16)' };
+    return cached;
+  }
+  if (!nodeFs.existsSync(ADDON_PATH)) {
     cached = { addon: null, error: `native addon not built (${ADDON_PATH} missing; run 'node native/build.mjs', needs libdnnl-dev)` };
     return cached;
   }
@@ -104,7 +112,7 @@ export function loadAddon(): LoadResult {
   // it, so it must be set before the require; an explicit user setting wins.
   if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.OMP_WAIT_POLICY = 'passive';
   try {
-    const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    const addon = nodeModule.createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
     cached = { addon, error: null };
   } catch (e) {
     cached = { addon: null, error: `native addon failed to load: ${(e as Error).message.split('\n')[0]}` };
