@@ -1,0 +1,48 @@
+// Which backend.ts calls the WebGPU kernels take, decided without a GPU: pure functions over dtypes, shapes and
+// options, so a caller that cannot afford a round trip (the training worker's synchronous bridge) can route an
+// unsupported call straight to the reference backend. kernels.ts throws HaloError('E_UNSUPPORTED') with the
+// same reason for the same calls; `null` means supported.
+import type { DType } from '../../core/dtype.ts';
+import type { Tensor } from '../../core/tensor.ts';
+import type { Granularity, QuantFormat } from '../../quant/index.ts';
+import type { GemmOptions, Rotation } from '../backend.ts';
+
+/** Largest K of the i8 GEMM: 127²·K must stay below 2^31 for the i32 accumulator to be exact. */
+export const S8_MAX_K = Math.floor((2 ** 31 - 1) / (127 * 127));
+
+/** Why matmul(a, b, opts) cannot run on WebGPU, or null. Shape mismatches are not checked here (they are E_SHAPE). */
+export function matmulUnsupported(a: Pick<Tensor, 'dtype' | 'shape'>, b: Pick<Tensor, 'dtype' | 'shape'>, opts: GemmOptions = {}): string | null {
+  if (a.dtype !== b.dtype) return null; // E_DTYPE, as on every backend
+  const d: DType = a.dtype;
+  if (d !== 'f32' && d !== 'i8') return `WebGPU matmul takes f32·f32 or i8·i8 operands, not ${d} (no f64 in WGSL; bf16/fp8/fp6 codes are not implemented here)`;
+  if (d === 'i8') {
+    const k = a.shape.length === 2 ? (opts.aT ? a.shape[0]! : a.shape[1]!) : 0;
+    if (k > S8_MAX_K) return `WebGPU i8 matmul: K = ${k} exceeds ${S8_MAX_K}, where an i32 sum of 127² products could overflow`;
+    const alpha = opts.alpha ?? 1;
+    if (!Number.isFinite(alpha)) return `WebGPU i8 matmul: α = ${alpha} is not finite`;
+  }
+  return null;
+}
+
+/** Why rotate(x, rot) cannot run on WebGPU, or null. */
+export function rotateUnsupported(x: Pick<Tensor, 'dtype'>, _rot: Rotation | null = null): string | null {
+  if (x.dtype !== 'f32') return `WebGPU rotate takes f32 input, not ${x.dtype}`;
+  return null;
+}
+
+/** Why rotateQuantize(x, rot, format, granularity, opts) cannot run on WebGPU, or null. */
+export function rotateQuantizeUnsupported(x: Pick<Tensor, 'dtype'>, rot: Rotation | null, format: QuantFormat, granularity: Granularity): string | null {
+  const r = rotateUnsupported(x, rot);
+  if (r) return r;
+  if (format !== 'int8') return `WebGPU rotateQuantize implements int8 only, not ${format}`;
+  if (granularity !== 'tensor' && granularity !== 'row') return `WebGPU rotateQuantize implements 'tensor' and 'row' scales only, not '${granularity}'`;
+  return null;
+}
+
+/** Why dequantize to `dtype` cannot run on WebGPU, or null. */
+export function dequantizeUnsupported(format: QuantFormat, granularity: Granularity, dtype: string): string | null {
+  if (format !== 'int8') return `WebGPU dequantize implements int8 only, not ${format}`;
+  if (granularity !== 'tensor' && granularity !== 'row') return `WebGPU dequantize implements 'tensor' and 'row' scales only, not '${granularity}'`;
+  if (dtype !== 'f32') return `WebGPU dequantize writes f32 only, not ${dtype}`;
+  return null;
+}
