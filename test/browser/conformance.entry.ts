@@ -13,7 +13,7 @@ import { referenceBackend } from '../../src/backend/reference/index.ts';
 import { WebGpuKernels } from '../../src/backend/webgpu/kernels.ts';
 import { planHadamard, type HadamardPlan } from '../../src/hadamard/index.ts';
 import { gemm, quantOperand } from '../../src/halo/operand.ts';
-import { encodeInt8, type Granularity, type Quantized } from '../../src/quant/index.ts';
+import { encodeInt8, formatTraits, type Granularity, type QuantFormat, type Quantized } from '../../src/quant/index.ts';
 
 export interface ConformanceResult {
   name: string;
@@ -59,6 +59,22 @@ function randI8(rng: Rng, r: number, c: number): Tensor<'i8'> {
 }
 
 const abs = (t: Tensor<'f32'>) => new Tensor(t.shape, 'f32', t.data.map(Math.abs));
+
+/** Codes of a float format (bf16, fp8, fp6) for Gaussian values spread over the format's range. */
+function randCodes(format: QuantFormat, rng: Rng, r: number, c: number): Tensor {
+  const tr = formatTraits(format);
+  const spread = Number.isFinite(tr.qmax) ? tr.qmax / 4 : 3;
+  const q = Tensor.zeros([r, c], tr.dtype);
+  for (let i = 0; i < q.numel; i++) (q.data as Uint8Array | Uint16Array)[i] = tr.encode(rng.normal() * spread);
+  return q;
+}
+
+/** The decoded values of a code tensor, as f32 (to build the f32 error bound). */
+function decodedAbs(t: Tensor): Tensor<'f32'> {
+  if (t.dtype === 'f32') return abs(t as Tensor<'f32'>);
+  const tr = formatTraits(({ bf16: 'bf16', fp8e4m3: 'fp8e4m3', fp8e5m2: 'fp8e5m2', fp6e3m2: 'fp6e3m2' } as Record<string, QuantFormat>)[t.dtype]!);
+  return new Tensor(t.shape, 'f32', Float32Array.from(t.data as Uint8Array, (v) => Math.abs(tr.decode(v))));
+}
 
 // ---- comparisons ---------------------------------------------------------------------------------------
 
@@ -110,7 +126,7 @@ const layoutName = (o: GemmOptions) => `${o.aT ? 'Aᵀ' : 'A'}·${o.bT ? 'Bᵀ' 
 /** [M, K, N] */
 const GEMM_SHAPES: [number, number, number][] = [[1, 1, 1], [7, 13, 5], [33, 65, 17], [64, 256, 96], [130, 768, 256]];
 
-function stored(rng: Rng, make: (rng: Rng, r: number, c: number) => Tensor, rows: number, cols: number, t: boolean | undefined): Tensor {
+function stored<T extends Tensor>(rng: Rng, make: (rng: Rng, r: number, c: number) => T, rows: number, cols: number, t: boolean | undefined): T {
   return t ? make(rng, cols, rows) : make(rng, rows, cols);
 }
 
@@ -128,27 +144,40 @@ function checks(k: WebGpuKernels): [string, Check][] {
   const list: [string, Check][] = [];
   const rng = new Rng(2501);
 
-  // f32 GEMM: every shape × layout, α = 1 and α = −0.37
+  // f32 GEMM (and the float-code formats decoded to it): every shape × layout, α = 1 and α = −0.37, against
+  // the recursive-summation bound
+  const floatGemm = (name: string, a: Tensor, b: Tensor, opts: GemmOptions, kk: number) =>
+    list.push([name, async () => {
+      const alpha = opts.alpha ?? 1;
+      const g = await k.matmulHost(a, b, opts);
+      const r = ref.matmul(a, b, opts);
+      const bound = ref.matmul(decodedAbs(a), decodedAbs(b), { aT: opts.aT, bT: opts.bT });
+      let worst = 0, bad = 0;
+      for (let i = 0; i < r.numel; i++) {
+        const unit = U * Math.abs(alpha) * bound.data[i]!;
+        const err = Math.abs(g.data[i]! - r.data[i]!);
+        if (!(err <= (kk + 3) * unit + 1e-30)) bad++;
+        if (unit > 0) worst = Math.max(worst, err / unit);
+      }
+      const pass = sameShape(g, r) && bad === 0;
+      return { pass, detail: `max |Δ| = ${worst.toFixed(2)}·u·|α|Σ|ab| (bound ${kk + 3}); ${bad} of ${r.numel} outside` };
+    }]);
   for (const [m, kk, n] of GEMM_SHAPES) {
     for (const lay of LAYOUTS) {
       for (const alpha of [1, -0.37]) {
-        const opts = { ...lay, alpha };
-        const a = stored(rng, randF32, m, kk, lay.aT) as Tensor<'f32'>;
-        const bb = stored(rng, randF32, kk, n, lay.bT) as Tensor<'f32'>;
-        list.push([`gemm-f32 ${m}×${kk}×${n} ${layoutName(lay)} α=${alpha}`, async () => {
-          const g = await k.matmulHost(a, bb, opts);
-          const r = ref.matmul(a, bb, opts);
-          const bound = ref.matmul(abs(a), abs(bb), { aT: lay.aT, bT: lay.bT });
-          let worst = 0, bad = 0;
-          for (let i = 0; i < r.numel; i++) {
-            const unit = U * Math.abs(alpha) * bound.data[i]!;
-            const err = Math.abs(g.data[i]! - r.data[i]!);
-            if (err > (kk + 3) * unit + 1e-30) bad++;
-            if (unit > 0) worst = Math.max(worst, err / unit);
-          }
-          const pass = sameShape(g, r) && bad === 0;
-          return { pass, detail: `max |Δ| = ${worst.toFixed(2)}·u·|α|Σ|ab| (bound ${kk + 3}); ${bad} of ${r.numel} outside` };
-        }]);
+        const a = stored(rng, randF32, m, kk, lay.aT);
+        const b = stored(rng, randF32, kk, n, lay.bT);
+        floatGemm(`gemm-f32 ${m}×${kk}×${n} ${layoutName(lay)} α=${alpha}`, a, b, { ...lay, alpha }, kk);
+      }
+    }
+  }
+  for (const format of ['bf16', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2'] as QuantFormat[]) {
+    for (const [m, kk, n] of [[7, 13, 5], [33, 65, 17], [64, 256, 96]] as [number, number, number][]) {
+      for (const lay of LAYOUTS) {
+        const codes = (r: Rng, rows: number, cols: number) => randCodes(format, r, rows, cols);
+        const a = stored(rng, codes, m, kk, lay.aT);
+        const b = stored(rng, codes, kk, n, lay.bT);
+        floatGemm(`gemm-${format} ${m}×${kk}×${n} ${layoutName(lay)} α=0.25`, a, b, { ...lay, alpha: 0.25 }, kk);
       }
     }
   }
@@ -287,6 +316,7 @@ function checks(k: WebGpuKernels): [string, Check][] {
   }
 
   // errors the bridge relies on
+  list.push(['mixed dtypes → E_DTYPE', () => expectError('E_DTYPE', () => k.matmulHost(randF32(rng, 2, 3), randCodes('bf16', rng, 3, 2)))]);
   list.push(['f64 matmul → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', () => k.matmulHost(new Tensor([2, 2], 'f64', new Float64Array(4)), new Tensor([2, 2], 'f64', new Float64Array(4))))]);
   list.push(['fp8 rotateQuantize → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', () => k.rotateQuantizeHost(randF32(rng, 2, 4), null, 'fp8e4m3', 'tensor'))]);
   list.push(['block32 rotateQuantize → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', () => k.rotateQuantizeHost(randF32(rng, 2, 64), null, 'int8', 'block32'))]);

@@ -10,7 +10,7 @@ import type { FloatDType } from '../../core/dtype.ts';
 import { HaloError } from '../../core/errors.ts';
 import { Tensor } from '../../core/tensor.ts';
 import type { HadamardPlan } from '../../hadamard/index.ts';
-import { scaleCount, type Granularity, type QuantFormat, type Quantized } from '../../quant/index.ts';
+import { decodeTable, scaleCount, type Granularity, type QuantFormat, type Quantized, type TableDType } from '../../quant/index.ts';
 import type { FloatTensor, GemmOptions, Rotation } from '../backend.ts';
 import { gemmDims } from '../reference/matmul.ts';
 import { requestGpu, type GpuContext } from './device.ts';
@@ -20,12 +20,18 @@ import { GpuRuntime, WG, type Dispatch } from './runtime.ts';
 type Step = Dispatch | ((enc: GpuCommandEncoder) => void);
 import { dequantizeUnsupported, matmulUnsupported, rotateQuantizeUnsupported, rotateUnsupported } from './support.ts';
 import { FWHT_MIX_WGSL, FWHT_SHARED_WGSL, FWHT_STAGE_WGSL, SHARED_BLOCK } from './wgsl/fwht.ts';
+import { decodeWgsl } from './wgsl/decode.ts';
 import { GEMM_TILE, gemmF32Wgsl } from './wgsl/gemm-f32.ts';
 import { gemmS8Wgsl, PACK_S8_WGSL } from './wgsl/gemm-s8.ts';
 import { ABSMAX_ROWS_WGSL, ABSMAX_TENSOR_WGSL, DEQUANTIZE_INT8_WGSL, QUANTIZE_INT8_WGSL, SCALES_WGSL } from './wgsl/quantize.ts';
 
-/** Element types a GpuTensor holds: f32 values, or int8 codes packed 4 per u32 in row-major byte order. */
-export type GpuDType = 'f32' | 'i8';
+/**
+ * Element types a GpuTensor holds: f32 values; int8 codes and 8/6-bit float codes packed 4 per u32 in row-major
+ * byte order; bf16 codes 2 per u32.
+ */
+export type GpuDType = 'f32' | 'i8' | 'bf16' | 'fp8e4m3' | 'fp8e5m2' | 'fp6e3m2';
+const GPU_DTYPES: readonly string[] = ['f32', 'i8', 'bf16', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2'];
+const bytesOf = (dtype: GpuDType, n: number) => n * (dtype === 'f32' ? 4 : dtype === 'bf16' ? 2 : 1);
 
 /** A [rows, cols] row-major matrix in a GPU buffer. The caller owns it: `release` frees it. */
 export interface GpuTensor {
@@ -84,8 +90,10 @@ function checkPlan(plan: HadamardPlan): void {
 
 export class WebGpuKernels {
   private readonly rt: GpuRuntime;
-  private readonly hadK = new WeakMap<HadamardPlan, GpuBuffer>();
+  /** H_K buffers by K, matched by content: the bridge's plans arrive as fresh structured clones every call. */
+  private readonly hadK = new Map<number, { h: Int8Array; buf: GpuBuffer }[]>();
   private readonly noHadK: GpuBuffer;
+  private readonly tables = new Map<TableDType, GpuBuffer>();
 
   private constructor(readonly ctx: GpuContext) {
     this.rt = new GpuRuntime(ctx);
@@ -109,16 +117,15 @@ export class WebGpuKernels {
 
   // ---- tensors ------------------------------------------------------------------------------------------
 
-  /** A GPU copy of a 2-D f32 or i8 tensor. */
+  /** A GPU copy of a 2-D tensor of a GpuDType (f64 and the rest: E_UNSUPPORTED). */
   upload(t: Tensor): GpuTensor {
     const [r, c] = t.dims2('upload');
-    if (t.dtype !== 'f32' && t.dtype !== 'i8') throw new HaloError('E_UNSUPPORTED', `WebGPU tensors hold f32 or i8, not ${t.dtype}`);
-    return { buffer: this.rt.storageFrom(t.data as Float32Array | Int8Array, `${t.dtype} [${r}, ${c}]`), shape: [r, c], dtype: t.dtype };
+    if (!GPU_DTYPES.includes(t.dtype)) throw new HaloError('E_UNSUPPORTED', `WebGPU tensors hold ${GPU_DTYPES.join(', ')}, not ${t.dtype}`);
+    return { buffer: this.rt.storageFrom(t.data, `${t.dtype} [${r}, ${c}]`), shape: [r, c], dtype: t.dtype as GpuDType };
   }
 
   private alloc(shape: readonly [number, number], dtype: GpuDType, label: string): GpuTensor {
-    const n = shape[0] * shape[1];
-    return { buffer: this.rt.storage(dtype === 'f32' ? f32Bytes(n) : n, label), shape, dtype };
+    return { buffer: this.rt.storage(bytesOf(dtype, shape[0] * shape[1]), label), shape, dtype };
   }
 
   /** Frees GPU tensors / quantized tensors (work already submitted that reads them still completes). */
@@ -134,10 +141,14 @@ export class WebGpuKernels {
   }
 
   /** The tensor's values on the host (waits for every op queued before it). */
-  async read(t: GpuTensor): Promise<Tensor<'f32'> | Tensor<'i8'>> {
-    const n = t.shape[0] * t.shape[1];
-    if (t.dtype === 'f32') return new Tensor(t.shape, 'f32', new Float32Array(await this.rt.readBytes(t.buffer, f32Bytes(n))));
-    return new Tensor(t.shape, 'i8', new Int8Array(await this.rt.readBytes(t.buffer, n)));
+  async read(t: GpuTensor): Promise<Tensor<GpuDType>> {
+    const bytes = await this.rt.readBytes(t.buffer, bytesOf(t.dtype, t.shape[0] * t.shape[1]));
+    switch (t.dtype) {
+      case 'f32': return new Tensor(t.shape, 'f32', new Float32Array(bytes));
+      case 'i8': return new Tensor(t.shape, 'i8', new Int8Array(bytes));
+      case 'bf16': return new Tensor(t.shape, 'bf16', new Uint16Array(bytes));
+      default: return new Tensor(t.shape, t.dtype, new Uint8Array(bytes));
+    }
   }
 
   /** Codes and scales on the host; E_NUMERIC if the quantized input held NaN/±inf (as the reference throws). */
@@ -154,8 +165,9 @@ export class WebGpuKernels {
   // ---- GEMM ---------------------------------------------------------------------------------------------
 
   /**
-   * out[M,N] = α·op(A)·op(B) (backend.ts's GemmOptions): f32·f32 with f32 accumulation, or i8·i8 with exact i32
-   * accumulation and α applied once (bit-identical to the reference). Other dtypes: E_UNSUPPORTED.
+   * out[M,N] = α·op(A)·op(B) (backend.ts's GemmOptions): f32·f32 with f32 accumulation; i8·i8 with exact i32
+   * accumulation and α applied once (bit-identical to the reference); bf16/fp8/fp6 codes of one format decoded
+   * exactly, then f32 accumulation. f64: E_UNSUPPORTED.
    */
   matmul(a: GpuTensor, b: GpuTensor, opts: GemmOptions = {}): GpuTensor {
     const { m, n, k } = this.dims(a, b, opts);
@@ -163,13 +175,18 @@ export class WebGpuKernels {
     const out = this.alloc([m, n], 'f32', `matmul [${m}, ${n}]`);
     if (m === 0 || n === 0) return out;
     const alpha = opts.alpha ?? 1;
-    if (a.dtype === 'f32') {
+    if (a.dtype !== 'i8') {
+      // float codes are widened to f32 copies in their stored layout, then share the f32 kernel
+      const da = a.dtype === 'f32' ? null : this.decodeSteps(a);
+      const db = b.dtype === 'f32' ? null : this.decodeSteps(b);
       const aT = opts.aT ?? false;
       const bT = opts.bT ?? false;
       const pipeline = this.rt.pipeline(`gemm-f32-${aT ? 't' : 'n'}${bT ? 't' : 'n'}`, () => gemmF32Wgsl(aT, bT));
       const u = this.rt.uniform([m, n, k, { f32: Math.fround(alpha) }, alpha === 1 ? 0 : 1], 'gemm-f32');
-      this.rt.submit([{ pipeline, buffers: [u, a.buffer, b.buffer, out.buffer], grid: this.gemmGrid(m, n) }], 'gemm-f32');
-      u.destroy();
+      const steps: Step[] = [...(da?.steps ?? []), ...(db?.steps ?? [])];
+      steps.push({ pipeline, buffers: [u, da?.buffer ?? a.buffer, db?.buffer ?? b.buffer, out.buffer], grid: this.gemmGrid(m, n) });
+      this.rt.submit(steps, 'gemm-f32');
+      for (const t of [u, ...(da?.temps ?? []), ...(db?.temps ?? [])]) t.destroy();
       return out;
     }
     const p = alphaParts(alpha);
@@ -231,6 +248,26 @@ export class WebGpuKernels {
     for (const t of [u, ...pa.temps, ...pb.temps]) t.destroy();
   }
 
+  /** An f32 copy of a bf16/fp8/fp6 code matrix, same layout, and the dispatch that fills it. */
+  private decodeSteps(x: GpuTensor): { buffer: GpuBuffer; steps: Dispatch[]; temps: GpuBuffer[] } {
+    const count = x.shape[0] * x.shape[1];
+    const dst = this.rt.storage(f32Bytes(count), `decoded ${x.dtype}`);
+    const u = this.rt.uniform([count], 'decode');
+    const bf16 = x.dtype === 'bf16';
+    const pipeline = this.rt.pipeline(`decode-${bf16 ? 'bf16' : 'table'}`, () => decodeWgsl(bf16));
+    const buffers = [u, x.buffer, dst, ...(bf16 ? [] : [this.decodeTableBuffer(x.dtype as TableDType)])];
+    return { buffer: dst, steps: [{ pipeline, buffers, grid: this.rt.grid1d(count, 'decode') }], temps: [dst, u] };
+  }
+
+  private decodeTableBuffer(dtype: TableDType): GpuBuffer {
+    let buf = this.tables.get(dtype);
+    if (!buf) {
+      buf = this.rt.storageFrom(decodeTable(dtype), `${dtype} decode table`);
+      this.tables.set(dtype, buf);
+    }
+    return buf;
+  }
+
   /**
    * Codes of op(X) as rows along K, 4 per word ([R, ceil(K/4)]): `transposed` says X is stored [K, R]. An X
    * stored [R, K] with K a multiple of 4 already is that layout and is used as it is.
@@ -256,12 +293,15 @@ export class WebGpuKernels {
   }
 
   private hadKBuffer(plan: HadamardPlan): GpuBuffer {
-    if (!plan.hadK) return this.noHadK;
-    let buf = this.hadK.get(plan);
-    if (!buf) {
-      buf = this.rt.storageFrom(Int32Array.from(plan.hadK), `H_${plan.K}`);
-      this.hadK.set(plan, buf);
-    }
+    const h = plan.hadK;
+    if (!h) return this.noHadK;
+    const same = (a: Int8Array) => a.length === h.length && a.every((v, i) => v === h[i]);
+    const list = this.hadK.get(plan.K) ?? [];
+    const hit = list.find((e) => same(e.h));
+    if (hit) return hit.buf;
+    const buf = this.rt.storageFrom(Int32Array.from(h), `H_${plan.K}`);
+    list.push({ h: h.slice(), buf });
+    this.hadK.set(plan.K, list);
     return buf;
   }
 
@@ -429,6 +469,8 @@ export class WebGpuKernels {
   /** Frees the cached H_K buffers and the device. */
   destroy(): void {
     this.noHadK.destroy();
+    for (const list of this.hadK.values()) for (const e of list) e.buf.destroy();
+    for (const buf of this.tables.values()) buf.destroy();
     this.ctx.device.destroy();
   }
 }

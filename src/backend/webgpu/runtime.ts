@@ -74,7 +74,9 @@ export class GpuRuntime {
   /** A storage buffer holding `data`'s bytes (zero-padded to a multiple of 4). */
   storageFrom(data: ArrayBufferView, label: string): GpuBuffer {
     const buf = this.storage(data.byteLength, label);
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    let bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    // writeBuffer refuses views of shared memory (the worker bridge's operands live in a SharedArrayBuffer)
+    if (typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) bytes = bytes.slice();
     const whole = bytes.byteLength & ~3;
     if (whole > 0) this.device.queue.writeBuffer(buf, 0, bytes, 0, whole);
     if (whole < bytes.byteLength) {

@@ -14,7 +14,7 @@ export const S8_MAX_K = Math.floor((2 ** 31 - 1) / (127 * 127));
 export function matmulUnsupported(a: Pick<Tensor, 'dtype' | 'shape'>, b: Pick<Tensor, 'dtype' | 'shape'>, opts: GemmOptions = {}): string | null {
   if (a.dtype !== b.dtype) return null; // E_DTYPE, as on every backend
   const d: DType = a.dtype;
-  if (d !== 'f32' && d !== 'i8') return `WebGPU matmul takes f32·f32 or i8·i8 operands, not ${d} (no f64 in WGSL; bf16/fp8/fp6 codes are not implemented here)`;
+  if (!['f32', 'i8', 'bf16', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2'].includes(d)) return `WebGPU matmul takes f32, i8, bf16, fp8e4m3, fp8e5m2 or fp6e3m2 operands, not ${d} (WGSL has no f64)`;
   if (d === 'i8') {
     const k = a.shape.length === 2 ? (opts.aT ? a.shape[0]! : a.shape[1]!) : 0;
     if (k > S8_MAX_K) return `WebGPU i8 matmul: K = ${k} exceeds ${S8_MAX_K}, where an i32 sum of 127² products could overflow`;
