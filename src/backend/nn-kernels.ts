@@ -1,11 +1,13 @@
 // The model's element-wise ops, attention and AdamW as a swappable set, part of a backend's contract: a
 // backend's registration (registry.ts) may supply its own NnKernels (native/nn-kernels.ts: the addon's f32
 // kernels); one that does not runs the reference below, the TypeScript ops of src/nn/ops, src/optim's updates
-// and attention-gemm.ts over the reference GEMMs. The model asks `nnKernels(backend)` for them.
+// and attention-gemm.ts over the reference GEMMs. The model asks `nnKernels(backend)` for them, for training and
+// for KV-cached decoding alike (src/models/decoder-block.ts).
 import type { Backend } from './backend.ts';
 import { referenceAttention, type AttentionKernels } from './attention-kernels.ts';
 import { registeredKernels } from './registry.ts';
 import type { FloatArray } from '../core/dtype.ts';
+import { attentionDecode } from '../nn/ops/attention.ts';
 import { crossEntropyBackward, crossEntropyForward } from '../nn/ops/cross-entropy.ts';
 import { add, addInPlace } from '../nn/ops/elementwise.ts';
 import { embeddingBackward, embeddingForward } from '../nn/ops/embedding.ts';
@@ -34,6 +36,11 @@ export interface NnKernels {
   /** Causal GQA attention (src/nn/ops/attention.ts): the tiled native kernel, else attention-gemm.ts (attention-kernels.ts). */
   attentionForward: AttentionKernels['attentionForward'];
   attentionBackward: AttentionKernels['attentionBackward'];
+  /**
+   * Attention of new positions against a KV cache (generation; src/nn/ops/attention.ts). Optional: a backend
+   * without its own runs the reference loop, as the native one does.
+   */
+  attentionDecode?: typeof attentionDecode;
   /** dst += src, elementwise (equal lengths). */
   addInto(dst: FloatArray, src: FloatArray): void;
   /** out = a + b, elementwise; out may be a or b. */
@@ -45,6 +52,7 @@ export const referenceNnKernels: NnKernels = Object.freeze({
   rmsnormForward, rmsnormBackward, ropeForward, ropeBackward, swigluForward, swigluBackward,
   crossEntropyForward, crossEntropyBackward, embeddingForward, embeddingBackward, adamwUpdate, adamwBlockUpdate,
   ...referenceAttention,
+  attentionDecode,
   addInto: addInPlace,
   add,
 });

@@ -1,14 +1,13 @@
 // LlamaForCausalLM (and Qwen2ForCausalLM: the same graph plus q/k/v biases) with an explicit forward and
-// backward, llm.c style: layers run in order, the backward in exact reverse, each op from src/nn/ops.
-// Parameters are keyed by their Hugging Face tensor names, so loading and saving are plain copies.
+// backward, llm.c style: layers run in order, the backward in exact reverse. Parameters are keyed by their
+// Hugging Face tensor names, so loading and saving are plain copies.
 //
-// The seven projections (q, k, v, o, gate, up, down) are HALO linears (src/halo/linear.ts): quantized and
-// rotated as the HALO config says, saving only their 8-bit inputs. Embeddings, norms, RoPE, attention scores,
-// SwiGLU, lm_head and the loss stay in full precision (spec §6; lm_head may run in bf16, see lm-head.ts).
-// q/k/v read the same normalised input, and gate/up too, so that input is rotated and quantized once and
-// shared (HALO's code does it three times).
-// The element-wise ops come from nnKernels(backend): src/nn/ops itself on the reference backend (the oracle),
-// the addon's f32 kernels on the native one (tested against those ops in test/native/nn-kernels.test.ts).
+// This file is the model around the decoder blocks: parameters and their prepared (rotated + quantized)
+// weights, the embedding, the final norm and the chunked lm_head + loss (head-loss.ts), the tape, and
+// activation checkpointing. The block itself — the seven HALO-linear projections, norms, RoPE, attention,
+// SwiGLU — is decoder-block.ts, which KV-cached decoding (llama-decode.ts) runs too. Embeddings, norms,
+// lm_head and the loss stay in full precision (spec §6; lm_head may run in bf16, see lm-head.ts), from
+// nnKernels(backend): src/nn/ops on the reference backend, the addon's f32 kernels on the native one.
 // https://github.com/huggingface/transformers/blob/main/src/transformers/models/llama/modeling_llama.py
 import { floatMatrix, type Backend, type FloatTensor } from '../backend/backend.ts';
 import { floatLike, type FloatArray } from '../core/dtype.ts';
@@ -17,15 +16,17 @@ import { Tensor } from '../core/tensor.ts';
 import type { Batch } from '../data/batch.ts';
 import { operandFormat, type HaloConfig } from '../halo/config.ts';
 import { castTensor } from '../io/cast.ts';
-import { linearBackward, linearForward, prepareInput, prepareWeight, type LinearSaved, type PreparedWeight } from '../halo/linear.ts';
+import { prepareWeight, type PreparedWeight } from '../halo/linear.ts';
 import { expectedTensors, type TensorSource } from '../io/hf-folder.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
 import { nnKernels, type NnKernels } from '../backend/nn-kernels.ts';
-import { ropeTables, type RopeTables } from '../nn/ops/rope.ts';
+import { ropeTables } from '../nn/ops/rope.ts';
 import { isTrainable, type CausalLM, type LossResult, type Param } from './causal-lm.ts';
-import { addIntoBf16, embeddingBackwardBf16, type GradDtype } from '../optim/bf16-grad.ts';
+import { embeddingBackwardBf16, type GradDtype } from '../optim/bf16-grad.ts';
 import { Dims, layerNames, type LayerNames } from './llama-names.ts';
 import { embeddingForwardBf16 } from './embedding-bf16.ts';
+import { sequenceAttention, type TrainableAttention } from './block-attention.ts';
+import { blockBackward, blockForward, type BlockModel, type BlockRows, type LayerTape } from './decoder-block.ts';
 import { headLoss, type HeadWeight } from './head-loss.ts';
 import { headForward, type HeadPrecision } from './lm-head.ts';
 import type { Adapter } from '../peft/adapter.ts';
@@ -75,28 +76,10 @@ export interface BlockHooks {
   after(layer: number, pass: 'forward' | 'backward'): void;
 }
 
-/** Everything the forward keeps for the backward of one decoder layer. */
-interface LayerTape {
-  x0: FloatArray;        // [N, C] layer input (residual stream)
-  rstd1: FloatArray;     // [N]
-  q: FloatArray;         // [N, Hq·D] after RoPE
-  k: FloatArray;         // [N, Hkv·D] after RoPE
-  v: FloatArray;         // [N, Hkv·D]
-  lse: FloatArray;       // [B, Hq, T]
-  qkv: [LinearSaved, LinearSaved, LinearSaved];
-  o: LinearSaved;
-  x1: FloatArray;        // [N, C] after the attention residual
-  rstd2: FloatArray;     // [N]
-  gate: FloatArray;      // [N, I]
-  up: FloatArray;        // [N, I]
-  gateUp: [LinearSaved, LinearSaved];
-  down: LinearSaved;
-  adapterTapes: Map<string, unknown>;
-}
-
 interface Tape {
   batch: Batch;
-  rope: RopeTables;
+  /** The batch's rows as every block saw them: RoPE tables and the causal attention over the sequences. */
+  rows: BlockRows<TrainableAttention>;
   /** [N, C] gradient at the final norm's output: the chunked head computes it with the loss. */
   dhf: FloatArray | null;
   /** Each layer's tape, or null when checkpointing (then `inputs` holds what recomputes it). */
@@ -108,7 +91,7 @@ interface Tape {
   rstdf: FloatArray;     // [N]
 }
 
-export class LlamaModel implements CausalLM {
+export class LlamaModel implements CausalLM, BlockModel {
   readonly config: ModelConfig;
   readonly halo: HaloConfig;
   readonly be: Backend;
@@ -205,6 +188,11 @@ export class LlamaModel implements CausalLM {
     const p = this.params.get(name);
     if (!p) throw new HaloError('E_ARG', `no parameter named ${name}`);
     return p;
+  }
+
+  /** A base parameter the architecture may lack (a bias), or undefined. */
+  findParam(name: string): Param | undefined {
+    return this.params.get(name);
   }
 
   weightsChanged(): void {
@@ -312,15 +300,19 @@ export class LlamaModel implements CausalLM {
   private trunk(batch: Batch, keep: boolean): { x: FloatArray; tape: Omit<Tape, 'xf' | 'rstdf' | 'dhf'> } {
     const { D } = this.dims;
     const c = this.config;
-    const rope = ropeTables(batch.positions, D, c.rope_theta, c.rope_scaling, this.precision);
+    const rows: BlockRows<TrainableAttention> = {
+      N: batch.B * batch.T,
+      rope: ropeTables(batch.positions, D, c.rope_theta, c.rope_scaling, this.precision),
+      attention: sequenceAttention(this.nn, batch.B, batch.T, this.dims, { keyMask: batch.attnMask, window: c.sliding_window }),
+    };
     let x = this.embed(batch.ids);
-    const tape: Omit<Tape, 'xf' | 'rstdf' | 'dhf'> = { batch, rope, layers: [], inputs: [], randomStates: [] };
+    const tape: Omit<Tape, 'xf' | 'rstdf' | 'dhf'> = { batch, rows, layers: [], inputs: [], randomStates: [] };
     for (let l = 0; l < this.names.length; l++) {
       this.hooks?.before(l, 'forward');
       const ckpt = keep && this.checkpointing;
       const randomState = ckpt ? this.adapterRandomStates(l) : null;
-      const r = this.layerForward(l, x, batch, rope);
-      tape.layers.push(keep && !ckpt ? r.tape : null);
+      const r = blockForward(this, l, x, rows, keep && !ckpt);
+      tape.layers.push(r.tape);
       tape.inputs.push(ckpt ? x : null);
       tape.randomStates.push(randomState);
       x = r.x;
@@ -337,56 +329,6 @@ export class LlamaModel implements CausalLM {
       if (a?.kind === 'output' && a.randomState) (out ??= new Map()).set(name, a.randomState());
     }
     return out;
-  }
-
-  /** One decoder block: x0 [N, C] → x [N, C], and what its backward needs. */
-  private layerForward(l: number, x0: FloatArray, batch: Batch, rope: RopeTables): { x: FloatArray; tape: LayerTape } {
-    const { B, T } = batch;
-    const N = B * T;
-    const { C, Hq, Hkv, D, eps } = this.dims;
-    const n = this.names[l];
-    const { y: h, rstd: rstd1 } = this.nn.rmsnormForward(x0, this.param(n.ln1).data, N, C, eps);
-    const adapterTapes = new Map<string, unknown>();
-    const adapt = (name: string, x: FloatArray, y: FloatArray) => {
-      const a = this.adapters.get(name);
-      if (a?.kind !== 'output') return;
-      const r = a.forward(x, N);
-      accumulate(y, r.y);
-      adapterTapes.set(name, r.tape);
-    };
-    const shared = prepareInput(this.be, this.halo, this.mat(h, N, C), this.weight(n.q));
-    const [q, k, v] = ([n.q, n.k, n.v] as const).map((name, i) => {
-      const r = linearForward(this.be, this.halo, shared, this.weight(name));
-      const bias = this.params.get(n.qkvBias[i]);
-      if (bias) addBias(r.y.data, bias.data, N);
-      adapt(name, h, r.y.data);
-      return r;
-    });
-    const qr = this.nn.ropeForward(q.y.data, rope.cos, rope.sin, N, Hq, D, q.y.data);
-    const kr = this.nn.ropeForward(k.y.data, rope.cos, rope.sin, N, Hkv, D, k.y.data);
-    const att = this.nn.attentionForward(qr, kr, v.y.data, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: this.config.sliding_window });
-    const o = linearForward(this.be, this.halo, this.mat(att.out, N, Hq * D), this.weight(n.o));
-    const oBias = this.params.get(n.oBias);
-    if (oBias) addBias(o.y.data, oBias.data, N);
-    adapt(n.o, att.out, o.y.data);
-    const x1 = this.nn.add(x0, o.y.data);
-    const { y: h2, rstd: rstd2 } = this.nn.rmsnormForward(x1, this.param(n.ln2).data, N, C, eps);
-    const shared2 = prepareInput(this.be, this.halo, this.mat(h2, N, C), this.weight(n.gate));
-    const g = linearForward(this.be, this.halo, shared2, this.weight(n.gate));
-    const u = linearForward(this.be, this.halo, shared2, this.weight(n.up));
-    adapt(n.gate, h2, g.y.data);
-    adapt(n.up, h2, u.y.data);
-    const s = this.nn.swigluForward(g.y.data, u.y.data);
-    const d = linearForward(this.be, this.halo, this.mat(s, N, this.dims.I), this.weight(n.down));
-    adapt(n.down, s, d.y.data);
-    const x = this.nn.add(x1, d.y.data);
-    return {
-      x,
-      tape: {
-        x0, rstd1, q: qr, k: kr, v: v.y.data, lse: att.lse, qkv: [q.saved, k.saved, v.saved], o: o.saved,
-        x1, rstd2, gate: g.y.data, up: u.y.data, gateUp: [g.saved, u.saved], down: d.saved, adapterTapes,
-      },
-    };
   }
 
   /** lm_head's GEMM precision (bf16 only in f32 models: the f64 twin of a model is for gradient checks). */
@@ -413,72 +355,18 @@ export class LlamaModel implements CausalLM {
           const a = this.adapters.get(name);
           if (a?.kind === 'output') a.setRandomState?.(st);
         }
-        t = this.layerForward(l, tape.inputs[l]!, batch, tape.rope).tape;
+        t = blockForward(this, l, tape.inputs[l]!, tape.rows, true).tape!;
         tape.inputs[l] = null;
       }
       tape.layers[l] = null;
-      dx = this.layerBackward(l, t, dx, batch, tape.rope);
+      dx = blockBackward(this, l, t, dx, tape.rows);
       this.hooks?.after(l, 'backward');
     }
     const emb = this.param(EMBED);
     if (emb.grad) this.nn.embeddingBackward(dx, batch.ids, emb.grad, V, C);
     else if (emb.gradBf16) embeddingBackwardBf16(dx, batch.ids, emb.gradBf16, V, C);
   }
-
-  /** Backward of decoder block l: dx [N, C] at its output → its input's gradient; accumulates its parameters'. */
-  private layerBackward(l: number, t: LayerTape, dx: FloatArray, batch: Batch, rope: RopeTables): FloatArray {
-    const { B, T } = batch;
-    const N = B * T;
-    const { C, Hq, Hkv, D, I } = this.dims;
-    const n = this.names[l];
-    // x = x1 + down(swiglu(gate(h2), up(h2))), h2 = norm2(x1)
-    const ds = this.linearGrad(n.down, t.down, dx, N, C, t);
-    const { dgate, dup } = this.nn.swigluBackward(ds!, t.gate, t.up);
-    const dh2 = this.linearGrad(n.gate, t.gateUp[0], dgate, N, I, t)!;
-    this.nn.addInto(dh2, this.linearGrad(n.up, t.gateUp[1], dup, N, I, t)!);
-    const dx1 = this.nn.rmsnormBackward(dh2, t.x1, this.param(n.ln2).data, t.rstd2, N, C, this.param(n.ln2).grad);
-    this.nn.addInto(dx1, dx);
-    // x1 = x0 + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x0)
-    const da = this.linearGrad(n.o, t.o, dx1, N, C, t, n.oBias)!;
-    const { dq, dk, dv } = this.nn.attentionBackward(da, t.q, t.k, t.v, t.lse, B, T, Hq, Hkv, D, { keyMask: batch.attnMask, window: this.config.sliding_window });
-    this.nn.ropeBackward(dq, rope.cos, rope.sin, N, Hq, D, dq);
-    this.nn.ropeBackward(dk, rope.cos, rope.sin, N, Hkv, D, dk);
-    const dh = this.linearGrad(n.q, t.qkv[0], dq, N, Hq * D, t, n.qkvBias[0])!;
-    this.nn.addInto(dh, this.linearGrad(n.k, t.qkv[1], dk, N, Hkv * D, t, n.qkvBias[1])!);
-    this.nn.addInto(dh, this.linearGrad(n.v, t.qkv[2], dv, N, Hkv * D, t, n.qkvBias[2])!);
-    const dx0 = this.nn.rmsnormBackward(dh, t.x0, this.param(n.ln1).data, t.rstd1, N, C, this.param(n.ln1).grad);
-    this.nn.addInto(dx0, dx1);
-    return dx0;
-  }
-
-  /** Backward of one projection: accumulates its weight (and bias) gradient, returns the input gradient. */
-  private linearGrad(name: string, saved: LinearSaved, dy: FloatArray, N: number, out: number, tape: LayerTape, biasName?: string): FloatArray | null {
-    const p = this.param(name);
-    const adapter = this.adapters.get(name);
-    const needW = isTrainable(p) || adapter?.kind === 'weight';
-    const { dx, dw } = linearBackward(this.be, this.halo, saved, this.mat(dy, N, out), { dx: true, dw: needW });
-    if (p.grad && dw) this.nn.addInto(p.grad, dw.data);
-    else if (p.gradBf16 && dw) addIntoBf16(p.gradBf16, dw.data);
-    if (adapter?.kind === 'weight' && dw) adapter.backward(p.data, dw.data);
-    if (adapter?.kind === 'output' && dx) accumulate(dx.data, adapter.backward(tape.adapterTapes.get(name), dy, N));
-    const bias = biasName ? this.params.get(biasName) : undefined;
-    if (bias?.grad) columnSums(dy, N, out, bias.grad);
-    return dx ? dx.data : null;
-  }
 }
 
 const EMBED = 'model.embed_tokens.weight';
 const LM_HEAD = 'lm_head.weight';
-
-function accumulate(into: FloatArray, src: FloatArray): void {
-  for (let i = 0; i < into.length; i++) into[i] += src[i];
-}
-
-function addBias(y: FloatArray, bias: FloatArray, N: number): void {
-  const F = bias.length;
-  for (let n = 0; n < N; n++) for (let f = 0; f < F; f++) y[n * F + f] += bias[f];
-}
-
-function columnSums(dy: FloatArray, N: number, F: number, into: FloatArray): void {
-  for (let n = 0; n < N; n++) for (let f = 0; f < F; f++) into[f] += dy[n * F + f];
-}

@@ -1,0 +1,183 @@
+// One Llama / Qwen2 decoder block, written once for training and for decoding:
+//   x1 = x0 + o(attention(rope(q(h)), rope(k(h)), v(h))),  h = rmsnorm1(x0)
+//   x  = x1 + down(swiglu(gate(h2), up(h2))),               h2 = rmsnorm2(x1)
+// Training (llama.ts) runs it over whole sequences and records a tape for blockBackward; decoding
+// (llama-decode.ts) runs it over the new positions against KV caches and records nothing. The two differ only
+// in how attention gets its keys and values (block-attention.ts), so a decode step follows the training
+// forward op for op, on the same backend kernels.
+//
+// The seven projections are HALO linears (src/halo/linear.ts): quantized and rotated as the HALO config says,
+// saving only their 8-bit inputs. q/k/v read the same normalised input, and gate/up too, so that input is
+// rotated and quantized once and shared (HALO's code does it three times). Norms, RoPE, attention, SwiGLU and
+// the residual adds come from nnKernels(backend) (model.nn): src/nn/ops on the reference backend (the oracle),
+// the addon's f32 kernels on the native one. Output adapters (LoRA) add Δ(x) beside their projection; weight
+// adapters (HUT) are already inside model.weight().
+// https://github.com/huggingface/transformers/blob/main/src/transformers/models/llama/modeling_llama.py
+import { floatMatrix, type Backend } from '../backend/backend.ts';
+import type { NnKernels } from '../backend/nn-kernels.ts';
+import type { FloatArray } from '../core/dtype.ts';
+import { HaloError } from '../core/errors.ts';
+import type { HaloConfig } from '../halo/config.ts';
+import { linearBackward, linearForward, prepareInput, type LinearSaved, type PreparedWeight } from '../halo/linear.ts';
+import type { RopeTables } from '../nn/ops/rope.ts';
+import { addIntoBf16 } from '../optim/bf16-grad.ts';
+import type { Adapter } from '../peft/adapter.ts';
+import type { BlockAttention, TrainableAttention } from './block-attention.ts';
+import { isTrainable, type Param } from './causal-lm.ts';
+import type { Dims, LayerNames } from './llama-names.ts';
+
+/** What a block reads from its model (LlamaModel is one). */
+export interface BlockModel {
+  readonly be: Backend;
+  readonly halo: HaloConfig;
+  readonly nn: NnKernels;
+  readonly dims: Dims;
+  readonly names: readonly LayerNames[];
+  readonly adapters: ReadonlyMap<string, Adapter>;
+  param(name: string): Param;
+  /** A parameter the architecture may lack (a bias), or undefined. */
+  findParam(name: string): Param | undefined;
+  /** A projection's rotated + quantized weight, prepared once per optimizer step. */
+  weight(name: string): PreparedWeight;
+}
+
+/** The rows one block call runs on: N tokens, their RoPE tables, and how attention gets keys and values. */
+export interface BlockRows<A extends BlockAttention = BlockAttention> {
+  N: number;
+  rope: RopeTables;
+  attention: A;
+}
+
+/** Everything the forward keeps for the backward of one decoder block. */
+export interface LayerTape {
+  x0: FloatArray;        // [N, C] block input (residual stream)
+  rstd1: FloatArray;     // [N]
+  q: FloatArray;         // [N, Hq·D] after RoPE
+  k: FloatArray;         // [N, Hkv·D] after RoPE
+  v: FloatArray;         // [N, Hkv·D]
+  lse: FloatArray;       // [B, Hq, T]
+  qkv: [LinearSaved, LinearSaved, LinearSaved];
+  o: LinearSaved;
+  x1: FloatArray;        // [N, C] after the attention residual
+  rstd2: FloatArray;     // [N]
+  gate: FloatArray;      // [N, I]
+  up: FloatArray;        // [N, I]
+  gateUp: [LinearSaved, LinearSaved];
+  down: LinearSaved;
+  adapterTapes: Map<string, unknown>;
+}
+
+/**
+ * Decoder block l: x0 [N, C] → x [N, C]. With `record`, also what blockBackward needs (the attention must then
+ * return lse); without, the tape is null.
+ */
+export function blockForward(m: BlockModel, l: number, x0: FloatArray, rows: BlockRows, record: boolean): { x: FloatArray; tape: LayerTape | null } {
+  const { N, rope, attention } = rows;
+  const { C, Hq, Hkv, D, I, eps } = m.dims;
+  const { be, halo, nn } = m;
+  const n = m.names[l];
+  const { y: h, rstd: rstd1 } = nn.rmsnormForward(x0, m.param(n.ln1).data, N, C, eps);
+  const adapterTapes = new Map<string, unknown>();
+  const adapt = (name: string, x: FloatArray, y: FloatArray) => {
+    const a = m.adapters.get(name);
+    if (a?.kind !== 'output') return;
+    const r = a.forward(x, N);
+    accumulate(y, r.y);
+    if (record) adapterTapes.set(name, r.tape);
+  };
+  const shared = prepareInput(be, halo, floatMatrix(h, N, C), m.weight(n.q));
+  const [q, k, v] = ([n.q, n.k, n.v] as const).map((name, i) => {
+    const r = linearForward(be, halo, shared, m.weight(name));
+    const bias = m.findParam(n.qkvBias[i]);
+    if (bias) addBias(r.y.data, bias.data, N);
+    adapt(name, h, r.y.data);
+    return r;
+  });
+  const qr = nn.ropeForward(q.y.data, rope.cos, rope.sin, N, Hq, D, q.y.data);
+  const kr = nn.ropeForward(k.y.data, rope.cos, rope.sin, N, Hkv, D, k.y.data);
+  const att = attention.forward(l, qr, kr, v.y.data);
+  const o = linearForward(be, halo, floatMatrix(att.out, N, Hq * D), m.weight(n.o));
+  const oBias = m.findParam(n.oBias);
+  if (oBias) addBias(o.y.data, oBias.data, N);
+  adapt(n.o, att.out, o.y.data);
+  // The residual sums go into the projections' outputs, which nothing else reads afterwards.
+  const x1 = nn.add(x0, o.y.data, o.y.data);
+  const { y: h2, rstd: rstd2 } = nn.rmsnormForward(x1, m.param(n.ln2).data, N, C, eps);
+  const shared2 = prepareInput(be, halo, floatMatrix(h2, N, C), m.weight(n.gate));
+  const g = linearForward(be, halo, shared2, m.weight(n.gate));
+  const u = linearForward(be, halo, shared2, m.weight(n.up));
+  adapt(n.gate, h2, g.y.data);
+  adapt(n.up, h2, u.y.data);
+  const s = nn.swigluForward(g.y.data, u.y.data);
+  const d = linearForward(be, halo, floatMatrix(s, N, I), m.weight(n.down));
+  adapt(n.down, s, d.y.data);
+  const x = nn.add(x1, d.y.data, d.y.data);
+  if (!record) return { x, tape: null };
+  if (!att.lse) throw new HaloError('E_ARG', `blockForward: layer ${l}'s attention kept no lse, so no tape can be recorded; record with an attention that has a backward (sequenceAttention)`);
+  return {
+    x,
+    tape: {
+      x0, rstd1, q: qr, k: kr, v: v.y.data, lse: att.lse, qkv: [q.saved, k.saved, v.saved], o: o.saved,
+      x1, rstd2, gate: g.y.data, up: u.y.data, gateUp: [g.saved, u.saved], down: d.saved, adapterTapes,
+    },
+  };
+}
+
+/**
+ * Backward of decoder block l: dx [N, C] at its output → its input's gradient; accumulates its parameters'
+ * (and its adapters') gradients. `rows` must be the forward's.
+ */
+export function blockBackward(m: BlockModel, l: number, t: LayerTape, dx: FloatArray, rows: BlockRows<TrainableAttention>): FloatArray {
+  const { N, rope, attention } = rows;
+  const { C, Hq, Hkv, D, I } = m.dims;
+  const { nn } = m;
+  const n = m.names[l];
+  // x = x1 + down(swiglu(gate(h2), up(h2))), h2 = norm2(x1)
+  const ds = linearGrad(m, n.down, t.down, dx, N, C, t);
+  const { dgate, dup } = nn.swigluBackward(ds!, t.gate, t.up);
+  const dh2 = linearGrad(m, n.gate, t.gateUp[0], dgate, N, I, t)!;
+  nn.addInto(dh2, linearGrad(m, n.up, t.gateUp[1], dup, N, I, t)!);
+  const ln2 = m.param(n.ln2);
+  const dx1 = nn.rmsnormBackward(dh2, t.x1, ln2.data, t.rstd2, N, C, ln2.grad);
+  nn.addInto(dx1, dx);
+  // x1 = x0 + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x0)
+  const da = linearGrad(m, n.o, t.o, dx1, N, C, t, n.oBias)!;
+  const { dq, dk, dv } = attention.backward(da, t.q, t.k, t.v, t.lse);
+  nn.ropeBackward(dq, rope.cos, rope.sin, N, Hq, D, dq);
+  nn.ropeBackward(dk, rope.cos, rope.sin, N, Hkv, D, dk);
+  const dh = linearGrad(m, n.q, t.qkv[0], dq, N, Hq * D, t, n.qkvBias[0])!;
+  nn.addInto(dh, linearGrad(m, n.k, t.qkv[1], dk, N, Hkv * D, t, n.qkvBias[1])!);
+  nn.addInto(dh, linearGrad(m, n.v, t.qkv[2], dv, N, Hkv * D, t, n.qkvBias[2])!);
+  const ln1 = m.param(n.ln1);
+  const dx0 = nn.rmsnormBackward(dh, t.x0, ln1.data, t.rstd1, N, C, ln1.grad);
+  nn.addInto(dx0, dx1);
+  return dx0;
+}
+
+/** Backward of one projection: accumulates its weight (and bias) gradient, returns the input gradient. */
+function linearGrad(m: BlockModel, name: string, saved: LinearSaved, dy: FloatArray, N: number, out: number, tape: LayerTape, biasName?: string): FloatArray | null {
+  const p = m.param(name);
+  const adapter = m.adapters.get(name);
+  const needW = isTrainable(p) || adapter?.kind === 'weight';
+  const { dx, dw } = linearBackward(m.be, m.halo, saved, floatMatrix(dy, N, out), { dx: true, dw: needW });
+  if (p.grad && dw) m.nn.addInto(p.grad, dw.data);
+  else if (p.gradBf16 && dw) addIntoBf16(p.gradBf16, dw.data);
+  if (adapter?.kind === 'weight' && dw) adapter.backward(p.data, dw.data);
+  if (adapter?.kind === 'output' && dx) accumulate(dx.data, adapter.backward(tape.adapterTapes.get(name), dy, N));
+  const bias = biasName ? m.findParam(biasName) : undefined;
+  if (bias?.grad) columnSums(dy, N, out, bias.grad);
+  return dx ? dx.data : null;
+}
+
+function accumulate(into: FloatArray, src: FloatArray): void {
+  for (let i = 0; i < into.length; i++) into[i] += src[i];
+}
+
+function addBias(y: FloatArray, bias: FloatArray, N: number): void {
+  const F = bias.length;
+  for (let n = 0; n < N; n++) for (let f = 0; f < F; f++) y[n * F + f] += bias[f];
+}
+
+function columnSums(dy: FloatArray, N: number, F: number, into: FloatArray): void {
+  for (let n = 0; n < N; n++) for (let f = 0; f < F; f++) into[f] += dy[n * F + f];
+}
