@@ -33,6 +33,16 @@ export { AdamW } from './optim/adamw.ts';
 export { AdamW8bit } from './optim/adamw8bit.ts';
 export { makeOptimizer, type OptimizerChoice, type OptimizerKind } from './optim/optimizer.ts';
 export { train, evaluateLoss, type TrainOptions } from './train/trainer.ts';
+// train() one optimizer step at a time, for a loop of the caller's own (progress UI, custom stopping, a browser):
+//   const run = restoreRun(model, trainSet, evalSet, trainOptions({ outDir }));   // fresh, or resumed (o.resume)
+//   for (let r; (r = trainStep(run.state)) !== null; ) evaluateAndSave(run, r);
+//   const summary = finishRun(run);
+// createTrainState / resumeTrainState / trainStep touch no files (a RunPosition is what a checkpoint holds).
+export { restoreRun, type TrainRun } from './train/restore-run.ts';
+export { createTrainState, resumeTrainState, type TrainState, type StepOptions, type RunPosition } from './train/train-state.ts';
+export { trainStep, BadStepsError, type StepMetrics } from './train/train-step.ts';
+export { evaluateAndSave, saveRunCheckpoint } from './train/evaluate-save.ts';
+export { finishRun } from './train/trainer.ts';
 
 // The high-level API (docs/api.md): what the CLI commands are thin wrappers over.
 export { finetune, type FinetuneOptions, type FinetunePeft, type FinetuneResult, type ProgressEvent } from './api/finetune.ts';
