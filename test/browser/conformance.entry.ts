@@ -13,7 +13,7 @@ import { referenceBackend } from '../../src/backend/reference/index.ts';
 import { WebGpuKernels } from '../../src/backend/webgpu/kernels.ts';
 import { planHadamard, type HadamardPlan } from '../../src/hadamard/index.ts';
 import { gemm, quantOperand } from '../../src/halo/operand.ts';
-import { encodeInt8, formatTraits, type Granularity, type QuantFormat, type Quantized } from '../../src/quant/index.ts';
+import { decodeTable, formatTraits, type Granularity, type QuantFormat, type Quantized, type TableDType } from '../../src/quant/index.ts';
 
 export interface ConformanceResult {
   name: string;
@@ -97,8 +97,8 @@ function sameShape(a: Tensor, b: Tensor): boolean {
   return a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
 }
 
-/** Codes that differ, and the largest difference. */
-function codeDiff(a: Int8Array, b: Int8Array): { n: number; max: number } {
+/** Codes that differ, and the largest difference of their raw values (bit patterns for float codes). */
+function codeDiff(a: ArrayLike<number>, b: ArrayLike<number>): { n: number; max: number } {
   let n = 0, max = 0;
   for (let i = 0; i < a.length; i++) {
     const d = Math.abs(a[i]! - b[i]!);
@@ -109,8 +109,8 @@ function codeDiff(a: Int8Array, b: Int8Array): { n: number; max: number } {
 }
 
 function compareQuantized(g: Quantized, r: Quantized): { pass: boolean; detail: string } {
-  if (!sameShape(g.q, r.q)) return { pass: false, detail: `codes shape [${g.q.shape}] vs reference [${r.q.shape}]` };
-  const c = codeDiff(g.q.data as Int8Array, r.q.data as Int8Array);
+  if (!sameShape(g.q, r.q) || g.q.dtype !== r.q.dtype) return { pass: false, detail: `codes ${g.q.dtype} [${g.q.shape}] vs reference ${r.q.dtype} [${r.q.shape}]` };
+  const c = codeDiff(g.q.data, r.q.data);
   const s = bitMismatches(g.scales, r.scales);
   const pass = c.n === 0 && s === 0 && g.scales.length === r.scales.length;
   return { pass, detail: `${r.q.numel} codes: ${c.n} differ (max |Δ| ${c.max}); ${r.scales.length} scales: ${s} differ in bits` };
@@ -249,13 +249,17 @@ function checks(k: WebGpuKernels): [string, Check][] {
     ['left n=256 [256, 17]', outlierF32(rng, 256, 17), { plan: planHadamard(256), side: 'left', transpose: false }],
     ['right block 64 [5, 768]', outlierF32(rng, 5, 768), { plan: planHadamard(768, { block: 64 }), side: 'right', transpose: false }],
   ];
-  for (const [xname, x, rot] of rq) {
-    for (const granularity of ['tensor', 'row'] as Granularity[]) {
-      for (const transposeOut of [false, true]) {
-        list.push([`rotateQuantize int8 ${granularity}${transposeOut ? ' transposeOut' : ''} rot ${xname}`, async () => {
-          const g = await k.rotateQuantizeHost(x, rot, 'int8', granularity, { transposeOut });
-          return compareQuantized(g, ref.rotateQuantize(x, rot, 'int8', granularity, { transposeOut }));
-        }]);
+  const FORMATS: QuantFormat[] = ['int8', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2', 'bf16'];
+  for (const format of FORMATS) {
+    for (const [xname, x, rot] of rq) {
+      for (const granularity of ['tensor', 'row'] as Granularity[]) {
+        for (const transposeOut of [false, true]) {
+          if (format === 'bf16' && granularity === 'row') continue; // a cast: scales are all 1 either way
+          list.push([`rotateQuantize ${format} ${granularity}${transposeOut ? ' transposeOut' : ''} rot ${xname}`, async () => {
+            const g = await k.rotateQuantizeHost(x, rot, format, granularity, { transposeOut });
+            return compareQuantized(g, ref.rotateQuantize(x, rot, format, granularity, { transposeOut }));
+          }]);
+        }
       }
     }
   }
@@ -266,27 +270,39 @@ function checks(k: WebGpuKernels): [string, Check][] {
     const g = await k.rotateQuantizeHost(x, null, 'int8', 'row', { unitScale: true });
     return compareQuantized(g, ref.rotateQuantize(x, null, 'int8', 'row', { unitScale: true }));
   }]);
-  list.push(['rotateQuantize int8 near-tie stress (x within 2 ulp of (k+½)·scale)', async () => {
-    const { x, nearTies } = tieStress(rng, 16, 512);
-    const results: string[] = [];
-    let pass = nearTies > 0;
-    for (const granularity of ['row', 'tensor'] as Granularity[]) {
-      const c = compareQuantized(await k.rotateQuantizeHost(x, null, 'int8', granularity), ref.rotateQuantize(x, null, 'int8', granularity));
-      pass &&= c.pass;
-      results.push(`${granularity}: ${c.detail}`);
-    }
-    return { pass, detail: `${nearTies} values where an f32 quotient rounds the other way; ${results.join('; ')}` };
+  for (const format of ['int8', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2'] as QuantFormat[]) {
+    list.push([`rotateQuantize ${format} near-tie stress (x within 2 ulp of a rounding boundary × scale)`, async () => {
+      const { x, nearTies } = tieStress(format, rng, 16, 512);
+      const results: string[] = [];
+      let pass = nearTies > 0;
+      for (const granularity of ['row', 'tensor'] as Granularity[]) {
+        const c = compareQuantized(await k.rotateQuantizeHost(x, null, format, granularity), ref.rotateQuantize(x, null, format, granularity));
+        pass &&= c.pass;
+        results.push(`${granularity}: ${c.detail}`);
+      }
+      return { pass, detail: `${nearTies} values where an f32 quotient rounds the other way; ${results.join('; ')}` };
+    }]);
+  }
+  list.push(['rotateQuantize fp8e4m3 unitScale (saturating cast past ±448, signed zeros)', async () => {
+    const d = new Float32Array(4 * 64);
+    for (let i = 0; i < d.length; i++) d[i] = rng.normal() * 2 ** (rng.int(24) - 12);
+    d[0] = 600; d[1] = -460; d[2] = -0; d[3] = -1e-9; d[4] = 464; d[5] = 3.0e-3;
+    const x = new Tensor([4, 64], 'f32', d);
+    const g = await k.rotateQuantizeHost(x, null, 'fp8e4m3', 'row', { unitScale: true });
+    return compareQuantized(g, ref.rotateQuantize(x, null, 'fp8e4m3', 'row', { unitScale: true }));
   }]);
 
   // dequantize
-  for (const granularity of ['tensor', 'row'] as Granularity[]) {
-    list.push([`dequantize int8 ${granularity} [33, 65] transposeOut`, async () => {
-      const q = ref.rotateQuantize(outlierF32(rng, 33, 65), null, 'int8', granularity, { transposeOut: true });
-      const g = await k.dequantizeHost(q, 'f32');
-      const r = ref.dequantize(q, 'f32');
-      const bad = bitMismatches(g.data as Float32Array, r.data as Float32Array);
-      return { pass: sameShape(g, r) && bad === 0, detail: `${bad} of ${r.numel} differ in bits` };
-    }]);
+  for (const format of ['int8', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2', 'bf16'] as QuantFormat[]) {
+    for (const granularity of ['tensor', 'row'] as Granularity[]) {
+      list.push([`dequantize ${format} ${granularity} [33, 65] transposeOut`, async () => {
+        const q = ref.rotateQuantize(outlierF32(rng, 33, 65), null, format, granularity, { transposeOut: true });
+        const g = await k.dequantizeHost(q, 'f32');
+        const r = ref.dequantize(q, 'f32');
+        const bad = bitMismatches(g.data as Float32Array, r.data as Float32Array);
+        return { pass: sameShape(g, r) && bad === 0, detail: `${bad} of ${r.numel} differ in bits` };
+      }]);
+    }
   }
 
   // device-resident HALO GEMMs: rotate+quantize both operands and multiply their codes without leaving the GPU,
@@ -318,7 +334,12 @@ function checks(k: WebGpuKernels): [string, Check][] {
   // errors the bridge relies on
   list.push(['mixed dtypes → E_DTYPE', () => expectError('E_DTYPE', () => k.matmulHost(randF32(rng, 2, 3), randCodes('bf16', rng, 3, 2)))]);
   list.push(['f64 matmul → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', () => k.matmulHost(new Tensor([2, 2], 'f64', new Float64Array(4)), new Tensor([2, 2], 'f64', new Float64Array(4))))]);
-  list.push(['fp8 rotateQuantize → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', () => k.rotateQuantizeHost(randF32(rng, 2, 4), null, 'fp8e4m3', 'tensor'))]);
+  list.push(['f64 rotateQuantize → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', () => k.rotateQuantizeHost(new Tensor([2, 4], 'f64', new Float64Array(8)), null, 'fp8e4m3', 'tensor'))]);
+  list.push(['fp8 matmulQuantized → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', async () => {
+    const x = k.upload(randF32(rng, 4, 8));
+    const q = k.rotateQuantize(x, null, 'fp8e4m3', 'tensor');
+    try { return k.matmulQuantized(q, q, { bT: true }); } finally { k.release(x, q); }
+  })]);
   list.push(['block32 rotateQuantize → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', () => k.rotateQuantizeHost(randF32(rng, 2, 64), null, 'int8', 'block32'))]);
   list.push(['shape mismatch → E_SHAPE', () => expectError('E_SHAPE', () => k.matmulHost(randF32(rng, 2, 3), randF32(rng, 4, 5)))]);
   list.push(['NaN input → E_NUMERIC (as the reference)', async () => {
@@ -332,27 +353,31 @@ function checks(k: WebGpuKernels): [string, Check][] {
 }
 
 /**
- * Rows whose first value is the row's absmax A and whose others sit within 2 ulp of (k+½)·s, s = fround(A/127):
- * exact ties and near-ties, where deciding the rounding from an f32 quotient goes wrong. Returns how many values
- * an f32 quotient would round differently from the reference (the test insists there are some).
+ * Rows whose first value is the row's absmax A and whose others sit within 2 ulp of a rounding boundary of the
+ * format times s = fround(A/qmax) (int8: (k+½)·s; minifloats: midpoints of adjacent grid values): exact ties
+ * and near-ties, where deciding the rounding from an f32 quotient goes wrong. Returns how many values an f32
+ * quotient would round differently from the reference (the test insists there are some).
  */
-function tieStress(rng: Rng, rows: number, cols: number): { x: Tensor<'f32'>; nearTies: number } {
+function tieStress(format: QuantFormat, rng: Rng, rows: number, cols: number): { x: Tensor<'f32'>; nearTies: number } {
+  const tr = formatTraits(format);
+  const grid = format === 'int8'
+    ? Array.from({ length: 128 }, (_, i) => i)
+    : [...new Set(Array.from(decodeTable(tr.dtype as TableDType)).filter((v) => Number.isFinite(v) && v >= 0 && v <= tr.qmax))].sort((a, b) => a - b);
   const d = new Float32Array(rows * cols);
   const bits = new Uint32Array(d.buffer);
   let nearTies = 0;
   for (let i = 0; i < rows; i++) {
     const A = Math.fround((0.5 + rng.next()) * 2 ** (rng.int(20) - 10));
-    const s = Math.fround(A / 127);
+    const s = Math.fround(A / tr.qmax);
     d[i * cols] = A;
     for (let j = 1; j < cols; j++) {
-      const kk = rng.int(127);
+      const g = rng.int(grid.length - 1);
       const o = i * cols + j;
-      d[o] = (kk + 0.5) * s;
+      d[o] = ((grid[g]! + grid[g + 1]!) / 2) * s;
       bits[o] = bits[o]! + (rng.int(5) - 2);
       if (Math.abs(d[o]!) > A) d[o] = A;
       if (rng.next() < 0.5) d[o] = -d[o]!;
-      const q32 = Math.fround(d[o]! / s);
-      if (encodeInt8(q32) !== encodeInt8(d[o]! / s)) nearTies++;
+      if (tr.encode(Math.fround(d[o]! / s)) !== tr.encode(d[o]! / s)) nearTies++;
     }
   }
   return { x: new Tensor([rows, cols], 'f32', d), nearTies };

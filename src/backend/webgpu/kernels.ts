@@ -10,7 +10,7 @@ import type { FloatDType } from '../../core/dtype.ts';
 import { HaloError } from '../../core/errors.ts';
 import { Tensor } from '../../core/tensor.ts';
 import type { HadamardPlan } from '../../hadamard/index.ts';
-import { decodeTable, scaleCount, type Granularity, type QuantFormat, type Quantized, type TableDType } from '../../quant/index.ts';
+import { decodeTable, formatTraits, scaleCount, type Granularity, type QuantFormat, type Quantized, type TableDType } from '../../quant/index.ts';
 import type { FloatTensor, GemmOptions, Rotation } from '../backend.ts';
 import { gemmDims } from '../reference/matmul.ts';
 import { requestGpu, type GpuContext } from './device.ts';
@@ -23,7 +23,8 @@ import { FWHT_MIX_WGSL, FWHT_SHARED_WGSL, FWHT_STAGE_WGSL, SHARED_BLOCK } from '
 import { decodeWgsl } from './wgsl/decode.ts';
 import { GEMM_TILE, gemmF32Wgsl } from './wgsl/gemm-f32.ts';
 import { gemmS8Wgsl, PACK_S8_WGSL } from './wgsl/gemm-s8.ts';
-import { ABSMAX_ROWS_WGSL, ABSMAX_TENSOR_WGSL, DEQUANTIZE_INT8_WGSL, QUANTIZE_INT8_WGSL, SCALES_WGSL } from './wgsl/quantize.ts';
+import { wgslCodec } from './wgsl/codecs.ts';
+import { ABSMAX_ROWS_WGSL, ABSMAX_TENSOR_WGSL, dequantizeWgsl, quantizeWgsl, scalesWgsl } from './wgsl/quantize.ts';
 
 /**
  * Element types a GpuTensor holds: f32 values; int8 codes and 8/6-bit float codes packed 4 per u32 in row-major
@@ -40,9 +41,9 @@ export interface GpuTensor {
   readonly dtype: GpuDType;
 }
 
-/** int8 codes + scales on the GPU, as src/quant's Quantized (q [R, C]: x's shape, or xᵀ's with transposeOut). */
+/** Codes + scales on the GPU, as src/quant's Quantized (q [R, C]: x's shape, or xᵀ's with transposeOut). */
 export interface GpuQuantized {
-  readonly format: 'int8';
+  readonly format: QuantFormat;
   readonly granularity: 'tensor' | 'row';
   readonly q: GpuTensor;
   /** f32 [1, scaleCount]: one (tensor) or one per row of q. */
@@ -157,9 +158,9 @@ export class WebGpuKernels {
     const nBad = new Uint32Array(bad)[0]!;
     if (nBad > 0) {
       const [r, c] = q.sourceShape;
-      throw new HaloError('E_NUMERIC', `cannot quantize to int8: ${nBad} non-finite value(s) (NaN or ±inf) among the ${r * c} elements of a [${r}, ${c}] tensor`);
+      throw new HaloError('E_NUMERIC', `cannot quantize to ${q.format}: ${nBad} non-finite value(s) (NaN or ±inf) among the ${r * c} elements of a [${r}, ${c}] tensor`);
     }
-    return { format: 'int8', granularity: q.granularity, q: codes as Tensor<'i8'>, scales: scales.data as Float32Array };
+    return { format: q.format, granularity: q.granularity, q: codes as Quantized['q'], scales: scales.data as Float32Array };
   }
 
   // ---- GEMM ---------------------------------------------------------------------------------------------
@@ -203,6 +204,9 @@ export class WebGpuKernels {
    */
   matmulQuantized(a: GpuQuantized, b: GpuQuantized, layout: GemmLayout = {}): GpuTensor {
     const opts = { aT: layout.aT ?? false, bT: layout.bT ?? false };
+    if (a.format !== 'int8' || b.format !== 'int8') {
+      throw new HaloError('E_UNSUPPORTED', `WebGPU matmulQuantized multiplies int8 codes only, not ${a.format}·${b.format}; read the codes and use matmulHost with α = sa·sb`);
+    }
     const { m, n, k } = this.dims(a.q, b.q, opts);
     unsupported(matmulUnsupported(a.q, b.q, opts));
     const rowsA = a.granularity === 'row';
@@ -347,11 +351,14 @@ export class WebGpuKernels {
   // ---- quantization -------------------------------------------------------------------------------------
 
   /**
-   * Rotate (optional) + absmax + int8 quantize (+ transpose): backend.ts's rotateQuantize on the device. Codes
-   * and scales equal the reference's bit for bit; non-finite inputs surface as E_NUMERIC from readQuantized.
+   * Rotate (optional) + absmax + quantize (+ transpose): backend.ts's rotateQuantize on the device, for every
+   * format (int8, fp8e4m3, fp8e5m2, fp6e3m2, bf16) with 'tensor' or 'row' scales. Codes and scales equal the
+   * reference's bit for bit; non-finite inputs surface as E_NUMERIC from readQuantized.
    */
   rotateQuantize(x: GpuTensor, rot: Rotation | null, format: QuantFormat, granularity: Granularity, opts: RotateQuantizeOptions = {}): GpuQuantized {
+    formatTraits(format); // E_ARG for an unknown format, as the reference
     unsupported(rotateQuantizeUnsupported(x, rot, format, granularity));
+    const codec = wgslCodec(format);
     const g = granularity as 'tensor' | 'row';
     const rotated = rot ? this.rotateSteps(x, rot) : null;
     const src = rotated ? rotated.out : x;
@@ -362,7 +369,7 @@ export class WebGpuKernels {
     const amax = this.rt.storage(count * 4, 'absmax');
     const bad = this.rt.storage(4, 'non-finite count');
     const scales = this.alloc([1, count], 'f32', 'scales');
-    const q = this.alloc([R, C], 'i8', `int8 codes [${R}, ${C}]`);
+    const q = this.alloc([R, C], formatTraits(format).dtype, `${format} codes [${R}, ${C}]`);
     const temps: GpuBuffer[] = [amax, ...(rotated ? [...rotated.temps, rotated.out.buffer] : [])];
     const steps: Step[] = rotated ? [...rotated.steps] : [];
     const total = R * C;
@@ -379,20 +386,30 @@ export class WebGpuKernels {
     const us = this.rt.uniform([count, opts.unitScale ? 1 : 0], 'scales');
     const uq = this.rt.uniform([R, C, t ? 1 : 0, g === 'row' ? 1 : 0], 'quantize');
     temps.push(us, uq);
-    steps.push({ pipeline: this.rt.pipeline('scales-int8', () => SCALES_WGSL), buffers: [us, amax, scales.buffer], grid: this.rt.grid1d(count, 'scales') });
-    steps.push({ pipeline: this.rt.pipeline('quantize-int8', () => QUANTIZE_INT8_WGSL), buffers: [uq, src.buffer, scales.buffer, q.buffer], grid: this.rt.grid1d(Math.ceil(total / 4), 'quantize') });
+    steps.push({ pipeline: this.rt.pipeline(`scales-${format}`, () => scalesWgsl(codec)), buffers: [us, amax, scales.buffer], grid: this.rt.grid1d(count, 'scales') });
+    steps.push({
+      pipeline: this.rt.pipeline(`quantize-${format}`, () => quantizeWgsl(codec)),
+      buffers: [uq, src.buffer, scales.buffer, q.buffer],
+      grid: this.rt.grid1d(Math.ceil(total / codec.perWord), 'quantize'),
+    });
     this.rt.submit(steps, 'rotateQuantize');
     for (const b of temps) b.destroy();
-    return { format: 'int8', granularity: g, q, scales, nonFinite: bad, sourceShape: [xr, xc] };
+    return { format, granularity: g, q, scales, nonFinite: bad, sourceShape: [xr, xc] };
   }
 
-  /** scale·code as f32 [R, C], bit-identical to the reference's dequantize. */
+  /** scale·decode(code) as f32 [R, C], bit-identical to the reference's dequantize. */
   dequantize(q: GpuQuantized, dtype: FloatDType = 'f32'): GpuTensor {
     unsupported(dequantizeUnsupported(q.format, q.granularity, dtype));
+    const codec = wgslCodec(q.format);
     const [R, C] = q.q.shape;
     const out = this.alloc([R, C], 'f32', `dequantized [${R}, ${C}]`);
     const u = this.rt.uniform([R, C, q.granularity === 'row' ? 1 : 0], 'dequantize');
-    this.rt.submit([{ pipeline: this.rt.pipeline('dequantize-int8', () => DEQUANTIZE_INT8_WGSL), buffers: [u, q.q.buffer, q.scales.buffer, out.buffer], grid: this.rt.grid1d(R * C, 'dequantize') }], 'dequantize');
+    const table = codec.table ? [this.decodeTableBuffer(formatTraits(q.format).dtype as TableDType)] : [];
+    this.rt.submit([{
+      pipeline: this.rt.pipeline(`dequantize-${q.format}`, () => dequantizeWgsl(codec)),
+      buffers: [u, q.q.buffer, q.scales.buffer, out.buffer, ...table],
+      grid: this.rt.grid1d(R * C, 'dequantize'),
+    }], 'dequantize');
     u.destroy();
     return out;
   }
@@ -448,9 +465,10 @@ export class WebGpuKernels {
     const [R, C] = q.q.dims2('quantized codes');
     const want = scaleCount(q.granularity, R, C);
     if (q.scales.length !== want) throw new HaloError('E_SHAPE', `${q.granularity} scales of [${R}, ${C}] codes need ${want} entries, got ${q.scales.length}`);
-    if (q.q.dtype !== 'i8') throw new HaloError('E_DTYPE', `int8 codes must be i8, got ${q.q.dtype}`);
+    const codeType = formatTraits(q.format).dtype;
+    if (q.q.dtype !== codeType) throw new HaloError('E_DTYPE', `${q.format} codes must be ${codeType}, got ${q.q.dtype}`);
     const gq: GpuQuantized = {
-      format: 'int8',
+      format: q.format,
       granularity: q.granularity as 'tensor' | 'row',
       q: this.upload(q.q),
       scales: this.upload(new Tensor([1, q.scales.length], 'f32', q.scales)),

@@ -152,21 +152,26 @@ fn f32_parts(v: f32) -> vec2<i32> {
 }
 `;
 
-/** The int8 absmax scale and code, bit-identical to src/quant's quantize for finite, normal-range inputs. */
-export const WGSL_INT8_CODEC = /* wgsl */ `
-// Bits of fround(absmax/127) (absmax ≥ 0 finite, given as bits): 1.0 for 0, the smallest subnormal instead of 0.
-fn absmax_scale_bits(ab: u32) -> u32 {
+/**
+ * Absmax scales and the int8 code, bit-identical to src/quant's quantize for finite, normal-range inputs.
+ * absmax_scale_bits takes qmax as qodd·2^qshift: 127 = 127·2^0 and the minifloats' 448, 57344, 28 = 7·2^j, so
+ * dividing by the odd part with an integer long division and shifting the exponent is the whole job.
+ */
+export const WGSL_EXACT_QUANT = /* wgsl */ `
+// Bits of fround(absmax/(qodd·2^qshift)) (absmax ≥ 0 finite, given as bits): 1.0 for 0, the smallest subnormal
+// instead of 0. qodd odd and ≤ 127, so the quotient below keeps at least 25 significant bits.
+fn absmax_scale_bits(ab: u32, qodd: u32, qshift: i32) -> u32 {
   if (ab == 0u) { return 0x3f800000u; }
   let ef = ab >> 23u;
   let frac = ab & 0x7fffffu;
   let m = select(frac, frac | 0x800000u, ef != 0u);
   let e = select(-149, i32(ef) - 150, ef != 0u);
-  // absmax/127 = (q + r/127)·2^(e−8), q ≥ 2^24 for a normal absmax
+  // absmax/q = (d + r/qodd)·2^(e−8−qshift), d ≥ 2^24 for a normal absmax
   let n = m << 8u;
-  let q = n / 127u;
-  let r = n % 127u;
+  let q = n / qodd;
+  let r = n % qodd;
   let tq = i32(firstLeadingBit(q));
-  let ee = e - 8;
+  let ee = e - 8 - qshift;
   let normal = tq + ee >= -126;
   let d = select(-149 - ee, tq - 23, normal);
   var kept: u32;
@@ -188,7 +193,8 @@ fn absmax_scale_bits(ab: u32) -> u32 {
   return select(bits, 1u, bits == 0u);
 }
 
-// Sign of a − m·s, exactly, for a ≥ 0, s > 0 normal and m a multiple of ½ below 2^8.
+// Sign of a − m·s, exactly, for a ≥ 0, s > 0 normal and m with at most 12 significant bits (int8's c ± ½,
+// a minifloat's midpoints), so that m times either 12-bit half of s is exact.
 fn cmp_mul(a: f32, m: f32, s: f32) -> i32 {
   let hi = bitcast<f32>(bitcast<u32>(s) & 0xfffff000u);
   let lo = s - hi;
