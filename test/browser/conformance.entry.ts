@@ -252,9 +252,11 @@ function checks(k: WebGpuKernels): [string, Check][] {
   const FORMATS: QuantFormat[] = ['int8', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2', 'bf16'];
   for (const format of FORMATS) {
     for (const [xname, x, rot] of rq) {
-      for (const granularity of ['tensor', 'row'] as Granularity[]) {
+      for (const granularity of ['tensor', 'row', 'block32', 'tile32'] as Granularity[]) {
         for (const transposeOut of [false, true]) {
-          if (format === 'bf16' && granularity === 'row') continue; // a cast: scales are all 1 either way
+          if (format === 'bf16' && granularity !== 'tensor') continue; // a cast: scales are all 1 either way
+          // block/tile scales on the two shapes whose edges cut blocks short, for every format; the rest for int8
+          if ((granularity === 'block32' || granularity === 'tile32') && format !== 'int8' && !/\[(130|7),/.test(xname)) continue;
           list.push([`rotateQuantize ${format} ${granularity}${transposeOut ? ' transposeOut' : ''} rot ${xname}`, async () => {
             const g = await k.rotateQuantizeHost(x, rot, format, granularity, { transposeOut });
             return compareQuantized(g, ref.rotateQuantize(x, rot, format, granularity, { transposeOut }));
@@ -294,7 +296,7 @@ function checks(k: WebGpuKernels): [string, Check][] {
 
   // dequantize
   for (const format of ['int8', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2', 'bf16'] as QuantFormat[]) {
-    for (const granularity of ['tensor', 'row'] as Granularity[]) {
+    for (const granularity of ['tensor', 'row', 'block32', 'tile32'] as Granularity[]) {
       list.push([`dequantize ${format} ${granularity} [33, 65] transposeOut`, async () => {
         const q = ref.rotateQuantize(outlierF32(rng, 33, 65), null, format, granularity, { transposeOut: true });
         const g = await k.dequantizeHost(q, 'f32');
@@ -340,7 +342,12 @@ function checks(k: WebGpuKernels): [string, Check][] {
     const q = k.rotateQuantize(x, null, 'fp8e4m3', 'tensor');
     try { return k.matmulQuantized(q, q, { bT: true }); } finally { k.release(x, q); }
   })]);
-  list.push(['block32 rotateQuantize → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', () => k.rotateQuantizeHost(randF32(rng, 2, 64), null, 'int8', 'block32'))]);
+  list.push(['unknown granularity → E_ARG', () => expectError('E_ARG', () => k.rotateQuantizeHost(randF32(rng, 2, 64), null, 'int8', 'block64' as Granularity))]);
+  list.push(['block32 matmulQuantized → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', async () => {
+    const x = k.upload(randF32(rng, 4, 64));
+    const q = k.rotateQuantize(x, null, 'int8', 'block32');
+    try { return k.matmulQuantized(q, q, { bT: true }); } finally { k.release(x, q); }
+  })]);
   list.push(['shape mismatch → E_SHAPE', () => expectError('E_SHAPE', () => k.matmulHost(randF32(rng, 2, 3), randF32(rng, 4, 5)))]);
   list.push(['NaN input → E_NUMERIC (as the reference)', async () => {
     const x = randF32(rng, 3, 96);

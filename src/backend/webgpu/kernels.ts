@@ -10,7 +10,7 @@ import type { FloatDType } from '../../core/dtype.ts';
 import { HaloError } from '../../core/errors.ts';
 import { Tensor } from '../../core/tensor.ts';
 import type { HadamardPlan } from '../../hadamard/index.ts';
-import { decodeTable, formatTraits, scaleCount, type Granularity, type QuantFormat, type Quantized, type TableDType } from '../../quant/index.ts';
+import { decodeTable, formatTraits, GRANULARITIES, scaleCount, type Granularity, type QuantFormat, type Quantized, type TableDType } from '../../quant/index.ts';
 import type { FloatTensor, GemmOptions, Rotation } from '../backend.ts';
 import { gemmDims } from '../reference/matmul.ts';
 import { requestGpu, type GpuContext } from './device.ts';
@@ -24,7 +24,7 @@ import { decodeWgsl } from './wgsl/decode.ts';
 import { GEMM_TILE, gemmF32Wgsl } from './wgsl/gemm-f32.ts';
 import { gemmS8Wgsl, PACK_S8_WGSL } from './wgsl/gemm-s8.ts';
 import { wgslCodec } from './wgsl/codecs.ts';
-import { ABSMAX_ROWS_WGSL, ABSMAX_TENSOR_WGSL, dequantizeWgsl, quantizeWgsl, scalesWgsl } from './wgsl/quantize.ts';
+import { ABSMAX_GROUPS_WGSL, ABSMAX_TENSOR_WGSL, dequantizeWgsl, quantizeWgsl, scalesWgsl } from './wgsl/quantize.ts';
 
 /**
  * Element types a GpuTensor holds: f32 values; int8 codes and 8/6-bit float codes packed 4 per u32 in row-major
@@ -44,9 +44,9 @@ export interface GpuTensor {
 /** Codes + scales on the GPU, as src/quant's Quantized (q [R, C]: x's shape, or xᵀ's with transposeOut). */
 export interface GpuQuantized {
   readonly format: QuantFormat;
-  readonly granularity: 'tensor' | 'row';
+  readonly granularity: Granularity;
   readonly q: GpuTensor;
-  /** f32 [1, scaleCount]: one (tensor) or one per row of q. */
+  /** f32 [1, scaleCount]: src/quant's scales (one, per row, per 1×32 block, per 32×32 tile of q). */
   readonly scales: GpuTensor;
   /** How many quantized inputs were NaN/±inf (u32); readQuantized throws E_NUMERIC when nonzero, as the reference does. */
   readonly nonFinite: GpuBuffer;
@@ -63,6 +63,9 @@ export interface RotateQuantizeOptions {
 export type GemmLayout = Pick<GemmOptions, 'aT' | 'bT'>;
 
 const f32Bytes = (n: number) => n * 4;
+
+/** The quantize kernels' scale-index mode of each granularity (wgsl/quantize.ts's scale_index). */
+const MODE: Record<Granularity, number> = { tensor: 0, row: 1, block32: 2, tile32: 3 };
 
 function unsupported(why: string | null): void {
   if (why) throw new HaloError('E_UNSUPPORTED', why);
@@ -209,6 +212,11 @@ export class WebGpuKernels {
     }
     const { m, n, k } = this.dims(a.q, b.q, opts);
     unsupported(matmulUnsupported(a.q, b.q, opts));
+    for (const q of [a, b]) {
+      if (q.granularity !== 'tensor' && q.granularity !== 'row') {
+        throw new HaloError('E_UNSUPPORTED', `WebGPU matmulQuantized: ${q.granularity} scales do not factor out of the sum; dequantize instead`);
+      }
+    }
     const rowsA = a.granularity === 'row';
     const rowsB = b.granularity === 'row';
     if ((rowsA && opts.aT) || (rowsB && !opts.bT)) {
@@ -352,14 +360,15 @@ export class WebGpuKernels {
 
   /**
    * Rotate (optional) + absmax + quantize (+ transpose): backend.ts's rotateQuantize on the device, for every
-   * format (int8, fp8e4m3, fp8e5m2, fp6e3m2, bf16) with 'tensor' or 'row' scales. Codes and scales equal the
+   * format (int8, fp8e4m3, fp8e5m2, fp6e3m2, bf16) and granularity (tensor, row, block32, tile32). Codes and scales equal the
    * reference's bit for bit; non-finite inputs surface as E_NUMERIC from readQuantized.
    */
   rotateQuantize(x: GpuTensor, rot: Rotation | null, format: QuantFormat, granularity: Granularity, opts: RotateQuantizeOptions = {}): GpuQuantized {
-    formatTraits(format); // E_ARG for an unknown format, as the reference
+    formatTraits(format); // E_ARG for an unknown format or granularity, as the reference
+    if (!GRANULARITIES.includes(granularity)) throw new HaloError('E_ARG', `unknown granularity '${granularity}'; use one of ${GRANULARITIES.join(', ')}`);
     unsupported(rotateQuantizeUnsupported(x, rot, format, granularity));
     const codec = wgslCodec(format);
-    const g = granularity as 'tensor' | 'row';
+    const g = granularity;
     const rotated = rot ? this.rotateSteps(x, rot) : null;
     const src = rotated ? rotated.out : x;
     const [xr, xc] = x.shape;
@@ -379,12 +388,12 @@ export class WebGpuKernels {
       const groups = Math.min(Math.ceil(total / WG), 1024);
       steps.push({ pipeline: this.rt.pipeline('absmax-tensor', () => ABSMAX_TENSOR_WGSL), buffers: [u, src.buffer, amax, bad], grid: this.rt.grid(groups, 'absmax') });
     } else {
-      const u = this.rt.uniform([R, C, t ? 1 : 0], 'absmax-rows');
+      const u = this.rt.uniform([R, C, t ? 1 : 0, MODE[g], Math.ceil(C / 32), count], 'absmax-groups');
       temps.push(u);
-      steps.push({ pipeline: this.rt.pipeline('absmax-rows', () => ABSMAX_ROWS_WGSL), buffers: [u, src.buffer, amax, bad], grid: this.rt.grid(R, 'absmax rows') });
+      steps.push({ pipeline: this.rt.pipeline('absmax-groups', () => ABSMAX_GROUPS_WGSL), buffers: [u, src.buffer, amax, bad], grid: this.rt.grid(count, 'absmax groups') });
     }
     const us = this.rt.uniform([count, opts.unitScale ? 1 : 0], 'scales');
-    const uq = this.rt.uniform([R, C, t ? 1 : 0, g === 'row' ? 1 : 0], 'quantize');
+    const uq = this.rt.uniform([R, C, t ? 1 : 0, MODE[g], Math.ceil(C / 32)], 'quantize');
     temps.push(us, uq);
     steps.push({ pipeline: this.rt.pipeline(`scales-${format}`, () => scalesWgsl(codec)), buffers: [us, amax, scales.buffer], grid: this.rt.grid1d(count, 'scales') });
     steps.push({
@@ -403,7 +412,7 @@ export class WebGpuKernels {
     const codec = wgslCodec(q.format);
     const [R, C] = q.q.shape;
     const out = this.alloc([R, C], 'f32', `dequantized [${R}, ${C}]`);
-    const u = this.rt.uniform([R, C, q.granularity === 'row' ? 1 : 0], 'dequantize');
+    const u = this.rt.uniform([R, C, 0, MODE[q.granularity], Math.ceil(C / 32)], 'dequantize');
     const table = codec.table ? [this.decodeTableBuffer(formatTraits(q.format).dtype as TableDType)] : [];
     this.rt.submit([{
       pipeline: this.rt.pipeline(`dequantize-${q.format}`, () => dequantizeWgsl(codec)),
@@ -469,7 +478,7 @@ export class WebGpuKernels {
     if (q.q.dtype !== codeType) throw new HaloError('E_DTYPE', `${q.format} codes must be ${codeType}, got ${q.q.dtype}`);
     const gq: GpuQuantized = {
       format: q.format,
-      granularity: q.granularity as 'tensor' | 'row',
+      granularity: q.granularity,
       q: this.upload(q.q),
       scales: this.upload(new Tensor([1, q.scales.length], 'f32', q.scales)),
       nonFinite: this.rt.storage(4, 'non-finite count'),

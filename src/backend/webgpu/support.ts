@@ -34,13 +34,11 @@ export function rotateUnsupported(x: Pick<Tensor, 'dtype'>, _rot: Rotation | nul
 export function rotateQuantizeUnsupported(x: Pick<Tensor, 'dtype'>, rot: Rotation | null, format: QuantFormat, granularity: Granularity): string | null {
   const r = rotateUnsupported(x, rot);
   if (r) return r;
-  if (granularity !== 'tensor' && granularity !== 'row') return `WebGPU rotateQuantize implements 'tensor' and 'row' scales only, not '${granularity}'`;
   return null;
 }
 
 /** Why dequantize to `dtype` cannot run on WebGPU, or null. */
 export function dequantizeUnsupported(format: QuantFormat, granularity: Granularity, dtype: string): string | null {
-  if (granularity !== 'tensor' && granularity !== 'row') return `WebGPU dequantize implements 'tensor' and 'row' scales only, not '${granularity}'`;
   if (dtype !== 'f32') return `WebGPU dequantize writes f32 only, not ${dtype}`;
   return null;
 }

@@ -1,5 +1,5 @@
 // WGSL for absmax quantization as src/quant/quantize.ts defines it, in four small kernels:
-//   absmax (per tensor, or per row of the output O = x or xᵀ): max |x| as f32 bits (non-negative floats order
+//   absmax (per tensor, or per row / 1×32 block / 32×32 tile of the output O = x or xᵀ): max |x| as f32 bits (non-negative floats order
 //     like their bit patterns, so atomicMax on u32 is an exact max), and a count of NaN/±inf values (the
 //     reference throws E_NUMERIC for those; the host reads the count and throws the same);
 //   scales: the codec's scale_of(absmax) — fround(absmax/qmax) exactly, 1 for an all-zero group, with
@@ -45,12 +45,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }
 `;
 
+/** Which scale an element (i, c) of O [R, C] uses (U.mode: 0 tensor, 1 row, 2 block32, 3 tile32; U.nb = ceil(C/32)). */
+const SCALE_INDEX = /* wgsl */ `
+fn scale_index(i: u32, c: u32) -> u32 {
+  switch (U.mode) {
+    case 1u: { return i; }
+    case 2u: { return i * U.nb + c / 32u; }
+    case 3u: { return (i / 32u) * U.nb + c / 32u; }
+    default: { return 0u; }
+  }
+}
+`;
+
 /**
- * Per-row absmax of O [R, C]: one workgroup per row. O = X (X [R, C]) or, with transposed, Xᵀ (X [C, R]), whose
- * row g is X's column g.
+ * Absmax per group of O [R, C] — a row, a 1×32 block or a 32×32 tile (U.mode 1, 2, 3) — one workgroup per
+ * group. O = X (X [R, C]) or, with transposed, Xᵀ (X [C, R]), whose row i is X's column i.
  */
-export const ABSMAX_ROWS_WGSL = /* wgsl */ `
-struct Params { R: u32, C: u32, transposed: u32, _p0: u32 }
+export const ABSMAX_GROUPS_WGSL = /* wgsl */ `
+struct Params { R: u32, C: u32, transposed: u32, mode: u32, nb: u32, groups: u32, _p0: u32, _p1: u32 }
 @group(0) @binding(0) var<uniform> U: Params;
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> AMAX: array<u32>;
@@ -62,16 +74,33 @@ var<workgroup> wbad: atomic<u32>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let g = wid.x + wid.y * nwg.x;
-  if (g >= U.R) { return; }
+  if (g >= U.groups) { return; }
   if (li == 0u) {
     atomicStore(&wmax, 0u);
     atomicStore(&wbad, 0u);
   }
   workgroupBarrier();
+  // the group's first element and extent
+  var i0 = g;
+  var c0 = 0u;
+  var h = 1u;
+  var w = U.C;
+  if (U.mode == 2u) {
+    i0 = g / U.nb;
+    c0 = (g % U.nb) * 32u;
+    w = min(32u, U.C - c0);
+  } else if (U.mode == 3u) {
+    i0 = (g / U.nb) * 32u;
+    c0 = (g % U.nb) * 32u;
+    h = min(32u, U.R - i0);
+    w = min(32u, U.C - c0);
+  }
   var m = 0u;
   var bad = 0u;
-  for (var j = li; j < U.C; j += 256u) {
-    let x = select(X[g * U.C + j], X[j * U.R + g], U.transposed != 0u);
+  for (var t = li; t < h * w; t += 256u) {
+    let i = i0 + t / w;
+    let c = c0 + t % w;
+    let x = select(X[i * U.C + c], X[c * U.R + i], U.transposed != 0u);
     let b = bitcast<u32>(x) & 0x7fffffffu;
     if (b >= 0x7f800000u) { bad += 1u; } else { m = max(m, b); }
   }
@@ -109,8 +138,9 @@ export function quantizeWgsl(codec: WgslCodec): string {
   const per = codec.perWord;
   const width = 32 / per;
   return /* wgsl */ `
-struct Params { R: u32, C: u32, transposed: u32, perRow: u32 }
+struct Params { R: u32, C: u32, transposed: u32, mode: u32, nb: u32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(0) var<uniform> U: Params;
+${SCALE_INDEX}
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read> SC: array<f32>;
 @group(0) @binding(3) var<storage, read_write> Q: array<u32>;
@@ -129,7 +159,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let i = idx / U.C;
       let c = idx % U.C;
       let x = select(X[idx], X[c * U.R + i], U.transposed != 0u);
-      let s = SC[select(0u, i, U.perRow != 0u)];
+      let s = SC[scale_index(i, c)];
       word |= encode(x, s) << (${width}u * j);
     }
   }
@@ -143,8 +173,9 @@ export function dequantizeWgsl(codec: WgslCodec): string {
   const per = codec.perWord;
   const width = 32 / per;
   return /* wgsl */ `
-struct Params { R: u32, C: u32, perRow: u32, _p0: u32 }
+struct Params { R: u32, C: u32, transposed: u32, mode: u32, nb: u32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(0) var<uniform> U: Params;
+${SCALE_INDEX}
 @group(0) @binding(1) var<storage, read> Q: array<u32>;
 @group(0) @binding(2) var<storage, read> SC: array<f32>;
 @group(0) @binding(3) var<storage, read_write> O: array<f32>;
@@ -156,7 +187,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let idx = (wid.x + wid.y * nwg.x) * 256u + li;
   if (idx >= U.R * U.C) { return; }
   let code = (Q[idx / ${per}u] >> (${width}u * (idx % ${per}u))) & ${per === 4 ? '0xffu' : '0xffffu'};
-  O[idx] = SC[select(0u, idx / U.C, U.perRow != 0u)] * decode(code);
+  O[idx] = SC[scale_index(idx / U.C, idx % U.C)] * decode(code);
 }
 `;
 }
