@@ -212,6 +212,19 @@ function checks(k: WebGpuKernels): [string, Check][] {
     const pass = z.shape.join() === '2,3' && z.data.every((v) => v === 0) && e.shape.join() === '0,3';
     return { pass, detail: `[${z.shape}] all zero: ${z.data.every((v) => v === 0)}; [${e.shape}]` };
   }]);
+  list.push(['empty tensors: rotate [0, 96], rotateQuantize [0, 96] tensor/row/tile32', async () => {
+    const x = new Tensor([0, 96], 'f32', new Float32Array(0));
+    const rot: Rotation = { plan: planHadamard(96), side: 'right', transpose: false };
+    const r = await k.rotateHost(x, rot);
+    const out: string[] = [`rotate [${r.shape}]`];
+    let pass = r.shape.join() === '0,96';
+    for (const granularity of ['tensor', 'row', 'tile32'] as Granularity[]) {
+      const c = compareQuantized(await k.rotateQuantizeHost(x, rot, 'int8', granularity), ref.rotateQuantize(x, rot, 'int8', granularity));
+      pass &&= c.pass;
+      out.push(`${granularity}: ${c.detail}`);
+    }
+    return { pass, detail: out.join('; ') };
+  }]);
 
   // rotations: pow2, K·2^p, pure H_K, block-diagonal (pow2 and K·2^p blocks), blocks past the shared-memory kernel
   const plans: [string, HadamardPlan][] = [

@@ -7,8 +7,8 @@ import type { Tensor } from '../../core/tensor.ts';
 import type { Granularity, QuantFormat } from '../../quant/index.ts';
 import type { GemmOptions, Rotation } from '../backend.ts';
 
-/** Largest K of the i8 GEMM: 127²·K must stay below 2^31 for the i32 accumulator to be exact. */
-export const S8_MAX_K = Math.floor((2 ** 31 - 1) / (127 * 127));
+/** Largest K of the i8 GEMM: 128²·K (−128 codes included) must stay below 2^31 for the i32 accumulator to be exact. */
+export const S8_MAX_K = Math.floor((2 ** 31 - 1) / (128 * 128));
 
 /** Why matmul(a, b, opts) cannot run on WebGPU, or null. Shape mismatches are not checked here (they are E_SHAPE). */
 export function matmulUnsupported(a: Pick<Tensor, 'dtype' | 'shape'>, b: Pick<Tensor, 'dtype' | 'shape'>, opts: GemmOptions = {}): string | null {

@@ -1,7 +1,7 @@
-// WGSL for the int8 GEMM: out[M,N] = α·Σ_k a[m,k]·b[n,k] on operands packed 4 codes per u32 along K (pack-s8.ts
-// makes that layout from any stored one). dot4I8Packed multiplies four code pairs and sums them in i32, so the
-// sum is exact (|sum| ≤ 127²·K < 2^31 for K ≤ 133,000); α is applied once, by round_alpha_product, which rounds
-// α·sum first to f64 and then to f32 as the reference's JavaScript does: the result equals the reference's
+// WGSL for the int8 GEMM: out[M,N] = α·Σ_k a[m,k]·b[n,k] on operands packed 4 codes per u32 along K
+// (PACK_S8_WGSL below makes that layout from any stored one). dot4I8Packed multiplies four code pairs and sums
+// them in i32, so the sum is exact (|sum| ≤ 128²·K < 2^31 for K ≤ 131,071, support.ts's S8_MAX_K); α is applied
+// once, by round_alpha_product, which rounds α·sum first to f64 and then to f32 as the reference's JavaScript does: the result equals the reference's
 // matmul on i8 tensors bit for bit. Tiles: 64×64 outputs, 8 words (32 codes) of K per step, 4×4 per invocation.
 //
 // α comes from the uniform (a host number, as its f64 mantissa and exponent), or with `scales` from per-tensor
