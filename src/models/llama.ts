@@ -17,7 +17,7 @@ import type { Batch } from '../data/batch.ts';
 import { operandFormat, type HaloConfig } from '../halo/config.ts';
 import { castTensor } from '../io/cast.ts';
 import { prepareWeight, type PreparedWeight } from '../halo/linear.ts';
-import { expectedTensors, type TensorSource } from '../io/hf-folder.ts';
+import { expectedTensors, type TensorSource } from '../io/model-tensors.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
 import { nnKernels, type NnKernels } from '../backend/nn-kernels.ts';
 import { ropeTables } from '../nn/ops/rope.ts';
