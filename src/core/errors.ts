@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'E_FORMAT'       // a file's contents are malformed
   | 'E_NUMERIC'      // NaN/Inf where a finite value is required
   | 'E_NATIVE'       // the native addon failed or is unavailable
+  | 'E_DEVICE'       // a device backend (WebGPU) failed a kernel
   | 'E_MEMORY'       // the run's memory plan does not fit the machine
   | 'E_MPI';         // the Open MPI binding is missing or a collective failed
 

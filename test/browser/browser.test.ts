@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
-import { chromiumPath, noNodeImports } from './run.ts';
+import { noNodeImports } from '../../web/build.ts';
+import { chromiumPath } from './chromium.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 

@@ -6,47 +6,17 @@
 // Exit status: 0 all pass, 1 any failure (or the bundle would not build), 2 no Chromium or no WebGPU in it.
 // `--demo` runs test/browser/demo.ts's runDemo(argv) instead (the lead's page demo).
 import * as fs from 'node:fs';
-import { builtinModules } from 'node:module';
 import * as path from 'node:path';
 import * as esbuild from 'esbuild';
-import puppeteer from 'puppeteer-core';
+import { noNodeImports } from '../../web/build.ts';
 import { serveStatic } from '../../web/serve.ts';
+import { chromiumPath, launchChromium } from './chromium.ts';
 import type { ConformanceReport } from './conformance.entry.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const ENTRY = path.join(import.meta.dirname, 'conformance.entry.ts');
 /** How long the page may take (SwiftShader runs on the CPU). */
 const TIMEOUT_MS = 10 * 60_000;
-
-/** Chromium flags that give a headless page WebGPU on SwiftShader (Vulkan on the CPU). */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--use-angle=swiftshader',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-
-export function chromiumPath(): string {
-  return process.env.HALO_CHROMIUM || '/usr/bin/chromium';
-}
-
-/** Fails the build on any import of a Node builtin, naming the importer. */
-export const noNodeImports: esbuild.Plugin = {
-  name: 'no-node-imports',
-  setup(build) {
-    const bare = new Set(builtinModules);
-    build.onResolve({ filter: /.*/ }, (args) => {
-      if (args.path.startsWith('node:') || bare.has(args.path)) {
-        return { errors: [{ text: `browser bundle imports Node builtin '${args.path}' (from ${path.relative(ROOT, args.importer)})` }] };
-      }
-      return undefined;
-    });
-  },
-};
 
 /** The conformance page's script, bundled for the browser. Throws esbuild's error when the bundle fails. */
 export async function bundleConformance(): Promise<string> {
@@ -97,7 +67,11 @@ async function main(argv: string[]): Promise<number> {
     ['/__conformance/index.html', PAGE],
     ['/__conformance/conformance.js', bundle],
   ]));
-  const browser = await puppeteer.launch({ executablePath: exe, headless: true, args: CHROMIUM_ARGS });
+  const browser = await launchChromium();
+  if (typeof browser === 'string') {
+    console.error(`browser tests not run: ${browser}`);
+    return 2;
+  }
   try {
     const page = await browser.newPage();
     const pageErrors: string[] = [];
