@@ -32,6 +32,7 @@ export interface LinearBenchOptions {
 export interface LinearBenchRow {
   level: Level;
   format: Format;
+  tokens: number;
   relErrY: number;           // NaN when errors: false
   relErrEX: number;
   relErrG: number;
@@ -97,6 +98,7 @@ export function runLinearBench(be: Backend, o: LinearBenchOptions, onRow?: (r: L
     const row: LinearBenchRow = {
       level: cfg.level,
       format: cfg.format,
+      tokens: o.tokens,
       relErrY: err(last!.y, yRef),
       relErrEX: err(last!.dx, exRef),
       relErrG: err(last!.dw, gRef),

@@ -49,3 +49,17 @@ export function checkRanges(o: ParsedOptions, ranges: Readonly<Record<string, Ra
 export function checkExclusive(o: ParsedOptions, a: string, b: string, why: string): void {
   if (o[a] === true && o[b] === true) throw new HaloError('E_ARG', `--${a} and --${b} exclude each other: ${why}`);
 }
+
+/** A comma-separated list of positive integers, each once ('2048,4096' → [2048, 4096]); E_ARG names the flag. */
+export function positiveIntList(value: string, flag: string): number[] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new HaloError('E_ARG', `--${flag} names no value`);
+  const out = items.map((s) => {
+    const n = Number(s);
+    if (!/^\d+$/.test(s) || !Number.isSafeInteger(n) || n <= 0) throw new HaloError('E_ARG', `--${flag} entry '${s}' is not a positive integer`);
+    return n;
+  });
+  const dup = out.find((n, i) => out.indexOf(n) !== i);
+  if (dup !== undefined) throw new HaloError('E_ARG', `--${flag} names ${dup} twice`);
+  return out;
+}

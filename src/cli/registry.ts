@@ -11,6 +11,7 @@ import { benchModelCommand } from './commands/bench-model.ts';
 import { benchStepCommand } from './commands/bench-step.ts';
 import { demoCommand } from './commands/demo.ts';
 import { experimentAblationCommand } from './commands/experiment-ablation.ts';
+import { experimentCompareCommand } from './commands/experiment-compare.ts';
 import { evalCommand } from './commands/eval.ts';
 import { finetuneCommand } from './commands/finetune.ts';
 import { generateCommand } from './commands/generate.ts';
@@ -40,4 +41,5 @@ export const COMMANDS: readonly Command[] = [
   analyzeOutliersCommand,
   analyzeGradientsCommand,
   experimentAblationCommand,
+  experimentCompareCommand,
 ];

@@ -1,6 +1,7 @@
 // `halo bench linear --json` end to end in a child process: one JSON array with the documented fields, and
 // on the outlier inputs the ordering the issue asks for (HALO-2 fixes E_Y token outliers, HALO-1/2 fix X
-// channel outliers, relative to HALO-0 INT8), with the SwitchBack and Jetfire baselines beside them.
+// channel outliers, relative to HALO-0 INT8), with the SwitchBack and Jetfire baselines beside them; and
+// several token counts in one run (--tokens LIST, the paper's Figure 4 shapes) with their speed-ups over BF16.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -65,5 +66,32 @@ test('bench linear --no-errors: timing only, the error fields are null in JSON',
   for (const r of rows) {
     assert.deepEqual([r.relErrY, r.relErrEX, r.relErrG], [null, null, null]);
     assert.ok(r.totalMs > 0 && r.gemmMs > 0);
+  }
+});
+
+test('bench linear --tokens LIST: each count in turn, speed-ups over the BF16 row of the same count, and a method × count table', () => {
+  const args = ['bin/halo.js', 'bench', 'linear', '--in-features', '32', '--out-features', '32', '--tokens', '8,16', '--levels', 'none,switchback,jetfire,halo2',
+    '--formats', 'int8', '--no-errors', '--backend', 'reference'];
+  const rows = JSON.parse(execFileSync(process.execPath, [...args, '--json'], { encoding: 'utf8' })) as { tokens: number; level: string; format: string; totalMs: number; vsBf16: number }[];
+  assert.deepEqual(rows.map((r) => `${r.tokens} ${r.level} ${r.format}`), [8, 16].flatMap((t) => ['none fp32', 'none bf16', 'switchback int8', 'jetfire int8', 'halo2 int8'].map((c) => `${t} ${c}`)));
+  for (const t of [8, 16]) {
+    const group = rows.filter((r) => r.tokens === t);
+    const bf16 = group.find((r) => r.format === 'bf16')!;
+    assert.equal(bf16.vsBf16, 1);
+    for (const r of group) assert.ok(Math.abs(r.vsBf16 - bf16.totalMs / r.totalMs) < 1e-9, `${t} ${r.level}`);
+  }
+  const text = execFileSync(process.execPath, args, { encoding: 'utf8' });
+  assert.match(text, /^linear 32×32, 8, 16 tokens/);
+  assert.match(text, /\ntokens +level +format/);
+  assert.match(text, /\nspeed-up over BF16 +8 tokens +16 tokens\n[- ]+\nSwitchBack INT8 +\d+\.\d\d× +\d+\.\d\d×\nJetfire INT8 +\d+\.\d\d× +\d+\.\d\d×\nHALO2 INT8 +\d+\.\d\d× +\d+\.\d\d×\n$/);
+});
+
+test('bench linear rejects a bad --tokens list with exit code 2', () => {
+  for (const [tokens, message] of [['0', /--tokens entry '0' is not a positive integer/], ['16,16', /--tokens names 16 twice/], ['8,abc', /--tokens entry 'abc'/]] as const) {
+    assert.throws(
+      () => execFileSync(process.execPath, ['bin/halo.js', 'bench', 'linear', '--tokens', tokens], { encoding: 'utf8', stdio: 'pipe' }),
+      (e: { status: number; stderr: string }) => e.status === 2 && message.test(e.stderr),
+      tokens,
+    );
   }
 });

@@ -7,32 +7,26 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aggregate, PEFT_DEFAULT_CONFIGS, pm, runOne, selectConfigs, type RunResult, type RunSetup } from '../../analysis/ablation.ts';
+import { loadTaskData, TASK_NAMES, TASKS, type TaskName } from '../../analysis/tasks.ts';
 import { backendNames, getBackend } from '../../backend/select.ts';
 import { HaloError } from '../../core/errors.ts';
-import { encodeRecords } from '../../data/encode.ts';
-import { toEvalItem } from '../../data/records.ts';
-import { scorersFor } from '../../eval/scorers.ts';
 import { loadModelFolder } from '../../io/hf-folder.ts';
 import { PEFT_METHODS, type PeftMethod } from '../../peft/build.ts';
 import { loadTokenizer } from '../../tokenizer/hf.ts';
 import type { Command } from '../command.ts';
-import { MAX_LINE_BYTES_OPTION, maxLineBytesFrom, readDataSpecs } from '../halo-options.ts';
+import { MAX_LINE_BYTES_OPTION, maxLineBytesFrom } from '../halo-options.ts';
 import { markdownTable } from '../../report/markdown.ts';
 import { formatTable } from '../table.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const TASK_DATA = {
-  sql: { train: 'data/sql/train.jsonl', eval: 'data/sql/eval.jsonl' },
-  gsm8k: { train: 'data/gsm8k/train.jsonl', eval: 'data/gsm8k/test.jsonl' },
-} as const;
 
 export const experimentAblationCommand: Command = {
   name: 'experiment ablation',
   summary: 'Fine-tune with FP32, BF16 and every HALO level × format; eval loss / exact match table (paper Table 6)',
-  usage: 'halo experiment ablation [--model DIR] [--task sql|gsm8k] [--seeds N] [--steps N] [--configs a,b] --out DIR',
+  usage: 'halo experiment ablation [--model DIR] [--task sql|gsm8k|arith] [--seeds N] [--steps N] [--configs a,b] --out DIR',
   options: [
     { name: 'model', type: 'string', help: 'model folder', default: path.join(ROOT, 'models/halo-tiny') },
-    { name: 'task', type: 'string', help: 'task: its shipped train/eval data and exact-match scorer', default: 'sql', choices: ['sql', 'gsm8k'] },
+    { name: 'task', type: 'string', help: 'task: its shipped train/eval data and exact-match scorer', default: 'sql', choices: TASK_NAMES },
     { name: 'train-data', type: 'string', help: 'training JSONL, FILE[:FROM:TO]; several: comma-separated (default: the task\'s shipped split)' },
     { name: 'eval-data', type: 'string', help: 'held-out JSONL, FILE[:FROM:TO]; several: comma-separated (default: the task\'s shipped split)' },
     { name: 'seeds', type: 'int', help: 'runs per configuration (seeds 0..N-1 set the data order)', default: 1 },
@@ -57,7 +51,7 @@ export const experimentAblationCommand: Command = {
     if (seeds < 1) throw new HaloError('E_ARG', `--seeds must be ≥ 1, got ${seeds}`);
     const steps = o.steps as number;
     if (steps < 1) throw new HaloError('E_ARG', `--steps must be ≥ 1, got ${steps}`);
-    const task = o.task as 'sql' | 'gsm8k';
+    const task = o.task as TaskName;
     const modelDir = o.model as string;
     if (!fs.existsSync(path.join(modelDir, 'config.json'))) throw new HaloError('E_IO', `no model at ${modelDir} (config.json missing)`);
     const outDir = o.out as string;
@@ -65,17 +59,12 @@ export const experimentAblationCommand: Command = {
 
     const tok = loadTokenizer(modelDir);
     const source = loadModelFolder(modelDir, { dtype: 'f32' });
-    const encodeOpts = { maxSeqLen: o['max-seq-len'] as number };
-    const trainSpec = (o['train-data'] as string | undefined) ?? path.join(ROOT, TASK_DATA[task].train);
-    const evalSpec = (o['eval-data'] as string | undefined) ?? path.join(ROOT, TASK_DATA[task].eval);
-    const trainRead = readDataSpecs(trainSpec, { maxLineBytes: maxLineBytesFrom(o) });
-    const maxEx = o['max-examples'] as number;
-    const trainSet = encodeRecords(maxEx > 0 ? trainRead.records.slice(0, maxEx) : trainRead.records, tok, encodeOpts).examples;
-    const evalRead = readDataSpecs(evalSpec, { maxLineBytes: maxLineBytesFrom(o) });
-    const first = <T>(a: T[], n: number) => (n > 0 ? a.slice(0, n) : a);
-    const evalSet = encodeRecords(first(evalRead.records, o['eval-loss-limit'] as number), tok, encodeOpts).examples;
-    const evalItems = first(evalRead.records, o['eval-limit'] as number).map((r) => toEvalItem(r, evalRead.source));
-    const scorers = scorersFor(task);
+    const trainSpec = (o['train-data'] as string | undefined) ?? path.join(ROOT, TASKS[task].train);
+    const evalSpec = (o['eval-data'] as string | undefined) ?? path.join(ROOT, TASKS[task].eval);
+    const { trainSet, evalSet, evalItems, scorers } = loadTaskData(tok, {
+      trainSpec, evalSpec, scoring: TASKS[task].scoring, maxSeqLen: o['max-seq-len'] as number, maxLineBytes: maxLineBytesFrom(o),
+      maxExamples: o['max-examples'] as number, evalLossLimit: o['eval-loss-limit'] as number, evalLimit: o['eval-limit'] as number,
+    });
     const setup: RunSetup = {
       source, tok, be: getBackend(o.backend as 'native' | undefined), trainSet, evalSet, evalItems, scorers,
       padId: tok.padId ?? tok.eosId ?? 0, steps, batchSize: o['batch-size'] as number, lr: o.lr as number, maxNewTokens: o['max-new-tokens'] as number, peft,
