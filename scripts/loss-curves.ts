@@ -1,6 +1,6 @@
 // Plots the training loss of several runs together (one metrics.jsonl each) as one SVG, smoothed over a moving
 // window so curves a few percent apart stay readable, and prints each run's mean loss over its last 10% of
-// steps (and its last eval loss, where logged). docs/results.md §5's adamw vs adamw8bit pretraining plot.
+// steps (and its last eval loss, where logged). docs/results.md §6's adamw vs adamw8bit pretraining plot.
 //   node --import tsx scripts/loss-curves.ts --out FILE.svg --title T NAME=RUN_DIR [NAME=RUN_DIR …]
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -59,7 +59,8 @@ export interface CompareRecipe {
  * Chosen so both default tasks × 6 methods × 3 seeds fit in about 40 minutes on 2 cores. SQL is ablation's
  * budget (docs/results.md §3). arith needs more steps to be learned at all: at 300 steps of 8 with lr 2e-3
  * FP32 gets about half its eval questions right, the middle of its learning curve, where a method that
- * learns slower shows (at 600 steps FP32 reaches ~80%, and the methods would all saturate).
+ * learns slower shows (on a wordier draft of the data, 300 → 600 steps took FP32 from 11% to 78%: much
+ * longer, and every method would saturate).
  * Real GSM8K is here for completeness: halo-tiny scores 0 on it after any budget this command can afford.
  */
 export const COMPARE_RECIPES: { readonly [T in TaskName]: CompareRecipe } = {
