@@ -15,7 +15,9 @@ export const noNodeImports: esbuild.Plugin = {
     const bare = new Set(builtinModules);
     build.onResolve({ filter: /.*/ }, (args) => {
       if (args.path.startsWith('node:') || bare.has(args.path)) {
-        return { errors: [{ text: `${path.relative(REPO_ROOT, args.importer)} imports Node builtin '${args.path}': the browser build must not reach Node's modules` }] };
+        return {
+          errors: [{ text: `${path.relative(REPO_ROOT, args.importer)} imports Node builtin '${args.path}': the browser build must not reach Node's modules` }],
+        };
       }
       return undefined;
     });

@@ -12,7 +12,11 @@ export interface PageGpu {
 
 export async function gpuKernelsForBridge(): Promise<PageGpu> {
   if (!globalThis.crossOriginIsolated) {
-    return { kernels: null, description: null, reason: 'the page is not cross-origin isolated (serve it with COOP/COEP headers: npm run web), so there is no SharedArrayBuffer for the GPU bridge' };
+    return {
+      kernels: null,
+      description: null,
+      reason: 'the page is not cross-origin isolated (serve it with COOP/COEP headers: npm run web), so there is no SharedArrayBuffer for the GPU bridge',
+    };
   }
   try {
     const k = await WebGpuKernels.create();

@@ -39,7 +39,8 @@ function drawLoss(losses: number[], total: number): void {
   const y = (v: number) => 200 - (180 * (v - min)) / (max - min || 1);
   const pts = losses.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
   const ticks = [min, (min + max) / 2, max].map((v) => `<text x="4" y="${y(v) + 4}" font-size="11" fill="#59606e">${v.toFixed(2)}</text>`).join('');
-  svg.innerHTML = `${ticks}<line x1="40" y1="200" x2="620" y2="200" stroke="#c9ced8"/><polyline fill="none" stroke="#2f5bd3" stroke-width="2" points="${pts}"/>` +
+  svg.innerHTML =
+    `${ticks}<line x1="40" y1="200" x2="620" y2="200" stroke="#c9ced8"/><polyline fill="none" stroke="#2f5bd3" stroke-width="2" points="${pts}"/>` +
     `<text x="600" y="214" font-size="11" fill="#59606e" text-anchor="end">step ${losses.length}/${total}</text>`;
 }
 
@@ -72,7 +73,8 @@ function base64(bytes: Uint8Array): string {
 
 function showDownloads(files: Record<string, Uint8Array>): void {
   const box = $('download');
-  box.innerHTML = 'Save these into one folder, then in Node: <code>halo eval --model models/halo-tiny --adapter FOLDER --as-trained --data data/sql/eval.jsonl --metric loss</code><br>';
+  box.innerHTML =
+    'Save these into one folder, then in Node: <code>halo eval --model models/halo-tiny --adapter FOLDER --as-trained --data data/sql/eval.jsonl --metric loss</code><br>';
   for (const [name, bytes] of Object.entries(files)) {
     const a = document.createElement('a');
     a.href = URL.createObjectURL(new Blob([bytes as BlobPart]));
@@ -95,10 +97,21 @@ async function run(o: RunOptions = {}): Promise<DemoResult> {
     const useGpu = gpu.kernels !== null && o.gpu !== false;
     if (useGpu) serveBridge(worker, gpu.kernels!, { log: new URLSearchParams(location.search).has('log') ? (l) => console.log(l) : undefined });
     const start: StartMessage = {
-      type: 'start', gpu: useGpu, modelUrl: new URL('../models/halo-tiny/', location.href).href,
-      trainUrl: o.trainText === undefined ? new URL('../data/sql/train.jsonl', location.href).href : undefined, trainText: o.trainText,
-      trainRows: 400, evalUrl: new URL('../data/sql/eval.jsonl', location.href).href, evalRows: o.evalRows ?? 16, showQuestions: o.questions ?? 3,
-      steps, lr: o.lr ?? Number($<HTMLInputElement>('lr').value), batchSize: 4, maxSeqLen: 256, seed: 0, maxNewTokens: o.maxNewTokens ?? 40,
+      type: 'start',
+      gpu: useGpu,
+      modelUrl: new URL('../models/halo-tiny/', location.href).href,
+      trainUrl: o.trainText === undefined ? new URL('../data/sql/train.jsonl', location.href).href : undefined,
+      trainText: o.trainText,
+      trainRows: 400,
+      evalUrl: new URL('../data/sql/eval.jsonl', location.href).href,
+      evalRows: o.evalRows ?? 16,
+      showQuestions: o.questions ?? 3,
+      steps,
+      lr: o.lr ?? Number($<HTMLInputElement>('lr').value),
+      batchSize: 4,
+      maxSeqLen: 256,
+      seed: 0,
+      maxNewTokens: o.maxNewTokens ?? 40,
     };
     let before: DoneMessage['answers'] = [];
     const losses: number[] = [];
@@ -125,11 +138,16 @@ async function run(o: RunOptions = {}): Promise<DemoResult> {
     worker.terminate();
     showAnswers(before, done.answers);
     $('evalloss').textContent = `eval loss (${start.evalRows} held-out rows): ${done.evalLossBefore.toFixed(4)} before → ${done.evalLoss.toFixed(4)} after`;
-    $('status').textContent = `done: ${steps} steps on ${done.backend === 'webgpu' ? `WebGPU (${gpu.description})` : 'the JavaScript reference backend'} in ${done.trainSeconds.toFixed(1)} s`;
+    $('status').textContent =
+      `done: ${steps} steps on ${done.backend === 'webgpu' ? `WebGPU (${gpu.description})` : 'the JavaScript reference backend'} in ${done.trainSeconds.toFixed(1)} s`;
     showDownloads(done.adapter);
     const { adapter, type: _t, ...rest } = done;
     return {
-      ...rest, gpu: gpu.description, steps, firstLoss: done.losses[0]!, lastLoss: done.losses.at(-1)!,
+      ...rest,
+      gpu: gpu.description,
+      steps,
+      firstLoss: done.losses[0]!,
+      lastLoss: done.losses.at(-1)!,
       adapter: Object.fromEntries(Object.entries(adapter).map(([k, v]) => [k, base64(v)])),
     };
   } finally {

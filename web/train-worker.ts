@@ -30,9 +30,20 @@ async function start(m: StartMessage): Promise<void> {
   const train = await records(m.trainUrl, m.trainText, 0, m.trainRows);
   const evalSet = await records(m.evalUrl, undefined, 0, m.evalRows);
   const shown = evalSet.slice(0, m.showQuestions);
-  const session = new LoraSession(files, train, { backend, steps: m.steps, lr: m.lr, batchSize: m.batchSize, maxSeqLen: m.maxSeqLen, seed: m.seed, baseModel: 'halo-tiny' });
+  const session = new LoraSession(files, train, {
+    backend,
+    steps: m.steps,
+    lr: m.lr,
+    batchSize: m.batchSize,
+    maxSeqLen: m.maxSeqLen,
+    seed: m.seed,
+    baseModel: 'halo-tiny',
+  });
   const trainable = session.model.adapterParameters().reduce((s, p) => s + p.data.length, 0);
-  post({ type: 'status', text: `${train.length} training rows (${session.trainExamples.length} examples), LoRA r16 on 7 projections: ${trainable.toLocaleString('en-US')} trainable parameters` });
+  post({
+    type: 'status',
+    text: `${train.length} training rows (${session.trainExamples.length} examples), LoRA r16 on 7 projections: ${trainable.toLocaleString('en-US')} trainable parameters`,
+  });
   post({ type: 'status', text: 'answering held-out questions before training …' });
   const before = session.answer(shown, m.maxNewTokens);
   const evalLossBefore = session.evalLoss(evalSet);

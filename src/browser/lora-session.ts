@@ -148,7 +148,10 @@ export class LoraSession {
     this.model.eval();
     const items = records.map((r) => toEvalItem(r, 'data'));
     const r = evaluateGeneration(this.model.model, this.files.tokenizer, items, scorersFor('sql'), {
-      maxNewTokens, batchSize: items.length, showExamples: items.length, progress: false,
+      maxNewTokens,
+      batchSize: items.length,
+      showExamples: items.length,
+      progress: false,
     });
     return r.examples.map((e, i) => ({
       prompt: items[i]!.messages.at(-1)!.content,

@@ -56,7 +56,10 @@ export function loadModelFiles(files: ModelFiles, where = 'model'): LoadedModelF
   for (const name of weightFileNames(files, where)) {
     for (const [k, t] of parseSafetensorsBytes(bytes(files, name, where), `${where}/${name}`).tensors) if (!isIgnorableTensor(k)) tensors.set(k, t);
   }
-  const check = checkTensors(config, [...tensors].map(([name, t]) => ({ name, shape: t.shape })));
+  const check = checkTensors(
+    config,
+    [...tensors].map(([name, t]) => ({ name, shape: t.shape })),
+  );
   if (check.missing.length || check.misshaped.length || check.extraLayers.length) {
     throw new HaloError('E_FORMAT', `${where}: tensors do not match config.json (${describeTensorCheck({ ...check, unexpected: [] })})`);
   }

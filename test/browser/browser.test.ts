@@ -16,7 +16,15 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 test('the browser bundle refuses Node builtins (node:fs and bare fs)', async () => {
   for (const spec of ['node:fs', 'fs', 'node:child_process']) {
     await assert.rejects(
-      esbuild.build({ stdin: { contents: `import * as m from '${spec}'; console.log(m);`, resolveDir: ROOT }, bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent', plugins: [noNodeImports] }),
+      esbuild.build({
+        stdin: { contents: `import * as m from '${spec}'; console.log(m);`, resolveDir: ROOT },
+        bundle: true,
+        platform: 'browser',
+        format: 'esm',
+        write: false,
+        logLevel: 'silent',
+        plugins: [noNodeImports],
+      }),
       (e: Error) => e.message.includes(`Node builtin '${spec}'`),
       spec,
     );
@@ -43,7 +51,10 @@ test('WebGPU kernels conform to the reference backend in headless Chromium', { t
   assert.equal(report.pass, true);
   // every family ran (a runner that silently ran nothing must not pass)
   for (const family of ['gemm-f32', 'gemm-s8', 'rotate ', 'rotateQuantize int8', 'dequantize', 'device chain', 'E_UNSUPPORTED', 'E_NUMERIC']) {
-    assert.ok(report.results.some((r) => r.name.includes(family)), `no '${family}' check in the run`);
+    assert.ok(
+      report.results.some((r) => r.name.includes(family)),
+      `no '${family}' check in the run`,
+    );
   }
   assert.ok(report.results.length >= 150, `only ${report.results.length} checks ran`);
 });

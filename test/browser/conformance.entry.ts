@@ -73,7 +73,11 @@ function randCodes(format: QuantFormat, rng: Rng, r: number, c: number): Tensor 
 function decodedAbs(t: Tensor): Tensor<'f32'> {
   if (t.dtype === 'f32') return abs(t as Tensor<'f32'>);
   const tr = formatTraits(({ bf16: 'bf16', fp8e4m3: 'fp8e4m3', fp8e5m2: 'fp8e5m2', fp6e3m2: 'fp6e3m2' } as Record<string, QuantFormat>)[t.dtype]!);
-  return new Tensor(t.shape, 'f32', Float32Array.from(t.data as Uint8Array, (v) => Math.abs(tr.decode(v))));
+  return new Tensor(
+    t.shape,
+    'f32',
+    Float32Array.from(t.data as Uint8Array, (v) => Math.abs(tr.decode(v))),
+  );
 }
 
 // ---- comparisons ---------------------------------------------------------------------------------------
@@ -99,7 +103,8 @@ function sameShape(a: Tensor, b: Tensor): boolean {
 
 /** Codes that differ, and the largest difference of their raw values (bit patterns for float codes). */
 function codeDiff(a: ArrayLike<number>, b: ArrayLike<number>): { n: number; max: number } {
-  let n = 0, max = 0;
+  let n = 0,
+    max = 0;
   for (let i = 0; i < a.length; i++) {
     const d = Math.abs(a[i]! - b[i]!);
     if (d) n++;
@@ -109,7 +114,8 @@ function codeDiff(a: ArrayLike<number>, b: ArrayLike<number>): { n: number; max:
 }
 
 function compareQuantized(g: Quantized, r: Quantized): { pass: boolean; detail: string } {
-  if (!sameShape(g.q, r.q) || g.q.dtype !== r.q.dtype) return { pass: false, detail: `codes ${g.q.dtype} [${g.q.shape}] vs reference ${r.q.dtype} [${r.q.shape}]` };
+  if (!sameShape(g.q, r.q) || g.q.dtype !== r.q.dtype)
+    return { pass: false, detail: `codes ${g.q.dtype} [${g.q.shape}] vs reference ${r.q.dtype} [${r.q.shape}]` };
   const c = codeDiff(g.q.data, r.q.data);
   const s = bitMismatches(g.scales, r.scales);
   const pass = c.n === 0 && s === 0 && g.scales.length === r.scales.length;
@@ -124,7 +130,13 @@ const LAYOUTS: GemmOptions[] = [{}, { aT: true }, { bT: true }, { aT: true, bT: 
 const layoutName = (o: GemmOptions) => `${o.aT ? 'Aᵀ' : 'A'}·${o.bT ? 'Bᵀ' : 'B'}`;
 
 /** [M, K, N] */
-const GEMM_SHAPES: [number, number, number][] = [[1, 1, 1], [7, 13, 5], [33, 65, 17], [64, 256, 96], [130, 768, 256]];
+const GEMM_SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [7, 13, 5],
+  [33, 65, 17],
+  [64, 256, 96],
+  [130, 768, 256],
+];
 
 function stored<T extends Tensor>(rng: Rng, make: (rng: Rng, r: number, c: number) => T, rows: number, cols: number, t: boolean | undefined): T {
   return t ? make(rng, cols, rows) : make(rng, rows, cols);
@@ -147,21 +159,25 @@ function checks(k: WebGpuKernels): [string, Check][] {
   // f32 GEMM (and the float-code formats decoded to it): every shape × layout, α = 1 and α = −0.37, against
   // the recursive-summation bound
   const floatGemm = (name: string, a: Tensor, b: Tensor, opts: GemmOptions, kk: number) =>
-    list.push([name, async () => {
-      const alpha = opts.alpha ?? 1;
-      const g = await k.matmulHost(a, b, opts);
-      const r = ref.matmul(a, b, opts);
-      const bound = ref.matmul(decodedAbs(a), decodedAbs(b), { aT: opts.aT, bT: opts.bT });
-      let worst = 0, bad = 0;
-      for (let i = 0; i < r.numel; i++) {
-        const unit = U * Math.abs(alpha) * bound.data[i]!;
-        const err = Math.abs(g.data[i]! - r.data[i]!);
-        if (!(err <= (kk + 3) * unit + 1e-30)) bad++;
-        if (unit > 0) worst = Math.max(worst, err / unit);
-      }
-      const pass = sameShape(g, r) && bad === 0;
-      return { pass, detail: `max |Δ| = ${worst.toFixed(2)}·u·|α|Σ|ab| (bound ${kk + 3}); ${bad} of ${r.numel} outside` };
-    }]);
+    list.push([
+      name,
+      async () => {
+        const alpha = opts.alpha ?? 1;
+        const g = await k.matmulHost(a, b, opts);
+        const r = ref.matmul(a, b, opts);
+        const bound = ref.matmul(decodedAbs(a), decodedAbs(b), { aT: opts.aT, bT: opts.bT });
+        let worst = 0,
+          bad = 0;
+        for (let i = 0; i < r.numel; i++) {
+          const unit = U * Math.abs(alpha) * bound.data[i]!;
+          const err = Math.abs(g.data[i]! - r.data[i]!);
+          if (!(err <= (kk + 3) * unit + 1e-30)) bad++;
+          if (unit > 0) worst = Math.max(worst, err / unit);
+        }
+        const pass = sameShape(g, r) && bad === 0;
+        return { pass, detail: `max |Δ| = ${worst.toFixed(2)}·u·|α|Σ|ab| (bound ${kk + 3}); ${bad} of ${r.numel} outside` };
+      },
+    ]);
   for (const [m, kk, n] of GEMM_SHAPES) {
     for (const lay of LAYOUTS) {
       for (const alpha of [1, -0.37]) {
@@ -172,7 +188,11 @@ function checks(k: WebGpuKernels): [string, Check][] {
     }
   }
   for (const format of ['bf16', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2'] as QuantFormat[]) {
-    for (const [m, kk, n] of [[7, 13, 5], [33, 65, 17], [64, 256, 96]] as [number, number, number][]) {
+    for (const [m, kk, n] of [
+      [7, 13, 5],
+      [33, 65, 17],
+      [64, 256, 96],
+    ] as [number, number, number][]) {
       for (const lay of LAYOUTS) {
         const codes = (r: Rng, rows: number, cols: number) => randCodes(format, r, rows, cols);
         const a = stored(rng, codes, m, kk, lay.aT);
@@ -183,7 +203,8 @@ function checks(k: WebGpuKernels): [string, Check][] {
   }
 
   // i8 GEMM: bit-identical, α = 1, a product of two f32 scales (an f64 the kernel rounds through), −0.3
-  const sa = Math.fround(0.0123), sb = Math.fround(0.00731);
+  const sa = Math.fround(0.0123),
+    sb = Math.fround(0.00731);
   for (const [m, kk, n] of [...GEMM_SHAPES, [3, 2048, 5] as [number, number, number]]) {
     for (const lay of LAYOUTS) {
       const a = stored(rng, randI8, m, kk, lay.aT);
@@ -195,36 +216,45 @@ function checks(k: WebGpuKernels): [string, Check][] {
       }
       for (const alpha of [1, sa * sb, -0.3]) {
         const opts = { ...lay, alpha };
-        list.push([`gemm-s8 ${m}×${kk}×${n} ${layoutName(lay)} α=${alpha === sa * sb ? 'sa·sb' : alpha}`, async () => {
-          const g = await k.matmulHost(a, bS, opts);
-          const r = ref.matmul(a, bS, opts);
-          const bad = bitMismatches(g.data as Float32Array, r.data as Float32Array);
-          return { pass: sameShape(g, r) && bad === 0, detail: `${bad} of ${r.numel} outputs differ in bits` };
-        }]);
+        list.push([
+          `gemm-s8 ${m}×${kk}×${n} ${layoutName(lay)} α=${alpha === sa * sb ? 'sa·sb' : alpha}`,
+          async () => {
+            const g = await k.matmulHost(a, bS, opts);
+            const r = ref.matmul(a, bS, opts);
+            const bad = bitMismatches(g.data as Float32Array, r.data as Float32Array);
+            return { pass: sameShape(g, r) && bad === 0, detail: `${bad} of ${r.numel} outputs differ in bits` };
+          },
+        ]);
       }
     }
   }
 
   // empty products
-  list.push(['gemm K = 0 → zeros; M = 0 → [0, N]', async () => {
-    const z = await k.matmulHost(new Tensor([2, 0], 'f32', new Float32Array(0)), new Tensor([0, 3], 'f32', new Float32Array(0)));
-    const e = await k.matmulHost(new Tensor([0, 4], 'i8', new Int8Array(0)), new Tensor([4, 3], 'i8', new Int8Array(4 * 3)));
-    const pass = z.shape.join() === '2,3' && z.data.every((v) => v === 0) && e.shape.join() === '0,3';
-    return { pass, detail: `[${z.shape}] all zero: ${z.data.every((v) => v === 0)}; [${e.shape}]` };
-  }]);
-  list.push(['empty tensors: rotate [0, 96], rotateQuantize [0, 96] tensor/row/tile32', async () => {
-    const x = new Tensor([0, 96], 'f32', new Float32Array(0));
-    const rot: Rotation = { plan: planHadamard(96), side: 'right', transpose: false };
-    const r = await k.rotateHost(x, rot);
-    const out: string[] = [`rotate [${r.shape}]`];
-    let pass = r.shape.join() === '0,96';
-    for (const granularity of ['tensor', 'row', 'tile32'] as Granularity[]) {
-      const c = compareQuantized(await k.rotateQuantizeHost(x, rot, 'int8', granularity), ref.rotateQuantize(x, rot, 'int8', granularity));
-      pass &&= c.pass;
-      out.push(`${granularity}: ${c.detail}`);
-    }
-    return { pass, detail: out.join('; ') };
-  }]);
+  list.push([
+    'gemm K = 0 → zeros; M = 0 → [0, N]',
+    async () => {
+      const z = await k.matmulHost(new Tensor([2, 0], 'f32', new Float32Array(0)), new Tensor([0, 3], 'f32', new Float32Array(0)));
+      const e = await k.matmulHost(new Tensor([0, 4], 'i8', new Int8Array(0)), new Tensor([4, 3], 'i8', new Int8Array(4 * 3)));
+      const pass = z.shape.join() === '2,3' && z.data.every((v) => v === 0) && e.shape.join() === '0,3';
+      return { pass, detail: `[${z.shape}] all zero: ${z.data.every((v) => v === 0)}; [${e.shape}]` };
+    },
+  ]);
+  list.push([
+    'empty tensors: rotate [0, 96], rotateQuantize [0, 96] tensor/row/tile32',
+    async () => {
+      const x = new Tensor([0, 96], 'f32', new Float32Array(0));
+      const rot: Rotation = { plan: planHadamard(96), side: 'right', transpose: false };
+      const r = await k.rotateHost(x, rot);
+      const out: string[] = [`rotate [${r.shape}]`];
+      let pass = r.shape.join() === '0,96';
+      for (const granularity of ['tensor', 'row', 'tile32'] as Granularity[]) {
+        const c = compareQuantized(await k.rotateQuantizeHost(x, rot, 'int8', granularity), ref.rotateQuantize(x, rot, 'int8', granularity));
+        pass &&= c.pass;
+        out.push(`${granularity}: ${c.detail}`);
+      }
+      return { pass, detail: out.join('; ') };
+    },
+  ]);
 
   // rotations: pow2, K·2^p, pure H_K, block-diagonal (pow2 and K·2^p blocks), blocks past the shared-memory kernel
   const plans: [string, HadamardPlan][] = [
@@ -243,12 +273,15 @@ function checks(k: WebGpuKernels): [string, Check][] {
         const other = plan.n > 4096 ? 3 : [1, 7, 33][rng.int(3)]!;
         const x = side === 'right' ? outlierF32(rng, other, plan.n) : outlierF32(rng, plan.n, other);
         const rot: Rotation = { plan, side, transpose };
-        list.push([`rotate ${pname} ${side}${transpose ? ' ᵀ' : ''} [${x.shape}]`, async () => {
-          const g = await k.rotateHost(x, rot);
-          const r = ref.rotate(x, rot);
-          const bad = bitMismatches(g.data as Float32Array, r.data as Float32Array);
-          return { pass: sameShape(g, r) && bad === 0, detail: `${bad} of ${r.numel} differ in bits (max |Δ| ${maxAbsDiff(g.data, r.data)})` };
-        }]);
+        list.push([
+          `rotate ${pname} ${side}${transpose ? ' ᵀ' : ''} [${x.shape}]`,
+          async () => {
+            const g = await k.rotateHost(x, rot);
+            const r = ref.rotate(x, rot);
+            const bad = bitMismatches(g.data as Float32Array, r.data as Float32Array);
+            return { pass: sameShape(g, r) && bad === 0, detail: `${bad} of ${r.numel} differ in bits (max |Δ| ${maxAbsDiff(g.data, r.data)})` };
+          },
+        ]);
       }
     }
   }
@@ -270,62 +303,86 @@ function checks(k: WebGpuKernels): [string, Check][] {
           if (format === 'bf16' && granularity !== 'tensor') continue; // a cast: scales are all 1 either way
           // block/tile scales on the two shapes whose edges cut blocks short, for every format; the rest for int8
           if ((granularity === 'block32' || granularity === 'tile32') && format !== 'int8' && !/\[(130|7),/.test(xname)) continue;
-          list.push([`rotateQuantize ${format} ${granularity}${transposeOut ? ' transposeOut' : ''} rot ${xname}`, async () => {
-            const g = await k.rotateQuantizeHost(x, rot, format, granularity, { transposeOut });
-            return compareQuantized(g, ref.rotateQuantize(x, rot, format, granularity, { transposeOut }));
-          }]);
+          list.push([
+            `rotateQuantize ${format} ${granularity}${transposeOut ? ' transposeOut' : ''} rot ${xname}`,
+            async () => {
+              const g = await k.rotateQuantizeHost(x, rot, format, granularity, { transposeOut });
+              return compareQuantized(g, ref.rotateQuantize(x, rot, format, granularity, { transposeOut }));
+            },
+          ]);
         }
       }
     }
   }
-  list.push(['rotateQuantize int8 unitScale (saturating cast, ties at k+½)', async () => {
-    const d = new Float32Array(4 * 64);
-    for (let i = 0; i < d.length; i++) d[i] = (rng.int(300) - 150) + (rng.next() < 0.5 ? 0.5 : rng.next());
-    const x = new Tensor([4, 64], 'f32', d);
-    const g = await k.rotateQuantizeHost(x, null, 'int8', 'row', { unitScale: true });
-    return compareQuantized(g, ref.rotateQuantize(x, null, 'int8', 'row', { unitScale: true }));
-  }]);
+  list.push([
+    'rotateQuantize int8 unitScale (saturating cast, ties at k+½)',
+    async () => {
+      const d = new Float32Array(4 * 64);
+      for (let i = 0; i < d.length; i++) d[i] = rng.int(300) - 150 + (rng.next() < 0.5 ? 0.5 : rng.next());
+      const x = new Tensor([4, 64], 'f32', d);
+      const g = await k.rotateQuantizeHost(x, null, 'int8', 'row', { unitScale: true });
+      return compareQuantized(g, ref.rotateQuantize(x, null, 'int8', 'row', { unitScale: true }));
+    },
+  ]);
   for (const format of ['int8', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2'] as QuantFormat[]) {
-    list.push([`rotateQuantize ${format} near-tie stress (x within 2 ulp of a rounding boundary × scale)`, async () => {
-      const { x, nearTies } = tieStress(format, rng, 16, 512);
-      const results: string[] = [];
-      let pass = nearTies > 0;
-      for (const granularity of ['row', 'tensor'] as Granularity[]) {
-        const c = compareQuantized(await k.rotateQuantizeHost(x, null, format, granularity), ref.rotateQuantize(x, null, format, granularity));
-        pass &&= c.pass;
-        results.push(`${granularity}: ${c.detail}`);
-      }
-      return { pass, detail: `${nearTies} values where an f32 quotient rounds the other way; ${results.join('; ')}` };
-    }]);
+    list.push([
+      `rotateQuantize ${format} near-tie stress (x within 2 ulp of a rounding boundary × scale)`,
+      async () => {
+        const { x, nearTies } = tieStress(format, rng, 16, 512);
+        const results: string[] = [];
+        let pass = nearTies > 0;
+        for (const granularity of ['row', 'tensor'] as Granularity[]) {
+          const c = compareQuantized(await k.rotateQuantizeHost(x, null, format, granularity), ref.rotateQuantize(x, null, format, granularity));
+          pass &&= c.pass;
+          results.push(`${granularity}: ${c.detail}`);
+        }
+        return { pass, detail: `${nearTies} values where an f32 quotient rounds the other way; ${results.join('; ')}` };
+      },
+    ]);
   }
-  list.push(['rotateQuantize fp8e4m3 unitScale (saturating cast past ±448, signed zeros)', async () => {
-    const d = new Float32Array(4 * 64);
-    for (let i = 0; i < d.length; i++) d[i] = rng.normal() * 2 ** (rng.int(24) - 12);
-    d[0] = 600; d[1] = -460; d[2] = -0; d[3] = -1e-9; d[4] = 464; d[5] = 3.0e-3;
-    const x = new Tensor([4, 64], 'f32', d);
-    const g = await k.rotateQuantizeHost(x, null, 'fp8e4m3', 'row', { unitScale: true });
-    return compareQuantized(g, ref.rotateQuantize(x, null, 'fp8e4m3', 'row', { unitScale: true }));
-  }]);
+  list.push([
+    'rotateQuantize fp8e4m3 unitScale (saturating cast past ±448, signed zeros)',
+    async () => {
+      const d = new Float32Array(4 * 64);
+      for (let i = 0; i < d.length; i++) d[i] = rng.normal() * 2 ** (rng.int(24) - 12);
+      d[0] = 600;
+      d[1] = -460;
+      d[2] = -0;
+      d[3] = -1e-9;
+      d[4] = 464;
+      d[5] = 3.0e-3;
+      const x = new Tensor([4, 64], 'f32', d);
+      const g = await k.rotateQuantizeHost(x, null, 'fp8e4m3', 'row', { unitScale: true });
+      return compareQuantized(g, ref.rotateQuantize(x, null, 'fp8e4m3', 'row', { unitScale: true }));
+    },
+  ]);
 
   // dequantize
   for (const format of ['int8', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2', 'bf16'] as QuantFormat[]) {
     for (const granularity of ['tensor', 'row', 'block32', 'tile32'] as Granularity[]) {
-      list.push([`dequantize ${format} ${granularity} [33, 65] transposeOut`, async () => {
-        const q = ref.rotateQuantize(outlierF32(rng, 33, 65), null, format, granularity, { transposeOut: true });
-        const g = await k.dequantizeHost(q, 'f32');
-        const r = ref.dequantize(q, 'f32');
-        const bad = bitMismatches(g.data as Float32Array, r.data as Float32Array);
-        return { pass: sameShape(g, r) && bad === 0, detail: `${bad} of ${r.numel} differ in bits` };
-      }]);
+      list.push([
+        `dequantize ${format} ${granularity} [33, 65] transposeOut`,
+        async () => {
+          const q = ref.rotateQuantize(outlierF32(rng, 33, 65), null, format, granularity, { transposeOut: true });
+          const g = await k.dequantizeHost(q, 'f32');
+          const r = ref.dequantize(q, 'f32');
+          const bad = bitMismatches(g.data as Float32Array, r.data as Float32Array);
+          return { pass: sameShape(g, r) && bad === 0, detail: `${bad} of ${r.numel} differ in bits` };
+        },
+      ]);
     }
   }
 
   // device-resident HALO GEMMs: rotate+quantize both operands and multiply their codes without leaving the GPU,
   // against src/halo/operand.ts's gemm on the reference backend (forward X̃·W̃ᵀ, input gradient E·W̃, weight
   // gradient Eᵀ·X̃), per-tensor and per-row scales
-  const T = 33, C = 96, O = 40;
+  const T = 33,
+    C = 96,
+    O = 40;
   const rotC: Rotation = { plan: planHadamard(C), side: 'right', transpose: false };
-  const X = outlierF32(rng, T, C), W = randF32(rng, O, C, 0.05), E = randF32(rng, T, O, 0.01);
+  const X = outlierF32(rng, T, C),
+    W = randF32(rng, O, C, 0.05),
+    E = randF32(rng, T, O, 0.01);
   const cases: [string, Tensor<'f32'>, Rotation | null, Granularity, Tensor<'f32'>, Rotation | null, Granularity, GemmOptions][] = [
     ['forward X̃·W̃ᵀ tensor', X, rotC, 'tensor', W, rotC, 'tensor', { bT: true }],
     ['forward X̃·W̃ᵀ row × row', X, rotC, 'row', W, rotC, 'row', { bT: true }],
@@ -334,41 +391,81 @@ function checks(k: WebGpuKernels): [string, Check][] {
     ['weight gradient Eᵀ·X̃ tensor', E, null, 'tensor', X, rotC, 'tensor', { aT: true }],
   ];
   for (const [name, A, ra, ga, B, rb, gb, lay] of cases) {
-    list.push([`device chain ${name}`, async () => {
-      const da = k.upload(A), db = k.upload(B);
-      const qa = k.rotateQuantize(da, ra, 'int8', ga), qb = k.rotateQuantize(db, rb, 'int8', gb);
-      const out = k.matmulQuantized(qa, qb, lay);
-      const g = await k.read(out);
-      k.release(da, db, qa, qb, out);
-      const r = gemm(ref, quantOperand(ref.rotateQuantize(A, ra, 'int8', ga)), quantOperand(ref.rotateQuantize(B, rb, 'int8', gb)), lay);
-      const bad = bitMismatches(g.data as Float32Array, r.data as Float32Array);
-      return { pass: sameShape(g, r) && bad === 0, detail: `${bad} of ${r.numel} differ in bits` };
-    }]);
+    list.push([
+      `device chain ${name}`,
+      async () => {
+        const da = k.upload(A),
+          db = k.upload(B);
+        const qa = k.rotateQuantize(da, ra, 'int8', ga),
+          qb = k.rotateQuantize(db, rb, 'int8', gb);
+        const out = k.matmulQuantized(qa, qb, lay);
+        const g = await k.read(out);
+        k.release(da, db, qa, qb, out);
+        const r = gemm(ref, quantOperand(ref.rotateQuantize(A, ra, 'int8', ga)), quantOperand(ref.rotateQuantize(B, rb, 'int8', gb)), lay);
+        const bad = bitMismatches(g.data as Float32Array, r.data as Float32Array);
+        return { pass: sameShape(g, r) && bad === 0, detail: `${bad} of ${r.numel} differ in bits` };
+      },
+    ]);
   }
 
   // errors the bridge relies on
   list.push(['mixed dtypes → E_DTYPE', () => expectError('E_DTYPE', () => k.matmulHost(randF32(rng, 2, 3), randCodes('bf16', rng, 3, 2)))]);
-  list.push(['f64 matmul → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', () => k.matmulHost(new Tensor([2, 2], 'f64', new Float64Array(4)), new Tensor([2, 2], 'f64', new Float64Array(4))))]);
-  list.push(['f64 rotateQuantize → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', () => k.rotateQuantizeHost(new Tensor([2, 4], 'f64', new Float64Array(8)), null, 'fp8e4m3', 'tensor'))]);
-  list.push(['fp8 matmulQuantized → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', async () => {
-    const x = k.upload(randF32(rng, 4, 8));
-    const q = k.rotateQuantize(x, null, 'fp8e4m3', 'tensor');
-    try { return k.matmulQuantized(q, q, { bT: true }); } finally { k.release(x, q); }
-  })]);
-  list.push(['unknown granularity → E_ARG', () => expectError('E_ARG', () => k.rotateQuantizeHost(randF32(rng, 2, 64), null, 'int8', 'block64' as Granularity))]);
-  list.push(['block32 matmulQuantized → E_UNSUPPORTED', () => expectError('E_UNSUPPORTED', async () => {
-    const x = k.upload(randF32(rng, 4, 64));
-    const q = k.rotateQuantize(x, null, 'int8', 'block32');
-    try { return k.matmulQuantized(q, q, { bT: true }); } finally { k.release(x, q); }
-  })]);
+  list.push([
+    'f64 matmul → E_UNSUPPORTED',
+    () => expectError('E_UNSUPPORTED', () => k.matmulHost(new Tensor([2, 2], 'f64', new Float64Array(4)), new Tensor([2, 2], 'f64', new Float64Array(4)))),
+  ]);
+  list.push([
+    'f64 rotateQuantize → E_UNSUPPORTED',
+    () => expectError('E_UNSUPPORTED', () => k.rotateQuantizeHost(new Tensor([2, 4], 'f64', new Float64Array(8)), null, 'fp8e4m3', 'tensor')),
+  ]);
+  list.push([
+    'fp8 matmulQuantized → E_UNSUPPORTED',
+    () =>
+      expectError('E_UNSUPPORTED', async () => {
+        const x = k.upload(randF32(rng, 4, 8));
+        const q = k.rotateQuantize(x, null, 'fp8e4m3', 'tensor');
+        try {
+          return k.matmulQuantized(q, q, { bT: true });
+        } finally {
+          k.release(x, q);
+        }
+      }),
+  ]);
+  list.push([
+    'unknown granularity → E_ARG',
+    () => expectError('E_ARG', () => k.rotateQuantizeHost(randF32(rng, 2, 64), null, 'int8', 'block64' as Granularity)),
+  ]);
+  list.push([
+    'block32 matmulQuantized → E_UNSUPPORTED',
+    () =>
+      expectError('E_UNSUPPORTED', async () => {
+        const x = k.upload(randF32(rng, 4, 64));
+        const q = k.rotateQuantize(x, null, 'int8', 'block32');
+        try {
+          return k.matmulQuantized(q, q, { bT: true });
+        } finally {
+          k.release(x, q);
+        }
+      }),
+  ]);
   list.push(['shape mismatch → E_SHAPE', () => expectError('E_SHAPE', () => k.matmulHost(randF32(rng, 2, 3), randF32(rng, 4, 5)))]);
-  list.push(['NaN input → E_NUMERIC (as the reference)', async () => {
-    const x = randF32(rng, 3, 96);
-    x.data[40] = NaN;
-    const refErr = (() => { try { ref.rotateQuantize(x, null, 'int8', 'tensor'); return 'none'; } catch (e) { return (e as HaloError).code; } })();
-    const r = await expectError('E_NUMERIC', () => k.rotateQuantizeHost(x, rotC, 'int8', 'row'));
-    return { pass: r.pass && refErr === 'E_NUMERIC', detail: `reference: ${refErr}; webgpu: ${r.detail}` };
-  }]);
+  list.push([
+    'NaN input → E_NUMERIC (as the reference)',
+    async () => {
+      const x = randF32(rng, 3, 96);
+      x.data[40] = NaN;
+      const refErr = (() => {
+        try {
+          ref.rotateQuantize(x, null, 'int8', 'tensor');
+          return 'none';
+        } catch (e) {
+          return (e as HaloError).code;
+        }
+      })();
+      const r = await expectError('E_NUMERIC', () => k.rotateQuantizeHost(x, rotC, 'int8', 'row'));
+      return { pass: r.pass && refErr === 'E_NUMERIC', detail: `reference: ${refErr}; webgpu: ${r.detail}` };
+    },
+  ]);
   return list;
 }
 
@@ -380,9 +477,10 @@ function checks(k: WebGpuKernels): [string, Check][] {
  */
 function tieStress(format: QuantFormat, rng: Rng, rows: number, cols: number): { x: Tensor<'f32'>; nearTies: number } {
   const tr = formatTraits(format);
-  const grid = format === 'int8'
-    ? Array.from({ length: 128 }, (_, i) => i)
-    : [...new Set(Array.from(decodeTable(tr.dtype as TableDType)).filter((v) => Number.isFinite(v) && v >= 0 && v <= tr.qmax))].sort((a, b) => a - b);
+  const grid =
+    format === 'int8'
+      ? Array.from({ length: 128 }, (_, i) => i)
+      : [...new Set(Array.from(decodeTable(tr.dtype as TableDType)).filter((v) => Number.isFinite(v) && v >= 0 && v <= tr.qmax))].sort((a, b) => a - b);
   const d = new Float32Array(rows * cols);
   const bits = new Uint32Array(d.buffer);
   let nearTies = 0;
@@ -434,7 +532,11 @@ export async function runConformance(onResult?: (r: ConformanceResult) => void):
 const g = globalThis as { __haloConformance?: ConformanceReport | { done: true; error: string }; document?: unknown };
 if (g.document !== undefined) {
   runConformance((r) => console.log(`${r.pass ? 'ok  ' : 'FAIL'} ${r.name}: ${r.detail}`)).then(
-    (report) => { g.__haloConformance = report; },
-    (e: unknown) => { g.__haloConformance = { done: true, error: e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ''}` : String(e) }; },
+    (report) => {
+      g.__haloConformance = report;
+    },
+    (e: unknown) => {
+      g.__haloConformance = { done: true, error: e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ''}` : String(e) };
+    },
   );
 }

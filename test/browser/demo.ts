@@ -62,7 +62,9 @@ export async function runDemo(argv: string[]): Promise<number> {
     const ready = (await page.evaluate('window.haloDemo.ready')) as { gpu: string | null; reason: string | null };
     log(`page: ${ready.gpu ? `WebGPU ${ready.gpu}` : `no WebGPU (${ready.reason})`}; training ${steps} LoRA steps …`);
     const t0 = performance.now();
-    const r = (await page.evaluate(`window.haloDemo.run({ steps: ${steps}, evalRows: ${evalRows}, questions: ${questions}, maxNewTokens: ${maxNewTokens} })`)) as PageResult;
+    const r = (await page.evaluate(
+      `window.haloDemo.run({ steps: ${steps}, evalRows: ${evalRows}, questions: ${questions}, maxNewTokens: ${maxNewTokens} })`,
+    )) as PageResult;
     const pageSeconds = (performance.now() - t0) / 1000;
     fs.mkdirSync(path.dirname(shot), { recursive: true });
     await page.screenshot({ path: shot as `${string}.png`, fullPage: true });
@@ -73,10 +75,26 @@ export async function runDemo(argv: string[]): Promise<number> {
     // are the page's own: the first must agree to 1e-3 (the issue's bar; native and reference f32 rounding
     // moves a few INT8 codes), the second to 1e-5.
     const nodeEval = (backend: string): number => {
-      const ev = spawnSync(process.execPath, [
-        path.join(REPO_ROOT, 'bin', 'halo.js'), 'eval', '--model', path.join(REPO_ROOT, 'models', 'halo-tiny'), '--adapter', dir, '--as-trained',
-        '--data', `${path.join(REPO_ROOT, 'data', 'sql', 'eval.jsonl')}:0:${evalRows}`, '--metric', 'loss', '--json', '--backend', backend,
-      ], { encoding: 'utf8' });
+      const ev = spawnSync(
+        process.execPath,
+        [
+          path.join(REPO_ROOT, 'bin', 'halo.js'),
+          'eval',
+          '--model',
+          path.join(REPO_ROOT, 'models', 'halo-tiny'),
+          '--adapter',
+          dir,
+          '--as-trained',
+          '--data',
+          `${path.join(REPO_ROOT, 'data', 'sql', 'eval.jsonl')}:0:${evalRows}`,
+          '--metric',
+          'loss',
+          '--json',
+          '--backend',
+          backend,
+        ],
+        { encoding: 'utf8' },
+      );
       if (ev.status !== 0) throw new Error(`halo eval --adapter --backend ${backend} failed (exit ${ev.status}): ${ev.stderr}`);
       return (JSON.parse(ev.stdout) as { loss: number }).loss;
     };
@@ -93,11 +111,24 @@ export async function runDemo(argv: string[]): Promise<number> {
       nodeReferenceEvalMatches: relDiffReference <= 1e-5,
     };
     const { adapter: _a, ...rest } = r;
-    const out = { ...rest, adapter: dir, adapterFiles: Object.keys(r.adapter), nodeEvalLoss, relDiff, nodeEvalLossReference, relDiffReference, pageSeconds, screenshot: path.relative(REPO_ROOT, shot), checks };
+    const out = {
+      ...rest,
+      adapter: dir,
+      adapterFiles: Object.keys(r.adapter),
+      nodeEvalLoss,
+      relDiff,
+      nodeEvalLossReference,
+      relDiffReference,
+      pageSeconds,
+      screenshot: path.relative(REPO_ROOT, shot),
+      checks,
+    };
     if (json) process.stdout.write(JSON.stringify(out) + '\n');
     else {
       log(`backend ${r.backend} (${r.gpu ?? 'no GPU'}), ${r.steps} steps in ${r.trainSeconds.toFixed(1)} s, ${r.tokensPerSecond.toFixed(0)} tokens/s`);
-      log(`train loss ${r.firstLoss.toFixed(4)} → ${r.lastLoss.toFixed(4)}; eval loss ${r.evalLossBefore.toFixed(4)} → ${r.evalLoss.toFixed(4)}; halo eval --adapter in Node: ${nodeEvalLoss.toFixed(6)} (rel diff ${relDiff.toExponential(2)}), on its reference backend ${nodeEvalLossReference.toFixed(6)} (${relDiffReference.toExponential(2)})`);
+      log(
+        `train loss ${r.firstLoss.toFixed(4)} → ${r.lastLoss.toFixed(4)}; eval loss ${r.evalLossBefore.toFixed(4)} → ${r.evalLoss.toFixed(4)}; halo eval --adapter in Node: ${nodeEvalLoss.toFixed(6)} (rel diff ${relDiff.toExponential(2)}), on its reference backend ${nodeEvalLossReference.toFixed(6)} (${relDiffReference.toExponential(2)})`,
+      );
       for (const [k, v] of Object.entries(checks)) log(`${v ? 'ok  ' : 'FAIL'} ${k}`);
     }
     return Object.values(checks).every(Boolean) ? 0 : 1;

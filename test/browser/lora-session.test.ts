@@ -16,14 +16,20 @@ import { parseJsonl } from '../../src/data/jsonl-parse.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MODEL = path.join(ROOT, 'models', 'halo-tiny');
-const files = () => new Map<string, Uint8Array>(['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'].map((f) => [f, fs.readFileSync(path.join(MODEL, f))]));
+const files = () =>
+  new Map<string, Uint8Array>(
+    ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'].map((f) => [f, fs.readFileSync(path.join(MODEL, f))]),
+  );
 const rows = (file: string, n: number) => parseJsonl(fs.readFileSync(path.join(ROOT, 'data', 'sql', file), 'utf8'), file).records.slice(0, n);
 
 test('three LoRA steps in memory; the downloaded adapter evaluates in Node to the session eval loss', () => {
   const loaded = loadModelFiles(files(), 'halo-tiny');
   const s = new LoraSession(loaded, rows('train.jsonl', 24), { backend: getBackend(), steps: 3, batchSize: 4, maxSeqLen: 128 });
   const steps = [s.step(), s.step(), s.step()];
-  assert.deepEqual(steps.map((x) => x.step), [1, 2, 3]);
+  assert.deepEqual(
+    steps.map((x) => x.step),
+    [1, 2, 3],
+  );
   for (const x of steps) assert.ok(Number.isFinite(x.loss) && x.loss > 0 && Number.isFinite(x.gradNorm) && x.tokens > 0, JSON.stringify(x));
   assert.ok(steps[0]!.lr < steps[1]!.lr || steps[1]!.lr > steps[2]!.lr, 'warm-up then decay moves the learning rate');
   const evalRows = rows('eval.jsonl', 4);
@@ -43,7 +49,10 @@ test('a folder missing a tensor, or a bad step count, is a clear error', () => {
   const cfg = JSON.parse(new TextDecoder().decode(f.get('config.json')));
   cfg.num_hidden_layers = 7;
   f.set('config.json', new TextEncoder().encode(JSON.stringify(cfg)));
-  assert.throws(() => loadModelFiles(f, 'halo-tiny'), (e: unknown) => e instanceof HaloError && e.code === 'E_FORMAT' && /missing model\.layers\.6\./.test(e.message));
+  assert.throws(
+    () => loadModelFiles(f, 'halo-tiny'),
+    (e: unknown) => e instanceof HaloError && e.code === 'E_FORMAT' && /missing model\.layers\.6\./.test(e.message),
+  );
   const loaded = loadModelFiles(files(), 'halo-tiny');
   assert.throws(() => new LoraSession(loaded, rows('train.jsonl', 4), { backend: getBackend(), steps: 0 }), /steps must be a positive integer/);
 });

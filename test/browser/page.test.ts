@@ -20,11 +20,40 @@ test('the page fine-tunes on WebGPU and its adapter gives the same eval loss in 
     return;
   }
   const shot = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'halo-page-')), 'page.png');
-  const run = spawnSync(process.execPath, [
-    '--import', 'tsx', 'test/browser/run.ts', '--demo', '--json', '--steps', '2', '--eval-rows', '2', '--questions', '1', '--max-new-tokens', '4', '--screenshot', shot,
-  ], { cwd: ROOT, encoding: 'utf8', timeout: 14 * 60_000 });
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'test/browser/run.ts',
+      '--demo',
+      '--json',
+      '--steps',
+      '2',
+      '--eval-rows',
+      '2',
+      '--questions',
+      '1',
+      '--max-new-tokens',
+      '4',
+      '--screenshot',
+      shot,
+    ],
+    { cwd: ROOT, encoding: 'utf8', timeout: 14 * 60_000 },
+  );
   const last = run.stdout.trim().split('\n').at(-1) ?? '';
-  let r: { backend: string; steps: number; losses: number[]; evalLoss: number; nodeEvalLoss: number; relDiff: number; relDiffReference: number; bridge: { gpuCalls: number } | null; adapterFiles: string[]; checks: Record<string, boolean> };
+  let r: {
+    backend: string;
+    steps: number;
+    losses: number[];
+    evalLoss: number;
+    nodeEvalLoss: number;
+    relDiff: number;
+    relDiffReference: number;
+    bridge: { gpuCalls: number } | null;
+    adapterFiles: string[];
+    checks: Record<string, boolean>;
+  };
   try {
     r = JSON.parse(last);
   } catch {

@@ -44,7 +44,9 @@ async function main(argv: string[]): Promise<number> {
     return typeof rc === 'number' ? rc : 0;
   }
   const json = argv.includes('--json');
-  const say = (line: string) => { if (!json) console.log(line); };
+  const say = (line: string) => {
+    if (!json) console.log(line);
+  };
   const exe = chromiumPath();
   if (!fs.existsSync(exe)) {
     const why = `no Chromium at ${exe} (set HALO_CHROMIUM to a Chromium/Chrome binary)`;
@@ -63,10 +65,13 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const tBundle = performance.now() - t0;
-  const server = await serveStatic(ROOT, new Map([
-    ['/__conformance/index.html', PAGE],
-    ['/__conformance/conformance.js', bundle],
-  ]));
+  const server = await serveStatic(
+    ROOT,
+    new Map([
+      ['/__conformance/index.html', PAGE],
+      ['/__conformance/conformance.js', bundle],
+    ]),
+  );
   const browser = await launchChromium();
   if (typeof browser === 'string') {
     console.error(`browser tests not run: ${browser}`);
@@ -76,12 +81,20 @@ async function main(argv: string[]): Promise<number> {
     const page = await browser.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
-    if (!json) page.on('console', (m) => { if (m.type() === 'error') console.error(`[page] ${m.text()}`); });
+    if (!json)
+      page.on('console', (m) => {
+        if (m.type() === 'error') console.error(`[page] ${m.text()}`);
+      });
     await page.goto(`${server.url}/__conformance/index.html`);
     try {
-      await page.waitForFunction('globalThis.__haloConformance?.done === true || globalThis.__haloConformance?.error !== undefined', { timeout: TIMEOUT_MS, polling: 200 });
+      await page.waitForFunction('globalThis.__haloConformance?.done === true || globalThis.__haloConformance?.error !== undefined', {
+        timeout: TIMEOUT_MS,
+        polling: 200,
+      });
     } catch (e) {
-      console.error(`FAIL the page did not finish in ${TIMEOUT_MS / 1000} s: ${(e as Error).message}${pageErrors.length ? `; page errors: ${pageErrors.join(' | ')}` : ''}`);
+      console.error(
+        `FAIL the page did not finish in ${TIMEOUT_MS / 1000} s: ${(e as Error).message}${pageErrors.length ? `; page errors: ${pageErrors.join(' | ')}` : ''}`,
+      );
       return 1;
     }
     const report = (await page.evaluate('globalThis.__haloConformance')) as ConformanceReport | { done: true; error: string };
@@ -98,10 +111,20 @@ async function main(argv: string[]): Promise<number> {
     }
     const failed = report.results.filter((r) => !r.pass);
     for (const r of report.results) say(`${r.pass ? 'ok  ' : 'FAIL'} ${r.name} — ${r.detail} (${r.ms} ms)`);
-    say(`${report.results.length - failed.length}/${report.results.length} passed on ${report.adapter}; ` +
-      `bundle ${(tBundle / 1000).toFixed(2)} s, page ${(report.ms / 1000).toFixed(1)} s, total ${(ms / 1000).toFixed(1)} s`);
+    say(
+      `${report.results.length - failed.length}/${report.results.length} passed on ${report.adapter}; ` +
+        `bundle ${(tBundle / 1000).toFixed(2)} s, page ${(report.ms / 1000).toFixed(1)} s, total ${(ms / 1000).toFixed(1)} s`,
+    );
     if (json) {
-      console.log(JSON.stringify({ pass: failed.length === 0 && report.results.length > 0, adapter: report.adapter, ms: Math.round(ms), pageMs: Math.round(report.ms), results: report.results }));
+      console.log(
+        JSON.stringify({
+          pass: failed.length === 0 && report.results.length > 0,
+          adapter: report.adapter,
+          ms: Math.round(ms),
+          pageMs: Math.round(report.ms),
+          results: report.results,
+        }),
+      );
     }
     return failed.length === 0 && report.results.length > 0 ? 0 : 1;
   } finally {

@@ -12,7 +12,19 @@ import { HaloError } from '../../core/errors.ts';
 import { Tensor } from '../../core/tensor.ts';
 import type { Granularity, QuantFormat, Quantized } from '../../quant/index.ts';
 import { matmulUnsupported } from './support.ts';
-import { align16, DATA_START, ERROR_BYTES, FAILED, IDLE, OK, SCALE_COUNT, STATE, type BridgeMessage, type BridgeRequest, type SharedArray } from './bridge-protocol.ts';
+import {
+  align16,
+  DATA_START,
+  ERROR_BYTES,
+  FAILED,
+  IDLE,
+  OK,
+  SCALE_COUNT,
+  STATE,
+  type BridgeMessage,
+  type BridgeRequest,
+  type SharedArray,
+} from './bridge-protocol.ts';
 
 /** How the worker reaches the page: postMessage of the worker's global scope. */
 export type PostToHost = (msg: BridgeMessage) => void;
@@ -41,7 +53,10 @@ export class BridgedBackend implements Backend {
   private fresh = false;
   private readonly refused = new Set<string>();
 
-  constructor(private readonly post: PostToHost, opts: BridgeOptions & { name?: string } = {}) {
+  constructor(
+    private readonly post: PostToHost,
+    opts: BridgeOptions & { name?: string } = {},
+  ) {
     this.name = opts.name ?? 'webgpu';
     this.minMacs = opts.minGpuMacs ?? 1 << 22;
     this.minElements = opts.minGpuElements ?? 1 << 16;
@@ -54,15 +69,22 @@ export class BridgedBackend implements Backend {
     const N = opts.bT ? br : bc;
     const K = opts.aT ? ar : ac;
     const key = `matmul:${a.dtype}`;
-    const gpu = ((a.dtype === 'f32' && b.dtype === 'f32') || (a.dtype === 'i8' && b.dtype === 'i8')) && M * N * K >= this.minMacs && matmulUnsupported(a, b, opts) === null;
+    const gpu =
+      ((a.dtype === 'f32' && b.dtype === 'f32') || (a.dtype === 'i8' && b.dtype === 'i8')) &&
+      M * N * K >= this.minMacs &&
+      matmulUnsupported(a, b, opts) === null;
     if (!gpu || this.refused.has(key)) return this.cpu(() => referenceBackend.matmul(a, b, opts));
-    return this.gpu(key, () => referenceBackend.matmul(a, b, opts), (place) => {
-      const pa = place(a);
-      const pb = place(b);
-      const out = place(null, M * N * 4);
-      const req: BridgeRequest = { kind: 'matmul', a: pa, b: pb, opts: { aT: opts.aT, bT: opts.bT, alpha: opts.alpha }, out: out.offset, outShape: [M, N] };
-      return { req, read: (buf) => new Tensor([M, N], 'f32', new Float32Array(buf, out.offset, M * N).slice()) as FloatTensor };
-    });
+    return this.gpu(
+      key,
+      () => referenceBackend.matmul(a, b, opts),
+      (place) => {
+        const pa = place(a);
+        const pb = place(b);
+        const out = place(null, M * N * 4);
+        const req: BridgeRequest = { kind: 'matmul', a: pa, b: pb, opts: { aT: opts.aT, bT: opts.bT, alpha: opts.alpha }, out: out.offset, outShape: [M, N] };
+        return { req, read: (buf) => new Tensor([M, N], 'f32', new Float32Array(buf, out.offset, M * N).slice()) as FloatTensor };
+      },
+    );
   }
 
   matmulT(a: Tensor, b: Tensor, alpha?: number): FloatTensor {
@@ -77,7 +99,13 @@ export class BridgedBackend implements Backend {
     return referenceBackend.rotate(x, rot);
   }
 
-  rotateQuantize(x: FloatTensor, rot: Rotation | null, format: QuantFormat, granularity: Granularity, opts: { transposeOut?: boolean; unitScale?: boolean } = {}): Quantized {
+  rotateQuantize(
+    x: FloatTensor,
+    rot: Rotation | null,
+    format: QuantFormat,
+    granularity: Granularity,
+    opts: { transposeOut?: boolean; unitScale?: boolean } = {},
+  ): Quantized {
     const key = `rq:${granularity}`;
     const [r, c] = x.dims2('rotateQuantize input');
     const gpu = x.dtype === 'f32' && format === 'int8' && (granularity === 'tensor' || granularity === 'row') && !opts.unitScale && r * c >= this.minElements;
@@ -91,14 +119,21 @@ export class BridgedBackend implements Backend {
       const scales = place(null, nScales * 4);
       const plan = rot ? { n: rot.plan.n, block: rot.plan.block, K: rot.plan.K, pow2: rot.plan.pow2, hadK: rot.plan.hadK } : null;
       const req: BridgeRequest = {
-        kind: 'rotateQuantize', x: px, rot: rot && plan ? { plan, side: rot.side, transpose: rot.transpose } : null,
-        format, granularity, transposeOut, codes: codes.offset, scales: scales.offset,
+        kind: 'rotateQuantize',
+        x: px,
+        rot: rot && plan ? { plan, side: rot.side, transpose: rot.transpose } : null,
+        format,
+        granularity,
+        transposeOut,
+        codes: codes.offset,
+        scales: scales.offset,
       };
       const shape = transposeOut ? [c, r] : [r, c];
       return {
         req,
         read: (buf) => ({
-          format, granularity,
+          format,
+          granularity,
           q: new Tensor(shape, 'i8', new Int8Array(buf, codes.offset, r * c).slice()),
           scales: new Float32Array(buf, scales.offset, nScales).slice(),
         }),
@@ -119,7 +154,11 @@ export class BridgedBackend implements Backend {
    * Lays out a request in the shared buffer (growing it when needed), posts it, blocks until the page answers.
    * A FAILED answer with E_UNSUPPORTED marks `key` refused and runs `fallback`; other failures throw.
    */
-  private gpu<T>(key: string, fallback: () => T, build: (place: (t: Tensor | null, bytes?: number) => SharedArray & { offset: number }) => { req: BridgeRequest; read: (buf: SharedArrayBuffer) => T }): T {
+  private gpu<T>(
+    key: string,
+    fallback: () => T,
+    build: (place: (t: Tensor | null, bytes?: number) => SharedArray & { offset: number }) => { req: BridgeRequest; read: (buf: SharedArrayBuffer) => T },
+  ): T {
     const t0 = performance.now();
     // First pass sizes the request, second writes it into a buffer at least that big.
     let size = DATA_START;

@@ -27,7 +27,9 @@ export interface BridgeHost {
 function copyOut(buf: SharedArrayBuffer, s: SharedArray): Tensor {
   const n = s.shape.reduce((a, b) => a * b, 1);
   // A copy: WebGPU's writeBuffer does not take views of shared memory.
-  return s.dtype === 'f32' ? new Tensor(s.shape, 'f32', new Float32Array(buf, s.offset, n).slice()) : new Tensor(s.shape, 'i8', new Int8Array(buf, s.offset, n).slice());
+  return s.dtype === 'f32'
+    ? new Tensor(s.shape, 'f32', new Float32Array(buf, s.offset, n).slice())
+    : new Tensor(s.shape, 'i8', new Int8Array(buf, s.offset, n).slice());
 }
 
 async function run(kernels: AsyncKernels, buf: SharedArrayBuffer, req: BridgeRequest): Promise<void> {

@@ -10,7 +10,16 @@ import type { FloatDType } from '../../core/dtype.ts';
 import { HaloError } from '../../core/errors.ts';
 import { Tensor } from '../../core/tensor.ts';
 import type { HadamardPlan } from '../../hadamard/index.ts';
-import { decodeTable, formatTraits, GRANULARITIES, scaleCount, type Granularity, type QuantFormat, type Quantized, type TableDType } from '../../quant/index.ts';
+import {
+  decodeTable,
+  formatTraits,
+  GRANULARITIES,
+  scaleCount,
+  type Granularity,
+  type QuantFormat,
+  type Quantized,
+  type TableDType,
+} from '../../quant/index.ts';
 import type { FloatTensor, GemmOptions, Rotation } from '../backend.ts';
 import { gemmDims } from '../reference/matmul.ts';
 import { requestGpu, type GpuContext } from './device.ts';
@@ -79,9 +88,7 @@ function alphaParts(alpha: number): { lo: number; hi: number; e: number; neg: bo
   const top = v.getUint32(4, true);
   const exp = (top >>> 20) & 0x7ff;
   const frac = top & 0xfffff;
-  return exp === 0
-    ? { lo, hi: frac, e: -1074, neg: top >>> 31 === 1 }
-    : { lo, hi: frac | 0x100000, e: exp - 1075, neg: top >>> 31 === 1 };
+  return exp === 0 ? { lo, hi: frac, e: -1074, neg: top >>> 31 === 1 } : { lo, hi: frac | 0x100000, e: exp - 1075, neg: top >>> 31 === 1 };
 }
 
 function checkPlan(plan: HadamardPlan): void {
@@ -148,10 +155,14 @@ export class WebGpuKernels {
   async read(t: GpuTensor): Promise<Tensor<GpuDType>> {
     const bytes = await this.rt.readBytes(t.buffer, bytesOf(t.dtype, t.shape[0] * t.shape[1]));
     switch (t.dtype) {
-      case 'f32': return new Tensor(t.shape, 'f32', new Float32Array(bytes));
-      case 'i8': return new Tensor(t.shape, 'i8', new Int8Array(bytes));
-      case 'bf16': return new Tensor(t.shape, 'bf16', new Uint16Array(bytes));
-      default: return new Tensor(t.shape, t.dtype, new Uint8Array(bytes));
+      case 'f32':
+        return new Tensor(t.shape, 'f32', new Float32Array(bytes));
+      case 'i8':
+        return new Tensor(t.shape, 'i8', new Int8Array(bytes));
+      case 'bf16':
+        return new Tensor(t.shape, 'bf16', new Uint16Array(bytes));
+      default:
+        return new Tensor(t.shape, t.dtype, new Uint8Array(bytes));
     }
   }
 
@@ -161,7 +172,10 @@ export class WebGpuKernels {
     const nBad = new Uint32Array(bad)[0]!;
     if (nBad > 0) {
       const [r, c] = q.sourceShape;
-      throw new HaloError('E_NUMERIC', `cannot quantize to ${q.format}: ${nBad} non-finite value(s) (NaN or ±inf) among the ${r * c} elements of a [${r}, ${c}] tensor`);
+      throw new HaloError(
+        'E_NUMERIC',
+        `cannot quantize to ${q.format}: ${nBad} non-finite value(s) (NaN or ±inf) among the ${r * c} elements of a [${r}, ${c}] tensor`,
+      );
     }
     return { format: q.format, granularity: q.granularity, q: codes as Quantized['q'], scales: scales.data as Float32Array };
   }
@@ -208,7 +222,10 @@ export class WebGpuKernels {
   matmulQuantized(a: GpuQuantized, b: GpuQuantized, layout: GemmLayout = {}): GpuTensor {
     const opts = { aT: layout.aT ?? false, bT: layout.bT ?? false };
     if (a.format !== 'int8' || b.format !== 'int8') {
-      throw new HaloError('E_UNSUPPORTED', `WebGPU matmulQuantized multiplies int8 codes only, not ${a.format}·${b.format}; read the codes and use matmulHost with α = sa·sb`);
+      throw new HaloError(
+        'E_UNSUPPORTED',
+        `WebGPU matmulQuantized multiplies int8 codes only, not ${a.format}·${b.format}; read the codes and use matmulHost with α = sa·sb`,
+      );
     }
     const { m, n, k } = this.dims(a.q, b.q, opts);
     unsupported(matmulUnsupported(a.q, b.q, opts));
@@ -220,7 +237,10 @@ export class WebGpuKernels {
     const rowsA = a.granularity === 'row';
     const rowsB = b.granularity === 'row';
     if ((rowsA && opts.aT) || (rowsB && !opts.bT)) {
-      throw new HaloError('E_UNSUPPORTED', 'WebGPU matmulQuantized: per-row scales along the contraction dimension do not factor out of the sum; dequantize instead');
+      throw new HaloError(
+        'E_UNSUPPORTED',
+        'WebGPU matmulQuantized: per-row scales along the contraction dimension do not factor out of the sum; dequantize instead',
+      );
     }
     const out = this.alloc([m, n], 'f32', `matmulQuantized [${m}, ${n}]`);
     if (m === 0 || n === 0) return out;
@@ -243,7 +263,13 @@ export class WebGpuKernels {
   }
 
   private s8Gemm(
-    a: GpuTensor, b: GpuTensor, opts: GemmOptions, m: number, n: number, k: number, out: GpuTensor,
+    a: GpuTensor,
+    b: GpuTensor,
+    opts: GemmOptions,
+    m: number,
+    n: number,
+    k: number,
+    out: GpuTensor,
     alpha: [number, number, { i32: number }, number],
     scales: { a: GpuBuffer; b: GpuBuffer; rowsA: boolean; rowsB: boolean } | null,
   ): void {
@@ -253,7 +279,8 @@ export class WebGpuKernels {
     const mode = scales ? `${scales.rowsA ? 'r' : 't'}${scales.rowsB ? 'r' : 't'}` : 'host';
     const dot4 = this.ctx.dot4I8Packed;
     const pipeline = this.rt.pipeline(`gemm-s8-${mode}-${dot4 ? 'dot4' : 'shift'}`, () =>
-      gemmS8Wgsl({ dot4, scales: scales ? { rowsA: scales.rowsA, rowsB: scales.rowsB } : null }));
+      gemmS8Wgsl({ dot4, scales: scales ? { rowsA: scales.rowsA, rowsB: scales.rowsB } : null }),
+    );
     const u = this.rt.uniform([m, n, kw, ...alpha], 'gemm-s8');
     const buffers = [u, pa.buffer, pb.buffer, out.buffer, ...(scales ? [scales.a, scales.b] : [])];
     this.rt.submit([...pa.steps, ...pb.steps, { pipeline, buffers, grid: this.gemmGrid(m, n) }], 'gemm-s8');
@@ -330,8 +357,7 @@ export class WebGpuKernels {
     if (vectors === 0) return { steps: [], out, temps: [] };
     const scale = Math.fround(1 / Math.sqrt(block));
     const H = this.hadKBuffer(plan);
-    const fields = (vpw: number, h: number) =>
-      [vectors, block, K, P, right ? 1 : 0, c, vpw, rot.transpose ? 1 : 0, { f32: scale }, h, 0, 0] as const;
+    const fields = (vpw: number, h: number) => [vectors, block, K, P, right ? 1 : 0, c, vpw, rot.transpose ? 1 : 0, { f32: scale }, h, 0, 0] as const;
     if (block <= SHARED_BLOCK) {
       const vpw = Math.max(1, Math.floor(SHARED_BLOCK / block));
       const u = this.rt.uniform(fields(vpw, 0), 'fwht');
@@ -341,9 +367,7 @@ export class WebGpuKernels {
     // Large blocks: butterflies in place on a copy, one dispatch per stage, then the mix into `out`.
     const work = this.rt.storage(f32Bytes(r * c), 'rotation scratch');
     const temps: GpuBuffer[] = [work];
-    const steps: Step[] = [
-      (enc) => enc.copyBufferToBuffer(x.buffer, 0, work, 0, f32Bytes(r * c)),
-    ];
+    const steps: Step[] = [(enc) => enc.copyBufferToBuffer(x.buffer, 0, work, 0, f32Bytes(r * c))];
     const stage = this.rt.pipeline('fwht-stage', () => FWHT_STAGE_WGSL);
     for (let h = 1; h < P; h *= 2) {
       const u = this.rt.uniform(fields(1, h), 'fwht-stage');
@@ -352,7 +376,11 @@ export class WebGpuKernels {
     }
     const u = this.rt.uniform(fields(1, 0), 'fwht-mix');
     temps.push(u);
-    steps.push({ pipeline: this.rt.pipeline('fwht-mix', () => FWHT_MIX_WGSL), buffers: [u, work, out.buffer, H], grid: this.rt.grid1d(vectors * block, 'rotation mix') });
+    steps.push({
+      pipeline: this.rt.pipeline('fwht-mix', () => FWHT_MIX_WGSL),
+      buffers: [u, work, out.buffer, H],
+      grid: this.rt.grid1d(vectors * block, 'rotation mix'),
+    });
     return { steps, out, temps };
   }
 
@@ -386,16 +414,28 @@ export class WebGpuKernels {
       const u = this.rt.uniform([total], 'absmax');
       temps.push(u);
       const groups = Math.min(Math.ceil(total / WG), 1024);
-      steps.push({ pipeline: this.rt.pipeline('absmax-tensor', () => ABSMAX_TENSOR_WGSL), buffers: [u, src.buffer, amax, bad], grid: this.rt.grid(groups, 'absmax') });
+      steps.push({
+        pipeline: this.rt.pipeline('absmax-tensor', () => ABSMAX_TENSOR_WGSL),
+        buffers: [u, src.buffer, amax, bad],
+        grid: this.rt.grid(groups, 'absmax'),
+      });
     } else {
       const u = this.rt.uniform([R, C, t ? 1 : 0, MODE[g], Math.ceil(C / 32), count], 'absmax-groups');
       temps.push(u);
-      steps.push({ pipeline: this.rt.pipeline('absmax-groups', () => ABSMAX_GROUPS_WGSL), buffers: [u, src.buffer, amax, bad], grid: this.rt.grid(count, 'absmax groups') });
+      steps.push({
+        pipeline: this.rt.pipeline('absmax-groups', () => ABSMAX_GROUPS_WGSL),
+        buffers: [u, src.buffer, amax, bad],
+        grid: this.rt.grid(count, 'absmax groups'),
+      });
     }
     const us = this.rt.uniform([count, opts.unitScale ? 1 : 0], 'scales');
     const uq = this.rt.uniform([R, C, t ? 1 : 0, MODE[g], Math.ceil(C / 32)], 'quantize');
     temps.push(us, uq);
-    steps.push({ pipeline: this.rt.pipeline(`scales-${format}`, () => scalesWgsl(codec)), buffers: [us, amax, scales.buffer], grid: this.rt.grid1d(count, 'scales') });
+    steps.push({
+      pipeline: this.rt.pipeline(`scales-${format}`, () => scalesWgsl(codec)),
+      buffers: [us, amax, scales.buffer],
+      grid: this.rt.grid1d(count, 'scales'),
+    });
     steps.push({
       pipeline: this.rt.pipeline(`quantize-${format}`, () => quantizeWgsl(codec)),
       buffers: [uq, src.buffer, scales.buffer, q.buffer],
@@ -414,11 +454,16 @@ export class WebGpuKernels {
     const out = this.alloc([R, C], 'f32', `dequantized [${R}, ${C}]`);
     const u = this.rt.uniform([R, C, 0, MODE[q.granularity], Math.ceil(C / 32)], 'dequantize');
     const table = codec.table ? [this.decodeTableBuffer(formatTraits(q.format).dtype as TableDType)] : [];
-    this.rt.submit([{
-      pipeline: this.rt.pipeline(`dequantize-${q.format}`, () => dequantizeWgsl(codec)),
-      buffers: [u, q.q.buffer, q.scales.buffer, out.buffer, ...table],
-      grid: this.rt.grid1d(R * C, 'dequantize'),
-    }], 'dequantize');
+    this.rt.submit(
+      [
+        {
+          pipeline: this.rt.pipeline(`dequantize-${q.format}`, () => dequantizeWgsl(codec)),
+          buffers: [u, q.q.buffer, q.scales.buffer, out.buffer, ...table],
+          grid: this.rt.grid1d(R * C, 'dequantize'),
+        },
+      ],
+      'dequantize',
+    );
     u.destroy();
     return out;
   }
@@ -455,7 +500,13 @@ export class WebGpuKernels {
   }
 
   /** backend.rotateQuantize on a host tensor. */
-  async rotateQuantizeHost(x: FloatTensor, rot: Rotation | null, format: QuantFormat, granularity: Granularity, opts: RotateQuantizeOptions = {}): Promise<Quantized> {
+  async rotateQuantizeHost(
+    x: FloatTensor,
+    rot: Rotation | null,
+    format: QuantFormat,
+    granularity: Granularity,
+    opts: RotateQuantizeOptions = {},
+  ): Promise<Quantized> {
     unsupported(rotateQuantizeUnsupported(x, rot, format, granularity));
     x.dims2('quantize input');
     const gx = this.upload(x);

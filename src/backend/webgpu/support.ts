@@ -14,7 +14,8 @@ export const S8_MAX_K = Math.floor((2 ** 31 - 1) / (128 * 128));
 export function matmulUnsupported(a: Pick<Tensor, 'dtype' | 'shape'>, b: Pick<Tensor, 'dtype' | 'shape'>, opts: GemmOptions = {}): string | null {
   if (a.dtype !== b.dtype) return null; // E_DTYPE, as on every backend
   const d: DType = a.dtype;
-  if (!['f32', 'i8', 'bf16', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2'].includes(d)) return `WebGPU matmul takes f32, i8, bf16, fp8e4m3, fp8e5m2 or fp6e3m2 operands, not ${d} (WGSL has no f64)`;
+  if (!['f32', 'i8', 'bf16', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2'].includes(d))
+    return `WebGPU matmul takes f32, i8, bf16, fp8e4m3, fp8e5m2 or fp6e3m2 operands, not ${d} (WGSL has no f64)`;
   if (d === 'i8') {
     const k = a.shape.length === 2 ? (opts.aT ? a.shape[0]! : a.shape[1]!) : 0;
     if (k > S8_MAX_K) return `WebGPU i8 matmul: K = ${k} exceeds ${S8_MAX_K}, where an i32 sum of 127² products could overflow`;

@@ -45,8 +45,16 @@ test('BridgedBackend over worker_threads gives the reference results bit for bit
   assert.equal(host.stats.requests, calls);
   cases.forEach((c, i) => {
     const r = done.done[i];
-    const a = new Tensor([c.M, c.K], 'f32', new Float32Array(c.M * c.K).map((_, j) => Math.sin(j * 0.37 + c.seed)));
-    const b = new Tensor([c.N, c.K], 'f32', new Float32Array(c.K * c.N).map((_, j) => Math.cos(j * 0.11 + c.seed)));
+    const a = new Tensor(
+      [c.M, c.K],
+      'f32',
+      new Float32Array(c.M * c.K).map((_, j) => Math.sin(j * 0.37 + c.seed)),
+    );
+    const b = new Tensor(
+      [c.N, c.K],
+      'f32',
+      new Float32Array(c.K * c.N).map((_, j) => Math.cos(j * 0.11 + c.seed)),
+    );
     assert.deepEqual(r.f32, referenceBackend.matmul(a, b, { bT: true, alpha: 0.5 }).data, `case ${i}: f32 GEMM`);
     const qa = referenceBackend.rotateQuantize(a, { plan: planHadamard(c.K), side: 'right', transpose: false }, 'int8', 'row');
     const qb = referenceBackend.rotateQuantize(b, null, 'int8', 'tensor', { transposeOut: true });

@@ -29,8 +29,12 @@ const lit = (v: number) => (Number.isInteger(v) ? `${v}.0` : `${v}`);
 function minifloatWgsl(f: Minifloat): string {
   const emin = 1 - f.bias;
   // qmax = 7·2^j for all three minifloats (448, 57344, 28); absmax_scale_bits wants the odd part
-  let qodd = f.max, qshift = 0;
-  while (qodd % 2 === 0) { qodd /= 2; qshift++; }
+  let qodd = f.max,
+    qshift = 0;
+  while (qodd % 2 === 0) {
+    qodd /= 2;
+    qshift++;
+  }
   return /* wgsl */ `
 ${WGSL_EXACT_QUANT}
 const MB = ${f.manBits}u;
@@ -112,10 +116,15 @@ fn decode(code: u32) -> f32 { return bitcast<f32>((code & 0xffffu) << 16u); }
 
 export function wgslCodec(format: QuantFormat): WgslCodec {
   switch (format) {
-    case 'int8': return { format, perWord: 4, table: false, wgsl: INT8 };
-    case 'fp8e4m3': return { format, perWord: 4, table: true, wgsl: minifloatWgsl(E4M3) };
-    case 'fp8e5m2': return { format, perWord: 4, table: true, wgsl: minifloatWgsl(E5M2) };
-    case 'fp6e3m2': return { format, perWord: 4, table: true, wgsl: minifloatWgsl(E3M2) };
-    case 'bf16': return { format, perWord: 2, table: false, wgsl: BF16 };
+    case 'int8':
+      return { format, perWord: 4, table: false, wgsl: INT8 };
+    case 'fp8e4m3':
+      return { format, perWord: 4, table: true, wgsl: minifloatWgsl(E4M3) };
+    case 'fp8e5m2':
+      return { format, perWord: 4, table: true, wgsl: minifloatWgsl(E5M2) };
+    case 'fp6e3m2':
+      return { format, perWord: 4, table: true, wgsl: minifloatWgsl(E3M2) };
+    case 'bf16':
+      return { format, perWord: 2, table: false, wgsl: BF16 };
   }
 }

@@ -41,14 +41,16 @@ export function gemmS8Wgsl(v: GemmS8Variant): string {
     epilogue = 'row_scaled(acc[i * 4u + j], SA[' + (sc.rowsA ? 'm' : '0u') + '], SB[' + (sc.rowsB ? 'n' : '0u') + '])';
   }
   // α = sa·sb as an exact 48-bit mantissa, once per invocation when both scales are per tensor
-  const alpha = sc && !sc.rowsA && !sc.rowsB
-    ? `let pa = f32_parts(SA[0]);
+  const alpha =
+    sc && !sc.rowsA && !sc.rowsB
+      ? `let pa = f32_parts(SA[0]);
   let pb = f32_parts(SB[0]);
   let am = mul32(u32(pa.x), u32(pb.x));
   let aneg = (SA[0] < 0.0) != (SB[0] < 0.0);`
-    : '';
-  const rowScaled = sc && (sc.rowsA || sc.rowsB)
-    ? `// fround(fround(s)·(ra·rb)), the product ra·rb exact and the second product rounded through f64.
+      : '';
+  const rowScaled =
+    sc && (sc.rowsA || sc.rowsB)
+      ? `// fround(fround(s)·(ra·rb)), the product ra·rb exact and the second product rounded through f64.
 fn row_scaled(s: i32, ra: f32, rb: f32) -> f32 {
   let r1 = round_alpha_product(s, 0u, 0x100000u, -52, false);
   let pv = f32_parts(r1);
@@ -57,7 +59,7 @@ fn row_scaled(s: i32, ra: f32, rb: f32) -> f32 {
   let am = mul32(u32(pa.x), u32(pb.x));
   return round_product(u32(pv.x), pv.y, r1 < 0.0, am.x, am.y, pa.y + pb.y, (ra < 0.0) != (rb < 0.0));
 }`
-    : '';
+      : '';
   return /* wgsl */ `${v.dot4 ? 'requires packed_4x8_integer_dot_product;\n' : ''}
 struct Params { M: u32, N: u32, Kw: u32, alo: u32, ahi: u32, ae: i32, aneg: u32, _p0: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
