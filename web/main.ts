@@ -99,6 +99,7 @@ async function run(o: RunOptions = {}): Promise<DemoResult> {
     const start: StartMessage = {
       type: 'start',
       gpu: useGpu,
+      gpuF32: !/swiftshader/i.test(gpu.description ?? ''),
       modelUrl: new URL('../models/halo-tiny/', location.href).href,
       trainUrl: o.trainText === undefined ? new URL('../data/sql/train.jsonl', location.href).href : undefined,
       trainText: o.trainText,
@@ -159,8 +160,12 @@ async function run(o: RunOptions = {}): Promise<DemoResult> {
 async function init(): Promise<void> {
   const gpu = await gpuReady;
   const line = $('backend');
-  if (gpu.kernels) line.textContent = `Backend: WebGPU — ${gpu.description}. The 8-bit GEMMs run as dot4I8Packed on it.`;
-  else {
+  if (gpu.kernels) {
+    const soft = /swiftshader/i.test(gpu.description ?? '');
+    line.textContent = `Backend: WebGPU — ${gpu.description}. The 8-bit GEMMs run as dot4I8Packed on it, with the rotations and quantizers${
+      soft ? '; f32 GEMMs stay in JavaScript (a software adapter is slower at them than the CPU)' : ' and the f32 GEMMs'
+    }.`;
+  } else {
     line.textContent = `WebGPU is not available (${gpu.reason}); training runs on the JavaScript reference backend instead, slower but the same numbers.`;
     line.className = 'note warn';
   }

@@ -5,6 +5,8 @@ export interface StartMessage {
   type: 'start';
   /** Run GEMMs on WebGPU through the bridge (the page serves it), else the reference backend in the worker. */
   gpu: boolean;
+  /** f32 GEMMs on the GPU too (BridgeOptions.gpuF32); the page says no on a software adapter. */
+  gpuF32: boolean;
   modelUrl: string;
   /** Training rows: fetched from trainUrl, or the text of a file the user dropped in. */
   trainUrl?: string;

@@ -21,7 +21,7 @@ async function records(url: string | undefined, text: string | undefined, from: 
 async function start(m: StartMessage): Promise<void> {
   let backend: Backend = referenceBackend;
   if (m.gpu) {
-    const bridged = new BridgedBackend((msg) => post(msg as unknown as WorkerMessage));
+    const bridged = new BridgedBackend((msg) => post(msg as unknown as WorkerMessage), { gpuF32: m.gpuF32 });
     registerBackend('webgpu', () => ({ backend: bridged }));
     backend = bridged;
   }

@@ -41,12 +41,20 @@ export interface BridgeOptions {
   minGpuMacs?: number;
   /** rotate+quantize calls on fewer elements than this run in the worker (default 2^16). */
   minGpuElements?: number;
+  /**
+   * f32 GEMMs on the GPU (default true). False keeps them in the worker: on a CPU-emulated adapter (SwiftShader)
+   * the JavaScript GEMM is faster than the round trip, and the run is then bit-identical to the reference
+   * backend (the int8 GEMMs and rotate+quantize are bit-identical on the GPU; the f32 GEMMs are within an f32
+   * bound, which moves a few int8 codes downstream).
+   */
+  gpuF32?: boolean;
 }
 
 export class BridgedBackend implements Backend {
   readonly name: string;
   private readonly minMacs: number;
   private readonly minElements: number;
+  private readonly gpuF32: boolean;
   readonly stats: BridgeStats = { gpuCalls: 0, cpuCalls: 0, gpuMs: 0 };
   private buffer: SharedArrayBuffer | null = null;
   private control: Int32Array | null = null;
@@ -60,6 +68,7 @@ export class BridgedBackend implements Backend {
     this.name = opts.name ?? 'webgpu';
     this.minMacs = opts.minGpuMacs ?? 1 << 22;
     this.minElements = opts.minGpuElements ?? 1 << 16;
+    this.gpuF32 = opts.gpuF32 ?? true;
   }
 
   matmul(a: Tensor, b: Tensor, opts: GemmOptions = {}): FloatTensor {
