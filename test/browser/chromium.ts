@@ -25,5 +25,12 @@ export async function launchChromium(): Promise<Browser | string> {
   const exe = chromiumPath();
   if (!fs.existsSync(exe)) return `no browser at ${exe} (apt-get install chromium, or set HALO_CHROMIUM)`;
   // protocolTimeout 0: a page.evaluate that trains for minutes must not time out in the driver.
-  return puppeteer.launch({ executablePath: exe, headless: true, args: CHROMIUM_ARGS, protocolTimeout: 0, dumpio: process.env.HALO_BROWSER_LOG === '1' });
+  return puppeteer.launch({
+    executablePath: exe,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    protocolTimeout: 0,
+    defaultViewport: { width: 1200, height: 900 },
+    dumpio: process.env.HALO_BROWSER_LOG === '1',
+  });
 }

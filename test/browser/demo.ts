@@ -2,7 +2,7 @@
 // [--screenshot FILE] [--allow-reference]`: drives the page (web/) in headless Chromium through a
 // LoRA fine-tune of halo-tiny on WebGPU, then checks what the page claims from Node: the adapter it offers for
 // download, evaluated by `halo eval --adapter … --as-trained`, must give the eval loss the page reported
-// (1e-6 relative on the reference backend; the native backend's figure is reported), and the eval loss must
+// (1e-3 relative on the reference backend; the native backend's figure is reported), and the eval loss must
 // have fallen. Saves a screenshot of the page (docs/browser.png).
 // Prints one JSON object with --json. Exit 0 when every check holds, 1 when one fails, 2 without a browser.
 import { spawnSync } from 'node:child_process';
@@ -73,10 +73,10 @@ export async function runDemo(argv: string[]): Promise<number> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-browser-adapter-'));
     for (const [name, b64] of Object.entries(r.adapter)) fs.writeFileSync(path.join(dir, name), Buffer.from(b64, 'base64'));
     // The same command on the reference backend, whose ops are the page's own (its int8 GEMMs and quantizers
-    // are bit-identical on the GPU, and on a software adapter its f32 GEMMs stay in JavaScript): must agree to
-    // 1e-6. On the native backend (the user's default) it is reported, not checked: native and reference f32
-    // rounding moves a few int8 codes, and HALO-2 INT8 eval losses of the two Node backends differ by ~1e-3 on
-    // an adapter trained for 30 steps (docs/browser.md), with FP32 linears by ~1e-7.
+    // are bit-identical on the GPU), must agree to 1e-3 (the issue's bar). Not to the last bit: Chromium's V8
+    // and Node's differ in the last bit of Math.exp/log/sin/cos for a few percent of arguments (softmax, SiLU,
+    // RoPE, the loss), and HALO-2 INT8 turns some of those differences into moved int8 codes. The native
+    // backend's figure is reported, not checked: Node's two backends differ by as much (docs/browser.md).
     const nodeEval = (backend: string): number => {
       const ev = spawnSync(
         process.execPath,
@@ -110,7 +110,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       evalLossFell: !expectLearning || r.evalLoss < r.evalLossBefore,
       trainLossFell: !expectLearning || r.lastLoss < r.firstLoss,
       gpuDidTheGemms: allowReference || (r.bridge !== null && r.bridge.gpuCalls > 0),
-      nodeReferenceEvalMatches: relDiffReference <= 1e-6,
+      nodeEvalMatches: relDiffReference <= 1e-3,
     };
     const { adapter: _a, ...rest } = r;
     const out = {

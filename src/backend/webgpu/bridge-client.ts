@@ -43,9 +43,7 @@ export interface BridgeOptions {
   minGpuElements?: number;
   /**
    * f32 GEMMs on the GPU (default true). False keeps them in the worker: on a CPU-emulated adapter (SwiftShader)
-   * the JavaScript GEMM is faster than the round trip, and the run is then bit-identical to the reference
-   * backend (the int8 GEMMs and rotate+quantize are bit-identical on the GPU; the f32 GEMMs are within an f32
-   * bound, which moves a few int8 codes downstream).
+   * the JavaScript GEMM is faster than the round trip.
    */
   gpuF32?: boolean;
 }
