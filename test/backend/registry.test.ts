@@ -16,19 +16,7 @@ import { parseModelConfig } from '../../src/io/hf-config.ts';
 import { tinyConfigJson, tinyWeights } from '../../src/io/testing/tiny-model.ts';
 import { LlamaModel } from '../../src/models/llama.ts';
 import { batchOf } from '../helpers/random-batch.ts';
-
-/** `target` under another name, every method call counted by method name. */
-function counted<T extends object>(target: T, name: string, counts: Map<string, number>): T {
-  const out: Record<string, unknown> = { name };
-  for (const [key, value] of Object.entries(target)) {
-    if (key === 'name') continue;
-    out[key] = typeof value !== 'function' ? value : (...args: unknown[]) => {
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-      return (value as (...a: unknown[]) => unknown).apply(target, args);
-    };
-  }
-  return out as T;
-}
+import { counted } from '../helpers/counted.ts';
 
 // The whole "folder": a backend and its registration line.
 const gemmCounts = new Map<string, number>();

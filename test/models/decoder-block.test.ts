@@ -18,19 +18,7 @@ import { cachedAttention, sequenceAttention } from '../../src/models/block-atten
 import { blockForward } from '../../src/models/decoder-block.ts';
 import { createDecodeState, decodeStep } from '../../src/models/llama-decode.ts';
 import { LlamaModel } from '../../src/models/llama.ts';
-
-/** `target` under another name, every method call counted by method name. */
-function counted<T extends object>(target: T, name: string, counts: Map<string, number>): T {
-  const out: Record<string, unknown> = { name };
-  for (const [key, value] of Object.entries(target)) {
-    if (key === 'name') continue;
-    out[key] = typeof value !== 'function' ? value : (...args: unknown[]) => {
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-      return (value as (...a: unknown[]) => unknown).apply(target, args);
-    };
-  }
-  return out as T;
-}
+import { counted } from '../helpers/counted.ts';
 
 const gemms = new Map<string, number>();
 const kernels = new Map<string, number>();
