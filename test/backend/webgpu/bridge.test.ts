@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { referenceBackend } from '../../../src/backend/reference/index.ts';
-import { serveBridge, type AsyncKernels } from '../../../src/backend/webgpu/bridge-host.ts';
+import { serveBridge, type AsyncKernels, type BridgeHost } from '../../../src/backend/webgpu/bridge-host.ts';
 import { HaloError } from '../../../src/core/errors.ts';
 import { Tensor } from '../../../src/core/tensor.ts';
 import { planHadamard } from '../../../src/hadamard/index.ts';
@@ -16,6 +16,27 @@ import { planHadamard } from '../../../src/hadamard/index.ts';
 const WORKER = new URL('./bridge-worker.ts', import.meta.url).href;
 const BOOT = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(WORKER)}); });`;
 const startWorker = (data: unknown) => new Worker(BOOT, { eval: true, workerData: data });
+
+interface WorkerResult {
+  done: any[];
+  stats: { gpuCalls: number; cpuCalls: number };
+}
+
+/** Runs bridge-worker.ts on `cases` with this thread answering its bridge requests by `kernels`. */
+async function runBridged(cases: unknown[], kernels: AsyncKernels): Promise<{ done: WorkerResult; host: BridgeHost }> {
+  const worker = startWorker({ cases });
+  const listeners: ((e: { data: unknown }) => void)[] = [];
+  const host = serveBridge({ addEventListener: (_t, l) => listeners.push(l) }, kernels);
+  const done = await new Promise<WorkerResult>((resolve, reject) => {
+    worker.on('message', (data) => {
+      if (data && typeof data === 'object' && 'done' in data) resolve(data);
+      else for (const l of listeners) l({ data });
+    });
+    worker.on('error', reject);
+  });
+  await worker.terminate();
+  return { done, host };
+}
 
 const cases = [
   { M: 3, K: 8, N: 5, seed: 1 },
@@ -29,17 +50,7 @@ test('BridgedBackend over worker_threads gives the reference results bit for bit
     matmul: async (a, b, opts) => (calls++, referenceBackend.matmul(a, b, opts)),
     rotateQuantize: async (x, rot, f, g, o) => (calls++, referenceBackend.rotateQuantize(x, rot, f, g, o)),
   };
-  const worker = startWorker({ cases });
-  const listeners: ((e: { data: unknown }) => void)[] = [];
-  const host = serveBridge({ addEventListener: (_t, l) => listeners.push(l) }, kernels);
-  const done = await new Promise<{ done: any[]; stats: { gpuCalls: number; cpuCalls: number } }>((resolve, reject) => {
-    worker.on('message', (data) => {
-      if (data && typeof data === 'object' && 'done' in data) resolve(data);
-      else for (const l of listeners) l({ data });
-    });
-    worker.on('error', reject);
-  });
-  await worker.terminate();
+  const { done, host } = await runBridged(cases, kernels);
   assert.equal(done.stats.gpuCalls, cases.length * 4, 'f32 GEMM, two rotate+quantize and the i8 GEMM cross the bridge');
   assert.equal(done.stats.cpuCalls, cases.length, 'the f64 GEMM stays in the worker');
   assert.equal(host.stats.requests, calls);
@@ -73,17 +84,7 @@ test('a kernel that refuses (E_UNSUPPORTED) sends the worker to its reference ba
     },
     rotateQuantize: async (x, rot, f, g, o) => referenceBackend.rotateQuantize(x, rot, f, g, o),
   };
-  const worker = startWorker({ cases: cases.slice(0, 1) });
-  const listeners: ((e: { data: unknown }) => void)[] = [];
-  const host = serveBridge({ addEventListener: (_t, l) => listeners.push(l) }, kernels);
-  const done = await new Promise<{ done: any[]; stats: { gpuCalls: number; cpuCalls: number } }>((resolve, reject) => {
-    worker.on('message', (data) => {
-      if (data && typeof data === 'object' && 'done' in data) resolve(data);
-      else for (const l of listeners) l({ data });
-    });
-    worker.on('error', reject);
-  });
-  await worker.terminate();
+  const { done, host } = await runBridged(cases.slice(0, 1), kernels);
   assert.equal(host.stats.failures, 2, 'the f32 and the i8 GEMM are refused (each once per kind)');
   assert.equal(done.stats.gpuCalls, 2, 'the two rotate+quantize calls');
   assert.equal(done.stats.cpuCalls, 3, 'both GEMMs after their refusal, and f64, on the reference');
