@@ -40,7 +40,8 @@ export function nodeGypRebuild(dir, product, extraArgs = []) {
   if (r.error) return { reason: `could not run node-gyp: ${r.error.message}`, output: '' };
   if (r.status !== 0) {
     const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-    const firstError = output.split('\n').find((l) => /error/i.test(l) && !/^gyp (info|ERR! (stack|System|command|cwd|node))/.test(l)) ?? `node-gyp exited with ${r.status}`;
+    const firstError =
+      output.split('\n').find((l) => /error/i.test(l) && !/^gyp (info|ERR! (stack|System|command|cwd|node))/.test(l)) ?? `node-gyp exited with ${r.status}`;
     return { reason: firstError.trim().slice(0, 200), output };
   }
   if (!existsSync(join(dir, 'build', 'Release', product))) return { reason: `node-gyp succeeded but build/Release/${product} is missing`, output: '' };

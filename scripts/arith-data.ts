@@ -13,7 +13,10 @@ import { Rng } from '../src/core/rng.ts';
 const NAMES = ['Tom', 'Anna', 'Ben', 'Lily', 'Sam', 'Mia', 'Jack', 'Emma', 'Leo', 'Zoe'];
 const OBJECTS = ['apples', 'books', 'pens', 'cards', 'coins', 'eggs', 'cups', 'toys', 'stamps', 'shells'];
 
-export interface ArithRow { question: string; answer: string }
+export interface ArithRow {
+  question: string;
+  answer: string;
+}
 
 /** One problem: a + b (a in 2..9, b in 1..9) or c − b with c = a + b, so every result is a fact of the same table. */
 export function arithProblem(rng: Rng): ArithRow {

@@ -5,7 +5,13 @@
 import * as fs from 'node:fs';
 import { readMetrics } from '../src/train/metrics.ts';
 
-export interface MetricsComparison { compared: number; identical: number; maxRelDiff: number; firstDiffStep: number | null; lastStep: number }
+export interface MetricsComparison {
+  compared: number;
+  identical: number;
+  maxRelDiff: number;
+  firstDiffStep: number | null;
+  lastStep: number;
+}
 
 export function compareMetrics(a: Record<string, unknown>[], b: Record<string, unknown>[]): MetricsComparison {
   const lossAt = new Map<number, number>();
@@ -32,9 +38,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.stderr.write('usage: node --import tsx scripts/compare-metrics.ts ORIGINAL/metrics.jsonl RERUN/metrics.jsonl\n');
     process.exit(2);
   }
-  for (const f of [fa, fb]) if (!fs.existsSync(f)) { process.stderr.write(`compare-metrics: no file ${f}\n`); process.exit(2); }
+  for (const f of [fa, fb])
+    if (!fs.existsSync(f)) {
+      process.stderr.write(`compare-metrics: no file ${f}\n`);
+      process.exit(2);
+    }
   const c = compareMetrics(readMetrics(fa), readMetrics(fb));
-  process.stdout.write(`steps logged by both: ${c.compared} (up to step ${c.lastStep}); loss bit-identical on ${c.identical}` +
-    (c.firstDiffStep === null ? '\n' : `; first difference at step ${c.firstDiffStep}, largest relative difference ${c.maxRelDiff.toExponential(2)}\n`));
+  process.stdout.write(
+    `steps logged by both: ${c.compared} (up to step ${c.lastStep}); loss bit-identical on ${c.identical}` +
+      (c.firstDiffStep === null ? '\n' : `; first difference at step ${c.firstDiffStep}, largest relative difference ${c.maxRelDiff.toExponential(2)}\n`),
+  );
   process.exit(c.compared > 0 && c.identical === c.compared ? 0 : 1);
 }

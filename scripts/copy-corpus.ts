@@ -24,7 +24,10 @@ export interface CopyCorpusOptions {
 
 /** The text of comma-separated files, joined by newlines (the corpus both copy-corpus and sql-drills read). */
 export function readCorpus(files: string): string {
-  return files.split(',').map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+  return files
+    .split(',')
+    .map((f) => fs.readFileSync(f, 'utf8'))
+    .join('\n');
 }
 
 /** One document: `words` twice around a separator. */

@@ -35,7 +35,11 @@ const series: Series[] = [];
 for (const r of runs) {
   const file = path.join(r.dir, 'metrics.jsonl');
   if (!fs.existsSync(file)) fail(`no metrics.jsonl in ${r.dir}`);
-  const rows = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { step: number; loss: number; evalLoss?: number });
+  const rows = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { step: number; loss: number; evalLoss?: number });
   const steps = rows.filter((x) => Number.isFinite(x.loss));
   const points: [number, number][] = [];
   let sum = 0;
@@ -48,7 +52,9 @@ for (const r of runs) {
   const tail = steps.slice(Math.floor(steps.length * 0.9));
   const mean = tail.reduce((a, x) => a + x.loss, 0) / tail.length;
   const evalLoss = [...rows].reverse().find((x) => typeof x.evalLoss === 'number')?.evalLoss;
-  process.stdout.write(`${r.name}: ${steps.length} steps, mean train loss over the last ${tail.length} ${mean.toFixed(4)}${evalLoss !== undefined ? `, eval loss ${evalLoss.toFixed(4)}` : ''}\n`);
+  process.stdout.write(
+    `${r.name}: ${steps.length} steps, mean train loss over the last ${tail.length} ${mean.toFixed(4)}${evalLoss !== undefined ? `, eval loss ${evalLoss.toFixed(4)}` : ''}\n`,
+  );
 }
 fs.writeFileSync(out, lineChartSvg(series, { title, xLabel: 'step', yLabel: `train loss (mean of ${window} steps)` }));
 process.stdout.write(`wrote ${out}\n`);

@@ -15,7 +15,12 @@ if (nn.name !== 'native') throw new Error('the native addon is not built (node n
 const rng = new Rng(1);
 const params = expectedTensors(modelConfigFor(DEFAULT_STEP_SHAPE)).map((s) => {
   const n = s.shape.reduce((a, b) => a * b, 1);
-  return { name: s.name, param: rng.fillNormal(new Float32Array(n), 0.02), grad: rng.fillNormal(new Float32Array(n), 1e-3), weightDecay: s.shape.length < 2 ? 0 : undefined };
+  return {
+    name: s.name,
+    param: rng.fillNormal(new Float32Array(n), 0.02),
+    grad: rng.fillNormal(new Float32Array(n), 1e-3),
+    weightDecay: s.shape.length < 2 ? 0 : undefined,
+  };
 });
 const total = params.reduce((a, p) => a + p.param.length, 0);
 const opts = OPTIMIZER_KINDS.map((kind) => ({
@@ -35,5 +40,7 @@ const base = median(opts[0]!.ms);
 process.stdout.write(`${params.length} tensors, ${(total / 1e6).toFixed(1)}M values, ${reps} steps each\n`);
 for (const o of opts) {
   const m = median(o.ms);
-  process.stdout.write(`${o.kind.padEnd(10)} ${m.toFixed(1).padStart(7)} ms/step  ×${(m / base).toFixed(2)}  state ${(o.opt.stateBytes() / 2 ** 20).toFixed(0)} MiB\n`);
+  process.stdout.write(
+    `${o.kind.padEnd(10)} ${m.toFixed(1).padStart(7)} ms/step  ×${(m / base).toFixed(2)}  state ${(o.opt.stateBytes() / 2 ** 20).toFixed(0)} MiB\n`,
+  );
 }

@@ -35,7 +35,6 @@ import { createPeftModel, PeftModel } from '../src/peft/peft-model.ts';
 import { loadTokenizer } from '../src/tokenizer/hf.ts';
 import { evaluateLoss, train } from '../src/train/trainer.ts';
 
-
 const OPTIONS: OptionSpec[] = [
   { name: 'model', type: 'string', help: 'base model folder for the quality runs', default: 'models/halo-tiny' },
   { name: 'out', type: 'string', help: 'run folder', default: 'runs/peft-report' },
@@ -141,12 +140,26 @@ async function resetPeak(): Promise<boolean> {
 }
 
 /** Greedy exact match on the first `limit` eval records, decoding with the model as it stands (adapters unmerged). */
-function exactMatchOf(model: CausalLM, file: string, modelDir: string, limit: number, maxNewTokens: number): Pick<RunResult, 'exactMatch' | 'normalizedMatch' | 'emItems'> {
+function exactMatchOf(
+  model: CausalLM,
+  file: string,
+  modelDir: string,
+  limit: number,
+  maxNewTokens: number,
+): Pick<RunResult, 'exactMatch' | 'normalizedMatch' | 'emItems'> {
   const llama = model instanceof PeftModel ? model.eval().model : (model as LlamaModel);
   const tok = loadTokenizer(modelDir);
   const source = loadModelFolder(modelDir, { dtype: 'f32' });
-  const items = readJsonl(file).records.slice(0, limit).map((r) => toEvalItem(r, file));
-  const r = evaluateGeneration(llama, tok, items, scorersFor('sql'), { maxNewTokens, batchSize: 4, stopIds: source.eosTokenIds, progress: false, source: file });
+  const items = readJsonl(file)
+    .records.slice(0, limit)
+    .map((r) => toEvalItem(r, file));
+  const r = evaluateGeneration(llama, tok, items, scorersFor('sql'), {
+    maxNewTokens,
+    batchSize: 4,
+    stopIds: source.eosTokenIds,
+    progress: false,
+    source: file,
+  });
   const acc = (name: string) => r.scores.find((x) => x.scorer === name)!.accuracy;
   return { exactMatch: acc('sql-exact'), normalizedMatch: acc('sql-normalized'), emItems: r.items };
 }
@@ -163,9 +176,10 @@ async function runOne(o: ParsedOptions, modelDir: string, spec: RunSpec): Promis
   const { examples: trainSet, padId } = encodeSet(o['train-data'] as string, modelDir, maxSeqLen);
   const evalSet = spec.memory ? [] : encodeSet(o['eval-data'] as string, modelDir, maxSeqLen).examples;
   const batchSize = spec.memory ? MEM_BATCH : (o['batch-size'] as number);
-  const peft = spec.method === 'lora' || spec.method === 'hut'
-    ? { method: spec.method, rank: o.rank as number, alpha: o.alpha as number, dropout: o.dropout as number, seed: o.seed as number }
-    : null;
+  const peft =
+    spec.method === 'lora' || spec.method === 'hut'
+      ? { method: spec.method, rank: o.rank as number, alpha: o.alpha as number, dropout: o.dropout as number, seed: o.seed as number }
+      : null;
   // Built inside a function so the loaded f32 checkpoint is garbage once the model holds its own copy.
   const build = (): CausalLM => {
     const source = loadModelFolder(modelDir, { dtype: 'f32' });
@@ -179,17 +193,46 @@ async function runOne(o: ParsedOptions, modelDir: string, spec: RunSpec): Promis
   const counts = peft ? countPeftParams(config, peft.method, peft.rank) : null;
   const base = parameterCount(config);
   const result: RunResult = {
-    name: spec.name, method: spec.method === null ? 'none (base)' : spec.method.toUpperCase(), linears: describeConfig(spec.halo), backend: be.name, evalLoss: null,
-    exactMatch: null, normalizedMatch: null, emItems: 0,
-    trainable: counts?.trainable ?? (spec.method === 'full' ? base : 0), total: counts?.total ?? base, steps: 0, tokensPerSecond: null, trainSeconds: null,
-    peakRssMiB: 0, trainPeakRssMiB: 0, releasedMiB,
+    name: spec.name,
+    method: spec.method === null ? 'none (base)' : spec.method.toUpperCase(),
+    linears: describeConfig(spec.halo),
+    backend: be.name,
+    evalLoss: null,
+    exactMatch: null,
+    normalizedMatch: null,
+    emItems: 0,
+    trainable: counts?.trainable ?? (spec.method === 'full' ? base : 0),
+    total: counts?.total ?? base,
+    steps: 0,
+    tokensPerSecond: null,
+    trainSeconds: null,
+    peakRssMiB: 0,
+    trainPeakRssMiB: 0,
+    releasedMiB,
   };
   if (spec.memory) Object.assign(result, memorySteps(model, trainSet, padId, o));
   else if (spec.method !== null) {
     const s = train(model, trainSet, [], {
-      outDir: path.join(o.out as string, spec.name), epochs: o.epochs as number, lr: o.lr as number, schedule: 'linear', warmupSteps: 10,
-      minLrRatio: 0, weightDecay: 0, batchSize, gradAccum: 1, maxGradNorm: 1, seed: o.seed as number, padId, evalEvery: 0, saveEvery: 0,
-      keepCheckpoints: 1, resume: false, logEvery: 20, maxBadSteps: 5, quiet: true, runConfig: { halo: spec.halo, peft },
+      outDir: path.join(o.out as string, spec.name),
+      epochs: o.epochs as number,
+      lr: o.lr as number,
+      schedule: 'linear',
+      warmupSteps: 10,
+      minLrRatio: 0,
+      weightDecay: 0,
+      batchSize,
+      gradAccum: 1,
+      maxGradNorm: 1,
+      seed: o.seed as number,
+      padId,
+      evalEvery: 0,
+      saveEvery: 0,
+      keepCheckpoints: 1,
+      resume: false,
+      logEvery: 20,
+      maxBadSteps: 5,
+      quiet: true,
+      runConfig: { halo: spec.halo, peft },
     });
     Object.assign(result, { steps: s.steps, tokensPerSecond: s.tokensPerSecond, trainSeconds: s.seconds });
   }
@@ -213,7 +256,10 @@ async function runOne(o: ParsedOptions, modelDir: string, spec: RunSpec): Promis
  */
 function memorySteps(model: CausalLM, examples: Example[], padId: number, o: ParsedOptions): Partial<RunResult> {
   const trainable = model.parameters().filter((p) => p.grad !== null);
-  const optimizer = new AdamW(trainable.map((p) => ({ name: p.name, param: p.data, grad: p.grad! })), { lr: o.lr as number });
+  const optimizer = new AdamW(
+    trainable.map((p) => ({ name: p.name, param: p.data, grad: p.grad! })),
+    { lr: o.lr as number },
+  );
   const steps = o['mem-steps'] as number;
   let tokens = 0;
   const t0 = performance.now();
@@ -231,9 +277,15 @@ function memorySteps(model: CausalLM, examples: Example[], padId: number, o: Par
 
 function spawnRun(spec: RunSpec, modelDir: string): RunResult {
   const passOn = process.argv.slice(2).filter((a, i, all) => a !== '--model' && all[i - 1] !== '--model');
-  const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), ...passOn, '--model', modelDir, '--run', spec.name], {
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24,
-  });
+  const child = spawnSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), ...passOn, '--model', modelDir, '--run', spec.name],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 24,
+    },
+  );
   if (child.status !== 0) throw new Error(`run ${spec.name} failed (exit ${child.status})`);
   return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as RunResult;
 }
@@ -257,7 +309,11 @@ async function main(): Promise<number> {
   const memDir = path.join(outDir, 'mem-base');
   const resultsFile = path.join(outDir, 'results.json');
   // Everything that shapes a run's numbers (not which runs to do, or where to write).
-  const settings = Object.fromEntries(Object.entries(o).filter(([k]) => !['only', 'reuse', 'out', 'run'].includes(k)).sort(([a], [b]) => a.localeCompare(b)));
+  const settings = Object.fromEntries(
+    Object.entries(o)
+      .filter(([k]) => !['only', 'reuse', 'out', 'run'].includes(k))
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
   const earlier = new Map<string, RunResult>();
   if (o.reuse && fs.existsSync(resultsFile)) {
     const saved = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as { settings: unknown; results: RunResult[] };
@@ -271,7 +327,7 @@ async function main(): Promise<number> {
     if (only && !only.has(spec.name) && !earlier.has(spec.name)) continue;
     if (spec.memory && !fs.existsSync(path.join(memDir, 'config.json'))) writeTinyModelFolder(memDir, MEM_MODEL);
     const reused = earlier.get(spec.name);
-    if (reused && !(only?.has(spec.name))) {
+    if (reused && !only?.has(spec.name)) {
       results.push(reused);
       process.stderr.write(`peft-report: ${spec.name}: reusing ${resultsFile}\n`);
       continue;
@@ -281,20 +337,43 @@ async function main(): Promise<number> {
     results.push(r);
     // Written after every run, so a long report that is cut short keeps what it measured (see --reuse).
     fs.writeFileSync(resultsFile, JSON.stringify({ settings, results }, null, 2) + '\n');
-    process.stderr.write(`  eval loss ${num(r.evalLoss, 4)}, exact match ${pctOrDash(r.exactMatch)}, ${num(r.tokensPerSecond)} tok/s, peak RSS while training ${r.trainPeakRssMiB.toFixed(0)} MiB\n`);
+    process.stderr.write(
+      `  eval loss ${num(r.evalLoss, 4)}, exact match ${pctOrDash(r.exactMatch)}, ${num(r.tokensPerSecond)} tok/s, peak RSS while training ${r.trainPeakRssMiB.toFixed(0)} MiB\n`,
+    );
   }
   const by = (n: string) => results.find((r) => r.name === n);
   const baseOf = (r: RunResult) => by(r.linears === 'FP32' ? 'base-fp32' : 'base-int8');
   const quality = results.filter((r) => !r.name.startsWith('mem-'));
   const qualityTable = formatTable(
-    ['run', 'method', 'linears', 'eval loss', 'vs base', `exact match (${quality[0]?.emItems ?? 0})`, 'normalized match', 'trainable params', 'train tok/s', 'train s', 'peak RSS MiB (training)', 'peak RSS MiB (process)'],
+    [
+      'run',
+      'method',
+      'linears',
+      'eval loss',
+      'vs base',
+      `exact match (${quality[0]?.emItems ?? 0})`,
+      'normalized match',
+      'trainable params',
+      'train tok/s',
+      'train s',
+      'peak RSS MiB (training)',
+      'peak RSS MiB (process)',
+    ],
     quality.map((r) => {
       const base = baseOf(r);
       return [
-        r.name, r.method, r.linears, num(r.evalLoss, 4), r.trainable && base ? pct(r.evalLoss! - base.evalLoss!, base.evalLoss!) : '-',
-        pctOrDash(r.exactMatch), pctOrDash(r.normalizedMatch),
-        r.trainable ? `${r.trainable} (${pct(r.trainable, r.total)})` : `0 of ${r.total}`, num(r.tokensPerSecond), num(r.trainSeconds),
-        r.trainable ? r.trainPeakRssMiB.toFixed(0) : '-', r.peakRssMiB.toFixed(0),
+        r.name,
+        r.method,
+        r.linears,
+        num(r.evalLoss, 4),
+        r.trainable && base ? pct(r.evalLoss! - base.evalLoss!, base.evalLoss!) : '-',
+        pctOrDash(r.exactMatch),
+        pctOrDash(r.normalizedMatch),
+        r.trainable ? `${r.trainable} (${pct(r.trainable, r.total)})` : `0 of ${r.total}`,
+        num(r.tokensPerSecond),
+        num(r.trainSeconds),
+        r.trainable ? r.trainPeakRssMiB.toFixed(0) : '-',
+        r.peakRssMiB.toFixed(0),
       ];
     }),
   );
@@ -304,7 +383,11 @@ async function main(): Promise<number> {
     const base = r && baseOf(r);
     if (r && base) verdicts.push(`${n} improves eval loss on the base (${base.name}): ${r.evalLoss! < base.evalLoss! ? 'yes' : 'NO'}`);
   }
-  for (const [a, b] of [['lora-int8', 'lora-fp32'], ['hut-int8', 'hut-fp32'], ['hut-int8', 'lora-fp32']]) {
+  for (const [a, b] of [
+    ['lora-int8', 'lora-fp32'],
+    ['hut-int8', 'hut-fp32'],
+    ['hut-int8', 'lora-fp32'],
+  ]) {
     const ra = by(a);
     const rb = by(b);
     if (!ra || !rb) continue;
@@ -326,7 +409,14 @@ async function main(): Promise<number> {
         `${o['mem-steps']} steps of batch ${MEM_BATCH} × ${MEM_SEQ} tokens, HALO-2 INT8.`,
       formatTable(
         ['run', 'trainable params', 'f32 base released MiB', 'train tok/s', 'peak RSS MiB (training)', 'peak RSS MiB (process)'],
-        mem.map((r) => [r.name, `${r.trainable} (${pct(r.trainable, r.total)})`, r.releasedMiB.toFixed(0), num(r.tokensPerSecond), r.trainPeakRssMiB.toFixed(0), r.peakRssMiB.toFixed(0)]),
+        mem.map((r) => [
+          r.name,
+          `${r.trainable} (${pct(r.trainable, r.total)})`,
+          r.releasedMiB.toFixed(0),
+          num(r.tokensPerSecond),
+          r.trainPeakRssMiB.toFixed(0),
+          r.peakRssMiB.toFixed(0),
+        ]),
       ),
     );
   }
@@ -344,8 +434,13 @@ function parameterCountOf(mem: RunResult[]): number {
 }
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  process.stdout.write(formatHelp('node --import tsx scripts/peft-report.ts [options]',
-    'LoRA and HUT in FP32 and HALO-2 INT8 on the SQL task, and the memory of full vs adapter fine-tuning (docs/peft.md)', OPTIONS) + '\n');
+  process.stdout.write(
+    formatHelp(
+      'node --import tsx scripts/peft-report.ts [options]',
+      'LoRA and HUT in FP32 and HALO-2 INT8 on the SQL task, and the memory of full vs adapter fine-tuning (docs/peft.md)',
+      OPTIONS,
+    ) + '\n',
+  );
   process.exitCode = 0;
 } else {
   try {

@@ -16,7 +16,15 @@ import { Rng } from '../src/core/rng.ts';
 import { readCorpus } from './copy-corpus.ts';
 
 /** A training example cut at what a drill renames; prefix + schema + sep + question is the user turn. */
-interface Example { prefix: string; table: string; columns: string[]; types: string[]; sep: string; question: string; answer: string }
+interface Example {
+  prefix: string;
+  table: string;
+  columns: string[];
+  types: string[];
+  sep: string;
+  question: string;
+  answer: string;
+}
 
 const SCHEMA = /^([\s\S]*context: )CREATE TABLE (\S+) \((.*)\)(\s*question: )([\s\S]*)$/;
 
@@ -46,7 +54,10 @@ function insideValue(question: string, answer: string, at: number, length: numbe
 }
 
 const outsideQuotes = (sql: string, edit: (part: string) => string): string =>
-  sql.split(/('[^']*')/).map((part, i) => (i % 2 === 0 ? edit(part) : part)).join('');
+  sql
+    .split(/('[^']*')/)
+    .map((part, i) => (i % 2 === 0 ? edit(part) : part))
+    .join('');
 
 function freshTable(table: string, rng: Rng): string {
   if (/^table_name_\d+$/.test(table)) return `table_name_${1 + rng.int(99)}`;
@@ -54,7 +65,11 @@ function freshTable(table: string, rng: Rng): string {
   return table;
 }
 
-interface Pools { columns: string[]; values: string[]; corpusWords?: string[] }
+interface Pools {
+  columns: string[];
+  values: string[];
+  corpusWords?: string[];
+}
 
 // A value the model cannot have memorized: 1–3 consecutive words from the corpus, in their own case.
 function corpusValue(words: string[], rng: Rng): string {
@@ -102,13 +117,21 @@ function drill(ex: Example, pools: Pools, rng: Rng): string {
   });
   const schema = `CREATE TABLE ${table} (${columns.map((c, i) => `${c} ${ex.types[i]}`).join(', ')})`;
   const user = `${ex.prefix}${schema}${ex.sep}${question}`;
-  return JSON.stringify({ messages: [{ role: 'user', content: user }, { role: 'assistant', content: answer }] });
+  return JSON.stringify({
+    messages: [
+      { role: 'user', content: user },
+      { role: 'assistant', content: answer },
+    ],
+  });
 }
 
 /** `corpus`, when given, supplies most of the drills' values (see corpusValue) instead of the split's own. */
 export function makeDrills(lines: string[], count: number, seed: number, corpus?: string): string[] {
   const examples = lines.map(parse).filter((e): e is Example => e !== undefined);
-  const corpusWords = corpus?.split(/\s+/).map((w) => w.replace(/^[^\w]+|[^\w]+$/g, '')).filter((w) => /^[A-Za-z0-9][\w-]*$/.test(w));
+  const corpusWords = corpus
+    ?.split(/\s+/)
+    .map((w) => w.replace(/^[^\w]+|[^\w]+$/g, ''))
+    .filter((w) => /^[A-Za-z0-9][\w-]*$/.test(w));
   if (corpusWords !== undefined && corpusWords.length < 10) throw new Error(`the values corpus has ${corpusWords.length} usable words; it needs at least 10`);
   const pools: Pools = {
     corpusWords,
@@ -127,7 +150,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   try {
     const { file, from, to } = splitSpec(input);
-    const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).slice(from, to);
+    const lines = fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .slice(from, to);
     const corpus = valuesFrom === undefined ? undefined : readCorpus(valuesFrom);
     fs.writeFileSync(out, makeDrills(lines, Number(countArg), Number(seedArg ?? 0), corpus).join('\n') + '\n');
   } catch (e) {

@@ -9,8 +9,16 @@ import { readJsonl } from '../src/data/jsonl.ts';
 import { recordMessages } from '../src/data/records.ts';
 import { loadTokenizer } from '../src/tokenizer/hf.ts';
 
-export interface QaPair { question: string; answer: string }
-export interface SqlEvalStats { answers: number; quoted: number; quotedNotVerbatim: number; longAnswers: number }
+export interface QaPair {
+  question: string;
+  answer: string;
+}
+export interface SqlEvalStats {
+  answers: number;
+  quoted: number;
+  quotedNotVerbatim: number;
+  longAnswers: number;
+}
 
 /** Single-quoted literals in a SQL answer; '' inside a literal is an escaped quote. */
 export function quotedValues(sql: string): string[] {
@@ -41,10 +49,18 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const tok = loadTokenizer(model);
   const pairs = readJsonl(file).records.map((r) => {
     const msgs = recordMessages(r);
-    return { question: msgs.filter((m) => m.role !== 'assistant').map((m) => m.content).join('\n'), answer: msgs.at(-1)!.content };
+    return {
+      question: msgs
+        .filter((m) => m.role !== 'assistant')
+        .map((m) => m.content)
+        .join('\n'),
+      answer: msgs.at(-1)!.content,
+    };
   });
   const s = sqlEvalStats(pairs, (a) => tok.encode(a).length, budget);
-  process.stdout.write(`${file}: ${s.answers} answers\n` +
-    `  quoted values in the answers: ${s.quoted}, not in their question verbatim: ${s.quotedNotVerbatim}\n` +
-    `  answers of ${budget} or more tokens (${path.basename(model)}'s tokenizer): ${s.longAnswers}\n`);
+  process.stdout.write(
+    `${file}: ${s.answers} answers\n` +
+      `  quoted values in the answers: ${s.quoted}, not in their question verbatim: ${s.quotedNotVerbatim}\n` +
+      `  answers of ${budget} or more tokens (${path.basename(model)}'s tokenizer): ${s.longAnswers}\n`,
+  );
 }

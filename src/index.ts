@@ -6,7 +6,15 @@ export { HaloError, type ErrorCode } from './core/errors.ts';
 export { Rng } from './core/rng.ts';
 
 export type { Backend, FloatTensor, Rotation } from './backend/backend.ts';
-export { backendNames, getBackend, registerBackend, type BackendEntry, type BackendFactory, type BackendName, type UnavailableBackend } from './backend/select.ts';
+export {
+  backendNames,
+  getBackend,
+  registerBackend,
+  type BackendEntry,
+  type BackendFactory,
+  type BackendName,
+  type UnavailableBackend,
+} from './backend/select.ts';
 export { nnKernels, referenceNnKernels, type NnKernels } from './backend/nn-kernels.ts';
 export { referenceBackend } from './backend/reference/index.ts';
 

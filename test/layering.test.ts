@@ -33,8 +33,9 @@ function srcFiles(dir = 'src'): string[] {
 
 /** The imports of `file` (given its text) that land in src/; package and node: imports are not layered. */
 function importsOf(file: string, text: string): Edge[] {
-  return ts.preProcessFile(text, true, true).importedFiles
-    .map((f) => f.fileName)
+  return ts
+    .preProcessFile(text, true, true)
+    .importedFiles.map((f) => f.fileName)
     .filter((spec) => spec.startsWith('.'))
     .map((spec) => ({ from: file, to: path.posix.normalize(path.posix.join(path.posix.dirname(file), spec)) }))
     .filter((e) => e.to.startsWith('src/'));
@@ -52,8 +53,10 @@ function violations(edges: readonly Edge[], table: LayerTable): string[] {
   const excepted = new Set(table.exceptions.map((x) => `${x.from} ${x.to}`));
   const out: string[] = [];
   for (const { from, to } of edges) {
-    const a = unitOf(from), b = unitOf(to);
-    const ra = rank.get(a), rb = rank.get(b);
+    const a = unitOf(from),
+      b = unitOf(to);
+    const ra = rank.get(a),
+      rb = rank.get(b);
     if (ra === undefined || rb === undefined) {
       out.push(`${from} imports ${to}: '${ra === undefined ? a : b}' is in no layer of src/layers.json`);
     } else if (a === b || ra < rb || excepted.has(`${from} ${to}`)) {
@@ -83,14 +86,23 @@ describe('layering of src/ (src/layers.json)', () => {
     const units = new Set(files.map(unitOf));
     const listed = TABLE.layers.flat();
     assert.equal(new Set(listed).size, listed.length, 'a unit is listed twice');
-    assert.deepEqual([...units].filter((u) => !listed.includes(u)), []);
-    assert.deepEqual(listed.filter((u) => !units.has(u)), []);
+    assert.deepEqual(
+      [...units].filter((u) => !listed.includes(u)),
+      [],
+    );
+    assert.deepEqual(
+      listed.filter((u) => !units.has(u)),
+      [],
+    );
   });
 
   test('every exception has a reason and is still needed', () => {
     for (const x of TABLE.exceptions) {
       assert.ok(x.reason.length > 20, `${x.from} → ${x.to}: give the reason`);
-      assert.ok(edges.some((e) => e.from === x.from && e.to === x.to), `${x.from} no longer imports ${x.to}: remove the exception`);
+      assert.ok(
+        edges.some((e) => e.from === x.from && e.to === x.to),
+        `${x.from} no longer imports ${x.to}: remove the exception`,
+      );
       assert.equal(violations([x], { ...TABLE, exceptions: [] }).length, 1, `${x.from} → ${x.to} is allowed anyway: remove the exception`);
     }
   });
@@ -119,21 +131,27 @@ describe('the layering check bites', () => {
       "export { LlamaModel } from '../models/llama.ts';",
       "const m = await import('../train/trainer.ts');",
       "// import { x } from '../cli/main.ts'",
-      "const s = \"import { y } from '../api/index.ts'\";",
+      'const s = "import { y } from \'../api/index.ts\'";',
       "import { Tensor } from '../core/tensor.ts';",
       "import * as fs from 'node:fs';",
     ].join('\n');
-    assert.deepEqual(check('src/quant/codec.ts', text).map((v) => v.split(':')[0]), [
-      'src/quant/codec.ts imports src/backend/backend.ts',
-      'src/quant/codec.ts imports src/models/llama.ts',
-      'src/quant/codec.ts imports src/train/trainer.ts',
-    ]);
+    assert.deepEqual(
+      check('src/quant/codec.ts', text).map((v) => v.split(':')[0]),
+      [
+        'src/quant/codec.ts imports src/backend/backend.ts',
+        'src/quant/codec.ts imports src/models/llama.ts',
+        'src/quant/codec.ts imports src/train/trainer.ts',
+      ],
+    );
   });
 
   test('a sibling in the same layer and a directory missing from the table are reported; own directory and lower layers are not', () => {
     assert.match(check('src/data/batch.ts', "import { x } from '../io/safetensors.ts';")[0] ?? '', /data and io share layer 9/);
     assert.match(check('src/webgpu/index.ts', "import { Tensor } from '../core/tensor.ts';")[0] ?? '', /'webgpu' is in no layer/);
-    assert.deepEqual(check('src/models/llama.ts', "import { a } from './causal-lm.ts';\nimport { b } from '../backend/backend.ts';\nimport { c } from '../core/tensor.ts';"), []);
+    assert.deepEqual(
+      check('src/models/llama.ts', "import { a } from './causal-lm.ts';\nimport { b } from '../backend/backend.ts';\nimport { c } from '../core/tensor.ts';"),
+      [],
+    );
   });
 
   test('an exception allows exactly its own edge', () => {

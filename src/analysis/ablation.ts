@@ -44,7 +44,10 @@ export const PEFT_DEFAULT_CONFIGS = ['fp32', 'bf16', 'halo2-int8', 'halo2-fp8', 
 export function selectConfigs(list: string | undefined, peft: PeftMethod | null = null): AblationConfig[] {
   const all = ablationConfigs();
   if (!list) return peft ? all.filter((c) => (PEFT_DEFAULT_CONFIGS as readonly string[]).includes(c.id)) : all;
-  const want = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const want = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = want.find((w) => !all.some((c) => c.id === w));
   if (bad) throw new HaloError('E_ARG', `unknown --configs entry '${bad}'; use some of ${all.map((c) => c.id).join(', ')}`);
   return all.filter((c) => want.includes(c.id));
@@ -93,9 +96,27 @@ export function runOne(s: RunSetup, cfg: AblationConfig, seed: number, dir: stri
     model = decoder;
   }
   const summary = train(model, s.trainSet, [], {
-    outDir: dir, epochs: 1e9, maxSteps: s.steps, lr: s.lr, schedule: 'linear', warmupSteps: Math.max(1, Math.round(s.steps / 10)), minLrRatio: 0,
-    weightDecay: 0, batchSize: s.batchSize, gradAccum: 1, maxGradNorm: 1, seed, padId: s.padId, evalEvery: 0, saveEvery: 0,
-    keepCheckpoints: 1, resume: false, logEvery: 10, maxBadSteps: 5, quiet: true, runConfig: { halo: cfg.halo },
+    outDir: dir,
+    epochs: 1e9,
+    maxSteps: s.steps,
+    lr: s.lr,
+    schedule: 'linear',
+    warmupSteps: Math.max(1, Math.round(s.steps / 10)),
+    minLrRatio: 0,
+    weightDecay: 0,
+    batchSize: s.batchSize,
+    gradAccum: 1,
+    maxGradNorm: 1,
+    seed,
+    padId: s.padId,
+    evalEvery: 0,
+    saveEvery: 0,
+    keepCheckpoints: 1,
+    resume: false,
+    logEvery: 10,
+    maxBadSteps: 5,
+    quiet: true,
+    runConfig: { halo: cfg.halo },
   });
   // The trainer always checkpoints its last step; an ablation keeps only the numbers (metrics.jsonl stays).
   fs.rmSync(path.join(dir, 'checkpoints'), { recursive: true, force: true });
@@ -103,9 +124,15 @@ export function runOne(s: RunSetup, cfg: AblationConfig, seed: number, dir: stri
   const evalLoss = evaluateLoss(model, s.evalSet, 8, s.padId); // PeftModel.loss switches LoRA dropout off
   const gen = evaluateGeneration(decoder, s.tok, s.evalItems, s.scorers, { maxNewTokens: s.maxNewTokens, progress: false });
   return {
-    config: cfg.id, label: cfg.label, seed, steps: summary.steps, evalLoss,
+    config: cfg.id,
+    label: cfg.label,
+    seed,
+    steps: summary.steps,
+    evalLoss,
     accuracy: Object.fromEntries(gen.scores.map((x) => [x.scorer, x.accuracy])),
-    trainSeconds: summary.seconds, tokensPerSecond: summary.tokensPerSecond, evalSeconds: (performance.now() - t0) / 1000,
+    trainSeconds: summary.seconds,
+    tokensPerSecond: summary.tokensPerSecond,
+    evalSeconds: (performance.now() - t0) / 1000,
   };
 }
 
@@ -133,13 +160,17 @@ export function aggregate(runs: readonly RunResult[], configs: readonly Ablation
     const rs = runs.filter((r) => r.config === c.id);
     if (rs.length === 0) return [];
     const scorers = Object.keys(rs[0].accuracy);
-    return [{
-      config: c.id, label: c.label, seeds: rs.length,
-      evalLoss: meanStd(rs.map((r) => r.evalLoss)),
-      accuracy: Object.fromEntries(scorers.map((k) => [k, meanStd(rs.map((r) => r.accuracy[k] * 100))])),
-      trainSeconds: meanStd(rs.map((r) => r.trainSeconds)).mean,
-      tokensPerSecond: meanStd(rs.map((r) => r.tokensPerSecond)).mean,
-    }];
+    return [
+      {
+        config: c.id,
+        label: c.label,
+        seeds: rs.length,
+        evalLoss: meanStd(rs.map((r) => r.evalLoss)),
+        accuracy: Object.fromEntries(scorers.map((k) => [k, meanStd(rs.map((r) => r.accuracy[k] * 100))])),
+        trainSeconds: meanStd(rs.map((r) => r.trainSeconds)).mean,
+        tokensPerSecond: meanStd(rs.map((r) => r.tokensPerSecond)).mean,
+      },
+    ];
   });
 }
 

@@ -28,9 +28,12 @@ export function parseProjection(s: string): Projection {
 
 export class CaptureAdapter implements OutputAdapter {
   readonly kind = 'output' as const;
-  x: Float32Array | null = null;   // [N, in] the projection's input, as the forward saw it
-  dy: Float32Array | null = null;  // [N, out] its output gradient E_Y, as the backward saw it
-  constructor(readonly inFeatures: number, readonly outFeatures: number) {}
+  x: Float32Array | null = null; // [N, in] the projection's input, as the forward saw it
+  dy: Float32Array | null = null; // [N, out] its output gradient E_Y, as the backward saw it
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+  ) {}
 
   params() {
     return [];
@@ -68,7 +71,12 @@ export function captureProjection(
   if (!w) throw new HaloError('E_FORMAT', `the model has no tensor ${name}`);
   const [outF, inF] = w.shape as [number, number];
   const cap = new CaptureAdapter(inF, outF);
-  const model = new LlamaModel(config, weights, { halo: haloConfig({ level: 'none', format: 'fp32' }), backend: be, adapters: new Map([[name, cap]]), trainable: () => false });
+  const model = new LlamaModel(config, weights, {
+    halo: haloConfig({ level: 'none', format: 'fp32' }),
+    backend: be,
+    adapters: new Map([[name, cap]]),
+    trainable: () => false,
+  });
   if (batch.lossTokens === 0) throw new HaloError('E_ARG', 'the analysed batch has no loss tokens, so E_Y would be zero');
   model.forwardBackward(batch, 1 / batch.lossTokens);
   if (!cap.x || !cap.dy) throw new HaloError('E_UNSUPPORTED', `${name}: the model never ran this projection's adapter hook, so X and E_Y could not be read`);

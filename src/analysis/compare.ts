@@ -30,7 +30,10 @@ export function methodConfig(id: string): AblationConfig {
   const levels: readonly Level[] = LEVELS.filter((l) => l !== 'none' && l !== 'ideal');
   const formats: readonly Format[] = FORMATS.filter((f) => f !== 'bf16' && f !== 'fp32');
   if (!level || !format || !levels.includes(level) || !formats.includes(format)) {
-    throw new HaloError('E_ARG', `unknown method '${id}'; use fp32, bf16 or LEVEL-FORMAT with LEVEL one of ${levels.join(', ')} and FORMAT one of ${formats.join(', ')} (e.g. ${DEFAULT_COMPARE_METHODS.join(', ')})`);
+    throw new HaloError(
+      'E_ARG',
+      `unknown method '${id}'; use fp32, bf16 or LEVEL-FORMAT with LEVEL one of ${levels.join(', ')} and FORMAT one of ${formats.join(', ')} (e.g. ${DEFAULT_COMPARE_METHODS.join(', ')})`,
+    );
   }
   const halo = haloConfig({ level, format });
   return { id, label: describeConfig(halo), halo };
@@ -38,7 +41,10 @@ export function methodConfig(id: string): AblationConfig {
 
 /** Comma-separated method ids, in the order given (each once). */
 export function selectMethods(list: string): AblationConfig[] {
-  const ids = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const ids = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (ids.length === 0) throw new HaloError('E_ARG', '--methods names no method');
   const dup = ids.find((id, i) => ids.indexOf(id) !== i);
   if (dup) throw new HaloError('E_ARG', `--methods names '${dup}' twice`);

@@ -25,7 +25,12 @@ export function gradientSettings(format: Format = 'int8'): GradientSetting[] {
   const out: GradientSetting[] = [
     { id: `backward-only-${format}`, label: `backward only (${F})`, group: 'figure2', halo: haloConfig({ level: 'halo0', format, passes: 'backward' }) },
     { id: `forward-only-${format}`, label: `forward only (${F})`, group: 'figure2', halo: haloConfig({ level: 'halo0', format, passes: 'forward' }) },
-    { id: `forward-only-hadamard-${format}`, label: `forward only + Hadamard (${F})`, group: 'figure2', halo: haloConfig({ level: 'halo1', format, passes: 'forward' }) },
+    {
+      id: `forward-only-hadamard-${format}`,
+      label: `forward only + Hadamard (${F})`,
+      group: 'figure2',
+      halo: haloConfig({ level: 'halo1', format, passes: 'forward' }),
+    },
     { id: 'bf16', label: 'BF16', group: 'baseline', halo: haloConfig({ level: 'none', format: 'bf16' }) },
   ];
   for (const level of ['halo0', 'halo1', 'halo2'] as const) {
@@ -38,7 +43,13 @@ export function gradientSettings(format: Format = 'int8'): GradientSetting[] {
 }
 
 /** Weight gradients of the seven projections of every layer for one forward + backward of `batch`. */
-export function projectionGradients(config: ModelConfig, weights: ReadonlyMap<string, Tensor>, be: Backend, halo: HaloConfig, batch: Batch): Map<string, Float32Array> {
+export function projectionGradients(
+  config: ModelConfig,
+  weights: ReadonlyMap<string, Tensor>,
+  be: Backend,
+  halo: HaloConfig,
+  batch: Batch,
+): Map<string, Float32Array> {
   if (batch.lossTokens === 0) throw new HaloError('E_ARG', 'the analysed batch has no loss tokens, so every gradient would be zero');
   const names = new Set(Array.from({ length: config.num_hidden_layers }, (_, l) => PROJECTIONS.map((m) => projectionWeightName(l, m))).flat());
   const model = new LlamaModel(config, weights, { halo, backend: be, trainable: (n) => names.has(n) });

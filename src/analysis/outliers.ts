@@ -67,7 +67,9 @@ export function profile(m: FloatTensor): Profile {
 
 /** Largest ÷ median of a profile, the median over non-zero entries (zero rows are padding, not data). */
 export function ratio(p: Float32Array): number {
-  const v = Array.from(p).filter((x) => x > 0).sort((a, b) => a - b);
+  const v = Array.from(p)
+    .filter((x) => x > 0)
+    .sort((a, b) => a - b);
   if (v.length === 0) return 1;
   const med = v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
   return v[v.length - 1] / med;
@@ -77,7 +79,13 @@ export function ratio(p: Float32Array): number {
  * Synthetic outliers of the kind HALO targets, on a copy: `count` feature columns (channel outliers, as in X)
  * or `count` token rows (as in E_Y) scaled by `factor`. Returns the copy and which indices were scaled.
  */
-export function injectOutliers(m: Tensor<'f32'>, axis: 'channel' | 'token', factor: number, count: number, seed: number): { m: Tensor<'f32'>; indices: number[] } {
+export function injectOutliers(
+  m: Tensor<'f32'>,
+  axis: 'channel' | 'token',
+  factor: number,
+  count: number,
+  seed: number,
+): { m: Tensor<'f32'>; indices: number[] } {
   const [rows, cols] = m.dims2('analysed matrix');
   const out = new Tensor([rows, cols], 'f32', Float32Array.from(m.data));
   const rng = new Rng(seed);

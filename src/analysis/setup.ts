@@ -51,9 +51,26 @@ export function weightsAfterSteps(
   if (o.steps <= 0) return inputs.source.weights;
   const model = new LlamaModel(inputs.source.config, inputs.source.weights, { halo: haloConfig({ level: 'none', format: 'fp32' }), backend: be });
   train(model, inputs.examples, [], {
-    outDir: o.workDir, epochs: 1e9, maxSteps: o.steps, lr: o.lr, schedule: 'constant', warmupSteps: 0, minLrRatio: 0, weightDecay: 0,
-    batchSize: o.batchSize, gradAccum: 1, maxGradNorm: 1, seed: o.seed, padId: inputs.padId, evalEvery: 0, saveEvery: 0,
-    keepCheckpoints: 1, resume: false, logEvery: 10, maxBadSteps: 5, quiet: true,
+    outDir: o.workDir,
+    epochs: 1e9,
+    maxSteps: o.steps,
+    lr: o.lr,
+    schedule: 'constant',
+    warmupSteps: 0,
+    minLrRatio: 0,
+    weightDecay: 0,
+    batchSize: o.batchSize,
+    gradAccum: 1,
+    maxGradNorm: 1,
+    seed: o.seed,
+    padId: inputs.padId,
+    evalEvery: 0,
+    saveEvery: 0,
+    keepCheckpoints: 1,
+    resume: false,
+    logEvery: 10,
+    maxBadSteps: 5,
+    quiet: true,
   });
   // The trainer always checkpoints its last step; the analysis needs only the weights in memory.
   fs.rmSync(path.join(o.workDir, 'checkpoints'), { recursive: true, force: true });

@@ -20,10 +20,12 @@ export interface TaskData {
 }
 
 export const TASKS: { readonly [T in TaskName]: TaskData } = {
-  sql: { train: 'data/sql/train.jsonl', eval: 'data/sql/eval.jsonl', scoring: 'sql', description: 'text-to-SQL (HALO\'s SQL data)' },
+  sql: { train: 'data/sql/train.jsonl', eval: 'data/sql/eval.jsonl', scoring: 'sql', description: "text-to-SQL (HALO's SQL data)" },
   gsm8k: { train: 'data/gsm8k/train.jsonl', eval: 'data/gsm8k/test.jsonl', scoring: 'gsm8k', description: 'GSM8K grade-school math' },
   arith: {
-    train: 'data/arith/train.jsonl', eval: 'data/arith/eval.jsonl', scoring: 'gsm8k',
+    train: 'data/arith/train.jsonl',
+    eval: 'data/arith/eval.jsonl',
+    scoring: 'gsm8k',
     description: 'GSM8K-format one-step arithmetic (scripts/arith-data.ts)',
   },
 };

@@ -89,11 +89,21 @@ export function evaluateSync(o: EvaluateOptions): Evaluation {
   if (o.metric === 'loss') {
     const maxSeqLen = o.maxSeqLen ?? 512;
     const { examples, stats } = encodeRecords(records, tok, { maxSeqLen, promptFormat });
-    if (examples.length === 0) throw new HaloError('E_ARG', `${range}: no example has answer tokens to score (all ${stats.droppedNoLoss} were cut to nothing by --max-seq-len?)`);
+    if (examples.length === 0)
+      throw new HaloError('E_ARG', `${range}: no example has answer tokens to score (all ${stats.droppedNoLoss} were cut to nothing by --max-seq-len?)`);
     const t0 = performance.now();
     const loss = evaluateLoss(model, examples, o.batchSize ?? 4, tok.padId ?? tok.eosId ?? 0);
     const seconds = (performance.now() - t0) / 1000;
-    return { ...header, metric: 'loss', loss, perplexity: Math.exp(loss), examples: examples.length, tokens: stats.lossTokens, truncated: stats.truncated, seconds };
+    return {
+      ...header,
+      metric: 'loss',
+      loss,
+      perplexity: Math.exp(loss),
+      examples: examples.length,
+      tokens: stats.lossTokens,
+      truncated: stats.truncated,
+      seconds,
+    };
   }
   const items = records.map((r) => toEvalItem(r, spec.file));
   const r = evaluateGeneration(model, tok, items, scorersFor(o.metric), {

@@ -176,20 +176,38 @@ function resolve(o: FinetuneOptions) {
   const fsdp = o.fsdp ?? null;
   if (fsdp && peft) throw new HaloError('E_UNSUPPORTED', 'fsdp with peft is not supported: adapters are small, train them in one process');
   const optimizer: OptimizerChoice = typeof o.optimizer === 'string' ? { kind: o.optimizer } : (o.optimizer ?? { kind: 'adamw' });
-  if (o.gradDtype === 'bf16' && (fsdp || peft)) throw new HaloError('E_UNSUPPORTED', `gradDtype bf16 applies to full fine-tuning without fsdp; ${fsdp ? 'fsdp shards f32 gradients' : 'peft trains small f32 adapters'}, use gradDtype f32`);
+  if (o.gradDtype === 'bf16' && (fsdp || peft))
+    throw new HaloError(
+      'E_UNSUPPORTED',
+      `gradDtype bf16 applies to full fine-tuning without fsdp; ${fsdp ? 'fsdp shards f32 gradients' : 'peft trains small f32 adapters'}, use gradDtype f32`,
+    );
   if (o.resume && o.overwrite) throw new HaloError('E_ARG', 'resume and overwrite exclude each other: continue the run in out, or replace it');
   const data = specList(o.data, 'data');
   const evalData = o.evalData === undefined ? null : specList(o.evalData, 'evalData');
   const t = {
-    epochs: o.epochs ?? 1, maxSteps: o.maxSteps, lr: o.lr ?? (peft ? 3e-4 : 5e-5), schedule: o.schedule ?? 'linear', warmupSteps: o.warmupSteps ?? 20,
-    weightDecay: o.weightDecay ?? 0, adamBeta2: o.adamBeta2 ?? 0.999, batchSize: o.batchSize ?? 4, gradAccum: o.gradAccum ?? 1, maxSeqLen: o.maxSeqLen ?? 512,
-    maxGradNorm: o.maxGradNorm ?? 1, seed: o.seed ?? 42, evalEvery: o.evalEvery ?? 0, saveEvery: o.saveEvery ?? 50, saveTotalLimit: o.saveTotalLimit ?? 2, maxBadSteps: o.maxBadSteps ?? 10,
+    epochs: o.epochs ?? 1,
+    maxSteps: o.maxSteps,
+    lr: o.lr ?? (peft ? 3e-4 : 5e-5),
+    schedule: o.schedule ?? 'linear',
+    warmupSteps: o.warmupSteps ?? 20,
+    weightDecay: o.weightDecay ?? 0,
+    adamBeta2: o.adamBeta2 ?? 0.999,
+    batchSize: o.batchSize ?? 4,
+    gradAccum: o.gradAccum ?? 1,
+    maxSeqLen: o.maxSeqLen ?? 512,
+    maxGradNorm: o.maxGradNorm ?? 1,
+    seed: o.seed ?? 42,
+    evalEvery: o.evalEvery ?? 0,
+    saveEvery: o.saveEvery ?? 50,
+    saveTotalLimit: o.saveTotalLimit ?? 2,
+    maxBadSteps: o.maxBadSteps ?? 10,
   };
   for (const k of ['maxSteps', 'batchSize', 'gradAccum', 'saveTotalLimit', 'maxBadSteps'] as const) {
     const v = t[k];
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new HaloError('E_ARG', `${k} must be an integer ≥ 1, got ${v}`);
   }
-  if (!(Number.isInteger(t.maxSeqLen) && t.maxSeqLen >= 2)) throw new HaloError('E_ARG', `maxSeqLen must be an integer ≥ 2 (a token and the one it predicts), got ${t.maxSeqLen}`);
+  if (!(Number.isInteger(t.maxSeqLen) && t.maxSeqLen >= 2))
+    throw new HaloError('E_ARG', `maxSeqLen must be an integer ≥ 2 (a token and the one it predicts), got ${t.maxSeqLen}`);
   if (!(t.epochs > 0)) throw new HaloError('E_ARG', `epochs must be above 0, got ${t.epochs}`);
   if (!(t.lr >= 0)) throw new HaloError('E_ARG', `lr must be ≥ 0, got ${t.lr}`);
   return { halo, peft, fsdp, optimizer, data, evalData, ...t };
@@ -207,13 +225,20 @@ function peftFrom(o: FinetuneOptions): (PeftOptions & { base8bit?: boolean }) | 
   if (p.method !== 'lora' && p.method !== 'hut') throw new HaloError('E_ARG', `peft.method must be 'lora' or 'hut', got '${p.method}'`);
   const rank = p.rank ?? HALO_PEFT_DEFAULTS.rank;
   if (!(Number.isInteger(rank) && rank >= 1)) throw new HaloError('E_ARG', `peft.rank must be an integer ≥ 1, got ${rank}`);
-  if (p.method === 'hut' && p.dropout !== undefined && p.dropout !== 0) throw new HaloError('E_ARG', "peft.dropout applies to LoRA's input only; HUT transforms the weight and has no dropout");
+  if (p.method === 'hut' && p.dropout !== undefined && p.dropout !== 0)
+    throw new HaloError('E_ARG', "peft.dropout applies to LoRA's input only; HUT transforms the weight and has no dropout");
   const dropout = p.method === 'hut' ? 0 : (p.dropout ?? HALO_PEFT_DEFAULTS.dropout);
   if (!(dropout >= 0 && dropout < 1)) throw new HaloError('E_ARG', `peft.dropout must be in [0, 1), got ${dropout}`);
   if (p.base8bit && p.method !== 'lora') throw new HaloError('E_ARG', "peft.base8bit needs method lora: HUT rebuilds W' from the f32 base every step");
   return {
-    method: p.method, rank, alpha: p.alpha ?? HALO_PEFT_DEFAULTS.alpha, dropout, targetModules: parseTargetModules(p.targetModules), rslora: p.rslora === true,
-    seed: o.seed ?? 42, base8bit: p.base8bit,
+    method: p.method,
+    rank,
+    alpha: p.alpha ?? HALO_PEFT_DEFAULTS.alpha,
+    dropout,
+    targetModules: parseTargetModules(p.targetModules),
+    rslora: p.rslora === true,
+    seed: o.seed ?? 42,
+    base8bit: p.base8bit,
   };
 }
 
@@ -221,15 +246,46 @@ function peftFrom(o: FinetuneOptions): (PeftOptions & { base8bit?: boolean }) | 
 function runSettings(o: FinetuneOptions, r: Resolved, worldSize: number): RunSettings {
   const { halo, peft } = r;
   return {
-    model: modelFingerprint(o.model), 'model-path': path.resolve(o.model), data: dataFingerprint(r.data.split(',').map((s) => s.trim()).filter(Boolean).map(splitSpec)), 'eval-data': r.evalData,
-    'max-seq-len': r.maxSeqLen, 'train-on-prompt': o.trainOnPrompt === true, 'skip-bad-lines': o.skipBadLines === true, seed: r.seed,
-    level: halo.level, format: halo.format, granularity: halo.granularity, 'hadamard-block': halo.hadamardBlock, 'lm-head': halo.lmHead ?? 'f32',
-    peft: peft?.method ?? null, rank: peft?.rank ?? null, alpha: peft?.alpha ?? null, dropout: peft?.dropout ?? null,
-    'target-modules': peft?.targetModules?.join(',') ?? null, rslora: peft?.rslora ?? null,
-    optimizer: describeOptimizer(r.optimizer), 'adam-beta2': r.adamBeta2, 'weight-decay': r.weightDecay, lr: r.lr, schedule: r.schedule,
-    'warmup-steps': r.warmupSteps, epochs: r.epochs, 'max-steps': r.maxSteps ?? null, 'max-grad-norm': r.maxGradNorm,
-    'batch-size': r.batchSize, 'grad-accum': r.gradAccum, 'world-size': worldSize,
-    'global-batch': worldSize * r.batchSize * r.gradAccum, fsdp: r.fsdp ?? 'off', backend: o.backend ?? null,
+    model: modelFingerprint(o.model),
+    'model-path': path.resolve(o.model),
+    data: dataFingerprint(
+      r.data
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map(splitSpec),
+    ),
+    'eval-data': r.evalData,
+    'max-seq-len': r.maxSeqLen,
+    'train-on-prompt': o.trainOnPrompt === true,
+    'skip-bad-lines': o.skipBadLines === true,
+    seed: r.seed,
+    level: halo.level,
+    format: halo.format,
+    granularity: halo.granularity,
+    'hadamard-block': halo.hadamardBlock,
+    'lm-head': halo.lmHead ?? 'f32',
+    peft: peft?.method ?? null,
+    rank: peft?.rank ?? null,
+    alpha: peft?.alpha ?? null,
+    dropout: peft?.dropout ?? null,
+    'target-modules': peft?.targetModules?.join(',') ?? null,
+    rslora: peft?.rslora ?? null,
+    optimizer: describeOptimizer(r.optimizer),
+    'adam-beta2': r.adamBeta2,
+    'weight-decay': r.weightDecay,
+    lr: r.lr,
+    schedule: r.schedule,
+    'warmup-steps': r.warmupSteps,
+    epochs: r.epochs,
+    'max-steps': r.maxSteps ?? null,
+    'max-grad-norm': r.maxGradNorm,
+    'batch-size': r.batchSize,
+    'grad-accum': r.gradAccum,
+    'world-size': worldSize,
+    'global-batch': worldSize * r.batchSize * r.gradAccum,
+    fsdp: r.fsdp ?? 'off',
+    backend: o.backend ?? null,
   };
 }
 
@@ -246,8 +302,16 @@ async function run(o: FinetuneOptions, r: Resolved, lead: boolean, log: (line: s
   // shards the plan does not model.)
   const scan = scanModelFolder(modelDir);
   const plan = memoryPlan(scan.config, {
-    halo, mode: peft?.method ?? 'full', rank: peft?.rank, base8bit, gradCheckpointing, checkpointDtype: scan.tensors.find((t) => t.name === 'model.embed_tokens.weight')?.dtype === 'BF16' ? 'bf16' : 'f32',
-    batchSize: r.batchSize, seqLen: r.maxSeqLen, optimizer: r.optimizer, gradDtype: o.gradDtype,
+    halo,
+    mode: peft?.method ?? 'full',
+    rank: peft?.rank,
+    base8bit,
+    gradCheckpointing,
+    checkpointDtype: scan.tensors.find((t) => t.name === 'model.embed_tokens.weight')?.dtype === 'BF16' ? 'bf16' : 'f32',
+    batchSize: r.batchSize,
+    seqLen: r.maxSeqLen,
+    optimizer: r.optimizer,
+    gradDtype: o.gradDtype,
   });
   if (!fsdp) {
     log(describePlan(plan));
@@ -261,7 +325,9 @@ async function run(o: FinetuneOptions, r: Resolved, lead: boolean, log: (line: s
   const readOpts = { onBadLine: o.skipBadLines ? ('skip' as const) : ('error' as const), maxLineBytes: o.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES };
   const trainRead = readDataSpecs(r.data, readOpts);
   const trainEnc = encodeRecords(trainRead.records, tok, encodeOpts);
-  log(`${trainRead.summary}\n${trainRead.records.length} records, ${trainEnc.stats.examples} examples (${trainEnc.stats.truncated} truncated, ${trainEnc.stats.droppedNoLoss} without loss tokens dropped)`);
+  log(
+    `${trainRead.summary}\n${trainRead.records.length} records, ${trainEnc.stats.examples} examples (${trainEnc.stats.truncated} truncated, ${trainEnc.stats.droppedNoLoss} without loss tokens dropped)`,
+  );
   if (o.debugData) {
     const first = trainEnc.examples[0];
     if (!first) throw new HaloError('E_ARG', 'no example to show: the training data produced no examples');
@@ -269,7 +335,15 @@ async function run(o: FinetuneOptions, r: Resolved, lead: boolean, log: (line: s
   }
   // Who this run is, decided before the model loads: a used `out` or a resume with other settings stops here.
   const worldSize = fsdp ? worldCommunicator().size : 1;
-  const runPlan = lead ? prepareRunFolder(outDir, { command: 'finetune', settings: runSettings(o, r, worldSize), resume: o.resume === true, overwrite: o.overwrite === true, note: log }) : null;
+  const runPlan = lead
+    ? prepareRunFolder(outDir, {
+        command: 'finetune',
+        settings: runSettings(o, r, worldSize),
+        resume: o.resume === true,
+        overwrite: o.overwrite === true,
+        note: log,
+      })
+    : null;
   let evalExamples: Example[] = [];
   if (r.evalData !== null) evalExamples = encodeRecords(readDataSpecs(r.evalData, readOpts).records, tok, encodeOpts).examples;
   const backend = o.backend;
@@ -279,11 +353,24 @@ async function run(o: FinetuneOptions, r: Resolved, lead: boolean, log: (line: s
   const { model, source }: { model: CausalLM; source: ReturnType<typeof loadLlama>['source'] } = sharded
     ? sharded
     : peft
-    ? loadPeftLlama(modelDir, { halo, backend, peft, base8bit, gradCheckpointing, allowNonfinite })
-    : loadLlama(modelDir, { halo, backend, gradCheckpointing, gradDtype: o.gradDtype, allowNonfinite, wrapBackend: quantStats ? (be) => quantStats.wrap(be) : undefined, blockHooks: quantStats?.hooks });
-  if (lead) log(`model ${modelDir}: ${source.config.architecture}, ${source.config.num_hidden_layers} layers, hidden ${source.config.hidden_size}; matmuls ${describeConfig(halo)}${sharded ? `; ${fsdp === 'hq' ? 'HQ-FSDP' : `FSDP (${fsdp} gathers)`} over ${sharded.model.size} rank(s)` : ''}`);
+      ? loadPeftLlama(modelDir, { halo, backend, peft, base8bit, gradCheckpointing, allowNonfinite })
+      : loadLlama(modelDir, {
+          halo,
+          backend,
+          gradCheckpointing,
+          gradDtype: o.gradDtype,
+          allowNonfinite,
+          wrapBackend: quantStats ? (be) => quantStats.wrap(be) : undefined,
+          blockHooks: quantStats?.hooks,
+        });
+  if (lead)
+    log(
+      `model ${modelDir}: ${source.config.architecture}, ${source.config.num_hidden_layers} layers, hidden ${source.config.hidden_size}; matmuls ${describeConfig(halo)}${sharded ? `; ${fsdp === 'hq' ? 'HQ-FSDP' : `FSDP (${fsdp} gathers)`} over ${sharded.model.size} rank(s)` : ''}`,
+    );
   if (peft) {
-    log(`${peft.method.toUpperCase()} adapters on a frozen base (r ${peft.rank}, alpha ${peft.alpha}, dropout ${peft.dropout}):\n${describeParamCounts(source.config, peft.rank, peft.targetModules)}`);
+    log(
+      `${peft.method.toUpperCase()} adapters on a frozen base (r ${peft.rank}, alpha ${peft.alpha}, dropout ${peft.dropout}):\n${describeParamCounts(source.config, peft.rank, peft.targetModules)}`,
+    );
     if (base8bit) log('frozen base kept as rotated 8-bit codes only (--no-base-8bit keeps f32 copies)');
   }
   o.signal?.throwIfAborted();
@@ -292,18 +379,43 @@ async function run(o: FinetuneOptions, r: Resolved, lead: boolean, log: (line: s
   const runConfig = { model: path.resolve(modelDir), halo, ...(o.runConfig ?? storedOptions(o)) };
   if (lead) fs.writeFileSync(path.join(outDir, 'run_config.json'), JSON.stringify(runConfig, null, 2));
   const losses: { step: number; loss: number }[] = [];
-  const summary = train(model, trainEnc.examples, evalExamples, trainOptions({
-    outDir, epochs: r.epochs, maxSteps: r.maxSteps, lr: r.lr, schedule: r.schedule, warmupSteps: r.warmupSteps, weightDecay: r.weightDecay,
-    adamBeta2: r.adamBeta2, optimizer: r.optimizer, batchSize: r.batchSize, gradAccum: r.gradAccum, maxGradNorm: r.maxGradNorm, seed: r.seed,
-    padId: tok.padId ?? tok.eosId ?? 0, evalEvery: r.evalEvery, saveEvery: r.saveEvery, finalCheckpoint: r.saveEvery > 0, keepCheckpoints: r.saveTotalLimit,
-    resume: o.resume === true, maxBadSteps: r.maxBadSteps, quantStats: quantStats ?? undefined, runConfig: { halo }, runId: runPlan?.record.runId,
-    parallel: sharded?.model, quiet: o.quiet,
-    onStep: (e) => {
-      losses.push({ step: e.step, loss: e.loss });
-      o.onProgress?.(e);
-    },
-    shouldStop: o.signal ? () => o.signal!.aborted : undefined,
-  }));
+  const summary = train(
+    model,
+    trainEnc.examples,
+    evalExamples,
+    trainOptions({
+      outDir,
+      epochs: r.epochs,
+      maxSteps: r.maxSteps,
+      lr: r.lr,
+      schedule: r.schedule,
+      warmupSteps: r.warmupSteps,
+      weightDecay: r.weightDecay,
+      adamBeta2: r.adamBeta2,
+      optimizer: r.optimizer,
+      batchSize: r.batchSize,
+      gradAccum: r.gradAccum,
+      maxGradNorm: r.maxGradNorm,
+      seed: r.seed,
+      padId: tok.padId ?? tok.eosId ?? 0,
+      evalEvery: r.evalEvery,
+      saveEvery: r.saveEvery,
+      finalCheckpoint: r.saveEvery > 0,
+      keepCheckpoints: r.saveTotalLimit,
+      resume: o.resume === true,
+      maxBadSteps: r.maxBadSteps,
+      quantStats: quantStats ?? undefined,
+      runConfig: { halo },
+      runId: runPlan?.record.runId,
+      parallel: sharded?.model,
+      quiet: o.quiet,
+      onStep: (e) => {
+        losses.push({ step: e.step, loss: e.loss });
+        o.onProgress?.(e);
+      },
+      shouldStop: o.signal ? () => o.signal!.aborted : undefined,
+    }),
+  );
   // Stopped by the signal: no final save (the last checkpoint, if any, is what a resume continues from).
   o.signal?.throwIfAborted();
   // PEFT: the adapter folder only (HF peft layout); `halo merge` makes a full model from it and the base.
@@ -314,8 +426,18 @@ async function run(o: FinetuneOptions, r: Resolved, lead: boolean, log: (line: s
   }
   if (lead) fs.writeFileSync(path.join(outDir, 'halo_config.json'), JSON.stringify({ ...halo, trainedWith: describeConfig(halo) }, null, 2) + '\n');
   return {
-    out: outDir, steps: summary.steps, tokens: summary.tokens, seconds: summary.seconds, trainSeconds: summary.trainSeconds, tokensPerSecond: summary.tokensPerSecond,
-    finalTrainLoss: summary.finalTrainLoss, losses, evalLosses: summary.evalLosses, skippedSteps: summary.skippedSteps, resumedFrom: summary.resumedFrom, lead,
+    out: outDir,
+    steps: summary.steps,
+    tokens: summary.tokens,
+    seconds: summary.seconds,
+    trainSeconds: summary.trainSeconds,
+    tokensPerSecond: summary.tokensPerSecond,
+    finalTrainLoss: summary.finalTrainLoss,
+    losses,
+    evalLosses: summary.evalLosses,
+    skippedSteps: summary.skippedSteps,
+    resumedFrom: summary.resumedFrom,
+    lead,
   };
 }
 
@@ -325,5 +447,18 @@ function storedOptions(o: FinetuneOptions): Record<string, unknown> {
 }
 
 function emptyResult(out: string, lead: boolean): FinetuneResult {
-  return { out, steps: 0, tokens: 0, seconds: 0, trainSeconds: 0, tokensPerSecond: 0, finalTrainLoss: NaN, losses: [], evalLosses: [], skippedSteps: 0, resumedFrom: null, lead };
+  return {
+    out,
+    steps: 0,
+    tokens: 0,
+    seconds: 0,
+    trainSeconds: 0,
+    tokensPerSecond: 0,
+    finalTrainLoss: NaN,
+    losses: [],
+    evalLosses: [],
+    skippedSteps: 0,
+    resumedFrom: null,
+    lead,
+  };
 }

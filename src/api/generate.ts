@@ -57,7 +57,12 @@ export function generateSync(o: GenerateApiOptions): Generation {
   if (ids.length === 0) throw new HaloError('E_ARG', `--prompt is empty and ${loaded.dir}'s tokenizer has no BOS token to start from`);
   const t0 = performance.now();
   const r = decode(model, tok, ids, {
-    maxNewTokens: o.maxNewTokens ?? 64, temperature: o.temperature ?? 0, topP: o.topP ?? 1, topK: o.topK ?? 0, seed: o.seed ?? 0, stopIds: eosTokenIds,
+    maxNewTokens: o.maxNewTokens ?? 64,
+    temperature: o.temperature ?? 0,
+    topP: o.topP ?? 1,
+    topK: o.topK ?? 0,
+    seed: o.seed ?? 0,
+    stopIds: eosTokenIds,
   });
   const seconds = (performance.now() - t0) / 1000;
   return { text: r.text, ids: r.ids, promptTokens: ids.length, finish: r.finish, stopToken: r.stopId === null ? null : tok.decode([r.stopId]), seconds };

@@ -58,7 +58,9 @@ export function loadModelSync(dir: string, opts: LoadModelOptions = {}): LoadedM
   if (tokenizer.vocabSize > source.config.vocab_size) {
     throw new HaloError('E_FORMAT', `${dir}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json vocab_size is ${source.config.vocab_size}`);
   }
-  opts.log?.(`model ${dir}${adapter !== undefined ? ` + adapter ${adapter}` : ''}: ${source.config.architecture}, ${source.config.num_hidden_layers} layers, hidden ${source.config.hidden_size}; linears ${describeConfig(halo)}`);
+  opts.log?.(
+    `model ${dir}${adapter !== undefined ? ` + adapter ${adapter}` : ''}: ${source.config.architecture}, ${source.config.num_hidden_layers} layers, hidden ${source.config.hidden_size}; linears ${describeConfig(halo)}`,
+  );
   return { model, tokenizer, halo, config: source.config, eosTokenIds: source.eosTokenIds, dir, ...(adapter !== undefined ? { adapter } : {}) };
 }
 
@@ -73,13 +75,19 @@ export function readHaloConfigFile(file: string): HaloConfig {
   }
   if (typeof v !== 'object' || v === null) throw new HaloError('E_FORMAT', `${file}: not a JSON object`);
   const granularity = v.granularity ?? 'tensor';
-  if (!GRANULARITIES.includes(granularity as Granularity)) throw new HaloError('E_FORMAT', `${file}: granularity must be one of ${GRANULARITIES.join(', ')}, got ${JSON.stringify(granularity)}`);
+  if (!GRANULARITIES.includes(granularity as Granularity))
+    throw new HaloError('E_FORMAT', `${file}: granularity must be one of ${GRANULARITIES.join(', ')}, got ${JSON.stringify(granularity)}`);
   const block = v.hadamardBlock ?? 'auto';
   if (block !== 'auto' && block !== 'full' && !(Number.isInteger(block) && (block as number) > 0)) {
     throw new HaloError('E_FORMAT', `${file}: hadamardBlock must be 'auto', 'full' or a positive integer, got ${JSON.stringify(block)}`);
   }
   try {
-    return haloConfig({ level: v.level as Level, format: v.format as Format, granularity: granularity as Granularity, hadamardBlock: block as HaloConfig['hadamardBlock'] });
+    return haloConfig({
+      level: v.level as Level,
+      format: v.format as Format,
+      granularity: granularity as Granularity,
+      hadamardBlock: block as HaloConfig['hadamardBlock'],
+    });
   } catch (e) {
     throw new HaloError('E_FORMAT', `${file}: ${(e as Error).message}`);
   }

@@ -48,8 +48,17 @@ export interface AttentionGemmOptions extends AttentionOptions {
  * @returns out [B, T, Hq, D] and lse [B, Hq, T] (pass it to attentionGemmBackward)
  */
 export function attentionGemmForward(
-  be: Backend, q: FloatArray, k: FloatArray, v: FloatArray, B: number, T: number, Hq: number, Hkv: number, D: number,
-  opts: AttentionGemmOptions = {}, buffers: { out?: FloatArray; lse?: FloatArray } = {},
+  be: Backend,
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  B: number,
+  T: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  opts: AttentionGemmOptions = {},
+  buffers: { out?: FloatArray; lse?: FloatArray } = {},
 ): AttentionOut {
   const op = 'attentionGemmForward';
   const geo = geometry(op, B, T, Hq, Hkv, D, opts);
@@ -103,9 +112,19 @@ export function attentionGemmForward(
  * @param buffers optional outputs dq [B, T, Hq, D], dk, dv [B, T, Hkv, D]
  */
 export function attentionGemmBackward(
-  be: Backend, dout: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, saved: { lse: FloatArray },
-  B: number, T: number, Hq: number, Hkv: number, D: number,
-  opts: AttentionGemmOptions = {}, buffers: Partial<AttentionGrads> = {},
+  be: Backend,
+  dout: FloatArray,
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  saved: { lse: FloatArray },
+  B: number,
+  T: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  opts: AttentionGemmOptions = {},
+  buffers: Partial<AttentionGrads> = {},
 ): AttentionGrads {
   const op = 'attentionGemmBackward';
   const geo = geometry(op, B, T, Hq, Hkv, D, opts);
@@ -170,7 +189,10 @@ interface Geometry {
 function geometry(op: string, B: number, T: number, Hq: number, Hkv: number, D: number, opts: AttentionGemmOptions): Geometry {
   checkDims(op, { B, T, Hq, Hkv, D });
   if (Hq % Hkv !== 0) {
-    throw new HaloError('E_SHAPE', `${op}: ${Hq} query heads cannot share ${Hkv} key/value heads; num_attention_heads must be a multiple of num_key_value_heads`);
+    throw new HaloError(
+      'E_SHAPE',
+      `${op}: ${Hq} query heads cannot share ${Hkv} key/value heads; num_attention_heads must be a multiple of num_key_value_heads`,
+    );
   }
   const mask = opts.keyMask ?? null;
   if (mask) checkLen(op, 'keyMask', mask, B * T, '[B, T]');
@@ -285,7 +307,19 @@ function scatter(src: FloatArray, b: number, T: number, H: number, h0: number, n
 }
 
 /** scatter() of rows scaled by inv[row]: src [(t1−t0)·n, D]. */
-function scatterRows(src: FloatArray, inv: Float64Array, b: number, T: number, H: number, h0: number, n: number, D: number, t0: number, t1: number, dst: FloatArray): void {
+function scatterRows(
+  src: FloatArray,
+  inv: Float64Array,
+  b: number,
+  T: number,
+  H: number,
+  h0: number,
+  n: number,
+  D: number,
+  t0: number,
+  t1: number,
+  dst: FloatArray,
+): void {
   for (let t = t0; t < t1; t++) {
     const o = ((b * T + t) * H + h0) * D;
     for (let r = 0; r < n; r++) {

@@ -13,14 +13,30 @@ function operand(dtype: string, rng: Rng): Tensor {
   const n = SIZE * SIZE;
   switch (dtype) {
     case 'i8':
-      return new Tensor([SIZE, SIZE], 'i8', Int8Array.from({ length: n }, () => rng.int(255) - 127));
+      return new Tensor(
+        [SIZE, SIZE],
+        'i8',
+        Int8Array.from({ length: n }, () => rng.int(255) - 127),
+      );
     case 'bf16':
-      return new Tensor([SIZE, SIZE], 'bf16', Uint16Array.from({ length: n }, () => 0x3f80 | rng.int(128)));
+      return new Tensor(
+        [SIZE, SIZE],
+        'bf16',
+        Uint16Array.from({ length: n }, () => 0x3f80 | rng.int(128)),
+      );
     case 'f32':
-      return new Tensor([SIZE, SIZE], 'f32', Float32Array.from({ length: n }, () => rng.next() - 0.5));
+      return new Tensor(
+        [SIZE, SIZE],
+        'f32',
+        Float32Array.from({ length: n }, () => rng.next() - 0.5),
+      );
     default:
       // fp8/fp6 codes: any byte pattern in range decodes; use small codes (finite in every format).
-      return new Tensor([SIZE, SIZE], dtype as 'fp8e4m3', Uint8Array.from({ length: n }, () => rng.int(64)));
+      return new Tensor(
+        [SIZE, SIZE],
+        dtype as 'fp8e4m3',
+        Uint8Array.from({ length: n }, () => rng.int(64)),
+      );
   }
 }
 

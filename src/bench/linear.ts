@@ -33,17 +33,17 @@ export interface LinearBenchRow {
   level: Level;
   format: Format;
   tokens: number;
-  relErrY: number;           // NaN when errors: false
+  relErrY: number; // NaN when errors: false
   relErrEX: number;
   relErrG: number;
   fwdMs: number;
   bwdMs: number;
-  totalMs: number;           // fwd + bwd of the fastest repetition
-  gemmMs: number;            // of totalMs: in GEMMs
-  hadQuantMs: number;        // of totalMs: rotate, rotate+quantize, dequantize
+  totalMs: number; // fwd + bwd of the fastest repetition
+  gemmMs: number; // of totalMs: in GEMMs
+  hadQuantMs: number; // of totalMs: rotate, rotate+quantize, dequantize
   transposeMs: number;
   gemmTops: Record<string, number>; // TOPS reached inside the layer, per GEMM operand dtype (i8, bf16, f32, …)
-  vsFp32: number | null;     // FP32 row's totalMs / this totalMs (null when FP32 was not run)
+  vsFp32: number | null; // FP32 row's totalMs / this totalMs (null when FP32 was not run)
   vsBf16: number | null;
 }
 
@@ -116,7 +116,8 @@ export function runLinearBench(be: Backend, o: LinearBenchOptions, onRow?: (r: L
     onRow?.(row);
   }
   const base = (f: Format) => rows.find((r) => r.level === 'none' && r.format === f)?.totalMs ?? null;
-  const fp32 = base('fp32'), bf16 = base('bf16');
+  const fp32 = base('fp32'),
+    bf16 = base('bf16');
   for (const r of rows) {
     r.vsFp32 = fp32 !== null ? fp32 / r.totalMs : null;
     r.vsBf16 = bf16 !== null ? bf16 / r.totalMs : null;

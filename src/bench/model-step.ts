@@ -82,13 +82,29 @@ export function runModelStep(r: ModelStepRequest): ModelStepResult {
   const loadSeconds = (performance.now() - t0) / 1000;
   const loadedRssMiB = process.memoryUsage().rss / MiB;
   const plan = memoryPlan(source.config, {
-    halo: r.halo, mode: r.mode, rank: r.rank, base8bit: true, batchSize: r.batch, seqLen: r.seq, gradCheckpointing: r.gradCheckpointing, checkpointDtype: source.dtype,
-    optimizer: r.optimizer, gradDtype: r.gradDtype,
+    halo: r.halo,
+    mode: r.mode,
+    rank: r.rank,
+    base8bit: true,
+    batchSize: r.batch,
+    seqLen: r.seq,
+    gradCheckpointing: r.gradCheckpointing,
+    checkpointDtype: source.dtype,
+    optimizer: r.optimizer,
+    gradDtype: r.gradDtype,
   });
   const trainable = model.parameters().filter(isTrainable);
-  const opt = makeOptimizer(r.optimizer ?? { kind: 'adamw' }, trainable.map((p) => ({ name: p.name, param: p.data, grad: gradOf(p), weightDecay: p.shape.length < 2 ? 0 : undefined })), {
-    lr: 1e-5, betas: [0.9, 0.999], weightDecay: 0, update: model.nn?.adamwUpdate, blockUpdate: model.nn?.adamwBlockUpdate,
-  });
+  const opt = makeOptimizer(
+    r.optimizer ?? { kind: 'adamw' },
+    trainable.map((p) => ({ name: p.name, param: p.data, grad: gradOf(p), weightDecay: p.shape.length < 2 ? 0 : undefined })),
+    {
+      lr: 1e-5,
+      betas: [0.9, 0.999],
+      weightDecay: 0,
+      update: model.nn?.adamwUpdate,
+      blockUpdate: model.nn?.adamwBlockUpdate,
+    },
+  );
   const rng = new Rng(r.seed);
   const times: number[] = [];
   let loss = NaN;
@@ -102,17 +118,31 @@ export function runModelStep(r: ModelStepRequest): ModelStepResult {
     model.weightsChanged();
     if (s === 0) loss = res.lossSum / res.tokens;
     if (s >= r.warmup) times.push((performance.now() - ts) / 1000);
-    process.stderr.write(`bench model: step ${s + 1}/${r.warmup + r.steps}${s < r.warmup ? ' (warm-up)' : ''} ${((performance.now() - ts) / 1000).toFixed(2)} s, peak RSS ${rssMiB().toFixed(0)} MiB\n`);
+    process.stderr.write(
+      `bench model: step ${s + 1}/${r.warmup + r.steps}${s < r.warmup ? ' (warm-up)' : ''} ${((performance.now() - ts) / 1000).toFixed(2)} s, peak RSS ${rssMiB().toFixed(0)} MiB\n`,
+    );
   }
   times.sort((a, b) => a - b);
   const stepSeconds = times[Math.floor(times.length / 2)]!;
   const tokens = r.batch * r.seq;
   return {
-    model: r.model, mode: r.mode, tokens, loadSeconds, stepSeconds, tokensPerSecond: tokens / stepSeconds,
-    peakRssMiB: rssMiB(), loadedRssMiB, planMiB: plan.totalBytes / MiB, plan, loss,
+    model: r.model,
+    mode: r.mode,
+    tokens,
+    loadSeconds,
+    stepSeconds,
+    tokensPerSecond: tokens / stepSeconds,
+    peakRssMiB: rssMiB(),
+    loadedRssMiB,
+    planMiB: plan.totalBytes / MiB,
+    plan,
+    loss,
     trainableParameters: trainable.reduce((a, p) => a + p.data.length, 0),
     optimizerStateBytes: opt.stateBytes(),
-    adamwStateBytes: optimizerStateBytes({ kind: 'adamw' }, trainable.map((p) => p.data.length)),
+    adamwStateBytes: optimizerStateBytes(
+      { kind: 'adamw' },
+      trainable.map((p) => p.data.length),
+    ),
   };
 }
 
@@ -123,8 +153,12 @@ export function runModelStepInChild(r: ModelStepRequest): Promise<ModelStepResul
   const self = pathToFileURL(fileURLToPath(import.meta.url)).href;
   const code = `const m = await import(${JSON.stringify(self)}); m.modelStepChildMain();`;
   // tsx only for the TypeScript sources: the built package (dist/*.js) runs on plain Node, without tsx.
-  return runJsonChild<ModelStepResult>(process.execPath, [...(self.endsWith('.ts') ? ['--import', 'tsx'] : []), '--input-type=module', '-e', code],
-    { ...process.env, [REQUEST_ENV]: JSON.stringify(r) }, 'bench model: the child process');
+  return runJsonChild<ModelStepResult>(
+    process.execPath,
+    [...(self.endsWith('.ts') ? ['--import', 'tsx'] : []), '--input-type=module', '-e', code],
+    { ...process.env, [REQUEST_ENV]: JSON.stringify(r) },
+    'bench model: the child process',
+  );
 }
 
 export function modelStepChildMain(): void {

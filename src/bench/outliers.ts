@@ -5,9 +5,9 @@ import { Rng } from '../core/rng.ts';
 import { Tensor } from '../core/tensor.ts';
 
 export interface OutlierInputs {
-  x: Tensor<'f64'>;   // [tokens, in]
-  w: Tensor<'f64'>;   // [out, in]
-  ey: Tensor<'f64'>;  // [tokens, out]
+  x: Tensor<'f64'>; // [tokens, in]
+  w: Tensor<'f64'>; // [out, in]
+  ey: Tensor<'f64'>; // [tokens, out]
 }
 
 export interface OutlierOptions {

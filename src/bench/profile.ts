@@ -6,10 +6,10 @@ import type { Backend } from '../backend/backend.ts';
 
 /** Time a step spends in one kind of backend call (GEMMs split by operand dtype). */
 export interface OpProfile {
-  op: string;               // 'gemm i8', 'gemm f32', 'rotateQuantize', 'rotate', 'transpose', 'dequantize'
-  calls: number;            // per step
+  op: string; // 'gemm i8', 'gemm f32', 'rotateQuantize', 'rotate', 'transpose', 'dequantize'
+  calls: number; // per step
   msPerStep: number;
-  tops: number | null;      // GEMMs: 2·M·N·K / time, in 10^12 per second
+  tops: number | null; // GEMMs: 2·M·N·K / time, in 10^12 per second
 }
 
 /** The same backend with every call timed; take(n) returns the totals divided by n and clears them. */
@@ -65,7 +65,12 @@ export function profiledBackend(be: Backend): { backend: Backend; take(steps: nu
     backend,
     /** The profile so far divided by `steps`, then cleared. */
     take(steps: number): OpProfile[] {
-      const out = [...acc].map(([op, e]) => ({ op, calls: e.calls / steps, msPerStep: e.ms / steps, tops: e.flops > 0 ? e.flops / (e.ms * 1e-3) / 1e12 : null }));
+      const out = [...acc].map(([op, e]) => ({
+        op,
+        calls: e.calls / steps,
+        msPerStep: e.ms / steps,
+        tops: e.flops > 0 ? e.flops / (e.ms * 1e-3) / 1e12 : null,
+      }));
       acc.clear();
       return out.sort((x, y) => y.msPerStep - x.msPerStep);
     },

@@ -11,7 +11,7 @@ import { HaloError } from '../core/errors.ts';
 export type OptionType = 'string' | 'number' | 'int' | 'boolean';
 
 export interface OptionSpec {
-  name: string;            // kebab-case, without the leading dashes
+  name: string; // kebab-case, without the leading dashes
   type: OptionType;
   help: string;
   default?: string | number | boolean;
@@ -23,7 +23,7 @@ export interface OptionSpec {
 
 /** A positional argument a command takes (in order), e.g. `halo inspect DIR`. Commands that declare none take none. */
 export interface PositionalSpec {
-  name: string;            // as the usage line writes it, e.g. 'DIR'
+  name: string; // as the usage line writes it, e.g. 'DIR'
   help: string;
   required?: boolean;
 }
@@ -99,7 +99,8 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
     if (value === undefined) {
       const next = argv[i + 1];
       if (next === undefined) throw new HaloError('E_ARG', `option --${used} needs a value`);
-      if (next.startsWith('--')) throw new HaloError('E_ARG', `option --${used} needs a value, got the option ${next} (write --${used}=${next} if that is the value)`);
+      if (next.startsWith('--'))
+        throw new HaloError('E_ARG', `option --${used} needs a value, got the option ${next} (write --${used}=${next} if that is the value)`);
       value = next;
       i++;
     }
@@ -118,11 +119,12 @@ function checkPositionals(got: readonly string[], specs: readonly PositionalSpec
     const extra = got.slice(specs.length);
     const words = extra.map((w) => `'${w}'`).join(' ');
     const sw = after[specs.length];
-    const why = sw !== undefined
-      ? ` after the switch --${sw}, which takes no value (write --${sw}=false or --no-${sw} to turn it off)`
-      : specs.length
-        ? ` (it takes ${specs.map((s) => s.name).join(' ')} and --options only)`
-        : ' (this command takes --options only)';
+    const why =
+      sw !== undefined
+        ? ` after the switch --${sw}, which takes no value (write --${sw}=false or --no-${sw} to turn it off)`
+        : specs.length
+          ? ` (it takes ${specs.map((s) => s.name).join(' ')} and --options only)`
+          : ' (this command takes --options only)';
     throw new HaloError('E_ARG', `unexpected argument${extra.length > 1 ? 's' : ''} ${words}${why}`);
   }
   const missing = specs.slice(got.length).find((s) => s.required);

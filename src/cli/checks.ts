@@ -31,7 +31,13 @@ function describe(r: Range): string {
 
 /** Whether `v` lies in `r`. */
 export function inRange(v: number, r: Range): boolean {
-  return Number.isFinite(v) && !(r.min !== undefined && v < r.min) && !(r.above !== undefined && v <= r.above) && !(r.max !== undefined && v > r.max) && !(r.below !== undefined && v >= r.below);
+  return (
+    Number.isFinite(v) &&
+    !(r.min !== undefined && v < r.min) &&
+    !(r.above !== undefined && v <= r.above) &&
+    !(r.max !== undefined && v > r.max) &&
+    !(r.below !== undefined && v >= r.below)
+  );
 }
 
 /** E_ARG naming the first given flag outside its range ("--epochs must be greater than 0, got 0"). Absent flags pass. */
@@ -52,7 +58,10 @@ export function checkExclusive(o: ParsedOptions, a: string, b: string, why: stri
 
 /** A comma-separated list of positive integers, each once ('2048,4096' → [2048, 4096]); E_ARG names the flag. */
 export function positiveIntList(value: string, flag: string): number[] {
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new HaloError('E_ARG', `--${flag} names no value`);
   const out = items.map((s) => {
     const n = Number(s);

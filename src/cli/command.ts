@@ -4,9 +4,9 @@
 import type { OptionSpec, ParsedArgs, PositionalSpec } from './args.ts';
 
 export interface Command {
-  name: string;          // e.g. 'inspect', or 'bench linear' for a subcommand
-  summary: string;       // one line, shown in `halo --help`
-  usage: string;         // e.g. 'halo inspect DIR'
+  name: string; // e.g. 'inspect', or 'bench linear' for a subcommand
+  summary: string; // one line, shown in `halo --help`
+  usage: string; // e.g. 'halo inspect DIR'
   options: readonly OptionSpec[];
   positionals?: readonly PositionalSpec[];
   run(args: ParsedArgs): Promise<number>;

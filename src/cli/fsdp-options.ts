@@ -6,7 +6,11 @@ import type { OptionSpec, ParsedOptions } from './args.ts';
 
 export const FSDP_OPTIONS: readonly OptionSpec[] = [
   { name: 'fsdp', type: 'boolean', help: 'shard weights, gradients and AdamW state by rows across mpirun ranks; gather weights in full precision' },
-  { name: 'hq-fsdp', type: 'boolean', help: 'as --fsdp, but gather each layer\'s projection weights as rotated 8-bit codes (HALO HQ-FSDP; needs an 8-bit --format)' },
+  {
+    name: 'hq-fsdp',
+    type: 'boolean',
+    help: "as --fsdp, but gather each layer's projection weights as rotated 8-bit codes (HALO HQ-FSDP; needs an 8-bit --format)",
+  },
   { name: 'gather-dtype', type: 'string', help: 'with --fsdp: precision of the weight all-gathers (default fp32)', choices: ['fp32', 'bf16'] },
 ];
 

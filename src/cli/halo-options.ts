@@ -8,11 +8,23 @@ import { GRANULARITIES, type Granularity } from '../quant/index.ts';
 import type { OptionSpec, ParsedOptions } from './args.ts';
 
 export const HALO_OPTIONS: readonly OptionSpec[] = [
-  { name: 'level', type: 'string', help: 'where Hadamard rotations go (none = full precision; switchback, jetfire = the paper\'s baselines)', default: 'halo2', choices: LEVELS },
+  {
+    name: 'level',
+    type: 'string',
+    help: "where Hadamard rotations go (none = full precision; switchback, jetfire = the paper's baselines)",
+    default: 'halo2',
+    choices: LEVELS,
+  },
   { name: 'format', type: 'string', help: 'precision of the linear-layer matmul operands', default: 'int8', choices: FORMATS },
   { name: 'granularity', type: 'string', help: 'quantizer scale granularity', default: 'tensor', choices: GRANULARITIES },
   { name: 'hadamard-block', type: 'string', help: "channel rotation: 'auto', 'full' or a block size", default: 'auto' },
-  { name: 'lm-head', type: 'string', help: 'lm_head GEMMs: f32, or bf16 operands with f32 accumulation (HALO\'s reference runs it in BF16)', default: 'f32', choices: ['f32', 'bf16'] },
+  {
+    name: 'lm-head',
+    type: 'string',
+    help: "lm_head GEMMs: f32, or bf16 operands with f32 accumulation (HALO's reference runs it in BF16)",
+    default: 'f32',
+    choices: ['f32', 'bf16'],
+  },
   { name: 'backend', type: 'string', help: 'kernel backend (default: native if built, else reference; or HALO_BACKEND)', choices: backendNames() },
 ];
 
@@ -33,7 +45,9 @@ export function haloConfigFromOptions(o: ParsedOptions): HaloConfig {
 
 /** The flag of every command that reads JSONL data: a longer line is a bad line (src/data/jsonl.ts). */
 export const MAX_LINE_BYTES_OPTION: OptionSpec = {
-  name: 'max-line-bytes', type: 'int', default: DEFAULT_MAX_LINE_BYTES,
+  name: 'max-line-bytes',
+  type: 'int',
+  default: DEFAULT_MAX_LINE_BYTES,
   help: 'a JSONL line longer than this many bytes is a bad line (an error; skipped and counted with --skip-bad-lines where there is one)',
 };
 

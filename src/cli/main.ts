@@ -13,9 +13,7 @@ export async function main(argv: readonly string[], commands: readonly Command[]
     process.stdout.write(topHelp(commands) + '\n');
     return argv.length === 0 ? 1 : 0;
   }
-  const cmd = [...commands]
-    .sort((a, b) => b.name.split(' ').length - a.name.split(' ').length)
-    .find((c) => c.name.split(' ').every((w, i) => argv[i] === w));
+  const cmd = [...commands].sort((a, b) => b.name.split(' ').length - a.name.split(' ').length).find((c) => c.name.split(' ').every((w, i) => argv[i] === w));
   if (!cmd) {
     const group = commands.filter((c) => c.name.startsWith(argv[0] + ' '));
     const sub = argv[1];

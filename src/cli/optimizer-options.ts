@@ -9,15 +9,22 @@ import type { OptionSpec, ParsedOptions } from './args.ts';
 
 export const OPTIMIZER_OPTIONS: readonly OptionSpec[] = [
   {
-    name: 'optimizer', type: 'string', default: 'adamw', choices: OPTIMIZER_KINDS,
+    name: 'optimizer',
+    type: 'string',
+    default: 'adamw',
+    choices: OPTIMIZER_KINDS,
     help: 'adamw: f32 moments (8 B/param); adamw8bit: block-wise 8-bit moments, dynamic code map (2 B/param); adamw-fp8: E4M3 moments. Tensors under 4096 values keep f32 moments',
   },
   {
-    name: 'optim-block', type: 'int',
+    name: 'optim-block',
+    type: 'int',
     help: `values per absmax scale of the 8-bit moments (default ${DEFAULT_BLOCK.adamw8bit} for adamw8bit, ${DEFAULT_BLOCK['adamw-fp8']} for adamw-fp8)`,
   },
   {
-    name: 'grad-dtype', type: 'string', default: 'f32', choices: GRAD_DTYPES,
+    name: 'grad-dtype',
+    type: 'string',
+    default: 'f32',
+    choices: GRAD_DTYPES,
     help: 'f32, or bf16: the gradients of the 2-D weights (projections, embedding, lm_head) kept as bf16, half the bytes (norms stay f32); full fine-tuning without FSDP',
   },
 ];
@@ -38,11 +45,13 @@ export function gradDtypeFrom(o: ParsedOptions): GradDtype {
 export function optimizerChoiceFrom(o: ParsedOptions): OptimizerChoice {
   const kind = (o.optimizer as OptimizerKind | undefined) ?? 'adamw';
   // Quantized moments are per block of a whole tensor; FSDP's row shards would cut the blocks.
-  if (kind !== 'adamw' && (o.fsdp === true || o['hq-fsdp'] === true)) throw new HaloError('E_UNSUPPORTED', `--optimizer ${kind} does not run with --fsdp/--hq-fsdp yet; use --optimizer adamw`);
+  if (kind !== 'adamw' && (o.fsdp === true || o['hq-fsdp'] === true))
+    throw new HaloError('E_UNSUPPORTED', `--optimizer ${kind} does not run with --fsdp/--hq-fsdp yet; use --optimizer adamw`);
   const block = o['optim-block'] as number | undefined;
   if (block !== undefined) {
     if (kind === 'adamw') throw new HaloError('E_ARG', '--optim-block applies to --optimizer adamw8bit or adamw-fp8 (adamw keeps f32 moments)');
-    if (!(Number.isInteger(block) && block >= 1 && block <= 1 << 20)) throw new HaloError('E_ARG', `--optim-block must be an integer in [1, 1048576], got ${block}`);
+    if (!(Number.isInteger(block) && block >= 1 && block <= 1 << 20))
+      throw new HaloError('E_ARG', `--optim-block must be an integer in [1, 1048576], got ${block}`);
   }
   return { kind, block };
 }

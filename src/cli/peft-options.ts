@@ -11,9 +11,17 @@ export const PEFT_OPTIONS: readonly OptionSpec[] = [
   { name: 'rank', type: 'int', help: `with --peft: adapter rank r (default ${HALO_PEFT_DEFAULTS.rank})` },
   { name: 'alpha', type: 'number', help: `with --peft: scale numerator, scale = alpha/r (default ${HALO_PEFT_DEFAULTS.alpha})` },
   { name: 'dropout', type: 'number', help: `with --peft lora: dropout on the adapter input (default ${HALO_PEFT_DEFAULTS.dropout})` },
-  { name: 'target-modules', type: 'string', help: `with --peft: comma-separated projections to adapt, of ${TARGET_MODULES.join(',')}, or all-linear (default)` },
+  {
+    name: 'target-modules',
+    type: 'string',
+    help: `with --peft: comma-separated projections to adapt, of ${TARGET_MODULES.join(',')}, or all-linear (default)`,
+  },
   { name: 'rslora', type: 'boolean', help: 'with --peft: scale alpha/sqrt(r) instead of alpha/r (peft use_rslora)' },
-  { name: 'base-8bit', type: 'boolean', help: 'with --peft lora and a quantized format: keep the frozen base only as rotated 8-bit codes, made as each weight is read (the default there; --no-base-8bit keeps f32 copies)' },
+  {
+    name: 'base-8bit',
+    type: 'boolean',
+    help: 'with --peft lora and a quantized format: keep the frozen base only as rotated 8-bit codes, made as each weight is read (the default there; --no-base-8bit keeps f32 copies)',
+  },
 ];
 
 /** PeftOptions from the flags, or null without --peft (then the PEFT-only flags must not be given). */

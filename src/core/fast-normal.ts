@@ -93,7 +93,10 @@ export class NormalStream {
   fillF32(out: Float32Array, std = 1, mean = 0): Float32Array {
     const e = quantileEdges();
     const sl = slopes();
-    let s0 = this.s0, s1 = this.s1, s2 = this.s2, s3 = this.s3;
+    let s0 = this.s0,
+      s1 = this.s1,
+      s2 = this.s2,
+      s3 = this.s3;
     for (let i = 0; i < out.length; i++) {
       // xoshiro128** (Blackman & Vigna), written out so V8 keeps the state in registers.
       const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
@@ -107,7 +110,10 @@ export class NormalStream {
       const bin = r >>> 16;
       out[i] = mean + std * (e[bin]! + sl[bin]! * (r & 0xffff));
     }
-    this.s0 = s0; this.s1 = s1; this.s2 = s2; this.s3 = s3;
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3;
     return out;
   }
 

@@ -5,7 +5,11 @@ import { HaloError } from './errors.ts';
 
 export class Tensor<D extends DType = DType> {
   readonly shape: readonly number[];
-  constructor(shape: readonly number[], readonly dtype: D, readonly data: Storage<D>) {
+  constructor(
+    shape: readonly number[],
+    readonly dtype: D,
+    readonly data: Storage<D>,
+  ) {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new HaloError('E_SHAPE', `invalid dimension ${d} in shape [${shape.join(', ')}]`);
     }

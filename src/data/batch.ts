@@ -57,7 +57,10 @@ export function collate(examples: readonly Example[], opts: CollateOptions, indi
   let T = longest;
   if (opts.padTo !== undefined) {
     if (longest > opts.padTo) {
-      throw new HaloError('E_SHAPE', `collate: an example has ${longest} tokens, more than the fixed length ${opts.padTo}; encode with maxSeqLen ≤ ${opts.padTo}`);
+      throw new HaloError(
+        'E_SHAPE',
+        `collate: an example has ${longest} tokens, more than the fixed length ${opts.padTo}; encode with maxSeqLen ≤ ${opts.padTo}`,
+      );
     }
     T = opts.padTo;
   }

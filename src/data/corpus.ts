@@ -36,8 +36,11 @@ export function readCorpus(files: readonly string[], opts: Pick<ReadJsonlOptions
 
 export function recordText(r: DataRecord): string {
   switch (r.kind) {
-    case 'text': return r.text;
-    case 'prompt': return `${r.prompt}\n${r.completion}`;
-    case 'chat': return r.messages.map((m) => m.content).join('\n');
+    case 'text':
+      return r.text;
+    case 'prompt':
+      return `${r.prompt}\n${r.completion}`;
+    case 'chat':
+      return r.messages.map((m) => m.content).join('\n');
   }
 }

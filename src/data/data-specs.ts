@@ -20,7 +20,10 @@ export function splitSpec(spec: string): { file: string; from: number; to: numbe
  * (without row ranges) for messages that point at a record's line.
  */
 export function readDataSpecs(specs: string, opts: ReadJsonlOptions = {}): { records: DataRecord[]; summary: string; source: string } {
-  const parts = specs.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = specs
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (parts.length === 0) throw new HaloError('E_ARG', `no data file given in '${specs}'`);
   const records: DataRecord[] = [];
   const lines: string[] = [];
@@ -30,7 +33,11 @@ export function readDataSpecs(specs: string, opts: ReadJsonlOptions = {}): { rec
     files.push(spec.file);
     const read = readJsonl(spec.file, opts);
     const rows = read.records.slice(spec.from, spec.to);
-    if (rows.length === 0) throw new HaloError('E_ARG', `data spec '${part}' selects no rows: ${spec.file} has ${read.records.length} record${read.records.length === 1 ? '' : 's'}`);
+    if (rows.length === 0)
+      throw new HaloError(
+        'E_ARG',
+        `data spec '${part}' selects no rows: ${spec.file} has ${read.records.length} record${read.records.length === 1 ? '' : 's'}`,
+      );
     records.push(...rows);
     lines.push(`${describeRead(read)}; using ${rows.length}`);
   }

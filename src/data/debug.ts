@@ -24,8 +24,7 @@ export function describeExample(ex: Example, tok: TextTokenizer, opts: DescribeO
   const lines: string[] = [];
   const pct = n > 0 ? ((100 * loss) / n).toFixed(1) : '0.0';
   lines.push(
-    `example${ex.line !== undefined ? ` (line ${ex.line})` : ''}: ${n} tokens, ${loss} with loss (${pct}%)` +
-      (ex.truncated ? ', TRUNCATED to max length' : ''),
+    `example${ex.line !== undefined ? ` (line ${ex.line})` : ''}: ${n} tokens, ${loss} with loss (${pct}%)` + (ex.truncated ? ', TRUNCATED to max length' : ''),
   );
   lines.push('legend: ⟦masked: no loss⟧  trained text as is');
   let text = '';

@@ -199,11 +199,7 @@ export interface EncodeManyOptions extends EncodeOptions {
 }
 
 /** Encodes many records and counts truncations and drops. */
-export function encodeRecords(
-  records: readonly DataRecord[],
-  tok: TextTokenizer,
-  opts: EncodeManyOptions = {},
-): { examples: Example[]; stats: EncodeStats } {
+export function encodeRecords(records: readonly DataRecord[], tok: TextTokenizer, opts: EncodeManyOptions = {}): { examples: Example[]; stats: EncodeStats } {
   const dropNoLoss = opts.dropNoLoss ?? true;
   const stats: EncodeStats = { records: records.length, examples: 0, truncated: 0, droppedNoLoss: 0, tokens: 0, lossTokens: 0, maxLen: 0 };
   const examples: Example[] = [];

@@ -74,7 +74,10 @@ export class JsonlCollector {
   private readonly limit: number;
   readonly maxLineBytes: number;
 
-  constructor(readonly source: string, opts: ReadJsonlOptions) {
+  constructor(
+    readonly source: string,
+    opts: ReadJsonlOptions,
+  ) {
     const mode = opts.onBadLine ?? 'error';
     if (mode !== 'error' && mode !== 'skip') {
       throw new HaloError('E_ARG', `onBadLine must be 'error' or 'skip', got '${String(mode)}'`);
@@ -108,7 +111,10 @@ export class JsonlCollector {
   }
 
   tooLong(line: number, bytes: number): void {
-    this.bad(line, `line is ${bytes.toLocaleString('en-US')} bytes, over the limit of ${this.maxLineBytes.toLocaleString('en-US')} bytes per line (--max-line-bytes)`);
+    this.bad(
+      line,
+      `line is ${bytes.toLocaleString('en-US')} bytes, over the limit of ${this.maxLineBytes.toLocaleString('en-US')} bytes per line (--max-line-bytes)`,
+    );
   }
 }
 

@@ -90,4 +90,3 @@ function startsWithBom(parts: readonly Buffer[]): boolean {
   const b = parts[0];
   return b !== undefined && b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf;
 }
-

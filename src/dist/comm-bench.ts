@@ -30,13 +30,13 @@ export interface CommBenchOptions {
 }
 
 export interface CommBenchRow {
-  run: string;                  // e.g. '--fsdp (FP32 gather)'
+  run: string; // e.g. '--fsdp (FP32 gather)'
   mode: FsdpMode;
   matmuls: string;
   gatherDtype: string;
-  weightBytesPerStep: number;   // gathered projection weights
-  otherBytesPerStep: number;    // gathered embeddings / norms / lm_head / biases
-  scatterBytesPerStep: number;  // reduce-scattered gradients (f32 in every mode)
+  weightBytesPerStep: number; // gathered projection weights
+  otherBytesPerStep: number; // gathered embeddings / norms / lm_head / biases
+  scatterBytesPerStep: number; // reduce-scattered gradients (f32 in every mode)
   weightBytesVsFp32: number;
   msPerStep: number;
   gatherMsPerStep: number;
@@ -56,7 +56,10 @@ export function runCommBench(comm: Communicator, o: CommBenchOptions, onRow?: (r
     const halo = r.mode === 'hq' ? o.hq : haloConfig({ level: 'none', format: 'fp32' });
     const m = new FsdpModel(comm, o.model.config, o.model.weights, { halo, backend: o.backend, mode: r.mode });
     const shards = m.parameters().filter((p) => p.grad !== null);
-    const opt = new AdamW(shards.map((p) => ({ name: p.name, param: p.data, grad: p.grad! })), { lr: o.lr, update: m.nn.adamwUpdate });
+    const opt = new AdamW(
+      shards.map((p) => ({ name: p.name, param: p.data, grad: p.grad! })),
+      { lr: o.lr, update: m.nn.adamwUpdate },
+    );
     const loader = new BatchLoader(o.examples, { batchSize: o.batchSize, padId: o.padId, seed: 1 });
     let before = { ...m.traffic };
     let t0 = performance.now();

@@ -48,19 +48,19 @@ export interface FsdpOptions {
 
 /** Bytes of gathered (received, full) and reduce-scattered buffers since the last reset, by kind. */
 export interface FsdpTraffic {
-  gatheredWeightBytes: number;  // the seven projections of every layer (what HQ-FSDP makes 8-bit)
-  gatheredOtherBytes: number;   // embeddings, norms, lm_head, biases
+  gatheredWeightBytes: number; // the seven projections of every layer (what HQ-FSDP makes 8-bit)
+  gatheredOtherBytes: number; // embeddings, norms, lm_head, biases
   scatteredGradBytes: number;
-  scaleReduces: number;         // all-reduce(max) calls for HQ scales
-  gatherSeconds: number;        // in gathers, HQ's rotate + encode included
+  scaleReduces: number; // all-reduce(max) calls for HQ scales
+  gatherSeconds: number; // in gathers, HQ's rotate + encode included
   scatterSeconds: number;
 }
 
 interface Unit {
   index: number;
-  float: UnitLayout;            // gathered in f32/bf16
-  quant: UnitLayout | null;     // HQ-FSDP: the projection weights
-  grads: UnitLayout;            // parameters with gradients
+  float: UnitLayout; // gathered in f32/bf16
+  quant: UnitLayout | null; // HQ-FSDP: the projection weights
+  grads: UnitLayout; // parameters with gradients
 }
 
 export class FsdpModel implements CausalLM, TrainParallel {
@@ -70,11 +70,18 @@ export class FsdpModel implements CausalLM, TrainParallel {
   readonly mode: FsdpMode;
   readonly rank: number;
   readonly size: number;
-  readonly traffic: FsdpTraffic = { gatheredWeightBytes: 0, gatheredOtherBytes: 0, scatteredGradBytes: 0, scaleReduces: 0, gatherSeconds: 0, scatterSeconds: 0 };
+  readonly traffic: FsdpTraffic = {
+    gatheredWeightBytes: 0,
+    gatheredOtherBytes: 0,
+    scatteredGradBytes: 0,
+    scaleReduces: 0,
+    gatherSeconds: 0,
+    scatterSeconds: 0,
+  };
   private readonly specs = new Map<string, ShardSpec>();
   private readonly shards: Param[] = [];
   private readonly byName = new Map<string, Param>();
-  private readonly units: Unit[] = [];     // [0] root, [l + 1] decoder layer l
+  private readonly units: Unit[] = []; // [0] root, [l + 1] decoder layer l
   private readonly format: QuantFormat | null;
   private readonly scales = new Map<number, Float32Array>();
   private scattered: boolean[] = [];

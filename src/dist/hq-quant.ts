@@ -19,11 +19,16 @@ export function hqFormat(cfg: HaloConfig): QuantFormat {
   const f = operandFormat(cfg);
   const passes = (cfg as { passes?: string }).passes;
   if (f === null || f === 'bf16' || cfg.level === 'ideal') {
-    throw new HaloError('E_ARG', `--hq-fsdp gathers 8-bit weights, so it needs a quantized level (halo0/1/2) and an 8-bit or smaller format (int8, fp8, fp8e5m2, fp6); got level ${cfg.level}, format ${cfg.format}. Use --fsdp for full-precision gathers`);
+    throw new HaloError(
+      'E_ARG',
+      `--hq-fsdp gathers 8-bit weights, so it needs a quantized level (halo0/1/2) and an 8-bit or smaller format (int8, fp8, fp8e5m2, fp6); got level ${cfg.level}, format ${cfg.format}. Use --fsdp for full-precision gathers`,
+    );
   }
   const wGran = operandGranularity(cfg, 'w');
-  if (wGran !== 'tensor') throw new HaloError('E_ARG', `--hq-fsdp uses one scale per layer (granularity tensor), got ${cfg.level} with granularity ${wGran} for the weight`);
-  if (passes !== undefined && passes !== 'both') throw new HaloError('E_ARG', `--hq-fsdp quantizes the weight for both passes; --passes ${passes} needs float weights, use --fsdp`);
+  if (wGran !== 'tensor')
+    throw new HaloError('E_ARG', `--hq-fsdp uses one scale per layer (granularity tensor), got ${cfg.level} with granularity ${wGran} for the weight`);
+  if (passes !== undefined && passes !== 'both')
+    throw new HaloError('E_ARG', `--hq-fsdp quantizes the weight for both passes; --passes ${passes} needs float weights, use --fsdp`);
   return f;
 }
 
@@ -69,7 +74,15 @@ export function encodeWithScale(format: QuantFormat, x: Float32Array, scale: num
  * themselves, not a copy: the backward reads them transposed in place). `be` is unused since the weight no
  * longer keeps a transposed copy; kept so callers need not change.
  */
-export function preparedFromCodes(_be: Backend, cfg: HaloConfig, format: QuantFormat, codes: Uint8Array, outF: number, inF: number, scale: number): PreparedWeight {
+export function preparedFromCodes(
+  _be: Backend,
+  cfg: HaloConfig,
+  format: QuantFormat,
+  codes: Uint8Array,
+  outF: number,
+  inF: number,
+  scale: number,
+): PreparedWeight {
   const traits = formatTraits(format);
   const data = traits.dtype === 'i8' ? new Int8Array(codes.buffer, codes.byteOffset, codes.length) : codes;
   const q = new Tensor([outF, inF], traits.dtype, data as never);

@@ -6,7 +6,10 @@ import { loadModelFolder, type HfModel } from '../io/hf-folder.ts';
 import { FsdpModel, type FsdpMode } from './fsdp.ts';
 import { worldCommunicator } from './index.ts';
 
-export function loadFsdpLlama(dir: string, opts: { halo: HaloConfig; backend?: BackendName; mode: FsdpMode; allowNonfinite?: boolean }): { model: FsdpModel; source: HfModel } {
+export function loadFsdpLlama(
+  dir: string,
+  opts: { halo: HaloConfig; backend?: BackendName; mode: FsdpMode; allowNonfinite?: boolean },
+): { model: FsdpModel; source: HfModel } {
   const source = loadModelFolder(dir, { dtype: 'f32', allowNonfinite: opts.allowNonfinite });
   const model = new FsdpModel(worldCommunicator(), source.config, source.weights, { halo: opts.halo, backend: getBackend(opts.backend), mode: opts.mode });
   return { model, source };

@@ -31,7 +31,8 @@ export function ownedRows(s: ShardSpec, q: number): number {
 
 /** Rank r's shard [R·cols] of a full tensor [rows·cols] (padding zero). */
 export function sliceShard(full: ArrayLike<number>, s: ShardSpec, r: number, out = new Float32Array(s.shardLen)): Float32Array {
-  if (full.length !== s.rows * s.cols) throw new HaloError('E_SHAPE', `${s.name}: ${full.length} values, the shape [${s.shape.join(', ')}] needs ${s.rows * s.cols}`);
+  if (full.length !== s.rows * s.cols)
+    throw new HaloError('E_SHAPE', `${s.name}: ${full.length} values, the shape [${s.shape.join(', ')}] needs ${s.rows * s.cols}`);
   out.fill(0);
   const start = r * s.rowsPerRank * s.cols;
   const n = ownedRows(s, r) * s.cols;

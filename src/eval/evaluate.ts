@@ -64,7 +64,10 @@ export function promptIds(tok: TextTokenizer, item: EvalItem, format: 'chat' | '
   let ids: number[];
   if (format === 'raw') {
     if (item.rawPrompt === null) {
-      throw new HaloError('E_ARG', `${source}:${item.line}: prompt format 'raw' needs {"prompt","completion"} or {"question","answer"} records; this one is a chat (use the chat format)`);
+      throw new HaloError(
+        'E_ARG',
+        `${source}:${item.line}: prompt format 'raw' needs {"prompt","completion"} or {"question","answer"} records; this one is a chat (use the chat format)`,
+      );
     }
     ids = tok.encode(item.rawPrompt);
   } else {

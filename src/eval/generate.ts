@@ -70,7 +70,8 @@ export function generateBatch(model: LlamaModel, tok: TextTokenizer, prompts: re
     if (p.length === 0) throw new HaloError('E_ARG', `generate: prompt ${b} is empty; it needs at least one token (e.g. BOS)`);
     for (let t = 0; t < p.length; t++) {
       const id = p[t]!;
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw new HaloError('E_ARG', `generate: prompt ${b} has token id ${id} at ${t}, outside the model's vocabulary [0, ${V})`);
+      if (!Number.isInteger(id) || id < 0 || id >= V)
+        throw new HaloError('E_ARG', `generate: prompt ${b} has token id ${id} at ${t}, outside the model's vocabulary [0, ${V})`);
     }
     Tp = Math.max(Tp, p.length);
   });

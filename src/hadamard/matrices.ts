@@ -26,7 +26,8 @@ export function sylvester(n: number): Int8Array {
   const h = new Int8Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
-      let v = i & j, parity = 0;
+      let v = i & j,
+        parity = 0;
       for (; v; v &= v - 1) parity ^= 1;
       h[i * n + j] = parity ? -1 : 1;
     }
@@ -99,11 +100,7 @@ export function paley2(q: number): Int8Array {
 }
 
 /** How H_k is obtained, decided without building it (cheap except for a first Williamson search). */
-type Recipe =
-  | { kind: 'sylvester' }
-  | { kind: 'paley1' | 'paley2'; q: number }
-  | { kind: 'williamson'; t: number }
-  | { kind: 'double'; half: number };
+type Recipe = { kind: 'sylvester' } | { kind: 'paley1' | 'paley2'; q: number } | { kind: 'williamson'; t: number } | { kind: 'double'; half: number };
 
 const recipes = new Map<number, Recipe | null>();
 const matrices = new Map<number, Int8Array>();
@@ -126,21 +123,31 @@ function recipe(k: number): Recipe | null {
 
 function describe(k: number, r: Recipe): string {
   switch (r.kind) {
-    case 'sylvester': return `Sylvester ${k}`;
-    case 'paley1': return `Paley I, q = ${r.q}`;
-    case 'paley2': return `Paley II, q = ${r.q}`;
-    case 'williamson': return `Williamson, t = ${r.t}`;
-    case 'double': return `doubling of ${r.half} (${describe(r.half, recipe(r.half)!)})`;
+    case 'sylvester':
+      return `Sylvester ${k}`;
+    case 'paley1':
+      return `Paley I, q = ${r.q}`;
+    case 'paley2':
+      return `Paley II, q = ${r.q}`;
+    case 'williamson':
+      return `Williamson, t = ${r.t}`;
+    case 'double':
+      return `doubling of ${r.half} (${describe(r.half, recipe(r.half)!)})`;
   }
 }
 
 function construct(k: number, r: Recipe): Int8Array {
   switch (r.kind) {
-    case 'sylvester': return sylvester(k);
-    case 'paley1': return paley1(r.q);
-    case 'paley2': return paley2(r.q);
-    case 'williamson': return williamsonArray(williamsonRows(r.t)!);
-    case 'double': return kroneckerDouble(shared(r.half), r.half);
+    case 'sylvester':
+      return sylvester(k);
+    case 'paley1':
+      return paley1(r.q);
+    case 'paley2':
+      return paley2(r.q);
+    case 'williamson':
+      return williamsonArray(williamsonRows(r.t)!);
+    case 'double':
+      return kroneckerDouble(shared(r.half), r.half);
   }
 }
 

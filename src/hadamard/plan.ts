@@ -13,10 +13,10 @@ import { HaloError } from '../core/errors.ts';
 import { hasHadamardMatrix, hadamardMatrix, isPow2, MAX_ORDER } from './matrices.ts';
 
 export interface HadamardPlan {
-  readonly n: number;             // the rotated dimension
-  readonly block: number;         // size of each diagonal block (= n for a full rotation)
-  readonly K: number;             // order of the dense factor of a block (1 when block is a power of two)
-  readonly pow2: number;          // block / K, the FWHT length
+  readonly n: number; // the rotated dimension
+  readonly block: number; // size of each diagonal block (= n for a full rotation)
+  readonly K: number; // order of the dense factor of a block (1 when block is a power of two)
+  readonly pow2: number; // block / K, the FWHT length
   readonly hadK: Int8Array | null; // H_K [K, K] row-major ±1, null when K = 1
 }
 
@@ -97,7 +97,8 @@ function largestSupportedDivisor(n: number): number | null {
 function unsupported(n: number, why: string): HaloError {
   const options: string[] = [];
   const p2 = n & -n;
-  if (p2 >= 2) options.push(`block: ${p2} (the largest power of two dividing it${p2 < MIN_AUTO_BLOCK ? `; below ${MIN_AUTO_BLOCK}, so 'auto' will not pick it` : ''})`);
+  if (p2 >= 2)
+    options.push(`block: ${p2} (the largest power of two dividing it${p2 < MIN_AUTO_BLOCK ? `; below ${MIN_AUTO_BLOCK}, so 'auto' will not pick it` : ''})`);
   const div = largestSupportedDivisor(n);
   if (div !== null) options.push(`block: ${div}`);
   const prev = previousSupportedOrder(n);
@@ -107,9 +108,11 @@ function unsupported(n: number, why: string): HaloError {
   const candidates: number[] = [];
   for (let k = 4 * odd; k <= Math.min(n, MAX_ORDER); k *= 2) candidates.push(k);
   const reason =
-    p2 < 4 ? `${n} is not divisible by 4`
-    : candidates.length === 0 ? `4·${odd} = ${4 * odd} exceeds the largest order built, ${MAX_ORDER}`
-    : `no construction (Paley I/II, Williamson, doubling) gives K = ${candidates.join(', ')}`;
+    p2 < 4
+      ? `${n} is not divisible by 4`
+      : candidates.length === 0
+        ? `4·${odd} = ${4 * odd} exceeds the largest order built, ${MAX_ORDER}`
+        : `no construction (Paley I/II, Williamson, doubling) gives K = ${candidates.join(', ')}`;
   return new HaloError(
     'E_UNSUPPORTED',
     `dimension ${n} = ${factorize(n)} ${why}: n = K·2^p needs a ±1 Hadamard matrix of order K = 1 or ` +

@@ -54,8 +54,7 @@ function checkPlan(plan: HadamardPlan): void {
 }
 
 /** H_K[k][l] (or H_K[l][k] when transposing). */
-const entry = (hadK: Int8Array, K: number, k: number, l: number, transpose: boolean): number =>
-  transpose ? hadK[l * K + k]! : hadK[k * K + l]!;
+const entry = (hadK: Int8Array, K: number, k: number, l: number, transpose: boolean): number => (transpose ? hadK[l * K + k]! : hadK[k * K + l]!);
 
 /**
  * x [rows, plan.n] row-major: each row ← row·Ĥᵀ (transpose = false) or row·Ĥ (transpose = true).
@@ -156,7 +155,8 @@ export function denseHadamard(plan: HadamardPlan): Float64Array {
     for (let i = 0; i < block; i++) {
       for (let j = 0; j < block; j++) {
         const hk = hadK ? hadK[Math.floor(i / P) * K + Math.floor(j / P)]! : 1;
-        let v = (i % P) & (j % P), parity = 0;
+        let v = (i % P) & (j % P),
+          parity = 0;
         for (; v; v &= v - 1) parity ^= 1;
         out[(o + i) * n + o + j] = (parity ? -hk : hk) * s;
       }

@@ -78,10 +78,30 @@ export function williamsonArray(w: WilliamsonRows): Int8Array {
   const { t, rows } = w;
   // LAYOUT[bi][bj] = [which of A..D, sign]
   const LAYOUT: readonly (readonly [number, number])[][] = [
-    [[0, 1], [1, 1], [2, 1], [3, 1]],
-    [[1, -1], [0, 1], [3, -1], [2, 1]],
-    [[2, -1], [3, 1], [0, 1], [1, -1]],
-    [[3, -1], [2, -1], [1, 1], [0, 1]],
+    [
+      [0, 1],
+      [1, 1],
+      [2, 1],
+      [3, 1],
+    ],
+    [
+      [1, -1],
+      [0, 1],
+      [3, -1],
+      [2, 1],
+    ],
+    [
+      [2, -1],
+      [3, 1],
+      [0, 1],
+      [1, -1],
+    ],
+    [
+      [3, -1],
+      [2, -1],
+      [1, 1],
+      [0, 1],
+    ],
   ];
   const n = 4 * t;
   const h = new Int8Array(n * n);
@@ -144,8 +164,7 @@ function rowSumQuads(t: number): [number, number, number, number][] {
   const top = Math.floor(Math.sqrt(4 * t));
   for (let a = 1; a <= top; a += 2)
     for (let b = a; b <= top; b += 2)
-      for (let c = b; c <= top; c += 2)
-        for (let d = c; d <= top; d += 2) if (a * a + b * b + c * c + d * d === 4 * t) out.push([a, b, c, d]);
+      for (let c = b; c <= top; c += 2) for (let d = c; d <= top; d += 2) if (a * a + b * b + c * c + d * d === 4 * t) out.push([a, b, c, d]);
   return out;
 }
 
@@ -183,8 +202,10 @@ export function searchWilliamson(t: number, maxOrbits = 10): WilliamsonRows | nu
       else byRowSum.set(key, [idx]);
     }
     for (const [a, b, c, d] of quads) {
-      const la = byRowSum.get(a) ?? [], lb = byRowSum.get(b) ?? [];
-      const lc = byRowSum.get(c) ?? [], ld = byRowSum.get(d) ?? [];
+      const la = byRowSum.get(a) ?? [],
+        lb = byRowSum.get(b) ?? [];
+      const lc = byRowSum.get(c) ?? [],
+        ld = byRowSum.get(d) ?? [];
       const table = new Map<string, [number, number]>();
       for (const i of la) {
         for (const j of lb) {

@@ -62,10 +62,14 @@ export function haloConfig(partial: Partial<HaloConfig> = {}): HaloConfig {
   if (!LEVELS.includes(cfg.level)) throw new HaloError('E_ARG', `unknown HALO level '${cfg.level}'; use one of ${LEVELS.join(', ')}`);
   if (!FORMATS.includes(cfg.format)) throw new HaloError('E_ARG', `unknown format '${cfg.format}'; use one of ${FORMATS.join(', ')}`);
   if (cfg.passes !== undefined && !PASSES.includes(cfg.passes)) throw new HaloError('E_ARG', `unknown passes '${cfg.passes}'; use one of ${PASSES.join(', ')}`);
-  if (cfg.lmHead !== undefined && cfg.lmHead !== 'f32' && cfg.lmHead !== 'bf16') throw new HaloError('E_ARG', `unknown lm_head precision '${cfg.lmHead}'; use f32 or bf16`);
+  if (cfg.lmHead !== undefined && cfg.lmHead !== 'f32' && cfg.lmHead !== 'bf16')
+    throw new HaloError('E_ARG', `unknown lm_head precision '${cfg.lmHead}'; use f32 or bf16`);
   const fixed = RECIPES[cfg.level].scales;
   if (fixed && cfg.granularity !== 'tensor') {
-    throw new HaloError('E_ARG', `level ${cfg.level} fixes its own scales (X ${fixed.x}, W ${fixed.w}, E_Y ${fixed.ey}), so granularity ${cfg.granularity} does not apply; leave granularity at tensor`);
+    throw new HaloError(
+      'E_ARG',
+      `level ${cfg.level} fixes its own scales (X ${fixed.x}, W ${fixed.w}, E_Y ${fixed.ey}), so granularity ${cfg.granularity} does not apply; leave granularity at tensor`,
+    );
   }
   return cfg;
 }
@@ -74,12 +78,18 @@ export function haloConfig(partial: Partial<HaloConfig> = {}): HaloConfig {
 export function operandFormat(cfg: HaloConfig): QuantFormat | null {
   if (cfg.level === 'none') return cfg.format === 'bf16' ? 'bf16' : null;
   switch (cfg.format) {
-    case 'int8': return 'int8';
-    case 'fp8': return 'fp8e4m3';
-    case 'fp8e5m2': return 'fp8e5m2';
-    case 'fp6': return 'fp6e3m2';
-    case 'bf16': return 'bf16';
-    case 'fp32': return null;
+    case 'int8':
+      return 'int8';
+    case 'fp8':
+      return 'fp8e4m3';
+    case 'fp8e5m2':
+      return 'fp8e5m2';
+    case 'fp6':
+      return 'fp6e3m2';
+    case 'bf16':
+      return 'bf16';
+    case 'fp32':
+      return null;
   }
 }
 
@@ -117,7 +127,14 @@ export const RECIPES: { readonly [L in Level]: LevelRecipe } = {
   switchback: { rightXW: false, leftEY: false, unitScale: false, scales: { x: 'row', w: 'tensor', ey: 'row' }, weightGrad: 'bf16', requantOut: null },
   // Jetfire (HALO's simulated version): 32×32-tile scales on X, W, E_Y; Y and E_X re-quantized;
   // G = (E_Y)_Qᵀ X_Q in high precision.
-  jetfire: { rightXW: false, leftEY: false, unitScale: false, scales: { x: 'tile32', w: 'tile32', ey: 'tile32' }, weightGrad: 'quantized', requantOut: 'tile32' },
+  jetfire: {
+    rightXW: false,
+    leftEY: false,
+    unitScale: false,
+    scales: { x: 'tile32', w: 'tile32', ey: 'tile32' },
+    weightGrad: 'quantized',
+    requantOut: 'tile32',
+  },
 };
 
 /** The scale granularity of one GEMM operand (X, W or E_Y) under a config: the recipe's, else cfg.granularity. */

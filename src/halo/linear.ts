@@ -43,22 +43,22 @@ import { floatOperand, gemm, operandBytes, quantOperand, type Operand } from './
 export interface PreparedWeight {
   outFeatures: number;
   inFeatures: number;
-  plan: HadamardPlan | null;  // the in_features rotation of the forward, when its level rotates
+  plan: HadamardPlan | null; // the in_features rotation of the forward, when its level rotates
   backPlan: HadamardPlan | null; // the backward's (the same object unless cfg.passes splits the passes)
-  w: Operand;                 // (WĤᵀ)_Q [out, in]: B of the forward (read as Wᵀ) and of the input gradient (as W)
-  wBack?: Operand;            // the backward's own (WĤᵀ)_Q [out, in] when cfg.passes splits the passes
+  w: Operand; // (WĤᵀ)_Q [out, in]: B of the forward (read as Wᵀ) and of the input gradient (as W)
+  wBack?: Operand; // the backward's own (WĤᵀ)_Q [out, in] when cfg.passes splits the passes
 }
 
 /** What the forward saves for the backward. */
 export interface LinearSaved {
-  x: Operand;                 // (XĤᵀ)_Q [b, in]; bf16(X) for a recipe with a BF16 weight gradient (SwitchBack)
+  x: Operand; // (XĤᵀ)_Q [b, in]; bf16(X) for a recipe with a BF16 weight gradient (SwitchBack)
   weight: PreparedWeight;
   tokens: number;
 }
 
 export interface LinearGrads {
-  dx: FloatTensor | null;     // E_X [b, in]
-  dw: FloatTensor | null;     // G [out, in]
+  dx: FloatTensor | null; // E_X [b, in]
+  dw: FloatTensor | null; // G [out, in]
 }
 
 export function prepareWeight(be: Backend, cfg: HaloConfig, w: FloatTensor /* [out, in] */): PreparedWeight {
@@ -87,8 +87,8 @@ function rightRotation(plan: HadamardPlan | null): Rotation | null {
 
 /** A layer input rotated and quantized once; several linears that read the same X (q/k/v, gate/up) share it. */
 export interface PreparedInput {
-  x: Operand;                 // (XĤᵀ)_Q [b, in]
-  xBack?: Operand;            // the backward's own copy when cfg.passes splits the passes, or SwitchBack's bf16(X)
+  x: Operand; // (XĤᵀ)_Q [b, in]
+  xBack?: Operand; // the backward's own copy when cfg.passes splits the passes, or SwitchBack's bf16(X)
   tokens: number;
   inFeatures: number;
   plan: HadamardPlan | null;
@@ -97,7 +97,10 @@ export interface PreparedInput {
 export function prepareInput(be: Backend, cfg: HaloConfig, x: FloatTensor /* [b, in] */, weight: PreparedWeight): PreparedInput {
   const [b, inF] = x.dims2('linear input');
   if (inF !== weight.inFeatures) {
-    throw new HaloError('E_SHAPE', `linear input has ${inF} features but the weight expects ${weight.inFeatures} (weight [${weight.outFeatures}, ${weight.inFeatures}])`);
+    throw new HaloError(
+      'E_SHAPE',
+      `linear input has ${inF} features but the weight expects ${weight.inFeatures} (weight [${weight.outFeatures}, ${weight.inFeatures}])`,
+    );
   }
   const fwd = passConfig(cfg, 'forward');
   const bwd = passConfig(cfg, 'backward');
@@ -125,9 +128,12 @@ export function linearForward(
 ): { y: FloatTensor /* [b, out] */; saved: LinearSaved } {
   const xin = 'x' in input ? input : prepareInput(be, cfg, input, weight);
   if (xin.inFeatures !== weight.inFeatures || !samePlan(xin.plan, weight.plan)) {
-    throw new HaloError('E_SHAPE', `a prepared input of ${xin.inFeatures} features does not fit weight [${weight.outFeatures}, ${weight.inFeatures}] (or was rotated differently)`);
+    throw new HaloError(
+      'E_SHAPE',
+      `a prepared input of ${xin.inFeatures} features does not fit weight [${weight.outFeatures}, ${weight.inFeatures}] (or was rotated differently)`,
+    );
   }
-  const y = gemm(be, xin.x, weight.w, { bT: true, emulate: cfg.emulate });      // X̃ W̃ᵀ  [b, out]
+  const y = gemm(be, xin.x, weight.w, { bT: true, emulate: cfg.emulate }); // X̃ W̃ᵀ  [b, out]
   return { y: requantize(be, passConfig(cfg, 'forward'), y), saved: { x: xin.xBack ?? xin.x, weight, tokens: xin.tokens } };
 }
 
@@ -150,7 +156,7 @@ export function linearBackward(
   const bwd = passConfig(cfg, 'backward');
   const recipe = RECIPES[bwd.level];
   const undoRight: Rotation | null = weight.backPlan ? { plan: weight.backPlan, side: 'right', transpose: true } : null;
-  const w = weight.wBack ?? weight.w;                                              // [out, in]
+  const w = weight.wBack ?? weight.w; // [out, in]
   const emulate = cfg.emulate;
   let dx: FloatTensor | null = null;
   let dw: FloatTensor | null = null;
@@ -165,12 +171,12 @@ export function linearBackward(
       const bp = plan.n;
       const eyPadded = padRows(ey, bp);
       const heq = quantize(be, bwd, 'ey', eyPadded, { plan, side: 'left', transpose: false });
-      const hexh = gemm(be, heq, w, { emulate });                                  // Ĥ_b E_Y W Ĥᵀ  [bp, in]
-      const exh = be.rotate(hexh, { plan, side: 'left', transpose: true });        // E_Y W Ĥᵀ      [bp, in]
+      const hexh = gemm(be, heq, w, { emulate }); // Ĥ_b E_Y W Ĥᵀ  [bp, in]
+      const exh = be.rotate(hexh, { plan, side: 'left', transpose: true }); // E_Y W Ĥᵀ      [bp, in]
       dx = sliceRows(exh, b);
     } else {
       eq = quantize(be, bwd, 'ey', ey, null);
-      dx = gemm(be, eq, w, { emulate });                                           // E_Y W Ĥᵀ      [b, in]
+      dx = gemm(be, eq, w, { emulate }); // E_Y W Ĥᵀ      [b, in]
     }
     if (undoRight) dx = be.rotate(dx, undoRight);
     dx = requantize(be, bwd, dx);
@@ -183,13 +189,13 @@ export function linearBackward(
     // dequantized path inside gemm. Per-tensor and 32×32-tile scales mean the same for E_Y and E_Yᵀ.
     const g = operandGranularity(bwd, 'ey');
     if (bf16WeightGrad(bwd)) {
-      const eb = quantOperand(be.rotateQuantize(ey, null, 'bf16', 'tensor'));     // bf16(E_Y)     [b, out]
-      dw = gemm(be, eb, saved.x, { aT: true, emulate });                           // bf16(E_Y)ᵀ bf16(X)
+      const eb = quantOperand(be.rotateQuantize(ey, null, 'bf16', 'tensor')); // bf16(E_Y)     [b, out]
+      dw = gemm(be, eb, saved.x, { aT: true, emulate }); // bf16(E_Y)ᵀ bf16(X)
     } else if (operandFormat(bwd) === null || g === 'tensor' || g === 'tile32') {
-      eq ??= quantize(be, bwd, 'ey', ey, null);                                    // (E_Y)_Q       [b, out]
-      dw = gemm(be, eq, saved.x, { aT: true, emulate });                           //               [out, in]
+      eq ??= quantize(be, bwd, 'ey', ey, null); // (E_Y)_Q       [b, out]
+      dw = gemm(be, eq, saved.x, { aT: true, emulate }); //               [out, in]
     } else {
-      const eyT = quantize(be, bwd, 'ey', ey, null, true);                        // (E_Yᵀ)_Q      [out, b]
+      const eyT = quantize(be, bwd, 'ey', ey, null, true); // (E_Yᵀ)_Q      [out, b]
       dw = gemm(be, eyT, saved.x, { emulate });
     }
     if (undoRight) dw = be.rotate(dw, undoRight);

@@ -19,7 +19,10 @@ export function readModelConfig(file: string): ModelConfig {
   try {
     text = fs.readFileSync(f, 'utf8');
   } catch (e) {
-    throw new HaloError('E_IO', (e as NodeJS.ErrnoException).code === 'ENOENT' ? `no config.json in ${path.dirname(f)}` : `cannot read ${f}: ${(e as Error).message}`);
+    throw new HaloError(
+      'E_IO',
+      (e as NodeJS.ErrnoException).code === 'ENOENT' ? `no config.json in ${path.dirname(f)}` : `cannot read ${f}: ${(e as Error).message}`,
+    );
   }
   let json: unknown;
   try {

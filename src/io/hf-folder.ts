@@ -234,7 +234,10 @@ const WEIGHT_FILE = /^model(-\d{5}-of-\d{5})?\.safetensors$/;
 export function saveModelFolder(dir: string, opts: SaveOptions): string[] {
   let entries = tensorEntries(opts.weights);
   if (opts.strict ?? true) {
-    const r = checkTensors(opts.config, entries.map(([name, t]) => ({ name, shape: t.shape })));
+    const r = checkTensors(
+      opts.config,
+      entries.map(([name, t]) => ({ name, shape: t.shape })),
+    );
     if (r.missing.length || r.misshaped.length || r.extraLayers.length) {
       throw new HaloError('E_SHAPE', `cannot save to ${dir}: weights do not match the config (${describeTensorCheck({ ...r, unexpected: [] })})`);
     }

@@ -80,7 +80,10 @@ export const CONFIG_LIMITS = {
 type Json = Record<string, unknown>;
 
 class Reader {
-  constructor(readonly src: string, readonly obj: Json) {}
+  constructor(
+    readonly src: string,
+    readonly obj: Json,
+  ) {}
 
   err(field: string, what: string, v: unknown): HaloError {
     return new HaloError('E_FORMAT', `${this.src}: field '${field}' ${what}, got ${preview(v)}`);
@@ -153,7 +156,8 @@ function parseRope(r: Reader, maxPos: number): { theta: number; scaling: RopeSca
   const params = r.obj.rope_parameters;
   const hasParams = typeof params === 'object' && params !== null && !Array.isArray(params);
   const field = hasParams ? 'rope_parameters' : 'rope_scaling';
-  const theta = hasParams && (params as Json).rope_theta !== undefined ? r.num('rope_theta', { gt: 0 }, params as Json) : r.num('rope_theta', { def: 10000, gt: 0 });
+  const theta =
+    hasParams && (params as Json).rope_theta !== undefined ? r.num('rope_theta', { gt: 0 }, params as Json) : r.num('rope_theta', { def: 10000, gt: 0 });
   const s = hasParams ? params : r.obj.rope_scaling;
   if (s === undefined || s === null) return { theta, scaling: null };
   if (typeof s !== 'object' || Array.isArray(s)) throw r.err(field, 'must be an object or null', s);
@@ -202,7 +206,10 @@ export function parseModelConfig(json: unknown, src = 'config.json'): ModelConfi
   if (r.has('head_dim')) head_dim = r.int('head_dim', { max: L.head_dim });
   else {
     if (hidden_size % num_attention_heads !== 0) {
-      throw new HaloError('E_FORMAT', `${src}: field 'num_attention_heads' (${num_attention_heads}) must divide hidden_size (${hidden_size}) when head_dim is not given`);
+      throw new HaloError(
+        'E_FORMAT',
+        `${src}: field 'num_attention_heads' (${num_attention_heads}) must divide hidden_size (${hidden_size}) when head_dim is not given`,
+      );
     }
     head_dim = hidden_size / num_attention_heads;
     if (head_dim > L.head_dim) {
@@ -307,7 +314,11 @@ export function modelConfigToJson(c: ModelConfig): Record<string, unknown> {
   if (c.torch_dtype !== null || out.torch_dtype !== undefined || out.dtype !== undefined) {
     out[out.dtype !== undefined && out.torch_dtype === undefined ? 'dtype' : 'torch_dtype'] = c.torch_dtype;
   }
-  return Object.fromEntries(Object.keys(out).sort().map((k) => [k, out[k]]));
+  return Object.fromEntries(
+    Object.keys(out)
+      .sort()
+      .map((k) => [k, out[k]]),
+  );
 }
 
 /** config.json text: 2-space indent and a final newline, as transformers' to_json_file. */

@@ -20,14 +20,22 @@ export function expectedTensors(c: ModelConfig): TensorSpec[] {
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const p = `model.layers.${l}`;
     out.push({ name: `${p}.input_layernorm.weight`, shape: [H] });
-    for (const [n, rows] of [['q_proj', q], ['k_proj', kv], ['v_proj', kv]] as const) {
+    for (const [n, rows] of [
+      ['q_proj', q],
+      ['k_proj', kv],
+      ['v_proj', kv],
+    ] as const) {
       out.push({ name: `${p}.self_attn.${n}.weight`, shape: [rows, H] });
       if (c.attention_bias) out.push({ name: `${p}.self_attn.${n}.bias`, shape: [rows] });
     }
     out.push({ name: `${p}.self_attn.o_proj.weight`, shape: [H, q] });
     if (c.o_proj_bias) out.push({ name: `${p}.self_attn.o_proj.bias`, shape: [H] });
     out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [H] });
-    for (const [n, shape] of [['gate_proj', [I, H]], ['up_proj', [I, H]], ['down_proj', [H, I]]] as const) {
+    for (const [n, shape] of [
+      ['gate_proj', [I, H]],
+      ['up_proj', [I, H]],
+      ['down_proj', [H, I]],
+    ] as const) {
       out.push({ name: `${p}.mlp.${n}.weight`, shape: [...shape] });
       if (c.mlp_bias) out.push({ name: `${p}.mlp.${n}.bias`, shape: [shape[0]] });
     }
@@ -85,7 +93,13 @@ export function describeTensorCheck(r: TensorCheck): string {
     const layers = new Set(r.extraLayers.map((n) => Number(/^model\.layers\.(\d+)\./.exec(n)![1])));
     parts.push(`${layers.size} more layer${layers.size === 1 ? '' : 's'} than config.json's num_hidden_layers (extra tensors ${list(r.extraLayers, 3)})`);
   }
-  if (r.misshaped.length) parts.push(`wrong shape ${list(r.misshaped.map((m) => `${m.name} [${m.actual}] (expected [${m.expected}])`), 3)}`);
+  if (r.misshaped.length)
+    parts.push(
+      `wrong shape ${list(
+        r.misshaped.map((m) => `${m.name} [${m.actual}] (expected [${m.expected}])`),
+        3,
+      )}`,
+    );
   if (r.unexpected.length) parts.push(`unexpected ${list(r.unexpected)}`);
   return parts.join('; ');
 }

@@ -138,7 +138,12 @@ export function lockOutDir(out: string, command: string, onNote: (line: string) 
   // A folder this call made is removed again on release if nothing else was written (a run that failed early).
   let made = false;
   const holder: LockHolder = {
-    pid: process.pid, host: os.hostname(), command, started: new Date().toISOString(), token: randomUUID(), procStart: processStartTime(process.pid),
+    pid: process.pid,
+    host: os.hostname(),
+    command,
+    started: new Date().toISOString(),
+    token: randomUUID(),
+    procStart: processStartTime(process.pid),
   };
   const text = JSON.stringify(holder) + '\n';
   for (let attempt = 0; ; attempt++) {

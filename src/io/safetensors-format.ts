@@ -13,20 +13,46 @@ import { Tensor } from '../core/tensor.ts';
 
 /** Bytes per element of every fixed-size safetensors dtype (sub-byte F4/F6 are not listed: they are unknown here). */
 export const SAFETENSORS_ITEMSIZE = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, F8_E8M0: 1,
-  I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4,
-  I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  F8_E8M0: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 } as const;
 export type SafetensorsDType = keyof typeof SAFETENSORS_ITEMSIZE;
 
 /** safetensors dtype → halo dtype, for the ones halo stores. F8_E4M3 is torch's float8_e4m3fn, like halo's fp8e4m3. */
 export const HALO_DTYPE_OF: Partial<Record<SafetensorsDType, DType>> = {
-  F64: 'f64', F32: 'f32', BF16: 'bf16', F16: 'f16', I32: 'i32', I8: 'i8', F8_E4M3: 'fp8e4m3', F8_E5M2: 'fp8e5m2',
+  F64: 'f64',
+  F32: 'f32',
+  BF16: 'bf16',
+  F16: 'f16',
+  I32: 'i32',
+  I8: 'i8',
+  F8_E4M3: 'fp8e4m3',
+  F8_E5M2: 'fp8e5m2',
 };
 /** halo dtype → safetensors dtype (fp6e3m2 has no standard byte-per-element encoding). */
 export const SAFETENSORS_DTYPE_OF: Partial<Record<DType, SafetensorsDType>> = {
-  f64: 'F64', f32: 'F32', bf16: 'BF16', f16: 'F16', i32: 'I32', i8: 'I8', fp8e4m3: 'F8_E4M3', fp8e5m2: 'F8_E5M2',
+  f64: 'F64',
+  f32: 'F32',
+  bf16: 'BF16',
+  f16: 'F16',
+  i32: 'I32',
+  i8: 'I8',
+  fp8e4m3: 'F8_E4M3',
+  fp8e5m2: 'F8_E5M2',
 };
 
 /** Largest header the reference implementation accepts (MAX_HEADER_SIZE). */
@@ -78,7 +104,6 @@ export function assertNotPickle(file: string, head?: Uint8Array): void {
 export function safetensorsFormatError(file: string, reason: string): HaloError {
   return new HaloError('E_FORMAT', `${file}: not a valid safetensors file: ${reason}`);
 }
-
 
 /** Whether this host stores numbers little-endian (safetensors' byte order, which typed arrays are viewed in). */
 export function hostIsLittleEndian(): boolean {
@@ -135,7 +160,10 @@ export function validateHeader(file: string, json: unknown, dataBytes: number, d
     if (end < begin) throw safetensorsFormatError(file, `${where}: data_offsets [${begin}, ${end}] end before they begin`);
     const bytes = numel * SAFETENSORS_ITEMSIZE[dtype as SafetensorsDType];
     if (!Number.isSafeInteger(bytes) || bytes !== end - begin) {
-      throw safetensorsFormatError(file, `${where}: shape ${preview(shape)} × ${dtype} is ${bytes} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
+      throw safetensorsFormatError(
+        file,
+        `${where}: shape ${preview(shape)} × ${dtype} is ${bytes} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`,
+      );
     }
     if (end > dataBytes) {
       throw safetensorsFormatError(
@@ -151,7 +179,10 @@ export function validateHeader(file: string, json: unknown, dataBytes: number, d
   let prev: TensorEntry | null = null;
   for (const t of tensors) {
     if (t.begin < pos) {
-      throw safetensorsFormatError(file, `tensor '${t.name}': data_offsets [${t.begin}, ${t.end}] overlap tensor '${prev!.name}' [${prev!.begin}, ${prev!.end}]`);
+      throw safetensorsFormatError(
+        file,
+        `tensor '${t.name}': data_offsets [${t.begin}, ${t.end}] overlap tensor '${prev!.name}' [${prev!.begin}, ${prev!.end}]`,
+      );
     }
     if (t.begin > pos) throw safetensorsFormatError(file, `tensor '${t.name}': gap of ${t.begin - pos} unreferenced bytes before it (at ${pos})`);
     pos = t.end;
@@ -198,7 +229,11 @@ export function haloDtypeOf(e: TensorEntry, file: string): DType {
  * A whole file held in memory (fetched, or read from a picked folder) → its tensors, each copied into its own
  * aligned typed array. `file` names it in errors.
  */
-export function parseSafetensorsBytes(bytes: Uint8Array, file: string, filter?: (name: string) => boolean): { tensors: Map<string, Tensor>; metadata: Record<string, string> | null } {
+export function parseSafetensorsBytes(
+  bytes: Uint8Array,
+  file: string,
+  filter?: (name: string) => boolean,
+): { tensors: Map<string, Tensor>; metadata: Record<string, string> | null } {
   checkHostEndianness();
   const header = parseHeaderBytes(bytes.subarray(8, 8 + headerLength(bytes.subarray(0, 9), bytes.length, file)), bytes.length, file);
   const tensors = new Map<string, Tensor>();
@@ -237,7 +272,10 @@ export interface TensorLayout {
 }
 
 /** planSafetensors for tensors described by layout only (src/io/safetensors-stream.ts). */
-export function planSafetensorsLayout<T extends TensorLayout>(entries: readonly [string, T][], metadata?: Readonly<Record<string, string>> | null): { header: Uint8Array; order: [string, T][] } {
+export function planSafetensorsLayout<T extends TensorLayout>(
+  entries: readonly [string, T][],
+  metadata?: Readonly<Record<string, string>> | null,
+): { header: Uint8Array; order: [string, T][] } {
   const order = [...entries];
   const names = new Set<string>();
   for (const [name, t] of order) {
@@ -267,7 +305,6 @@ export function planSafetensorsLayout<T extends TensorLayout>(entries: readonly 
   header.set(json, 8);
   return { header, order };
 }
-
 
 /** A whole safetensors file as bytes (the layout writeSafetensors writes): for a download in the browser. */
 export function serializeSafetensors(tensors: TensorDict, metadata?: Readonly<Record<string, string>> | null): Uint8Array {

@@ -93,7 +93,10 @@ export function readShardedHeaders(indexFile: string): { index: SafetensorsIndex
 }
 
 /** Loads every tensor of a sharded checkpoint (or those `filter` accepts). */
-export function readShardedSafetensors(indexFile: string, filter?: (name: string) => boolean): { tensors: Map<string, Tensor>; index: SafetensorsIndex; files: string[] } {
+export function readShardedSafetensors(
+  indexFile: string,
+  filter?: (name: string) => boolean,
+): { tensors: Map<string, Tensor>; index: SafetensorsIndex; files: string[] } {
   const { index, headers } = readShardedHeaders(indexFile);
   const tensors = new Map<string, Tensor>();
   for (const h of headers) {

@@ -46,8 +46,17 @@ function layoutOf(t: StreamedTensor): Planned {
 }
 
 /** Writes one file; `done` counts bytes across files for progress. */
-function writeFile(file: string, tensors: readonly Planned[], produce: ProduceTensor, opts: StreamWriteOptions, progress: { done: number; total: number }): void {
-  const { header, order } = planSafetensorsLayout(tensors.map((p) => [p.tensor.name, p] as [string, Planned]), opts.metadata);
+function writeFile(
+  file: string,
+  tensors: readonly Planned[],
+  produce: ProduceTensor,
+  opts: StreamWriteOptions,
+  progress: { done: number; total: number },
+): void {
+  const { header, order } = planSafetensorsLayout(
+    tensors.map((p) => [p.tensor.name, p] as [string, Planned]),
+    opts.metadata,
+  );
   writeFileAtomic(file, (fd) => {
     writeAll(fd, header);
     for (const [name, p] of order) {
@@ -104,7 +113,10 @@ export function writeSafetensorsStreaming(dir: string, tensors: readonly Streame
   }
   const planned = tensors.map(layoutOf);
   const progress = { done: 0, total: planned.reduce((s, p) => s + p.bytes, 0) };
-  const groups = planShards(planned.map((p) => ({ name: p.tensor.name, bytes: p.bytes, p })), max).map((g) => g.map((x) => x.p));
+  const groups = planShards(
+    planned.map((p) => ({ name: p.tensor.name, bytes: p.bytes, p })),
+    max,
+  ).map((g) => g.map((x) => x.p));
   fs.mkdirSync(dir, { recursive: true });
   if (groups.length === 1) {
     const name = `${prefix}.safetensors`;

@@ -18,8 +18,16 @@ import { DTYPES, type Storage } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
 import { Tensor } from '../core/tensor.ts';
 import {
-  assertNotPickle, checkHostEndianness, haloDtypeOf, headerLength, parseHeaderBytes, planSafetensors, safetensorsFormatError as formatError,
-  type SafetensorsHeader, type TensorDict, type TensorEntry,
+  assertNotPickle,
+  checkHostEndianness,
+  haloDtypeOf,
+  headerLength,
+  parseHeaderBytes,
+  planSafetensors,
+  safetensorsFormatError as formatError,
+  type SafetensorsHeader,
+  type TensorDict,
+  type TensorEntry,
 } from './safetensors-format.ts';
 
 // The format's pure half (validation, layout, bytes in memory) is safetensors-format.ts; re-exported so

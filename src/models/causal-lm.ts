@@ -11,8 +11,8 @@ import { HaloError } from '../core/errors.ts';
 export interface Param {
   name: string;
   shape: readonly number[];
-  data: FloatArray;           // f32 for training; f64 for finite-difference checks
-  grad: FloatArray | null;    // null when frozen or when gradBf16 holds the gradient
+  data: FloatArray; // f32 for training; f64 for finite-difference checks
+  grad: FloatArray | null; // null when frozen or when gradBf16 holds the gradient
   /** --grad-dtype bf16: the gradient of a large 2-D tensor as bf16 bits (src/optim/bf16-grad.ts), grad then null. */
   gradBf16?: Uint16Array;
 }

@@ -50,18 +50,18 @@ export interface BlockRows<A extends BlockAttention = BlockAttention> {
 
 /** Everything the forward keeps for the backward of one decoder block. */
 export interface LayerTape {
-  x0: FloatArray;        // [N, C] block input (residual stream)
-  rstd1: FloatArray;     // [N]
-  q: FloatArray;         // [N, Hq·D] after RoPE
-  k: FloatArray;         // [N, Hkv·D] after RoPE
-  v: FloatArray;         // [N, Hkv·D]
-  lse: FloatArray;       // [B, Hq, T]
+  x0: FloatArray; // [N, C] block input (residual stream)
+  rstd1: FloatArray; // [N]
+  q: FloatArray; // [N, Hq·D] after RoPE
+  k: FloatArray; // [N, Hkv·D] after RoPE
+  v: FloatArray; // [N, Hkv·D]
+  lse: FloatArray; // [B, Hq, T]
   qkv: [LinearSaved, LinearSaved, LinearSaved];
   o: LinearSaved;
-  x1: FloatArray;        // [N, C] after the attention residual
-  rstd2: FloatArray;     // [N]
-  gate: FloatArray;      // [N, I]
-  up: FloatArray;        // [N, I]
+  x1: FloatArray; // [N, C] after the attention residual
+  rstd2: FloatArray; // [N]
+  gate: FloatArray; // [N, I]
+  up: FloatArray; // [N, I]
   gateUp: [LinearSaved, LinearSaved];
   down: LinearSaved;
   adapterTapes: Map<string, unknown>;
@@ -113,12 +113,29 @@ export function blockForward(m: BlockModel, l: number, x0: FloatArray, rows: Blo
   adapt(n.down, s, d.y.data);
   const x = nn.add(x1, d.y.data, d.y.data);
   if (!record) return { x, tape: null };
-  if (!att.lse) throw new HaloError('E_ARG', `blockForward: layer ${l}'s attention kept no lse, so no tape can be recorded; record with an attention that has a backward (sequenceAttention)`);
+  if (!att.lse)
+    throw new HaloError(
+      'E_ARG',
+      `blockForward: layer ${l}'s attention kept no lse, so no tape can be recorded; record with an attention that has a backward (sequenceAttention)`,
+    );
   return {
     x,
     tape: {
-      x0, rstd1, q: qr, k: kr, v: v.y.data, lse: att.lse, qkv: [q.saved, k.saved, v.saved], o: o.saved,
-      x1, rstd2, gate: g.y.data, up: u.y.data, gateUp: [g.saved, u.saved], down: d.saved, adapterTapes,
+      x0,
+      rstd1,
+      q: qr,
+      k: kr,
+      v: v.y.data,
+      lse: att.lse,
+      qkv: [q.saved, k.saved, v.saved],
+      o: o.saved,
+      x1,
+      rstd2,
+      gate: g.y.data,
+      up: u.y.data,
+      gateUp: [g.saved, u.saved],
+      down: d.saved,
+      adapterTapes,
     },
   };
 }
@@ -155,7 +172,16 @@ export function blockBackward(m: BlockModel, l: number, t: LayerTape, dx: FloatA
 }
 
 /** Backward of one projection: accumulates its weight (and bias) gradient, returns the input gradient. */
-function linearGrad(m: BlockModel, name: string, saved: LinearSaved, dy: FloatArray, N: number, out: number, tape: LayerTape, biasName?: string): FloatArray | null {
+function linearGrad(
+  m: BlockModel,
+  name: string,
+  saved: LinearSaved,
+  dy: FloatArray,
+  N: number,
+  out: number,
+  tape: LayerTape,
+  biasName?: string,
+): FloatArray | null {
   const p = m.param(name);
   const adapter = m.adapters.get(name);
   const needW = isTrainable(p) || adapter?.kind === 'weight';

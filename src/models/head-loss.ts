@@ -25,10 +25,7 @@ import type { HeadPrecision } from './lm-head.ts';
 import { addIntoBf16 } from '../optim/bf16-grad.ts';
 
 /** lm_head's weight W [V, C] as stored: f32, f64 (gradient checks), or raw bf16 bits (a frozen head kept as loaded). */
-export type HeadWeight =
-  | { dtype: 'f32'; data: Float32Array }
-  | { dtype: 'f64'; data: Float64Array }
-  | { dtype: 'bf16'; data: Uint16Array };
+export type HeadWeight = { dtype: 'f32'; data: Float32Array } | { dtype: 'f64'; data: Float64Array } | { dtype: 'bf16'; data: Uint16Array };
 
 export interface HeadLossOptions {
   /** GEMM operands: 'f32', or 'bf16' (rounded, f32 accumulation). A bf16-stored W always runs bf16 GEMMs. */
@@ -72,7 +69,15 @@ export function defaultChunkTokens(V: number): number {
  * @param targets [N] next-token ids, or IGNORE_INDEX (−100) for no loss
  */
 export function headLoss(
-  be: Backend, nn: NnKernels, h: FloatArray, w: HeadWeight, targets: Int32Array, N: number, C: number, V: number, o: HeadLossOptions,
+  be: Backend,
+  nn: NnKernels,
+  h: FloatArray,
+  w: HeadWeight,
+  targets: Int32Array,
+  N: number,
+  C: number,
+  V: number,
+  o: HeadLossOptions,
 ): HeadLossResult {
   const gemm = checkHeadLossArgs(h, w, targets, N, C, V, o);
   const rows = countedRows(targets, N, V);
@@ -83,7 +88,13 @@ export function headLoss(
 
   const chunk = Math.min(o.chunkTokens ?? defaultChunkTokens(V), count);
   const run: ChunkRun = {
-    be, nn, gemm, C, V, grad, dh,
+    be,
+    nn,
+    gemm,
+    C,
+    V,
+    grad,
+    dh,
     wOp: w.dtype === 'bf16' ? new Tensor([V, C], 'bf16', w.data) : operand(be, gemm, w.data, V, C), // [V, C]
     sliceRows: o.weightGradSliceRows ?? Math.max(1, Math.floor(DW_SLICE_BYTES / (C * 4))),
   };
@@ -159,7 +170,16 @@ function headLossChunk(run: ChunkRun, hc: FloatArray, tc: Int32Array, rows: Int3
  * partial sum is rounded to f32 before the add. Slicing bounds the temporary to [sliceRows, C] instead of a
  * second [V, C].
  */
-function accumulateWeightGrad(be: Backend, nn: NnKernels, dlT: Tensor, hOp: Tensor, V: number, C: number, sliceRows: number, dW: FloatArray | Uint16Array): void {
+function accumulateWeightGrad(
+  be: Backend,
+  nn: NnKernels,
+  dlT: Tensor,
+  hOp: Tensor,
+  V: number,
+  C: number,
+  sliceRows: number,
+  dW: FloatArray | Uint16Array,
+): void {
   for (let v0 = 0; v0 < V; v0 += sliceRows) {
     const v1 = Math.min(V, v0 + sliceRows);
     const part = be.matmul(rowRange(dlT, v0, v1), hOp).data; // [v1 − v0, C]
@@ -205,19 +225,28 @@ function checkHeadLossArgs(h: FloatArray, w: HeadWeight, targets: Int32Array, N:
   checkLen(op, 'w', w.data, V * C, '[V, C]');
   const storage = { f32: Float32Array, f64: Float64Array, bf16: Uint16Array }[w.dtype];
   if (!storage || !(w.data instanceof storage)) {
-    throw new HaloError('E_DTYPE', `${op}: w.dtype '${w.dtype}' needs a ${storage?.name ?? 'Float32Array, Float64Array or Uint16Array'}, got a ${w.data.constructor.name}`);
+    throw new HaloError(
+      'E_DTYPE',
+      `${op}: w.dtype '${w.dtype}' needs a ${storage?.name ?? 'Float32Array, Float64Array or Uint16Array'}, got a ${w.data.constructor.name}`,
+    );
   }
   if (o.precision !== 'f32' && o.precision !== 'bf16') {
     throw new HaloError('E_ARG', `${op}: precision must be 'f32' or 'bf16', got '${String(o.precision)}'`);
   }
   const f64 = h instanceof Float64Array;
   if (f64 !== (w.dtype === 'f64')) {
-    throw new HaloError('E_DTYPE', `${op}: h is a ${h.constructor.name} but w is ${w.dtype}; f64 inputs (gradient checks) need an f64 w, f32 inputs an f32 or bf16 w`);
+    throw new HaloError(
+      'E_DTYPE',
+      `${op}: h is a ${h.constructor.name} but w is ${w.dtype}; f64 inputs (gradient checks) need an f64 w, f32 inputs an f32 or bf16 w`,
+    );
   }
   if (f64 && o.precision !== 'f32') {
     throw new HaloError('E_ARG', `${op}: precision 'bf16' needs f32 inputs; the f64 path is for gradient checks and runs f64 GEMMs (precision 'f32')`);
   }
-  for (const [name, v] of [['chunkTokens', o.chunkTokens], ['weightGradSliceRows', o.weightGradSliceRows]] as const) {
+  for (const [name, v] of [
+    ['chunkTokens', o.chunkTokens],
+    ['weightGradSliceRows', o.weightGradSliceRows],
+  ] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new HaloError('E_ARG', `${op}: ${name} must be a positive integer, got ${v}`);
   }
   if (o.grad) {

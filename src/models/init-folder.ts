@@ -78,17 +78,28 @@ function writeJson(file: string, value: unknown): void {
 }
 
 /** The config.json object: the preset's, with --layers, the storage dtype and the tokenizer's bos/eos ids. */
-export function initConfigJson(preset: string, tok: { vocabSize: number; bosId: number | null; eosId: number | null }, opts: { layers?: number; dtype?: InitDType } = {}): Record<string, unknown> {
+export function initConfigJson(
+  preset: string,
+  tok: { vocabSize: number; bosId: number | null; eosId: number | null },
+  opts: { layers?: number; dtype?: InitDType } = {},
+): Record<string, unknown> {
   const p = getPreset(preset);
   const json = presetConfigJson(p, { layers: opts.layers });
   const vocab = json.vocab_size as number;
   if (tok.vocabSize > vocab) {
-    throw new HaloError('E_ARG', `the tokenizer has ${tok.vocabSize} ids but preset ${preset}'s vocab_size is ${vocab}; the embedding needs a row for every token`);
+    throw new HaloError(
+      'E_ARG',
+      `the tokenizer has ${tok.vocabSize} ids but preset ${preset}'s vocab_size is ${vocab}; the embedding needs a row for every token`,
+    );
   }
   json.bos_token_id = tok.bosId;
   json.eos_token_id = tok.eosId;
   json.torch_dtype = TORCH_DTYPE_OF_HALO[opts.dtype ?? 'bf16'];
-  return Object.fromEntries(Object.keys(json).sort().map((k) => [k, json[k]]));
+  return Object.fromEntries(
+    Object.keys(json)
+      .sort()
+      .map((k) => [k, json[k]]),
+  );
 }
 
 export function initModelFolder(opts: InitFolderOptions): InitFolderResult {
@@ -119,7 +130,12 @@ export function initModelFolder(opts: InitFolderOptions): InitFolderResult {
   const genFile = path.join(o.tokenizerFrom, 'generation_config.json');
   const gen = fs.existsSync(genFile) ? parseJsonChecked(fs.readFileSync(genFile, 'utf8'), genFile) : {};
   if (typeof gen !== 'object' || gen === null || Array.isArray(gen)) throw new HaloError('E_FORMAT', `${genFile}: not a JSON object`);
-  writeJson(path.join(o.out, 'generation_config.json'), { ...gen, bos_token_id: tok.bosId, eos_token_id: tok.eosId, ...(tok.padId !== null ? { pad_token_id: tok.padId } : {}) });
+  writeJson(path.join(o.out, 'generation_config.json'), {
+    ...gen,
+    bos_token_id: tok.bosId,
+    eos_token_id: tok.eosId,
+    ...(tok.padId !== null ? { pad_token_id: tok.padId } : {}),
+  });
   files.push('generation_config.json');
   // With --overwrite: an earlier folder's other weight files or tokenizer files would confuse loaders.
   for (const f of fs.readdirSync(o.out)) {

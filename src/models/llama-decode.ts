@@ -71,11 +71,16 @@ export function decodeStep(model: LlamaModel, state: DecodeState, ids: Int32Arra
     throw new HaloError('E_SHAPE', `decodeStep: ${ids.length} token ids do not form [B=${B}, Tn] (need a positive multiple of ${B})`);
   }
   const Tn = ids.length / B;
-  if (positions.length !== ids.length) throw new HaloError('E_SHAPE', `decodeStep: positions has ${positions.length} entries, ids has ${ids.length}; both are [B, Tn]`);
+  if (positions.length !== ids.length)
+    throw new HaloError('E_SHAPE', `decodeStep: positions has ${positions.length} entries, ids has ${ids.length}; both are [B, Tn]`);
   const mask = opts.mask ?? null;
-  if (mask && mask.length !== ids.length) throw new HaloError('E_SHAPE', `decodeStep: mask has ${mask.length} entries, ids has ${ids.length}; both are [B, Tn]`);
+  if (mask && mask.length !== ids.length)
+    throw new HaloError('E_SHAPE', `decodeStep: mask has ${mask.length} entries, ids has ${ids.length}; both are [B, Tn]`);
   if (state.length + Tn > state.capacity) {
-    throw new HaloError('E_ARG', `decodeStep: the KV cache holds ${state.capacity} positions and has ${state.length}; ${Tn} more do not fit — create the state with capacity ≥ prompt length + max new tokens`);
+    throw new HaloError(
+      'E_ARG',
+      `decodeStep: the KV cache holds ${state.capacity} positions and has ${state.length}; ${Tn} more do not fit — create the state with capacity ≥ prompt length + max new tokens`,
+    );
   }
   const N = B * Tn;
   const { C, Hq, D, eps } = model.dims;

@@ -32,7 +32,9 @@ export function layerNames(l: number): LayerNames {
     gate: `${p}.mlp.gate_proj.weight`,
     up: `${p}.mlp.up_proj.weight`,
     down: `${p}.mlp.down_proj.weight`,
-    projections: ['q_proj', 'k_proj', 'v_proj', 'o_proj'].map((x) => `${p}.self_attn.${x}.weight`).concat(['gate_proj', 'up_proj', 'down_proj'].map((x) => `${p}.mlp.${x}.weight`)),
+    projections: ['q_proj', 'k_proj', 'v_proj', 'o_proj']
+      .map((x) => `${p}.self_attn.${x}.weight`)
+      .concat(['gate_proj', 'up_proj', 'down_proj'].map((x) => `${p}.mlp.${x}.weight`)),
   };
 }
 

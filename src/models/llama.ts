@@ -87,8 +87,8 @@ interface Tape {
   inputs: (FloatArray | null)[];
   /** Adapters' random states at each layer's forward, so a recomputed layer draws the same dropout masks. */
   randomStates: (Map<string, unknown> | null)[];
-  xf: FloatArray;        // [N, C] input of the final norm
-  rstdf: FloatArray;     // [N]
+  xf: FloatArray; // [N, C] input of the final norm
+  rstdf: FloatArray; // [N]
 }
 
 export class LlamaModel implements CausalLM, BlockModel {
@@ -127,7 +127,10 @@ export class LlamaModel implements CausalLM, BlockModel {
     const bf16Grads = (opts.gradDtype ?? 'f32') === 'bf16';
     if (bf16Grads && this.precision !== 'f32') throw new HaloError('E_ARG', `bf16 gradients need precision 'f32', not '${this.precision}'`);
     if (toCodes && operandFormat(this.halo) === null) {
-      throw new HaloError('E_UNSUPPORTED', `a frozen base kept as 8-bit codes needs a quantized format (e.g. --level halo2 --format int8); with ${this.halo.format} operands the f32 weights are what the linear multiplies with`);
+      throw new HaloError(
+        'E_UNSUPPORTED',
+        `a frozen base kept as 8-bit codes needs a quantized format (e.g. --level halo2 --format int8); with ${this.halo.format} operands the f32 weights are what the linear multiplies with`,
+      );
     }
     const projections = new Set(this.names.flatMap((n) => n.projections));
     for (const spec of expectedTensors(config)) {
@@ -136,7 +139,8 @@ export class LlamaModel implements CausalLM, BlockModel {
       if (t.shape.join(',') !== spec.shape.join(',')) {
         throw new HaloError('E_SHAPE', `${spec.name} has shape [${t.shape.join(', ')}], the config implies [${spec.shape.join(', ')}]`);
       }
-      if (!['f32', 'f64', 'bf16', 'f16'].includes(t.dtype)) throw new HaloError('E_DTYPE', `${spec.name}: a ${t.dtype} tensor cannot be a model weight (f32, f64, bf16 or f16)`);
+      if (!['f32', 'f64', 'bf16', 'f16'].includes(t.dtype))
+        throw new HaloError('E_DTYPE', `${spec.name}: a ${t.dtype} tensor cannot be a model weight (f32, f64, bf16 or f16)`);
       const isTrainable = trainable(spec.name);
       if (opts.frozenTables === 'bf16' && !isTrainable && t.dtype === 'bf16' && this.precision === 'f32' && (spec.name === EMBED || spec.name === LM_HEAD)) {
         this.tables.set(spec.name, t.data as Uint16Array);
@@ -148,9 +152,12 @@ export class LlamaModel implements CausalLM, BlockModel {
       // A tensor the caller still holds (a shared Map) is copied; a fresh one (or a fresh cast) is adopted.
       const data = cast !== t.data || opts.adoptWeights ? cast : want === 'f64' ? Float64Array.from(cast) : Float32Array.from(cast);
       const bf16Grad = isTrainable && bf16Grads && spec.shape.length === 2;
-      this.params.set(spec.name, bf16Grad
-        ? { name: spec.name, shape: spec.shape, data, grad: null, gradBf16: new Uint16Array(data.length) }
-        : { name: spec.name, shape: spec.shape, data, grad: isTrainable ? floatLike(data, data.length) : null });
+      this.params.set(
+        spec.name,
+        bf16Grad
+          ? { name: spec.name, shape: spec.shape, data, grad: null, gradBf16: new Uint16Array(data.length) }
+          : { name: spec.name, shape: spec.shape, data, grad: isTrainable ? floatLike(data, data.length) : null },
+      );
       if (toCodes && !isTrainable && projections.has(spec.name) && this.adapters.get(spec.name)?.kind !== 'weight') this.pinToCodes(spec.name);
     }
   }
@@ -161,7 +168,8 @@ export class LlamaModel implements CausalLM, BlockModel {
    */
   pinToCodes(name: string): number {
     const p = this.param(name);
-    if (isTrainable(p) || this.adapters.get(name)?.kind === 'weight') throw new HaloError('E_UNSUPPORTED', `${name} changes during training, so it cannot be kept as 8-bit codes only`);
+    if (isTrainable(p) || this.adapters.get(name)?.kind === 'weight')
+      throw new HaloError('E_UNSUPPORTED', `${name} changes during training, so it cannot be kept as 8-bit codes only`);
     if (this.pinned.has(name)) return 0;
     this.pinned.set(name, this.weight(name));
     this.prepared.delete(name);
@@ -201,7 +209,10 @@ export class LlamaModel implements CausalLM, BlockModel {
 
   stateDict(): Map<string, Tensor> {
     if (this.pinned.size) {
-      throw new HaloError('E_UNSUPPORTED', `the frozen base projections are kept as 8-bit codes only (${this.pinned.size} of them), so there are no f32 weights to save; save the adapters and merge them into the base folder with \`halo merge\``);
+      throw new HaloError(
+        'E_UNSUPPORTED',
+        `the frozen base projections are kept as 8-bit codes only (${this.pinned.size} of them), so there are no f32 weights to save; save the adapters and merge them into the base folder with \`halo merge\``,
+      );
     }
     const out = new Map<string, Tensor>();
     for (const p of this.params.values()) {

@@ -29,7 +29,11 @@ export interface LoadLlamaOptions {
  * Opens `dir`, builds a model from its tensors as they are read (LlamaOptions minus the source), closes it.
  * Each tensor is scanned for NaN/Inf as it is read unless `allowNonfinite`.
  */
-export function withModelFolder<T>(dir: string, build: (folder: OpenModelFolder) => T, opts: { allowNonfinite?: boolean } = {}): { result: T; source: LoadedFolder } {
+export function withModelFolder<T>(
+  dir: string,
+  build: (folder: OpenModelFolder) => T,
+  opts: { allowNonfinite?: boolean } = {},
+): { result: T; source: LoadedFolder } {
   const folder = openModelFolder(dir, { allowNonfinite: opts.allowNonfinite });
   try {
     const result = build(folder);

@@ -51,8 +51,11 @@ export function checkQuantizedMoments(op: string, n: number, q: QuantizedMoments
   if (!(Number.isInteger(block) && block >= 1)) throw new HaloError('E_ARG', `${op}: block size must be a positive integer, got ${block}`);
   const nb = Math.ceil(n / block);
   if (q.m.length !== n || q.v.length !== n || q.mScale.length !== nb || q.vScale.length !== nb) {
-    throw new HaloError('E_SHAPE', `${op}: a tensor of ${n} values in blocks of ${block} needs ${n} codes and ${nb} scales per moment; ` +
-      `got ${q.m.length}/${q.v.length} codes and ${q.mScale.length}/${q.vScale.length} scales`);
+    throw new HaloError(
+      'E_SHAPE',
+      `${op}: a tensor of ${n} values in blocks of ${block} needs ${n} codes and ${nb} scales per moment; ` +
+        `got ${q.m.length}/${q.v.length} codes and ${q.mScale.length}/${q.vScale.length} scales`,
+    );
   }
 }
 
@@ -77,7 +80,10 @@ export function adamwBlockUpdate(
   // operation rounded with f (the kernel's f32 vector operations give the same values). Not double as in
   // adamwUpdate: the native kernel then does 16 values per vector, and the moments' 8-bit codes are far coarser.
   const f = Math.fround;
-  const b1 = f(beta1), b2 = f(beta2), c1 = f(1 - beta1), c2 = f(1 - beta2);
+  const b1 = f(beta1),
+    b2 = f(beta2),
+    c1 = f(1 - beta1),
+    c2 = f(1 - beta2);
   const decay = f(1 - lr * weightDecay);
   const stepSize = f(lr / (1 - Math.pow(beta1, t)));
   const bc2Sqrt = f(Math.sqrt(1 - Math.pow(beta2, t)));
@@ -201,14 +207,24 @@ export class AdamW8bit {
       const q = this.q[j]!;
       // A bf16 gradient is decoded in chunks of whole blocks: each block's update is independent of the others.
       const chunk = Math.max(1, Math.floor(GRAD_CHUNK / this.block)) * this.block;
-      forEachF32Chunk(p.grad, (lo, hi, g) => {
-        const b0 = lo / this.block;
-        const b1 = Math.ceil(hi / this.block);
-        const qc = lo === 0 && hi === p.param.length ? q : {
-          m: q.m.subarray(lo, hi), v: q.v.subarray(lo, hi), mScale: q.mScale.subarray(b0, b1), vScale: q.vScale.subarray(b0, b1),
-        };
-        this.blockUpdate(span(p.param, lo, hi), g, qc, this.block, t, h, this.maps);
-      }, chunk);
+      forEachF32Chunk(
+        p.grad,
+        (lo, hi, g) => {
+          const b0 = lo / this.block;
+          const b1 = Math.ceil(hi / this.block);
+          const qc =
+            lo === 0 && hi === p.param.length
+              ? q
+              : {
+                  m: q.m.subarray(lo, hi),
+                  v: q.v.subarray(lo, hi),
+                  mScale: q.mScale.subarray(b0, b1),
+                  vScale: q.vScale.subarray(b0, b1),
+                };
+          this.blockUpdate(span(p.param, lo, hi), g, qc, this.block, t, h, this.maps);
+        },
+        chunk,
+      );
     });
   }
 
@@ -228,7 +244,8 @@ export class AdamW8bit {
   loadState(state: AdamWState & Partial<QuantizedAdamWState>): void {
     const kind = state.kind ?? 'adamw';
     if (kind !== this.kind) throw new HaloError('E_FORMAT', `optimizer state is ${kind}'s, not ${this.kind}'s`);
-    if (state.block !== this.block) throw new HaloError('E_FORMAT', `optimizer state has blocks of ${state.block} values, this ${this.kind} uses ${this.block}`);
+    if (state.block !== this.block)
+      throw new HaloError('E_FORMAT', `optimizer state has blocks of ${state.block} values, this ${this.kind} uses ${this.block}`);
     const quantized = state.quantized ?? {};
     const known = new Set(this.params.map((p) => p.name));
     for (const name of Object.keys(quantized)) {
@@ -252,4 +269,3 @@ export class AdamW8bit {
     this.small.loadState({ step: state.step, m: state.m, v: state.v });
   }
 }
-

@@ -80,7 +80,10 @@ const sInt = new Int32Array(sF32.buffer);
 /** dW [V, C] bf16 += the rows of dout [N, C] at ids [N] (the embedding's backward into a bf16 gradient). */
 export function embeddingBackwardBf16(dout: FloatArray, ids: Int32Array, dW: Uint16Array, V: number, C: number): void {
   if (dW.length !== V * C || dout.length !== ids.length * C) {
-    throw new HaloError('E_SHAPE', `embeddingBackwardBf16: dW has ${dW.length} values (want V·C = ${V * C}), dout ${dout.length} (want N·C = ${ids.length * C})`);
+    throw new HaloError(
+      'E_SHAPE',
+      `embeddingBackwardBf16: dW has ${dW.length} values (want V·C = ${V * C}), dout ${dout.length} (want N·C = ${ids.length * C})`,
+    );
   }
   for (let n = 0; n < ids.length; n++) {
     const id = ids[n]!;

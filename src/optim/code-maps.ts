@@ -31,9 +31,7 @@ const cache = new Map<string, MomentMaps>();
 export function momentMaps(kind: CodeMapKind): MomentMaps {
   let maps = cache.get(kind);
   if (!maps) {
-    maps = kind === 'dynamic'
-      ? { m: dynamicMap(true), v: withoutZero(dynamicMap(false)) }
-      : { m: e4m3Map(true), v: withoutZero(e4m3Map(false)) };
+    maps = kind === 'dynamic' ? { m: dynamicMap(true), v: withoutZero(dynamicMap(false)) } : { m: e4m3Map(true), v: withoutZero(e4m3Map(false)) };
     Object.freeze(maps);
     cache.set(kind, maps);
   }

@@ -40,7 +40,7 @@ export function makeOptimizer(choice: OptimizerChoice, params: readonly OptimPar
 
 /** The block size a choice runs with (null for adamw). */
 export function blockOf(choice: OptimizerChoice): number | null {
-  return choice.kind === 'adamw' ? null : choice.block ?? DEFAULT_BLOCK[choice.kind as QuantizedKind];
+  return choice.kind === 'adamw' ? null : (choice.block ?? DEFAULT_BLOCK[choice.kind as QuantizedKind]);
 }
 
 /** Optimizer state bytes for trainable tensors of these sizes (what makeOptimizer's stateBytes() will say). */

@@ -47,8 +47,14 @@ export function buildAdapters(config: ModelConfig, opts: PeftOptions, build: Bui
   const out = new Map<string, Adapter>();
   projections(config, targets).forEach((p, i) => {
     const common = {
-      projection: p.weight, inFeatures: p.inFeatures, outFeatures: p.outFeatures, rank: opts.rank, alpha: opts.alpha,
-      rslora: opts.rslora, precision: build.precision, backend: build.backend ?? referenceBackend,
+      projection: p.weight,
+      inFeatures: p.inFeatures,
+      outFeatures: p.outFeatures,
+      rank: opts.rank,
+      alpha: opts.alpha,
+      rslora: opts.rslora,
+      precision: build.precision,
+      backend: build.backend ?? referenceBackend,
       // Distinct, reproducible streams per projection (a large odd stride keeps neighbouring seeds apart).
       seed: (opts.seed + Math.imul(i + 1, 0x9e3779b1)) >>> 0,
     };
@@ -87,7 +93,9 @@ export function describeParamCounts(config: ModelConfig, rank: number, targetMod
   const rows = PEFT_METHODS.map((m) => countPeftParams(config, m, rank, targetModules));
   const lines = [`method  rank  trainable     total         trainable %`];
   for (const r of rows) {
-    lines.push(`${r.method.padEnd(6)}  ${String(r.rank).padEnd(4)}  ${String(r.trainable).padEnd(12)}  ${String(r.total).padEnd(12)}  ${((100 * r.trainable) / r.total).toFixed(3)}%`);
+    lines.push(
+      `${r.method.padEnd(6)}  ${String(r.rank).padEnd(4)}  ${String(r.trainable).padEnd(12)}  ${String(r.total).padEnd(12)}  ${((100 * r.trainable) / r.total).toFixed(3)}%`,
+    );
   }
   return lines.join('\n');
 }

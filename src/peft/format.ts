@@ -46,7 +46,10 @@ export function specOfAdapters(adapters: ReadonlyMap<string, Adapter>, baseModel
   for (const a of list as (LoraAdapter | HutAdapter)[]) {
     const k = a instanceof LoraAdapter ? 'lora' : 'hut';
     if (k !== method || a.rank !== first.rank || a.alpha !== first.alpha || a.scale !== first.scale) {
-      throw new HaloError('E_UNSUPPORTED', `${a.projection}: every adapter must share one method, rank and alpha to be saved (PEFT rank/alpha patterns are not supported)`);
+      throw new HaloError(
+        'E_UNSUPPORTED',
+        `${a.projection}: every adapter must share one method, rank and alpha to be saved (PEFT rank/alpha patterns are not supported)`,
+      );
     }
   }
   const modules = new Set((list as (LoraAdapter | HutAdapter)[]).map((a) => a.projection.split('.').at(-2)));

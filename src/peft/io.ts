@@ -24,7 +24,12 @@ export function savePeft(dir: string, adapters: ReadonlyMap<string, Adapter>, op
 }
 
 /** Reads an adapter folder into adapters for `config`; every tensor must be present and shaped as the config implies. */
-export function loadPeft(dir: string, config: ModelConfig, build: BuildOptions = {}, opts: { allowNonfinite?: boolean } = {}): { adapters: Map<string, Adapter>; spec: PeftSpec } {
+export function loadPeft(
+  dir: string,
+  config: ModelConfig,
+  build: BuildOptions = {},
+  opts: { allowNonfinite?: boolean } = {},
+): { adapters: Map<string, Adapter>; spec: PeftSpec } {
   const cfgFile = path.join(dir, ADAPTER_CONFIG);
   if (!fs.existsSync(cfgFile)) throw new HaloError('E_IO', `no ${ADAPTER_CONFIG} in ${dir} (is it a PEFT adapter folder?)`);
   let json: unknown;
@@ -48,7 +53,10 @@ export function loadPeft(dir: string, config: ModelConfig, build: BuildOptions =
       const t = tensors.get(p.name);
       if (!t) throw new HaloError('E_FORMAT', `${weightsFile}: missing tensor ${p.name} (adapter_config.json targets it)`);
       if (t.shape.join(',') !== p.shape.join(',')) {
-        throw new HaloError('E_SHAPE', `${weightsFile}: ${p.name} has shape [${t.shape.join(', ')}], the model and r = ${spec.rank} imply [${p.shape.join(', ')}]`);
+        throw new HaloError(
+          'E_SHAPE',
+          `${weightsFile}: ${p.name} has shape [${t.shape.join(', ')}], the model and r = ${spec.rank} imply [${p.shape.join(', ')}]`,
+        );
       }
       if (!opts.allowNonfinite) assertFiniteTensor(p.name, t, weightsFile, 'the adapter is damaged (or --allow-nonfinite loads it anyway)');
       p.data.set(castTensor(t, p.data instanceof Float64Array ? 'f64' : 'f32', p.name).data);
@@ -57,7 +65,10 @@ export function loadPeft(dir: string, config: ModelConfig, build: BuildOptions =
   }
   const extra = [...tensors.keys()].filter((n) => !used.has(n));
   if (extra.length) {
-    throw new HaloError('E_FORMAT', `${weightsFile}: tensors adapter_config.json does not account for: ${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ` … (${extra.length})` : ''}`);
+    throw new HaloError(
+      'E_FORMAT',
+      `${weightsFile}: tensors adapter_config.json does not account for: ${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ` … (${extra.length})` : ''}`,
+    );
   }
   return { adapters, spec };
 }

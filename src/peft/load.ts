@@ -32,17 +32,27 @@ export function loadPeftLlama(modelDir: string, o: LoadPeftOptions): { model: Pe
   // The memory-lean base: projections as 8-bit codes, and a bf16 checkpoint's embedding and head kept bf16.
   const lean = o.base8bit === true;
   const common = {
-    halo: o.halo, backend, adoptWeights: true, gradCheckpointing: o.gradCheckpointing,
-    frozenProjections: lean ? ('codes' as const) : ('f32' as const), frozenTables: lean ? ('bf16' as const) : ('f32' as const),
+    halo: o.halo,
+    backend,
+    adoptWeights: true,
+    gradCheckpointing: o.gradCheckpointing,
+    frozenProjections: lean ? ('codes' as const) : ('f32' as const),
+    frozenTables: lean ? ('bf16' as const) : ('f32' as const),
   };
   if (o.adapter !== undefined) {
     const adapterDir = o.adapter;
-    const { result, source } = withModelFolder(modelDir, (f) => {
-      const { adapters, spec } = loadPeft(adapterDir, f.config, { backend }, { allowNonfinite: o.allowNonfinite });
-      return { model: createPeftModel(f.config, f.reader, { ...common, adapters }).eval(), spec };
-    }, { allowNonfinite: o.allowNonfinite });
+    const { result, source } = withModelFolder(
+      modelDir,
+      (f) => {
+        const { adapters, spec } = loadPeft(adapterDir, f.config, { backend }, { allowNonfinite: o.allowNonfinite });
+        return { model: createPeftModel(f.config, f.reader, { ...common, adapters }).eval(), spec };
+      },
+      { allowNonfinite: o.allowNonfinite },
+    );
     return { ...result, source };
   }
-  const { result: model, source } = withModelFolder(modelDir, (f) => createPeftModel(f.config, f.reader, { ...common, peft: o.peft }), { allowNonfinite: o.allowNonfinite });
+  const { result: model, source } = withModelFolder(modelDir, (f) => createPeftModel(f.config, f.reader, { ...common, peft: o.peft }), {
+    allowNonfinite: o.allowNonfinite,
+  });
   return { model, source, spec: specOfAdapters(model.adapters, modelDir) };
 }

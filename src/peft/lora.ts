@@ -21,9 +21,9 @@ export interface LoraOptions extends LowRankOptions {
 // The tape keeps the input x itself (shared by q/k/v and by gate/up, which read the same x) and a 1-byte
 // dropout mask, not a dropped-out f32 copy per adapter; backward rebuilds dropout(x) from the two.
 interface LoraTape {
-  x: FloatArray;           // [N, in] the adapter's input, before dropout
+  x: FloatArray; // [N, in] the adapter's input, before dropout
   mask: Uint8Array | null; // [N, in] 1 = kept, when dropout ran
-  u: FloatArray;           // [N, r] dropout(x)·Aᵀ
+  u: FloatArray; // [N, r] dropout(x)·Aᵀ
 }
 
 export class LoraAdapter extends LowRankAdapter implements OutputAdapter {
@@ -67,8 +67,8 @@ export class LoraAdapter extends LowRankAdapter implements OutputAdapter {
         }
       }
     }
-    const u = gemmT(this.be, xd, N, this.a.data, r, K);                 // [N, r]
-    const y = gemmT(this.be, u, N, this.b.data, M, r, this.scale);      // [N, out]
+    const u = gemmT(this.be, xd, N, this.a.data, r, K); // [N, r]
+    const y = gemmT(this.be, u, N, this.b.data, M, r, this.scale); // [N, out]
     return { y, tape: { x, mask, u } };
   }
 
@@ -83,11 +83,11 @@ export class LoraAdapter extends LowRankAdapter implements OutputAdapter {
       xd = floatLike(t.x, t.x.length);
       for (let i = 0; i < xd.length; i++) if (t.mask[i]) xd[i] = t.x[i] * keep;
     }
-    const dyT = transposed(be, dy, N, M);                                            // [out, N]
+    const dyT = transposed(be, dy, N, M); // [out, N]
     if (this.b.grad) accumulate(this.b.grad, gemmT(be, dyT, M, transposed(be, t.u, N, r), r, N, this.scale));
     const du = gemmT(be, dy, N, transposed(be, this.b.data, M, r), r, M, this.scale); // [N, r]
     if (this.a.grad) accumulate(this.a.grad, gemmT(be, transposed(be, du, N, r), r, transposed(be, xd, N, K), K, N));
-    const dx = gemmT(be, du, N, transposed(be, this.a.data, r, K), K, r);            // [N, in]
+    const dx = gemmT(be, du, N, transposed(be, this.a.data, r, K), K, r); // [N, in]
     if (t.mask) for (let i = 0; i < dx.length; i++) dx[i] = t.mask[i] ? dx[i] * keep : 0;
     return dx;
   }

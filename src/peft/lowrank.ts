@@ -41,7 +41,11 @@ export abstract class LowRankAdapter {
 
   protected constructor(o: LowRankOptions, prefix: 'lora' | 'hut', rng: Rng) {
     const { inFeatures: K, outFeatures: M, rank: r } = o;
-    for (const [what, v] of [['rank', r], ['in_features', K], ['out_features', M]] as const) {
+    for (const [what, v] of [
+      ['rank', r],
+      ['in_features', K],
+      ['out_features', M],
+    ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new HaloError('E_ARG', `${o.projection}: ${what} must be a positive integer, got ${v}`);
     }
     if (!Number.isFinite(o.alpha)) throw new HaloError('E_ARG', `${o.projection}: alpha must be a finite number, got ${o.alpha}`);

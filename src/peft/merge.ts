@@ -18,7 +18,8 @@ export function mergedWeight(w0: FloatArray, adapter: Adapter, name: string): Fl
   if (adapter.kind === 'weight') return adapter.effectiveWeight(w0);
   if (!(adapter instanceof LoraAdapter)) throw new HaloError('E_UNSUPPORTED', `${name}: this output adapter has no merge rule (only LoRA's is known)`);
   const d = adapter.delta();
-  if (d.length !== w0.length) throw new HaloError('E_SHAPE', `${name}: the adapter is [${adapter.outFeatures}, ${adapter.inFeatures}], the weight has ${w0.length} values`);
+  if (d.length !== w0.length)
+    throw new HaloError('E_SHAPE', `${name}: the adapter is [${adapter.outFeatures}, ${adapter.inFeatures}], the weight has ${w0.length} values`);
   const out = Float32Array.from(w0);
   for (let i = 0; i < out.length; i++) out[i] += d[i];
   return out;
@@ -49,7 +50,10 @@ export interface MergeFolderOptions {
 
 /** Base folder + adapter folder → a full HF folder (config, weights, tokenizer files) with the adapter merged. */
 export function mergeAdapterFolder(o: MergeFolderOptions): { spec: PeftSpec; files: string[]; dtype: DType } {
-  checkOutDir(o.out, [{ flag: '--model', dir: o.model }, { flag: '--adapter', dir: o.adapter }]);
+  checkOutDir(o.out, [
+    { flag: '--model', dir: o.model },
+    { flag: '--adapter', dir: o.adapter },
+  ]);
   const allow = o.allowNonfinite === true;
   const source = loadModelFolder(o.model, { dtype: 'f32', allowNonfinite: allow });
   const { adapters, spec } = loadPeft(o.adapter, source.config, { backend: o.backend }, { allowNonfinite: allow });
@@ -59,7 +63,13 @@ export function mergeAdapterFolder(o: MergeFolderOptions): { spec: PeftSpec; fil
   for (const name of adapters.keys()) {
     const w = castTensor(weights.get(name)!, dtype, name);
     weights.set(name, w);
-    if (!allow) assertFiniteTensor(name, w, `merging ${o.adapter} (lora_alpha ${spec.alpha}, r ${spec.rank}) into ${o.model}`, `nothing was written; check the adapter's lora_alpha and weights${dtype === 'f32' ? '' : `, or merge with --dtype f32`}`);
+    if (!allow)
+      assertFiniteTensor(
+        name,
+        w,
+        `merging ${o.adapter} (lora_alpha ${spec.alpha}, r ${spec.rank}) into ${o.model}`,
+        `nothing was written; check the adapter's lora_alpha and weights${dtype === 'f32' ? '' : `, or merge with --dtype f32`}`,
+      );
   }
   const files = saveModelFolder(o.out, { config: source.config, weights, dtype, tokenizerFrom: o.model });
   return { spec, files, dtype };

@@ -11,7 +11,13 @@ export const TARGET_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_pro
 export type TargetModule = (typeof TARGET_MODULES)[number];
 
 const KEY_OF: Record<TargetModule, keyof LayerNames> = {
-  q_proj: 'q', k_proj: 'k', v_proj: 'v', o_proj: 'o', gate_proj: 'gate', up_proj: 'up', down_proj: 'down',
+  q_proj: 'q',
+  k_proj: 'k',
+  v_proj: 'v',
+  o_proj: 'o',
+  gate_proj: 'gate',
+  up_proj: 'up',
+  down_proj: 'down',
 };
 
 /**
@@ -19,7 +25,10 @@ const KEY_OF: Record<TargetModule, keyof LayerNames> = {
  * a short name or a comma-separated list. Unknown names are errors, duplicates are dropped, order is model order.
  */
 export function parseTargetModules(spec: string | readonly string[] | undefined): TargetModule[] {
-  const parts = (spec === undefined ? [] : typeof spec === 'string' ? [spec] : [...spec]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const parts = (spec === undefined ? [] : typeof spec === 'string' ? [spec] : [...spec])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (parts.length === 0 || (parts.length === 1 && parts[0] === 'all-linear')) return [...TARGET_MODULES];
   for (const p of parts) {
     if (!(TARGET_MODULES as readonly string[]).includes(p)) {
@@ -45,7 +54,13 @@ export function projections(c: ModelConfig, targets: readonly TargetModule[]): P
   const H = c.hidden_size;
   const I = c.intermediate_size;
   const dims: Record<TargetModule, [number, number]> = {
-    q_proj: [H, q], k_proj: [H, kv], v_proj: [H, kv], o_proj: [q, H], gate_proj: [H, I], up_proj: [H, I], down_proj: [I, H],
+    q_proj: [H, q],
+    k_proj: [H, kv],
+    v_proj: [H, kv],
+    o_proj: [q, H],
+    gate_proj: [H, I],
+    up_proj: [H, I],
+    down_proj: [I, H],
   };
   const out: Projection[] = [];
   for (let l = 0; l < c.num_hidden_layers; l++) {

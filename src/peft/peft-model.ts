@@ -73,9 +73,12 @@ export class PeftModel implements CausalLM {
    * weightsChanged() directly. Returns the bytes of f32 weights released.
    */
   compactBase(): number {
-    if (this.baseMoves) throw new HaloError('E_UNSUPPORTED', 'compactBase needs a frozen base that never changes; HUT rebuilds W\' from the f32 W0 every step');
+    if (this.baseMoves) throw new HaloError('E_UNSUPPORTED', "compactBase needs a frozen base that never changes; HUT rebuilds W' from the f32 W0 every step");
     if (operandFormat(this.model.halo) === null) {
-      throw new HaloError('E_UNSUPPORTED', `compactBase needs a quantized base (e.g. --level halo2 --format int8); with ${this.model.halo.format} operands the f32 weights are what the linear multiplies with`);
+      throw new HaloError(
+        'E_UNSUPPORTED',
+        `compactBase needs a quantized base (e.g. --level halo2 --format int8); with ${this.model.halo.format} operands the f32 weights are what the linear multiplies with`,
+      );
     }
     let freed = 0;
     for (const n of this.model.names) for (const name of n.projections) freed += this.model.pinToCodes(name);

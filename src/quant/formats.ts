@@ -46,7 +46,8 @@ export const QUANT_FORMATS: { readonly [F in QuantFormat]: FormatTraits<F> } = {
 
 /** The traits of a format, or E_ARG naming the formats that exist. */
 export function formatTraits<F extends QuantFormat>(format: F): FormatTraits<F> {
-  if (!Object.hasOwn(QUANT_FORMATS, format)) throw new HaloError('E_ARG', `unknown quantization format '${format}'; use one of ${QUANT_FORMAT_NAMES.join(', ')}`);
+  if (!Object.hasOwn(QUANT_FORMATS, format))
+    throw new HaloError('E_ARG', `unknown quantization format '${format}'; use one of ${QUANT_FORMAT_NAMES.join(', ')}`);
   return QUANT_FORMATS[format];
 }
 
@@ -56,10 +57,15 @@ export type TableDType = 'bf16' | 'f16' | 'fp8e4m3' | 'fp8e5m2' | 'fp6e3m2';
 /** The value of every code of a float-coded dtype, indexed by code (bf16 and f16 tables are built on first use). */
 export function decodeTable(dtype: TableDType): Float32Array {
   switch (dtype) {
-    case 'bf16': return bf16Table();
-    case 'f16': return f16Table();
-    case 'fp8e4m3': return E4M3_TABLE;
-    case 'fp8e5m2': return E5M2_TABLE;
-    case 'fp6e3m2': return E3M2_TABLE;
+    case 'bf16':
+      return bf16Table();
+    case 'f16':
+      return f16Table();
+    case 'fp8e4m3':
+      return E4M3_TABLE;
+    case 'fp8e5m2':
+      return E5M2_TABLE;
+    case 'fp6e3m2':
+      return E3M2_TABLE;
   }
 }

@@ -61,20 +61,28 @@ const MIN_F32_SUBNORMAL = 2 ** -149;
 /** Number of scales for a [rows, cols] code matrix. */
 export function scaleCount(granularity: Granularity, rows: number, cols: number): number {
   switch (granularity) {
-    case 'tensor': return 1;
-    case 'row': return rows;
-    case 'block32': return rows * Math.ceil(cols / BLOCK);
-    case 'tile32': return Math.ceil(rows / BLOCK) * Math.ceil(cols / BLOCK);
+    case 'tensor':
+      return 1;
+    case 'row':
+      return rows;
+    case 'block32':
+      return rows * Math.ceil(cols / BLOCK);
+    case 'tile32':
+      return Math.ceil(rows / BLOCK) * Math.ceil(cols / BLOCK);
   }
 }
 
 /** Index into `scales` of element (i, j) of a [rows, cols] code matrix. */
 export function scaleIndex(granularity: Granularity, cols: number, i: number, j: number): number {
   switch (granularity) {
-    case 'tensor': return 0;
-    case 'row': return i;
-    case 'block32': return i * Math.ceil(cols / BLOCK) + Math.floor(j / BLOCK);
-    case 'tile32': return Math.floor(i / BLOCK) * Math.ceil(cols / BLOCK) + Math.floor(j / BLOCK);
+    case 'tensor':
+      return 0;
+    case 'row':
+      return i;
+    case 'block32':
+      return i * Math.ceil(cols / BLOCK) + Math.floor(j / BLOCK);
+    case 'tile32':
+      return Math.floor(i / BLOCK) * Math.ceil(cols / BLOCK) + Math.floor(j / BLOCK);
   }
 }
 
@@ -108,7 +116,10 @@ export function quantize(x: FloatTensor, format: QuantFormat, granularity: Granu
   if (!(Number.isFinite(clipRatio) && clipRatio > 0)) throw new HaloError('E_ARG', `clipRatio must be finite and > 0, got ${clipRatio}`);
   const bad = countNonFinite(x.data);
   if (bad > 0) {
-    throw new HaloError('E_NUMERIC', `cannot quantize to ${format}: ${bad} non-finite value(s) (NaN or ±inf) among the ${x.numel} elements of a [${rows}, ${cols}] tensor`);
+    throw new HaloError(
+      'E_NUMERIC',
+      `cannot quantize to ${format}: ${bad} non-finite value(s) (NaN or ±inf) among the ${x.numel} elements of a [${rows}, ${cols}] tensor`,
+    );
   }
 
   // The code matrix O [R, C]: x itself, or xᵀ with transposeOut. Scales belong to rows of O.

@@ -23,10 +23,16 @@ export function lineChartSvg(series: readonly Series[], opts: { title: string; x
     `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${esc(opts.title)}</text>`,
   ];
   for (const t of ticks(x0, x1)) {
-    out.push(`<line x1="${sx(t)}" y1="${H - m.b}" x2="${sx(t)}" y2="${m.t}" stroke="#eee"/>`, `<text x="${sx(t)}" y="${H - m.b + 16}" text-anchor="middle">${fmt(t)}</text>`);
+    out.push(
+      `<line x1="${sx(t)}" y1="${H - m.b}" x2="${sx(t)}" y2="${m.t}" stroke="#eee"/>`,
+      `<text x="${sx(t)}" y="${H - m.b + 16}" text-anchor="middle">${fmt(t)}</text>`,
+    );
   }
   for (const t of ticks(y0, y1)) {
-    out.push(`<line x1="${m.l}" y1="${sy(t)}" x2="${W - m.r}" y2="${sy(t)}" stroke="#eee"/>`, `<text x="${m.l - 6}" y="${sy(t) + 4}" text-anchor="end">${fmt(t)}</text>`);
+    out.push(
+      `<line x1="${m.l}" y1="${sy(t)}" x2="${W - m.r}" y2="${sy(t)}" stroke="#eee"/>`,
+      `<text x="${m.l - 6}" y="${sy(t) + 4}" text-anchor="end">${fmt(t)}</text>`,
+    );
   }
   out.push(
     `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#333"/>`,
@@ -36,10 +42,16 @@ export function lineChartSvg(series: readonly Series[], opts: { title: string; x
   );
   series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length];
-    const d = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).map(([x, y], k) => `${k ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join('');
+    const d = s.points
+      .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y))
+      .map(([x, y], k) => `${k ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`)
+      .join('');
     out.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="1.8"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
     const ly = m.t + 8 + i * 16;
-    out.push(`<line x1="${W - m.r - 170}" y1="${ly}" x2="${W - m.r - 150}" y2="${ly}" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`, `<text x="${W - m.r - 145}" y="${ly + 4}">${esc(s.name)}</text>`);
+    out.push(
+      `<line x1="${W - m.r - 170}" y1="${ly}" x2="${W - m.r - 150}" y2="${ly}" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+      `<text x="${W - m.r - 145}" y="${ly + 4}">${esc(s.name)}</text>`,
+    );
   });
   out.push('</svg>');
   return out.join('\n');

@@ -14,13 +14,13 @@ export const CHATML_SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'] a
  * the generation prompt is an open assistant header.
  */
 export const LLAMA3_CHAT_TEMPLATE =
-  "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n{{ m.content | trim }}<|eot_id|>{% endfor %}" +
-  "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}";
+  '{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n{{ m.content | trim }}<|eot_id|>{% endfor %}' +
+  '{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}';
 
 /** The ChatML prompt format of Qwen2-Instruct, with its default system message when none is given. */
 export const CHATML_CHAT_TEMPLATE =
   "{% if messages | length == 0 or messages[0].role != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}" +
-  "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+  '{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}';
 
 /** Llama 3's pre-tokenizer split pattern (tokenizer.json of Meta-Llama-3). */
 export const LLAMA3_SPLIT_REGEX =
@@ -36,7 +36,7 @@ export const LLAMA3_SPLIT_REGEX =
  * tokens per byte as Llama 3's (halo-tiny's corpus, 8192 tokens: 4.62 vs 4.78 held-out bytes per token).
  * Valid in JavaScript (u flag) and in the Rust regex crate.
  */
-export const WORDS_SPLIT_REGEX = "\\p{L}+ ?|\\p{N}{1,3} ?|[^\\s\\p{L}\\p{N}]+ ?|\\s+";
+export const WORDS_SPLIT_REGEX = '\\p{L}+ ?|\\p{N}{1,3} ?|[^\\s\\p{L}\\p{N}]+ ?|\\s+';
 
 export type SplitName = 'llama3' | 'words';
 export const SPLIT_REGEX: Record<SplitName, string> = { llama3: LLAMA3_SPLIT_REGEX, words: WORDS_SPLIT_REGEX };
@@ -99,7 +99,12 @@ export function byteLevelBpeFiles(
     post.push({
       type: 'TemplateProcessing',
       single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: bos, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+      pair: [
+        { SpecialToken: { id: bos, type_id: 0 } },
+        { Sequence: { id: 'A', type_id: 0 } },
+        { SpecialToken: { id: bos, type_id: 1 } },
+        { Sequence: { id: 'B', type_id: 1 } },
+      ],
       special_tokens: { [bos]: { id: bos, ids: [ids[bos]], tokens: [bos] } },
     });
   }

@@ -136,7 +136,9 @@ class BoundedInterpreter extends InterpreterClass {
       const n = Array.isArray(v.value) ? v.value.length : v.value instanceof Map ? v.value.size : 0;
       this.iterations += n;
       if (this.iterations > this.limits.loopIterations) {
-        throw new TemplateLimitError(`went over its limit of ${fmt(this.limits.loopIterations)} loop iterations (a loop over ${fmt(n)} items, ${fmt(this.iterations)} in all)`);
+        throw new TemplateLimitError(
+          `went over its limit of ${fmt(this.limits.loopIterations)} loop iterations (a loop over ${fmt(n)} items, ${fmt(this.iterations)} in all)`,
+        );
       }
     }
     return v;
@@ -170,14 +172,22 @@ function strftimeNow(format: string): string {
   const d = new Date();
   return format.replace(/%[YmdbBHM%]/g, (t) => {
     switch (t) {
-      case '%Y': return String(d.getFullYear());
-      case '%m': return pad2(d.getMonth() + 1);
-      case '%d': return pad2(d.getDate());
-      case '%b': return new Intl.DateTimeFormat(undefined, { month: 'short' }).format(d);
-      case '%B': return new Intl.DateTimeFormat(undefined, { month: 'long' }).format(d);
-      case '%H': return pad2(d.getHours());
-      case '%M': return pad2(d.getMinutes());
-      default: return '%';
+      case '%Y':
+        return String(d.getFullYear());
+      case '%m':
+        return pad2(d.getMonth() + 1);
+      case '%d':
+        return pad2(d.getDate());
+      case '%b':
+        return new Intl.DateTimeFormat(undefined, { month: 'short' }).format(d);
+      case '%B':
+        return new Intl.DateTimeFormat(undefined, { month: 'long' }).format(d);
+      case '%H':
+        return pad2(d.getHours());
+      case '%M':
+        return pad2(d.getMinutes());
+      default:
+        return '%';
     }
   });
 }

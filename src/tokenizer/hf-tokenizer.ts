@@ -105,14 +105,21 @@ export class HfTokenizer implements TextTokenizer {
     }
     for (const id of ids) {
       if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
-        throw new HaloError('E_FORMAT', `${this.source}: tokenizer.json is broken: encode() gave token id ${preview(id)} outside [0, ${this.vocabSize}) (a model with no unk_token?)`);
+        throw new HaloError(
+          'E_FORMAT',
+          `${this.source}: tokenizer.json is broken: encode() gave token id ${preview(id)} outside [0, ${this.vocabSize}) (a model with no unk_token?)`,
+        );
       }
     }
     return ids;
   }
 
   private broken(what: string, e: unknown): HaloError {
-    return new HaloError('E_FORMAT', `${this.source}: tokenizer.json is broken: ${what}() failed inside the tokenizer library (${(e as Error)?.message ?? String(e)})`, { cause: e });
+    return new HaloError(
+      'E_FORMAT',
+      `${this.source}: tokenizer.json is broken: ${what}() failed inside the tokenizer library (${(e as Error)?.message ?? String(e)})`,
+      { cause: e },
+    );
   }
 
   decode(ids: readonly number[], opts: { skipSpecialTokens?: boolean } = {}): string {
@@ -154,15 +161,18 @@ export class HfTokenizer implements TextTokenizer {
       }
     }
     try {
-      return this.template.render({
-        ...opts.variables,
-        messages: messages.map((m) => ({ ...m })),
-        add_generation_prompt: opts.addGenerationPrompt ?? false,
-        bos_token: this.bosToken ?? '',
-        eos_token: this.eosToken ?? '',
-        pad_token: this.padToken ?? '',
-        unk_token: tokenText(this.config.unk_token) ?? '',
-      }, this.templateLimits);
+      return this.template.render(
+        {
+          ...opts.variables,
+          messages: messages.map((m) => ({ ...m })),
+          add_generation_prompt: opts.addGenerationPrompt ?? false,
+          bos_token: this.bosToken ?? '',
+          eos_token: this.eosToken ?? '',
+          pad_token: this.padToken ?? '',
+          unk_token: tokenText(this.config.unk_token) ?? '',
+        },
+        this.templateLimits,
+      );
     } catch (e) {
       if (e instanceof TemplateLimitError) throw new HaloError('E_FORMAT', `${this.templateFile}: chat template stopped: it ${e.message}`, { cause: e });
       throw new HaloError('E_ARG', `${this.source}: chat template failed: ${(e as Error).message}`, { cause: e });
@@ -201,9 +211,13 @@ function checkTokenIds(tj: Json, src: string): number {
     if (typeof t !== 'object' || t === null) throw new HaloError('E_FORMAT', `${src}: tokenizer.json added_tokens[${i}] is not an object`);
     const { id, content } = t as Json;
     if (!okId(id)) throw bad(`added_tokens[${i}].id`, id);
-    if (typeof content !== 'string') throw new HaloError('E_FORMAT', `${src}: tokenizer.json added_tokens[${i}].content must be a string, got ${preview(content)}`);
+    if (typeof content !== 'string')
+      throw new HaloError('E_FORMAT', `${src}: tokenizer.json added_tokens[${i}].content must be a string, got ${preview(content)}`);
     if (content.length > MAX_ADDED_TOKEN_CHARS) {
-      throw new HaloError('E_FORMAT', `${src}: tokenizer.json added_tokens[${i}].content is ${content.length} characters long (limit ${MAX_ADDED_TOKEN_CHARS})`);
+      throw new HaloError(
+        'E_FORMAT',
+        `${src}: tokenizer.json added_tokens[${i}].content is ${content.length} characters long (limit ${MAX_ADDED_TOKEN_CHARS})`,
+      );
     }
     if (id > maxId) maxId = id;
   });

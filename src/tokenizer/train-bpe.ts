@@ -8,7 +8,8 @@ import { HaloError } from '../core/errors.ts';
 import { bytesToUnicode, WORDS_SPLIT_REGEX, type SplitName } from './byte-level-bpe.ts';
 
 /** Llama 3's split pattern in JavaScript syntax (JS has no inline (?i:…), and the contractions are ASCII). */
-const LLAMA3_SPLIT = /'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+/gu;
+const LLAMA3_SPLIT =
+  /'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+/gu;
 const SPLITS: Record<SplitName, RegExp> = { llama3: LLAMA3_SPLIT, words: new RegExp(WORDS_SPLIT_REGEX, 'gu') };
 
 export interface BpeTrainOptions {

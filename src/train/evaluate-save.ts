@@ -41,12 +41,22 @@ export function saveRunCheckpoint(run: TrainRun): void {
   if (par) {
     // Whole tensors, so a run can resume at any world size; every rank gathers, rank 0 writes.
     params = par.unshard(params);
-    opt = { step: opt.step, m: Object.fromEntries(par.unshard(new Map(Object.entries(opt.m)))), v: Object.fromEntries(par.unshard(new Map(Object.entries(opt.v)))) };
+    opt = {
+      step: opt.step,
+      m: Object.fromEntries(par.unshard(new Map(Object.entries(opt.m)))),
+      v: Object.fromEntries(par.unshard(new Map(Object.entries(opt.v)))),
+    };
   }
   if (run.lead) {
     const saved = {
-      step, loader: state.loader.state(), config: o.runConfig ?? {}, evalLosses: state.evalLosses, skippedSteps: state.skippedSteps,
-      badInARow: state.badInARow, tokens: state.tokensTotal, runId: o.runId,
+      step,
+      loader: state.loader.state(),
+      config: o.runConfig ?? {},
+      evalLosses: state.evalLosses,
+      skippedSteps: state.skippedSteps,
+      badInARow: state.badInARow,
+      tokens: state.tokensTotal,
+      runId: o.runId,
     };
     saveCheckpoint(o.outDir, params, opt, saved, o.keepCheckpoints, new Map(trainable.map((p) => [p.name, par ? par.wholeShape(p.name) : p.shape])));
   }

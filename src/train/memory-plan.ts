@@ -103,11 +103,23 @@ export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
   const work = 4 * N * (3 * I + 4 * C) + 3 * 4 * chunkRows * V + 4 * 2 * N * C;
 
   const items: PlanItem[] = [
-    { name: codesOnly ? `weights (8-bit base, ${tableBytes === 2 ? 'bf16' : 'f32'} embeddings)` : 'weights (f32 master copies)', bytes: weightBytes + (codesOnly ? codeBytes : 0), shrinkWith: full ? '--peft lora' : '' },
+    {
+      name: codesOnly ? `weights (8-bit base, ${tableBytes === 2 ? 'bf16' : 'f32'} embeddings)` : 'weights (f32 master copies)',
+      bytes: weightBytes + (codesOnly ? codeBytes : 0),
+      shrinkWith: full ? '--peft lora' : '',
+    },
     { name: 'weight codes (rotated 8-bit, per step)', bytes: codesOnly ? 0 : codeBytes, shrinkWith: full ? '--peft lora' : '' },
-    { name: bf16Grads ? 'gradients (bf16; norms f32)' : 'gradients (f32)', bytes: gradBytes, shrinkWith: full ? (bf16Grads ? '--peft lora' : '--grad-dtype bf16, --peft lora') : '' },
+    {
+      name: bf16Grads ? 'gradients (bf16; norms f32)' : 'gradients (f32)',
+      bytes: gradBytes,
+      shrinkWith: full ? (bf16Grads ? '--peft lora' : '--grad-dtype bf16, --peft lora') : '',
+    },
     optimizerItem(s.optimizer ?? { kind: 'adamw' }, trainableSizes, full),
-    { name: `activations (${N} tokens${s.gradCheckpointing ? ', checkpointed' : ''})`, bytes: activations, shrinkWith: s.gradCheckpointing ? '--batch-size, --max-seq-len' : '--grad-checkpointing, --batch-size, --max-seq-len' },
+    {
+      name: `activations (${N} tokens${s.gradCheckpointing ? ', checkpointed' : ''})`,
+      bytes: activations,
+      shrinkWith: s.gradCheckpointing ? '--batch-size, --max-seq-len' : '--grad-checkpointing, --batch-size, --max-seq-len',
+    },
     { name: 'step work buffers', bytes: work, shrinkWith: '--batch-size, --max-seq-len' },
     { name: 'runtime (Node, addon, oneDNN)', bytes: RUNTIME_BYTES, shrinkWith: '' },
   ];
@@ -144,7 +156,14 @@ export function availableMemory(): number {
 export function checkPlanFits(p: MemoryPlan, available = availableMemory()): void {
   if (p.totalBytes <= available) return;
   const biggest = [...p.items].sort((a, b) => b.bytes - a.bytes)[0]!;
-  const flags = [...new Set(p.items.filter((i) => i.shrinkWith).sort((a, b) => b.bytes - a.bytes).flatMap((i) => i.shrinkWith.split(', ')))];
+  const flags = [
+    ...new Set(
+      p.items
+        .filter((i) => i.shrinkWith)
+        .sort((a, b) => b.bytes - a.bytes)
+        .flatMap((i) => i.shrinkWith.split(', ')),
+    ),
+  ];
   throw new HaloError(
     'E_MEMORY',
     `this run needs about ${fmt(p.totalBytes)} but ${fmt(available)} is available; the biggest item is ${biggest.name} (${fmt(biggest.bytes)}); ` +

@@ -32,10 +32,16 @@ export function optimizerTensors(s: OptimizerState): { tensors: Map<string, Tens
 }
 
 /** The state stored by optimizerTensors; E_FORMAT naming `file` for a tensor or field that does not fit. */
-export function optimizerFromTensors(tensors: ReadonlyMap<string, Tensor>, metadata: Readonly<Record<string, string>> | null, fallbackStep: number, file: string): OptimizerState {
+export function optimizerFromTensors(
+  tensors: ReadonlyMap<string, Tensor>,
+  metadata: Readonly<Record<string, string>> | null,
+  fallbackStep: number,
+  file: string,
+): OptimizerState {
   const step = Number(metadata?.step ?? fallbackStep);
   const kindName = metadata?.optimizer ?? 'adamw';
-  if (!(OPTIMIZER_KINDS as readonly string[]).includes(kindName)) throw new HaloError('E_FORMAT', `${file}: unknown optimizer '${kindName}' (known: ${OPTIMIZER_KINDS.join(', ')})`);
+  if (!(OPTIMIZER_KINDS as readonly string[]).includes(kindName))
+    throw new HaloError('E_FORMAT', `${file}: unknown optimizer '${kindName}' (known: ${OPTIMIZER_KINDS.join(', ')})`);
   const kind = kindName as OptimizerKind;
   const m: Record<string, Float32Array> = {};
   const v: Record<string, Float32Array> = {};
@@ -45,7 +51,8 @@ export function optimizerFromTensors(tensors: ReadonlyMap<string, Tensor>, metad
     const prefix = key.slice(0, dot);
     const name = key.slice(dot + 1);
     const want = prefix === 'qm' || prefix === 'qv' ? 'i8' : 'f32';
-    if (dot < 0 || !['m', 'v', 'qm', 'qv', 'sm', 'sv'].includes(prefix)) throw new HaloError('E_FORMAT', `${file}: unexpected tensor '${key}' (want m., v., qm., qv., sm. or sv. and a parameter name)`);
+    if (dot < 0 || !['m', 'v', 'qm', 'qv', 'sm', 'sv'].includes(prefix))
+      throw new HaloError('E_FORMAT', `${file}: unexpected tensor '${key}' (want m., v., qm., qv., sm. or sv. and a parameter name)`);
     if (t.dtype !== want) throw new HaloError('E_FORMAT', `${file}: ${key} is ${t.dtype}, want ${want}`);
     if (prefix === 'm') m[name] = t.data as Float32Array;
     else if (prefix === 'v') v[name] = t.data as Float32Array;
@@ -63,7 +70,8 @@ export function optimizerFromTensors(tensors: ReadonlyMap<string, Tensor>, metad
     return { step, m, v };
   }
   const block = Number(metadata?.block);
-  if (!(Number.isInteger(block) && block >= 1)) throw new HaloError('E_FORMAT', `${file}: optimizer ${kind} needs a positive integer 'block' in its metadata, got ${metadata?.block}`);
+  if (!(Number.isInteger(block) && block >= 1))
+    throw new HaloError('E_FORMAT', `${file}: optimizer ${kind} needs a positive integer 'block' in its metadata, got ${metadata?.block}`);
   const quantized: Record<string, QuantizedMoments> = {};
   for (const [name, q] of Object.entries(parts)) {
     if (!q.m || !q.v || !q.mScale || !q.vScale) throw new HaloError('E_FORMAT', `${file}: the 8-bit moments of '${name}' lack some of qm., qv., sm., sv.`);

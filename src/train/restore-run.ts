@@ -67,8 +67,16 @@ export function restoreRun(model: CausalLM, trainSet: readonly Example[], evalSe
   }
   const bar = o.quiet || !lead ? null : new ProgressBar('train', state.totalSteps, { startAt: state.step, logEvery: o.logEvery });
   return {
-    state, options: o, evalSet, lead, metrics, bar, startedAt: performance.now(),
-    nonFiniteAtStart: countNonFiniteParams(state.trainable, par), resumedFrom, resumeSkipped,
+    state,
+    options: o,
+    evalSet,
+    lead,
+    metrics,
+    bar,
+    startedAt: performance.now(),
+    nonFiniteAtStart: countNonFiniteParams(state.trainable, par),
+    resumedFrom,
+    resumeSkipped,
   };
 }
 
@@ -95,13 +103,20 @@ function positionOf(ck: Checkpoint, metricsFile: string): RunPosition {
 function checkResumable(ck: Checkpoint, trainable: readonly Param[], runId: string | undefined, par: TrainParallel | undefined): void {
   if (runId !== undefined && ck.state.runId !== runId) {
     const theirs = typeof ck.state.runId === 'string' ? `run ${ck.state.runId}` : 'no run (an older halo wrote it)';
-    throw new HaloError('E_ARG', `--resume: checkpoint ${ck.dir} belongs to ${theirs}, not to run ${runId} of ${path.dirname(path.dirname(ck.dir))}/run.json; start over with --overwrite, or remove that checkpoint`);
+    throw new HaloError(
+      'E_ARG',
+      `--resume: checkpoint ${ck.dir} belongs to ${theirs}, not to run ${runId} of ${path.dirname(path.dirname(ck.dir))}/run.json; start over with --overwrite, or remove that checkpoint`,
+    );
   }
   for (const p of trainable) {
     const saved = ck.params.get(p.name);
     const want = par ? par.wholeShape(p.name).reduce((a, b) => a * b, 1) : p.data.length;
     if (!saved) throw new HaloError('E_ARG', `--resume: checkpoint ${ck.dir} has no ${p.name}, which this run trains (different --peft, --rank or model?)`);
-    if (saved.length !== want) throw new HaloError('E_ARG', `--resume: checkpoint ${ck.dir} has ${saved.length} values for ${p.name}, this run's has ${want} (different --rank or model?)`);
+    if (saved.length !== want)
+      throw new HaloError(
+        'E_ARG',
+        `--resume: checkpoint ${ck.dir} has ${saved.length} values for ${p.name}, this run's has ${want} (different --rank or model?)`,
+      );
   }
 }
 

@@ -38,9 +38,29 @@ export interface RunRecord {
  * allowed with a warning.
  */
 const MUST_MATCH = new Set([
-  'command', 'model', 'config', 'tokenizer', 'data', 'max-seq-len', 'seq-len', 'train-on-prompt', 'eval-fraction', 'seed',
-  'level', 'format', 'granularity', 'hadamard-block', 'lm-head', 'peft', 'rank', 'alpha', 'dropout', 'target-modules', 'rslora',
-  'optimizer', 'adam-beta2',
+  'command',
+  'model',
+  'config',
+  'tokenizer',
+  'data',
+  'max-seq-len',
+  'seq-len',
+  'train-on-prompt',
+  'eval-fraction',
+  'seed',
+  'level',
+  'format',
+  'granularity',
+  'hadamard-block',
+  'lm-head',
+  'peft',
+  'rank',
+  'alpha',
+  'dropout',
+  'target-modules',
+  'rslora',
+  'optimizer',
+  'adam-beta2',
 ]);
 
 /** How a setting is named in messages (default: --KEY). */
@@ -62,8 +82,17 @@ export function settingLabel(key: string): string {
 
 /** Files and folders a run (or a saved model) leaves in its folder: any of them means the folder is in use. */
 const RUN_ENTRIES = [
-  RUN_FILE, 'run_config.json', 'metrics.jsonl', 'checkpoints', 'halo_config.json', 'pretrain_summary.json',
-  'config.json', 'model.safetensors', 'model.safetensors.index.json', 'adapter_config.json', 'adapter_model.safetensors',
+  RUN_FILE,
+  'run_config.json',
+  'metrics.jsonl',
+  'checkpoints',
+  'halo_config.json',
+  'pretrain_summary.json',
+  'config.json',
+  'model.safetensors',
+  'model.safetensors.index.json',
+  'adapter_config.json',
+  'adapter_model.safetensors',
 ];
 const SHARD = /^model-\d{5}-of-\d{5}\.safetensors$/;
 
@@ -81,7 +110,11 @@ export function runEntries(out: string): string[] {
 /** Removes a previous run's files from `out`: run.json first, then checkpoints, metrics and saved weights. */
 export function clearRun(out: string): string[] {
   const names = runEntries(out);
-  const doomed = [...names.filter((n) => n === RUN_FILE), ...names.filter((n) => n !== RUN_FILE), ...TOKENIZER_FILES.filter((f) => fs.existsSync(path.join(out, f)))];
+  const doomed = [
+    ...names.filter((n) => n === RUN_FILE),
+    ...names.filter((n) => n !== RUN_FILE),
+    ...TOKENIZER_FILES.filter((f) => fs.existsSync(path.join(out, f))),
+  ];
   for (const n of doomed) fs.rmSync(path.join(out, n), { recursive: true, force: true });
   return names;
 }
@@ -153,7 +186,14 @@ export interface RunPlan {
 export function prepareRunFolder(out: string, o: RunFolderOptions): RunPlan {
   const note = o.note ?? (() => {});
   if (o.resume && o.overwrite) throw new HaloError('E_ARG', '--resume and --overwrite exclude each other: continue the run in --out, or replace it');
-  const newRecord = (): RunRecord => ({ format: 'halo-run', version: 1, runId: randomUUID(), command: o.command, created: new Date().toISOString(), settings: o.settings });
+  const newRecord = (): RunRecord => ({
+    format: 'halo-run',
+    version: 1,
+    runId: randomUUID(),
+    command: o.command,
+    created: new Date().toISOString(),
+    settings: o.settings,
+  });
   if (o.resume) {
     const saved = readRunRecord(out);
     if (saved === null) {
@@ -183,7 +223,10 @@ export function prepareRunFolder(out: string, o: RunFolderOptions): RunPlan {
   const used = runEntries(out);
   if (used.length) {
     if (!o.overwrite) {
-      throw new HaloError('E_ARG', `--out ${out} already holds a run or a model (${shown(used)}); continue it with --resume, replace it with --overwrite, or write to another folder`);
+      throw new HaloError(
+        'E_ARG',
+        `--out ${out} already holds a run or a model (${shown(used)}); continue it with --resume, replace it with --overwrite, or write to another folder`,
+      );
     }
   }
   return { out, record: newRecord(), fresh: true, clear: used };
@@ -228,10 +271,15 @@ function slice(file: string, start: number, n: number): Buffer {
 export function modelFingerprint(dir: string): string {
   const parts: (string | { file: string })[] = [];
   for (const f of ['config.json', ...TOKENIZER_FILES]) if (fs.existsSync(path.join(dir, f))) parts.push({ file: path.join(dir, f) });
-  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.safetensors')).sort()) {
+  for (const f of fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.safetensors'))
+    .sort()) {
     const file = path.join(dir, f);
     const size = fs.statSync(file).size;
-    const h = createHash('sha256').update(slice(file, 0, 1 << 20)).update(slice(file, Math.max(0, size - (1 << 20)), 1 << 20));
+    const h = createHash('sha256')
+      .update(slice(file, 0, 1 << 20))
+      .update(slice(file, Math.max(0, size - (1 << 20)), 1 << 20));
     parts.push(`weights ${f} ${size} ${h.digest('hex')}`);
   }
   return digest(parts);

@@ -72,7 +72,6 @@ export interface TrainOptions {
   runId?: string;
 }
 
-
 /** Every TrainOptions field that has a default, with it. */
 export const TRAIN_DEFAULTS = {
   epochs: 1,

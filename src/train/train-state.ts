@@ -15,8 +15,23 @@ import type { TrainOptions } from './train-options.ts';
 /** The TrainOptions a step needs (no output folder, evaluation or checkpoint settings). */
 export type StepOptions = Pick<
   TrainOptions,
-  | 'epochs' | 'maxSteps' | 'lr' | 'schedule' | 'warmupSteps' | 'minLrRatio' | 'weightDecay' | 'adamBeta2' | 'optimizer'
-  | 'batchSize' | 'gradAccum' | 'maxGradNorm' | 'seed' | 'padId' | 'maxBadSteps' | 'quantStats' | 'parallel'
+  | 'epochs'
+  | 'maxSteps'
+  | 'lr'
+  | 'schedule'
+  | 'warmupSteps'
+  | 'minLrRatio'
+  | 'weightDecay'
+  | 'adamBeta2'
+  | 'optimizer'
+  | 'batchSize'
+  | 'gradAccum'
+  | 'maxGradNorm'
+  | 'seed'
+  | 'padId'
+  | 'maxBadSteps'
+  | 'quantStats'
+  | 'parallel'
 >;
 
 export interface TrainState {
@@ -71,8 +86,10 @@ export function createTrainState(model: CausalLM, trainSet: readonly Example[], 
   const trainable = model.parameters().filter(isTrainable);
   const optimizerChoice = o.optimizer ?? { kind: 'adamw' };
   // Quantized moments are per block of a whole tensor; FSDP's row shards would cut the blocks.
-  if (o.parallel && optimizerChoice.kind !== 'adamw') throw new HaloError('E_UNSUPPORTED', `--optimizer ${optimizerChoice.kind} does not run with --fsdp yet; use --optimizer adamw`);
-  if (o.parallel && trainable.some((p) => p.gradBf16)) throw new HaloError('E_UNSUPPORTED', '--grad-dtype bf16 does not run with --fsdp/--hq-fsdp (their reduce-scatter is f32); use --grad-dtype f32');
+  if (o.parallel && optimizerChoice.kind !== 'adamw')
+    throw new HaloError('E_UNSUPPORTED', `--optimizer ${optimizerChoice.kind} does not run with --fsdp yet; use --optimizer adamw`);
+  if (o.parallel && trainable.some((p) => p.gradBf16))
+    throw new HaloError('E_UNSUPPORTED', '--grad-dtype bf16 does not run with --fsdp/--hq-fsdp (their reduce-scatter is f32); use --grad-dtype f32');
   const optimizer = makeOptimizer(
     optimizerChoice,
     trainable.map((p) => ({ name: p.name, param: p.data, grad: gradOf(p), weightDecay: p.shape.length < 2 ? 0 : undefined })),
@@ -83,9 +100,23 @@ export function createTrainState(model: CausalLM, trainSet: readonly Example[], 
   const totalSteps = o.maxSteps ?? Math.max(1, Math.round(stepsPerEpoch * o.epochs));
   const lrAt = makeSchedule(o.lr, { kind: o.schedule, warmupSteps: Math.min(o.warmupSteps, totalSteps), totalSteps, minRatio: o.minLrRatio });
   return {
-    model, trainSet, options: o, trainable, optimizer, optimizerChoice, totalSteps, lrAt,
+    model,
+    trainSet,
+    options: o,
+    trainable,
+    optimizer,
+    optimizerChoice,
+    totalSteps,
+    lrAt,
     loader: makeLoader(trainSet, o, undefined),
-    step: 0, skippedSteps: 0, badInARow: 0, tokensTotal: 0, tokensSeen: 0, trainMs: 0, lastLoss: NaN, evalLosses: [],
+    step: 0,
+    skippedSteps: 0,
+    badInARow: 0,
+    tokensTotal: 0,
+    tokensSeen: 0,
+    trainMs: 0,
+    lastLoss: NaN,
+    evalLosses: [],
   };
 }
 
@@ -102,7 +133,11 @@ export function resumeTrainState(state: TrainState, at: RunPosition): void {
     if (saved) p.data.set(saved);
   }
   const opt = at.optimizer;
-  state.optimizer.loadState(par ? { step: opt.step, m: Object.fromEntries(par.shard(new Map(Object.entries(opt.m)))), v: Object.fromEntries(par.shard(new Map(Object.entries(opt.v)))) } : opt);
+  state.optimizer.loadState(
+    par
+      ? { step: opt.step, m: Object.fromEntries(par.shard(new Map(Object.entries(opt.m)))), v: Object.fromEntries(par.shard(new Map(Object.entries(opt.v)))) }
+      : opt,
+  );
   state.step = at.step;
   state.evalLosses.push(...at.evalLosses);
   state.skippedSteps = at.skippedSteps;

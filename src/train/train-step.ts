@@ -33,7 +33,10 @@ export type StepMetrics = Omit<StepRecord, 'totalSteps'> & { skippedSteps: numbe
 
 /** E_NUMERIC after maxBadSteps non-finite steps in a row; `record` is the last of them (the caller may log it). */
 export class BadStepsError extends HaloError {
-  constructor(readonly record: StepMetrics, message: string) {
+  constructor(
+    readonly record: StepMetrics,
+    message: string,
+  ) {
     super('E_NUMERIC', message);
   }
 }
@@ -54,7 +57,10 @@ export function trainStep(s: TrainState): StepMetrics | null {
   }
   if (micro.length === 0) return null;
   const stepStart = performance.now();
-  const counts = Float64Array.of(micro.reduce((sum, b) => sum + b.lossTokens, 0), micro.reduce((sum, b) => sum + b.lengths.reduce((a, c) => a + c, 0), 0));
+  const counts = Float64Array.of(
+    micro.reduce((sum, b) => sum + b.lossTokens, 0),
+    micro.reduce((sum, b) => sum + b.lengths.reduce((a, c) => a + c, 0), 0),
+  );
   par?.sum(counts);
   const tokens = counts[0];
   s.optimizer.zeroGrad();
@@ -76,7 +82,13 @@ export function trainStep(s: TrainState): StepMetrics | null {
     lossSum = l[0];
   }
   const loss = tokens > 0 ? lossSum / tokens : 0;
-  const sumOverRanks = par ? (x: number) => { const a = Float64Array.of(x); par.sum(a); return a[0]; } : undefined;
+  const sumOverRanks = par
+    ? (x: number) => {
+        const a = Float64Array.of(x);
+        par.sum(a);
+        return a[0];
+      }
+    : undefined;
   const { norm } = o.maxGradNorm > 0 && numericError === null ? clipGradNorm(s.trainable.map(gradOf), o.maxGradNorm, { sumOverRanks }) : { norm: NaN };
   const lr = s.lrAt(s.step);
   const finite = numericError === null && Number.isFinite(loss) && (o.maxGradNorm <= 0 || Number.isFinite(norm));
@@ -94,7 +106,15 @@ export function trainStep(s: TrainState): StepMetrics | null {
   s.tokensTotal += counts[1];
   s.lastLoss = loss;
   const record: StepMetrics = {
-    step: s.step, loss, lr, gradNorm: norm, tokens: s.tokensTotal, tokensPerSecond: s.tokensSeen / (s.trainMs / 1000), epoch: micro[0].epoch, skipped: !finite, skippedSteps: s.skippedSteps,
+    step: s.step,
+    loss,
+    lr,
+    gradNorm: norm,
+    tokens: s.tokensTotal,
+    tokensPerSecond: s.tokensSeen / (s.trainMs / 1000),
+    epoch: micro[0].epoch,
+    skipped: !finite,
+    skippedSteps: s.skippedSteps,
   };
   if (numericError !== null) record.numericError = numericError;
   const qs = o.quantStats?.take();

@@ -39,7 +39,11 @@ describe('gradient fidelity', () => {
     const ref = projectionGradients(config, weights, be, fp32, batch);
     const again = layerSimilarities(ref, projectionGradients(config, weights, be, fp32, batch), config.num_hidden_layers);
     for (const l of again) assert.ok(Math.abs(l.cosine - 1) < 1e-12, `layer ${l.layer}: ${l.cosine}`);
-    const h0 = layerSimilarities(ref, projectionGradients(config, weights, be, haloConfig({ level: 'halo0', format: 'int8' }), batch), config.num_hidden_layers);
+    const h0 = layerSimilarities(
+      ref,
+      projectionGradients(config, weights, be, haloConfig({ level: 'halo0', format: 'int8' }), batch),
+      config.num_hidden_layers,
+    );
     assert.ok(meanCosine(h0) < 0.99999 && meanCosine(h0) > 0.5, `${meanCosine(h0)}`);
   });
 
@@ -47,7 +51,10 @@ describe('gradient fidelity', () => {
     const s = gradientSettings('int8');
     assert.equal(new Set(s.map((x) => x.id)).size, s.length);
     assert.equal(s.length, 3 + 1 + 9);
-    assert.deepEqual(s.filter((x) => x.group === 'figure2').map((x) => x.halo.passes), ['backward', 'forward', 'forward']);
+    assert.deepEqual(
+      s.filter((x) => x.group === 'figure2').map((x) => x.halo.passes),
+      ['backward', 'forward', 'forward'],
+    );
   });
 
   test('on injected channel outliers, forward-only INT8 is less faithful than forward-only INT8 + Hadamard', () => {
@@ -61,7 +68,10 @@ describe('gradient fidelity', () => {
       }
     }
     const ref = projectionGradients(config, w, be, fp32, batch);
-    const sim = (id: string) => meanCosine(layerSimilarities(ref, projectionGradients(config, w, be, gradientSettings('int8').find((s) => s.id === id)!.halo, batch), config.num_hidden_layers));
+    const sim = (id: string) =>
+      meanCosine(
+        layerSimilarities(ref, projectionGradients(config, w, be, gradientSettings('int8').find((s) => s.id === id)!.halo, batch), config.num_hidden_layers),
+      );
     const fwd = sim('forward-only-int8');
     const fwdH = sim('forward-only-hadamard-int8');
     const bwd = sim('backward-only-int8');
@@ -71,11 +81,14 @@ describe('gradient fidelity', () => {
 });
 
 describe('capture of X and E_Y', () => {
-  test('E_Yᵀ·X over the real tokens is the projection\'s FP32 weight gradient; capturing changes no gradient', () => {
+  test("E_Yᵀ·X over the real tokens is the projection's FP32 weight gradient; capturing changes no gradient", () => {
     const ref = projectionGradients(config, weights, be, fp32, batch);
     for (const module of ['k_proj', 'down_proj'] as const) {
       const cap = captureProjection(config, weights, be, batch, 1, module);
-      assert.equal(cap.tokens, examples.reduce((s, e) => s + e.ids.length, 0));
+      assert.equal(
+        cap.tokens,
+        examples.reduce((s, e) => s + e.ids.length, 0),
+      );
       const g = be.matmulT(be.transpose(cap.ey), be.transpose(cap.x)).data; // [out, in]
       const want = ref.get(projectionWeightName(1, module))!;
       let num = 0;
@@ -99,4 +112,3 @@ describe('capture of X and E_Y', () => {
     assert.deepEqual(Array.from(batchAtStep(examples, 2, 0, 9, 1).indices), Array.from(b.indices));
   });
 });
-

@@ -33,7 +33,11 @@ function runExample(name: string): Record<string, unknown> {
     .replaceAll("'models/", `'${REPO}/models/`)
     .replaceAll("'data/", `'${REPO}/data/`);
   // tsx by its resolved URL: the child runs in the temp folder, which has no node_modules.
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', code], { cwd: tmp, encoding: 'utf8', maxBuffer: 16 << 20 });
+  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', code], {
+    cwd: tmp,
+    encoding: 'utf8',
+    maxBuffer: 16 << 20,
+  });
   assert.equal(r.status, 0, `example ${name} exited ${r.status}:\n${r.stdout}\n${r.stderr}`);
   const lines = r.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
@@ -45,19 +49,35 @@ describe('docs/api.md examples', () => {
   });
 
   it('finetune: 2 steps of halo-tiny, a progress event per step, a saved folder that evaluate() loads', async () => {
-    const r = runExample('finetune') as { steps: number; out: string; losses: { step: number; loss: number }[]; evalLosses: { step: number; loss: number }[]; events: Record<string, number>[] };
+    const r = runExample('finetune') as {
+      steps: number;
+      out: string;
+      losses: { step: number; loss: number }[];
+      evalLosses: { step: number; loss: number }[];
+      events: Record<string, number>[];
+    };
     assert.equal(r.steps, 2);
-    assert.deepEqual(r.events.map((e) => [e.step, e.of]), [[1, 2], [2, 2]]);
+    assert.deepEqual(
+      r.events.map((e) => [e.step, e.of]),
+      [
+        [1, 2],
+        [2, 2],
+      ],
+    );
     for (const e of r.events) assert.ok(Number.isFinite(e.loss) && e.loss > 0 && e.tokens > 0 && e.lr > 0, JSON.stringify(e));
     assert.ok(r.events[1]!.tokens > r.events[0]!.tokens, 'tokens count up');
-    assert.deepEqual(r.losses, r.events.map((e) => ({ step: e.step, loss: e.loss })));
+    assert.deepEqual(
+      r.losses,
+      r.events.map((e) => ({ step: e.step, loss: e.loss })),
+    );
     // Evaluated at the end only (evalEvery 0): on the last step's event and in the result.
     assert.equal(r.events[0]!.evalLoss, undefined);
     assert.equal(r.evalLosses.length, 1);
     assert.equal(r.events[1]!.evalLoss, r.evalLosses[0]!.loss);
     const out = path.join(tmp, 'runs/tiny-sql');
     assert.equal(r.out, 'runs/tiny-sql');
-    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'halo_config.json', 'run.json', 'run_config.json']) assert.ok(fs.existsSync(path.join(out, f)), f);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'halo_config.json', 'run.json', 'run_config.json'])
+      assert.ok(fs.existsSync(path.join(out, f)), f);
     assert.equal(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 2);
     assert.ok(!fs.existsSync(path.join(out, LOCK_FILE)), 'the lock is released');
     const ev = await evaluate({ model: out, asTrained: true, data: path.join(REPO, 'data/sql/eval.jsonl:0:2'), metric: 'loss', maxSeqLen: 64 });
@@ -137,9 +157,16 @@ describe('API options', () => {
       [{ level: 'halo9' }, /halo9/],
     ];
     for (const [extra, msg] of cases) {
-      await assert.rejects(finetune({ ...base, ...extra } as Parameters<typeof finetune>[0]), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && msg.test(e.message), JSON.stringify(extra));
+      await assert.rejects(
+        finetune({ ...base, ...extra } as Parameters<typeof finetune>[0]),
+        (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && msg.test(e.message),
+        JSON.stringify(extra),
+      );
     }
-    await assert.rejects(initModel({ preset: 'nope', out }), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /unknown preset 'nope'/.test(e.message));
+    await assert.rejects(
+      initModel({ preset: 'nope', out }),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /unknown preset 'nope'/.test(e.message),
+    );
     await assert.rejects(initModel({ preset: 'smollm2-135m', out, layers: 0 }), (e: unknown) => e instanceof HaloError && /layers/.test(e.message));
     assert.ok(!fs.existsSync(out), 'nothing was written');
   });

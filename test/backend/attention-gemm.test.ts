@@ -155,7 +155,9 @@ describe('attention-gemm', () => {
   test('the tile size does not change the result beyond rounding', () => {
     const rng = new Rng(11);
     const [B, T, Hq, Hkv, D] = [2, 23, 4, 2, 8];
-    const q = randArray(rng, B * T * Hq * D, true), k = randArray(rng, B * T * Hkv * D, true), v = randArray(rng, B * T * Hkv * D, true);
+    const q = randArray(rng, B * T * Hq * D, true),
+      k = randArray(rng, B * T * Hkv * D, true),
+      v = randArray(rng, B * T * Hkv * D, true);
     const keyMask = randomMask(rng, B, T);
     const a = attentionGemmForward(referenceBackend, q, k, v, B, T, Hq, Hkv, D, { keyMask, window: 6, blockT: 1 });
     const b = attentionGemmForward(referenceBackend, q, k, v, B, T, Hq, Hkv, D, { keyMask, window: 6, blockT: 100 });
@@ -165,7 +167,9 @@ describe('attention-gemm', () => {
   test('every element of caller buffers is written', () => {
     const rng = new Rng(12);
     const [B, T, Hq, Hkv, D] = [2, 9, 4, 2, 3];
-    const q = randArray(rng, B * T * Hq * D, false), k = randArray(rng, B * T * Hkv * D, false), v = randArray(rng, B * T * Hkv * D, false);
+    const q = randArray(rng, B * T * Hq * D, false),
+      k = randArray(rng, B * T * Hkv * D, false),
+      v = randArray(rng, B * T * Hkv * D, false);
     const opts = { keyMask: Uint8Array.from({ length: B * T }, (_, i) => (i < 3 ? 0 : 1)), window: 4, blockT: 4 };
     const nan = (n: number) => new Float32Array(n).fill(NaN);
     const f = attentionGemmForward(referenceBackend, q, k, v, B, T, Hq, Hkv, D, opts, { out: nan(q.length), lse: nan(B * Hq * T) });
@@ -179,7 +183,8 @@ describe('attention-gemm', () => {
   });
 
   test('bad arguments are HaloErrors naming the problem', () => {
-    const q = new Float32Array(1 * 2 * 3 * 4), kv = new Float32Array(1 * 2 * 2 * 4);
+    const q = new Float32Array(1 * 2 * 3 * 4),
+      kv = new Float32Array(1 * 2 * 2 * 4);
     const code = (c: string, re: RegExp) => (e: unknown) => e instanceof HaloError && e.code === c && re.test(e.message);
     assert.throws(() => attentionGemmForward(referenceBackend, q, kv, kv, 1, 2, 3, 2, 4), code('E_SHAPE', /3 query heads cannot share 2/));
     assert.throws(() => attentionGemmForward(referenceBackend, q, kv, kv, 1, 2, 4, 2, 4), code('E_SHAPE', /q has 24 elements/));

@@ -14,14 +14,28 @@ type Dt = 'f32' | 'f64' | 'i8' | 'bf16' | 'fp8e4m3' | 'fp8e5m2' | 'fp6e3m2';
 function random(dtype: Dt, shape: [number, number], rng: Rng): Tensor {
   const n = shape[0] * shape[1];
   switch (dtype) {
-    case 'f32': return new Tensor(shape, 'f32', rng.fillNormal(new Float32Array(n)));
-    case 'f64': return new Tensor(shape, 'f64', rng.fillNormal(new Float64Array(n)));
-    case 'i8': return new Tensor(shape, 'i8', Int8Array.from({ length: n }, () => rng.int(256) - 128));
-    case 'bf16': return new Tensor(shape, 'bf16', Uint16Array.from({ length: n }, () => 0x3f00 + rng.int(0x200)));
+    case 'f32':
+      return new Tensor(shape, 'f32', rng.fillNormal(new Float32Array(n)));
+    case 'f64':
+      return new Tensor(shape, 'f64', rng.fillNormal(new Float64Array(n)));
+    case 'i8':
+      return new Tensor(
+        shape,
+        'i8',
+        Int8Array.from({ length: n }, () => rng.int(256) - 128),
+      );
+    case 'bf16':
+      return new Tensor(
+        shape,
+        'bf16',
+        Uint16Array.from({ length: n }, () => 0x3f00 + rng.int(0x200)),
+      );
     default: {
       const table = decodeTable(dtype);
       const codes = new Uint8Array(n);
-      for (let i = 0; i < n; i++) do codes[i] = rng.int(table.length); while (!Number.isFinite(table[codes[i]!]!));
+      for (let i = 0; i < n; i++)
+        do codes[i] = rng.int(table.length);
+        while (!Number.isFinite(table[codes[i]!]!));
       return new Tensor(shape, dtype, codes);
     }
   }
@@ -33,7 +47,13 @@ function value(t: Tensor, i: number): number {
 }
 
 describe('reference matmul: every layout is the definition on the stored operands', () => {
-  const shapes: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [7, 1, 4], [1, 6, 9], [5, 4, 1]];
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [3, 5, 7],
+    [7, 1, 4],
+    [1, 6, 9],
+    [5, 4, 1],
+  ];
   for (const dtype of ['f32', 'f64', 'i8', 'bf16', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2'] as Dt[]) {
     test(dtype, () => {
       const rng = new Rng(11);
@@ -66,9 +86,18 @@ describe('reference matmul: every layout is the definition on the stored operand
 
   test('errors: contraction dimensions (naming the layout) and dtypes', () => {
     const a = new Tensor([2, 3], 'f32', new Float32Array(6));
-    assert.throws(() => be.matmul(a, new Tensor([2, 4], 'f32', new Float32Array(8))), (e) => e instanceof HaloError && e.code === 'E_SHAPE' && /A·B with A \[2, 3\] and B \[2, 4\]/.test(e.message));
-    assert.throws(() => be.matmul(a, new Tensor([3, 4], 'f32', new Float32Array(12)), { aT: true }), (e) => e instanceof HaloError && e.code === 'E_SHAPE' && /Aᵀ·B/.test(e.message));
+    assert.throws(
+      () => be.matmul(a, new Tensor([2, 4], 'f32', new Float32Array(8))),
+      (e) => e instanceof HaloError && e.code === 'E_SHAPE' && /A·B with A \[2, 3\] and B \[2, 4\]/.test(e.message),
+    );
+    assert.throws(
+      () => be.matmul(a, new Tensor([3, 4], 'f32', new Float32Array(12)), { aT: true }),
+      (e) => e instanceof HaloError && e.code === 'E_SHAPE' && /Aᵀ·B/.test(e.message),
+    );
     assert.doesNotThrow(() => be.matmul(a, new Tensor([2, 4], 'f32', new Float32Array(8)), { aT: true }));
-    assert.throws(() => be.matmul(a, new Tensor([3, 4], 'i8', new Int8Array(12))), (e) => e instanceof HaloError && e.code === 'E_DTYPE');
+    assert.throws(
+      () => be.matmul(a, new Tensor([3, 4], 'i8', new Int8Array(12))),
+      (e) => e instanceof HaloError && e.code === 'E_DTYPE',
+    );
   });
 });

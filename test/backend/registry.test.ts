@@ -35,7 +35,13 @@ function step(be: Backend) {
   const before = model.forwardBackward(batch, 1);
   const nn = nnKernels(be);
   for (const p of model.parameters()) {
-    nn.adamwUpdate(p.data, p.grad!, new Float32Array(p.data.length), new Float32Array(p.data.length), 1, { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+    nn.adamwUpdate(p.data, p.grad!, new Float32Array(p.data.length), new Float32Array(p.data.length), 1, {
+      lr: 1e-2,
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 1e-8,
+      weightDecay: 0.1,
+    });
   }
   model.weightsChanged();
   const after = model.loss(batch);
@@ -67,7 +73,10 @@ describe('backend registry', () => {
     const be = getBackend('counting');
     assert.equal(be.name, 'counting');
     assert.equal(getBackend('counting'), be); // built once
-    assert.equal(withEnv('counting', () => getBackend()), be);
+    assert.equal(
+      withEnv('counting', () => getBackend()),
+      be,
+    );
     assert.equal(nnKernels(be), referenceNnKernels); // no kernels of its own: the reference's
     gemmCounts.clear();
     const got = step(be);

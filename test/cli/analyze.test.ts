@@ -15,7 +15,11 @@ writeTinyModelFolder(model, { hidden: 32, layers: 2, heads: 4, kvHeads: 2, inter
 const data = ['--data', 'data/sql/train.jsonl::6', '--max-seq-len', '384', '--batch-size', '3'];
 
 describe('halo analyze / experiment', { concurrency: true }, () => {
-  for (const cmd of [['analyze', 'outliers'], ['analyze', 'gradients'], ['experiment', 'ablation']]) {
+  for (const cmd of [
+    ['analyze', 'outliers'],
+    ['analyze', 'gradients'],
+    ['experiment', 'ablation'],
+  ]) {
     test(`${cmd.join(' ')} --help`, async () => {
       const r = await halo(...cmd, '--help');
       assert.equal(r.code, 0, r.err);
@@ -26,7 +30,23 @@ describe('halo analyze / experiment', { concurrency: true }, () => {
 
   test('analyze outliers writes JSON + SVGs; injected outliers are flattened by the matching rotation', async () => {
     const out = path.join(tmp, 'outliers');
-    const r = await halo('analyze', 'outliers', '--model', model, ...data, '--layer', '1', '--module', 'k_proj', '--step', '1', '--inject-outliers', '30', '--out', out);
+    const r = await halo(
+      'analyze',
+      'outliers',
+      '--model',
+      model,
+      ...data,
+      '--layer',
+      '1',
+      '--module',
+      'k_proj',
+      '--step',
+      '1',
+      '--inject-outliers',
+      '30',
+      '--out',
+      out,
+    );
     assert.equal(r.code, 0, r.err);
     for (const f of ['outliers.json', 'outliers.svg', 'outliers-injected.svg']) assert.ok(fs.existsSync(path.join(out, f)), f);
     assert.match(fs.readFileSync(path.join(out, 'outliers.svg'), 'utf8'), /^<svg[\s\S]*<path d="M/);
@@ -43,11 +63,24 @@ describe('halo analyze / experiment', { concurrency: true }, () => {
 
   test('analyze gradients: FP32 rerun is 1, one row per setting, files written', async () => {
     const out = path.join(tmp, 'gradients');
-    const r = await halo('analyze', 'gradients', '--model', model, ...data, '--settings', 'backward-only-int8,forward-only-int8,forward-only-hadamard-int8,halo2-int8', '--out', out);
+    const r = await halo(
+      'analyze',
+      'gradients',
+      '--model',
+      model,
+      ...data,
+      '--settings',
+      'backward-only-int8,forward-only-int8,forward-only-hadamard-int8,halo2-int8',
+      '--out',
+      out,
+    );
     assert.equal(r.code, 0, r.err);
     const j = JSON.parse(fs.readFileSync(path.join(out, 'gradients.json'), 'utf8'));
     assert.ok(Math.abs(j.fp32Rerun.mean - 1) < 1e-9, String(j.fp32Rerun.mean));
-    assert.deepEqual(j.settings.map((s: { id: string }) => s.id), ['backward-only-int8', 'forward-only-int8', 'forward-only-hadamard-int8', 'halo2-int8']);
+    assert.deepEqual(
+      j.settings.map((s: { id: string }) => s.id),
+      ['backward-only-int8', 'forward-only-int8', 'forward-only-hadamard-int8', 'halo2-int8'],
+    );
     for (const s of j.settings) {
       assert.equal(s.layers.length, 2);
       assert.ok(s.mean > 0 && s.mean < 1, `${s.id} ${s.mean}`);
@@ -58,11 +91,38 @@ describe('halo analyze / experiment', { concurrency: true }, () => {
 
   test('experiment ablation: a row per configuration with finite numbers; bad --configs exits 2', async () => {
     const out = path.join(tmp, 'ablation');
-    const r = await halo('experiment', 'ablation', '--model', model, '--configs', 'fp32,halo2-int8', '--steps', '2', '--batch-size', '2', '--max-examples', '6',
-      '--max-seq-len', '384', '--eval-loss-limit', '3', '--eval-limit', '2', '--max-new-tokens', '3', '--seeds', '2', '--out', out);
+    const r = await halo(
+      'experiment',
+      'ablation',
+      '--model',
+      model,
+      '--configs',
+      'fp32,halo2-int8',
+      '--steps',
+      '2',
+      '--batch-size',
+      '2',
+      '--max-examples',
+      '6',
+      '--max-seq-len',
+      '384',
+      '--eval-loss-limit',
+      '3',
+      '--eval-limit',
+      '2',
+      '--max-new-tokens',
+      '3',
+      '--seeds',
+      '2',
+      '--out',
+      out,
+    );
     assert.equal(r.code, 0, r.err);
     const j = JSON.parse(fs.readFileSync(path.join(out, 'ablation.json'), 'utf8'));
-    assert.deepEqual(j.rows.map((x: { config: string }) => x.config), ['fp32', 'halo2-int8']);
+    assert.deepEqual(
+      j.rows.map((x: { config: string }) => x.config),
+      ['fp32', 'halo2-int8'],
+    );
     assert.equal(j.runs.length, 4);
     for (const row of j.rows) {
       assert.equal(row.seeds, 2);
@@ -78,17 +138,46 @@ describe('halo analyze / experiment', { concurrency: true }, () => {
     assert.match(bad.err, /unknown --configs entry 'halo9-int8'/);
   });
 
-  test('experiment ablation --peft lora: default PEFT rows are Table 4\'s, adapters train on a frozen base', async () => {
+  test("experiment ablation --peft lora: default PEFT rows are Table 4's, adapters train on a frozen base", async () => {
     const out = path.join(tmp, 'ablation-peft');
     const help = await halo('experiment', 'ablation', '--help');
     assert.match(help.out, /--peft <str>.*\(one of: lora, hut\)/);
-    const r = await halo('experiment', 'ablation', '--model', model, '--peft', 'lora', '--configs', 'bf16,halo2-int8', '--steps', '2', '--batch-size', '2', '--max-examples', '4',
-      '--max-seq-len', '384', '--eval-loss-limit', '2', '--eval-limit', '1', '--max-new-tokens', '2', '--lr', '0.01', '--out', out);
+    const r = await halo(
+      'experiment',
+      'ablation',
+      '--model',
+      model,
+      '--peft',
+      'lora',
+      '--configs',
+      'bf16,halo2-int8',
+      '--steps',
+      '2',
+      '--batch-size',
+      '2',
+      '--max-examples',
+      '4',
+      '--max-seq-len',
+      '384',
+      '--eval-loss-limit',
+      '2',
+      '--eval-limit',
+      '1',
+      '--max-new-tokens',
+      '2',
+      '--lr',
+      '0.01',
+      '--out',
+      out,
+    );
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /LORA adapters on a frozen base/);
     const j = JSON.parse(fs.readFileSync(path.join(out, 'ablation.json'), 'utf8'));
     assert.equal(j.settings.peft, 'lora');
-    assert.deepEqual(j.rows.map((x: { config: string }) => x.config), ['bf16', 'halo2-int8']);
+    assert.deepEqual(
+      j.rows.map((x: { config: string }) => x.config),
+      ['bf16', 'halo2-int8'],
+    );
     for (const row of j.rows) assert.ok(Number.isFinite(row.evalLoss.mean) && row.tokensPerSecond > 0);
   });
 });

@@ -90,8 +90,16 @@ describe('numeric flags are checked before anything is written', () => {
   });
 
   test('FILE:5:2 is an error naming the spec; a range past the end too', async () => {
-    await refuses(finetuneCommand, ['--model', model, '--data', `${data}:5:2`, '--out', out], /data spec '.*data\.jsonl:5:2' selects no rows: FROM 5 is not before TO 2/);
-    await refuses(finetuneCommand, ['--model', model, '--data', `${data}:50:60`, '--out', out], /data spec '.*data\.jsonl:50:60' selects no rows: .* has 8 records/);
+    await refuses(
+      finetuneCommand,
+      ['--model', model, '--data', `${data}:5:2`, '--out', out],
+      /data spec '.*data\.jsonl:5:2' selects no rows: FROM 5 is not before TO 2/,
+    );
+    await refuses(
+      finetuneCommand,
+      ['--model', model, '--data', `${data}:50:60`, '--out', out],
+      /data spec '.*data\.jsonl:50:60' selects no rows: .* has 8 records/,
+    );
   });
 });
 
@@ -113,14 +121,17 @@ describe('one-line errors for a bad --out and a config with fewer layers than th
     assert.match(rs[2].err, /^halo pretrain: --out .*a-file is a file, not a folder/m);
   });
 
-  test('num_hidden_layers below the weights\' layers is an error naming the extra tensors', async () => {
+  test("num_hidden_layers below the weights' layers is an error naming the extra tensors", async () => {
     const short = path.join(tmp, 'short');
     fs.cpSync(model, short, { recursive: true });
     const cfgFile = path.join(short, 'config.json');
     fs.writeFileSync(cfgFile, JSON.stringify({ ...JSON.parse(fs.readFileSync(cfgFile, 'utf8')), num_hidden_layers: 2 }));
     const r = await halo('finetune', '--model', short, '--data', data, '--out', path.join(tmp, 'short-out'), '--max-steps', '1');
     assert.equal(r.code, 2, r.err);
-    assert.match(r.err, /short: tensors do not match config\.json \(1 more layer than config\.json's num_hidden_layers \(extra tensors model\.layers\.2\.input_layernorm\.weight, model\.layers\.2\.\S+, model\.layers\.2\.\S+ … \(9 in all\)\)\)/);
+    assert.match(
+      r.err,
+      /short: tensors do not match config\.json \(1 more layer than config\.json's num_hidden_layers \(extra tensors model\.layers\.2\.input_layernorm\.weight, model\.layers\.2\.\S+, model\.layers\.2\.\S+ … \(9 in all\)\)\)/,
+    );
     assert.equal(fs.existsSync(path.join(tmp, 'short-out', 'run.json')), false);
   });
 });

@@ -162,7 +162,7 @@ describe('the registered commands', () => {
       const seen = new Map<string, string>();
       for (const s of c.options) {
         for (const n of [s.name, ...(s.aliases ?? []), ...(s.type === 'boolean' ? [`no-${s.name}`] : [])]) {
-          assert.ok(!seen.has(n) || n.startsWith('no-') && seen.get(n) === n, `${c.name}: --${n} is declared twice`);
+          assert.ok(!seen.has(n) || (n.startsWith('no-') && seen.get(n) === n), `${c.name}: --${n} is declared twice`);
           seen.set(n, s.name);
         }
       }
@@ -170,7 +170,7 @@ describe('the registered commands', () => {
     }
   });
 
-  it('use one name per concept: the retired names are nobody\'s current name, and --out is always a path', () => {
+  it("use one name per concept: the retired names are nobody's current name, and --out is always a path", () => {
     const retired = new Set(['seq-len', 'limit', 'eval-examples', 'in']);
     for (const c of COMMANDS) {
       for (const s of c.options) {
@@ -219,7 +219,10 @@ describe('main', () => {
 
   it('exits 2 with one line naming an unknown option or a stray word, without running the command', async () => {
     ran = null;
-    for (const [argv, re] of [[['probe', '--bogus'], /unknown option --bogus/], [['probe', 'stray'], /unexpected argument 'stray'/]] as const) {
+    for (const [argv, re] of [
+      [['probe', '--bogus'], /unknown option --bogus/],
+      [['probe', 'stray'], /unexpected argument 'stray'/],
+    ] as const) {
       const r = await runMain([...argv], [probe]);
       assert.equal(r.code, 2);
       assert.match(r.err, re);
@@ -271,7 +274,10 @@ describe('halo finetune (the CLI as a user runs it)', () => {
   it('a stray word exits 2 with one line naming it', async () => {
     const r = await halo(...base, '--debug-data', 'stray');
     assert.equal(r.code, 2);
-    assert.equal(r.err, "halo finetune: unexpected argument 'stray' after the switch --debug-data, which takes no value (write --debug-data=false or --no-debug-data to turn it off)\n");
+    assert.equal(
+      r.err,
+      "halo finetune: unexpected argument 'stray' after the switch --debug-data, which takes no value (write --debug-data=false or --no-debug-data to turn it off)\n",
+    );
     assert.equal(r.out, '');
   });
 });

@@ -7,10 +7,26 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 
 test('bench linear --json on outlier inputs', () => {
-  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'linear', '--in-features', '256', '--out-features', '256', '--tokens', '128', '--json', '--backend', 'reference'], { encoding: 'utf8' });
+  const out = execFileSync(
+    process.execPath,
+    ['bin/halo.js', 'bench', 'linear', '--in-features', '256', '--out-features', '256', '--tokens', '128', '--json', '--backend', 'reference'],
+    { encoding: 'utf8' },
+  );
   const rows = JSON.parse(out) as {
-    level: string; format: string; relErrY: number; relErrEX: number; relErrG: number; fwdMs: number; bwdMs: number;
-    totalMs: number; gemmMs: number; hadQuantMs: number; transposeMs: number; gemmTops: Record<string, number>; vsFp32: number; vsBf16: number;
+    level: string;
+    format: string;
+    relErrY: number;
+    relErrEX: number;
+    relErrG: number;
+    fwdMs: number;
+    bwdMs: number;
+    totalMs: number;
+    gemmMs: number;
+    hadQuantMs: number;
+    transposeMs: number;
+    gemmTops: Record<string, number>;
+    vsFp32: number;
+    vsBf16: number;
   }[];
   for (const r of rows) {
     for (const k of ['relErrY', 'relErrEX', 'relErrG', 'fwdMs', 'bwdMs', 'totalMs', 'gemmMs', 'hadQuantMs', 'transposeMs', 'vsFp32', 'vsBf16'] as const) {
@@ -36,9 +52,16 @@ test('bench linear --json on outlier inputs', () => {
 });
 
 test('bench linear --quick --levels switchback,jetfire,halo2 --formats int8 --json: a row per method, HALO-2 E_X below Jetfire', () => {
-  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'linear', '--quick', '--levels', 'switchback,jetfire,halo2', '--formats', 'int8', '--json'], { encoding: 'utf8' });
+  const out = execFileSync(
+    process.execPath,
+    ['bin/halo.js', 'bench', 'linear', '--quick', '--levels', 'switchback,jetfire,halo2', '--formats', 'int8', '--json'],
+    { encoding: 'utf8' },
+  );
   const rows = JSON.parse(out) as { level: string; format: string; relErrY: number; relErrEX: number; relErrG: number; gemmTops: Record<string, number> }[];
-  assert.deepEqual(rows.map((r) => `${r.level} ${r.format}`), ['switchback int8', 'jetfire int8', 'halo2 int8']);
+  assert.deepEqual(
+    rows.map((r) => `${r.level} ${r.format}`),
+    ['switchback int8', 'jetfire int8', 'halo2 int8'],
+  );
   for (const r of rows) for (const k of ['relErrY', 'relErrEX', 'relErrG'] as const) assert.ok(Number.isFinite(r[k]) && r[k] > 0, `${r.level} ${k}`);
   const [sb, jf, h2] = rows;
   // SwitchBack: int8 forward/E_X GEMMs and a bf16 G; Jetfire's tile scales take the dequantized f32 path.
@@ -59,8 +82,29 @@ test('bench linear rejects a bad level with exit code 2', () => {
 });
 
 test('bench linear --no-errors: timing only, the error fields are null in JSON', () => {
-  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'linear', '--in-features', '64', '--out-features', '64', '--tokens', '16', '--levels', 'none,halo2',
-    '--formats', 'int8', '--no-errors', '--json', '--backend', 'reference'], { encoding: 'utf8' });
+  const out = execFileSync(
+    process.execPath,
+    [
+      'bin/halo.js',
+      'bench',
+      'linear',
+      '--in-features',
+      '64',
+      '--out-features',
+      '64',
+      '--tokens',
+      '16',
+      '--levels',
+      'none,halo2',
+      '--formats',
+      'int8',
+      '--no-errors',
+      '--json',
+      '--backend',
+      'reference',
+    ],
+    { encoding: 'utf8' },
+  );
   const rows = JSON.parse(out) as { relErrY: number | null; relErrEX: number | null; relErrG: number | null; totalMs: number; gemmMs: number }[];
   assert.equal(rows.length, 3);
   for (const r of rows) {
@@ -70,10 +114,35 @@ test('bench linear --no-errors: timing only, the error fields are null in JSON',
 });
 
 test('bench linear --tokens LIST: each count in turn, speed-ups over the BF16 row of the same count, and a method × count table', () => {
-  const args = ['bin/halo.js', 'bench', 'linear', '--in-features', '32', '--out-features', '32', '--tokens', '8,16', '--levels', 'none,switchback,jetfire,halo2',
-    '--formats', 'int8', '--no-errors', '--backend', 'reference'];
-  const rows = JSON.parse(execFileSync(process.execPath, [...args, '--json'], { encoding: 'utf8' })) as { tokens: number; level: string; format: string; totalMs: number; vsBf16: number }[];
-  assert.deepEqual(rows.map((r) => `${r.tokens} ${r.level} ${r.format}`), [8, 16].flatMap((t) => ['none fp32', 'none bf16', 'switchback int8', 'jetfire int8', 'halo2 int8'].map((c) => `${t} ${c}`)));
+  const args = [
+    'bin/halo.js',
+    'bench',
+    'linear',
+    '--in-features',
+    '32',
+    '--out-features',
+    '32',
+    '--tokens',
+    '8,16',
+    '--levels',
+    'none,switchback,jetfire,halo2',
+    '--formats',
+    'int8',
+    '--no-errors',
+    '--backend',
+    'reference',
+  ];
+  const rows = JSON.parse(execFileSync(process.execPath, [...args, '--json'], { encoding: 'utf8' })) as {
+    tokens: number;
+    level: string;
+    format: string;
+    totalMs: number;
+    vsBf16: number;
+  }[];
+  assert.deepEqual(
+    rows.map((r) => `${r.tokens} ${r.level} ${r.format}`),
+    [8, 16].flatMap((t) => ['none fp32', 'none bf16', 'switchback int8', 'jetfire int8', 'halo2 int8'].map((c) => `${t} ${c}`)),
+  );
   for (const t of [8, 16]) {
     const group = rows.filter((r) => r.tokens === t);
     const bf16 = group.find((r) => r.format === 'bf16')!;
@@ -83,11 +152,18 @@ test('bench linear --tokens LIST: each count in turn, speed-ups over the BF16 ro
   const text = execFileSync(process.execPath, args, { encoding: 'utf8' });
   assert.match(text, /^linear 32×32, 8, 16 tokens/);
   assert.match(text, /\ntokens +level +format/);
-  assert.match(text, /\nspeed-up over BF16 +8 tokens +16 tokens\n[- ]+\nSwitchBack INT8 +\d+\.\d\d× +\d+\.\d\d×\nJetfire INT8 +\d+\.\d\d× +\d+\.\d\d×\nHALO2 INT8 +\d+\.\d\d× +\d+\.\d\d×\n$/);
+  assert.match(
+    text,
+    /\nspeed-up over BF16 +8 tokens +16 tokens\n[- ]+\nSwitchBack INT8 +\d+\.\d\d× +\d+\.\d\d×\nJetfire INT8 +\d+\.\d\d× +\d+\.\d\d×\nHALO2 INT8 +\d+\.\d\d× +\d+\.\d\d×\n$/,
+  );
 });
 
 test('bench linear rejects a bad --tokens list with exit code 2', () => {
-  for (const [tokens, message] of [['0', /--tokens entry '0' is not a positive integer/], ['16,16', /--tokens names 16 twice/], ['8,abc', /--tokens entry 'abc'/]] as const) {
+  for (const [tokens, message] of [
+    ['0', /--tokens entry '0' is not a positive integer/],
+    ['16,16', /--tokens names 16 twice/],
+    ['8,abc', /--tokens entry 'abc'/],
+  ] as const) {
     assert.throws(
       () => execFileSync(process.execPath, ['bin/halo.js', 'bench', 'linear', '--tokens', tokens], { encoding: 'utf8', stdio: 'pipe' }),
       (e: { status: number; stderr: string }) => e.status === 2 && message.test(e.stderr),

@@ -11,14 +11,21 @@ import type { StepBenchRow } from '../../src/cli/commands/bench-step.ts';
 const TINY = ['--layers', '1', '--hidden', '64', '--intermediate', '96', '--heads', '4', '--kv-heads', '2', '--seq', '16', '--batch', '2', '--vocab', '300'];
 
 test('bench step --json: every configuration row, saved activations vs FP32, loss ≈ ln V', () => {
-  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'step', ...TINY, '--steps', '1', '--warmup', '0',
-    '--configs', 'fp32,bf16,halo2-int8', '--json'], { encoding: 'utf8' });
+  const out = execFileSync(
+    process.execPath,
+    ['bin/halo.js', 'bench', 'step', ...TINY, '--steps', '1', '--warmup', '0', '--configs', 'fp32,bf16,halo2-int8', '--json'],
+    { encoding: 'utf8' },
+  );
   const { shape, rows } = JSON.parse(out) as { shape: { seq: number; batch: number }; rows: StepBenchRow[] };
   assert.equal(shape.seq, 16);
-  assert.deepEqual(rows.map((r) => r.config), ['fp32', 'bf16', 'halo2-int8']);
+  assert.deepEqual(
+    rows.map((r) => r.config),
+    ['fp32', 'bf16', 'halo2-int8'],
+  );
   for (const r of rows) {
     assert.equal(r.tokens, 32);
-    for (const k of ['stepMs', 'fwdBwdMs', 'optimMs', 'tokensPerSec', 'peakRssMiB', 'loss'] as const) assert.ok(Number.isFinite(r[k]) && r[k] > 0, `${r.config} ${k}`);
+    for (const k of ['stepMs', 'fwdBwdMs', 'optimMs', 'tokensPerSec', 'peakRssMiB', 'loss'] as const)
+      assert.ok(Number.isFinite(r[k]) && r[k] > 0, `${r.config} ${k}`);
     assert.ok(Math.abs(r.tokensPerSec - r.tokens / (r.stepMs / 1000)) < 1e-6 * r.tokensPerSec);
     assert.ok(Math.abs(r.loss - Math.log(300)) < 0.5, `${r.config} first loss ${r.loss} vs ln 300`);
     // FP32 path: the f32 inputs of q/k/v (shared), o, gate/up (shared), down per layer.
@@ -34,12 +41,21 @@ test('bench step --json: every configuration row, saved activations vs FP32, los
 
 test('bench compare ratios: halo tokens/s over PyTorch tokens/s per configuration', () => {
   const row = (config: string, tps: number) => ({ config, label: config, tokensPerSec: tps }) as StepBenchRow;
-  const torch = { torch: 'x', threads: 2, rows: [{ config: 'fp32', tokensPerSec: 100 }, { config: 'bf16', tokensPerSec: 400 }] } as TorchStepResult;
+  const torch = {
+    torch: 'x',
+    threads: 2,
+    rows: [
+      { config: 'fp32', tokensPerSec: 100 },
+      { config: 'bf16', tokensPerSec: 400 },
+    ],
+  } as TorchStepResult;
   assert.deepEqual(compareRatios([row('fp32', 50), row('halo2-int8', 800)], torch), [
     { config: 'fp32', label: 'fp32', vsTorchFp32: 0.5, vsTorchBf16: 0.125 },
     { config: 'halo2-int8', label: 'halo2-int8', vsTorchFp32: 8, vsTorchBf16: 2 },
   ]);
-  assert.deepEqual(compareRatios([row('fp32', 50)], { ...torch, rows: [torch.rows[0]!] }), [{ config: 'fp32', label: 'fp32', vsTorchFp32: 0.5, vsTorchBf16: null }]);
+  assert.deepEqual(compareRatios([row('fp32', 50)], { ...torch, rows: [torch.rows[0]!] }), [
+    { config: 'fp32', label: 'fp32', vsTorchFp32: 0.5, vsTorchBf16: null },
+  ]);
 });
 
 test('bench compare without PyTorch fails with a message that says how to get it', () => {
@@ -50,13 +66,21 @@ test('bench compare without PyTorch fails with a message that says how to get it
 
 const torchOk = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
 
-test('bench compare --json runs bench/torch_step.py next to halo on the same shape', { skip: torchOk ? false : '/usr/bin/python3 cannot import torch (apt-get install python3-torch)' }, () => {
-  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'compare', ...TINY, '--steps', '1', '--warmup', '0', '--threads', '1',
-    '--configs', 'fp32,halo2-int8', '--json'], { encoding: 'utf8' });
+test('bench compare --json runs bench/torch_step.py next to halo on the same shape', {
+  skip: torchOk ? false : '/usr/bin/python3 cannot import torch (apt-get install python3-torch)',
+}, () => {
+  const out = execFileSync(
+    process.execPath,
+    ['bin/halo.js', 'bench', 'compare', ...TINY, '--steps', '1', '--warmup', '0', '--threads', '1', '--configs', 'fp32,halo2-int8', '--json'],
+    { encoding: 'utf8' },
+  );
   const res = JSON.parse(out) as { threads: number; torch: TorchStepResult; halo: StepBenchRow[]; ratios: ReturnType<typeof compareRatios> };
   assert.equal(res.threads, 1);
   assert.equal(res.torch.threads, 1);
-  assert.deepEqual(res.torch.rows.map((r) => r.config), ['fp32', 'bf16']);
+  assert.deepEqual(
+    res.torch.rows.map((r) => r.config),
+    ['fp32', 'bf16'],
+  );
   for (const r of res.torch.rows) {
     assert.equal(r.tokens, 32);
     assert.ok(r.tokensPerSec > 0);
@@ -71,12 +95,18 @@ test('bench compare rejects an unknown --torch-configs entry', () => {
   assert.match(r.stderr, /--torch-configs must list fp32 and\/or bf16, got 'fp32,fp64'/);
 });
 
-test('bench step --profile: the GEMM floor is the step\'s GEMM operations at the measured standalone rates', () => {
-  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'step', ...TINY, '--steps', '1', '--warmup', '0',
-    '--configs', 'halo2-int8', '--profile', '--json'], { encoding: 'utf8' });
+test("bench step --profile: the GEMM floor is the step's GEMM operations at the measured standalone rates", () => {
+  const out = execFileSync(
+    process.execPath,
+    ['bin/halo.js', 'bench', 'step', ...TINY, '--steps', '1', '--warmup', '0', '--configs', 'halo2-int8', '--profile', '--json'],
+    { encoding: 'utf8' },
+  );
   const r = (JSON.parse(out) as { rows: StepBenchRow[] }).rows[0]!;
   const gemms = r.profile!.filter((p) => p.op.startsWith('gemm '));
-  assert.ok(gemms.some((p) => p.op === 'gemm i8'), 'the INT8 step runs s8 GEMMs');
+  assert.ok(
+    gemms.some((p) => p.op === 'gemm i8'),
+    'the INT8 step runs s8 GEMMs',
+  );
   for (const p of gemms) assert.ok(r.gemmRates![p.op.slice(5)]! > 0, `a standalone rate for ${p.op}`);
   const expected = gemms.reduce((a, p) => a + (p.tops! * p.msPerStep) / r.gemmRates![p.op.slice(5)]!, 0);
   assert.ok(Math.abs(r.gemmFloorMs! - expected) <= 1e-9 * expected && expected > 0);

@@ -18,7 +18,10 @@ const b = write('b.jsonl', ['b0', 'b1', 'b2', 'b3']);
 
 test('a data list is read in order, each file with its own row range', () => {
   const r = readDataSpecs(`${a}, ${b}:1:3`);
-  assert.deepEqual(r.records.map((x) => (x.kind === 'text' ? x.text : '?')), ['a0', 'a1', 'b1', 'b2']);
+  assert.deepEqual(
+    r.records.map((x) => (x.kind === 'text' ? x.text : '?')),
+    ['a0', 'a1', 'b1', 'b2'],
+  );
   const lines = r.summary.split('\n');
   assert.equal(r.source, `${a},${b}`, 'the files, without their row ranges');
   assert.equal(lines.length, 2);
@@ -26,6 +29,9 @@ test('a data list is read in order, each file with its own row range', () => {
 });
 
 test('an empty list or a missing file is an error that names it', () => {
-  assert.throws(() => readDataSpecs(' , '), (e: unknown) => e instanceof HaloError && /no data file/.test(e.message));
+  assert.throws(
+    () => readDataSpecs(' , '),
+    (e: unknown) => e instanceof HaloError && /no data file/.test(e.message),
+  );
   assert.throws(() => readDataSpecs(`${a},${path.join(dir, 'missing.jsonl')}`), /missing\.jsonl/);
 });

@@ -27,9 +27,17 @@ describe('halo eval / generate', { concurrency: true }, () => {
   test('eval --metric sql --json reports both accuracies and the example pairs', async () => {
     const r = await halo('eval', '--model', model, '--data', 'data/sql/eval.jsonl', '--metric', 'sql', '--eval-limit', '3', '--max-new-tokens', '8', '--json');
     assert.equal(r.code, 0, r.err);
-    const j = JSON.parse(r.out) as { items: number; scores: { scorer: string; accuracy: number; total: number }[]; examples: { reference: string; prediction: string }[]; generatedTokens: number };
+    const j = JSON.parse(r.out) as {
+      items: number;
+      scores: { scorer: string; accuracy: number; total: number }[];
+      examples: { reference: string; prediction: string }[];
+      generatedTokens: number;
+    };
     assert.equal(j.items, 3);
-    assert.deepEqual(j.scores.map((s) => s.scorer), ['sql-exact', 'sql-normalized']);
+    assert.deepEqual(
+      j.scores.map((s) => s.scorer),
+      ['sql-exact', 'sql-normalized'],
+    );
     for (const s of j.scores) assert.ok(s.accuracy >= 0 && s.accuracy <= 1 && s.total === 3);
     assert.equal(j.examples.length, 3);
     assert.match(j.examples[0]!.reference, /^SELECT name FROM table_name_48/);

@@ -13,7 +13,24 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-compare-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const model = path.join(tmp, 'tiny');
 writeTinyModelFolder(model, { hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 48, std: 0.1, seed: 4 });
-const small = ['--model', model, '--seeds', '1', '--steps', '1', '--batch-size', '2', '--max-seq-len', '384', '--eval-loss-limit', '2', '--eval-limit', '1', '--max-new-tokens', '2'];
+const small = [
+  '--model',
+  model,
+  '--seeds',
+  '1',
+  '--steps',
+  '1',
+  '--batch-size',
+  '2',
+  '--max-seq-len',
+  '384',
+  '--eval-loss-limit',
+  '2',
+  '--eval-limit',
+  '1',
+  '--max-new-tokens',
+  '2',
+];
 
 describe('halo experiment compare', { concurrency: true }, () => {
   test('--help lists the flags and the per-task defaults', async () => {
@@ -26,11 +43,30 @@ describe('halo experiment compare', { concurrency: true }, () => {
 
   test('two tasks × two methods: finite rows, the markdown table on stdout, and --speed at a tiny shape', async () => {
     const out = path.join(tmp, 'cmp');
-    const r = await halo('experiment', 'compare', ...small, '--tasks', 'sql,arith', '--methods', 'bf16,halo2-int8',
-      '--speed', '--speed-features', '32', '--speed-tokens', '8,16', '--speed-reps', '1', '--out', out);
+    const r = await halo(
+      'experiment',
+      'compare',
+      ...small,
+      '--tasks',
+      'sql,arith',
+      '--methods',
+      'bf16,halo2-int8',
+      '--speed',
+      '--speed-features',
+      '32',
+      '--speed-tokens',
+      '8,16',
+      '--speed-reps',
+      '1',
+      '--out',
+      out,
+    );
     assert.equal(r.code, 0, r.err);
     const j = JSON.parse(fs.readFileSync(path.join(out, 'compare.json'), 'utf8'));
-    assert.deepEqual(j.rows.map((x: { task: string; config: string }) => `${x.task} ${x.config}`), ['sql bf16', 'sql halo2-int8', 'arith bf16', 'arith halo2-int8']);
+    assert.deepEqual(
+      j.rows.map((x: { task: string; config: string }) => `${x.task} ${x.config}`),
+      ['sql bf16', 'sql halo2-int8', 'arith bf16', 'arith halo2-int8'],
+    );
     assert.equal(j.runs.length, 4);
     assert.deepEqual(j.settings.perTask.arith.steps, 1, '--steps overrides every task');
     for (const row of j.rows) {
@@ -45,8 +81,10 @@ describe('halo experiment compare', { concurrency: true }, () => {
     assert.match(r.out, /\| arith \| HALO2 INT8 \| 1 \| \d+\.\d{4} \| [+-]\d+\.\d{2}% \| \d+\.\d \|/);
     assert.equal(fs.readFileSync(path.join(out, 'compare.md'), 'utf8'), r.out);
     // Speed: FP32, BF16 and HALO-2 INT8 at each token count, speed-ups within each count.
-    assert.deepEqual(j.speed.rows.map((x: { tokens: number; level: string; format: string }) => `${x.tokens} ${x.level} ${x.format}`),
-      ['8 none fp32', '8 none bf16', '8 halo2 int8', '16 none fp32', '16 none bf16', '16 halo2 int8']);
+    assert.deepEqual(
+      j.speed.rows.map((x: { tokens: number; level: string; format: string }) => `${x.tokens} ${x.level} ${x.format}`),
+      ['8 none fp32', '8 none bf16', '8 halo2 int8', '16 none fp32', '16 none bf16', '16 halo2 int8'],
+    );
     for (const x of j.speed.rows) assert.ok(x.totalMs > 0 && Number.isFinite(x.vsBf16));
     assert.match(r.out, /\| speed-up over BF16 \| 8 tokens \| 16 tokens \|\n\|---\|---\|---\|\n\| HALO2 INT8 \| \d+\.\d\d× \| \d+\.\d\d× \|/);
     assert.ok(!fs.existsSync(path.join(out, 'sql', 'bf16-seed0', 'checkpoints')), 'checkpoints are removed');
@@ -58,7 +96,10 @@ describe('halo experiment compare', { concurrency: true }, () => {
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out, fs.readFileSync(path.join(out, 'compare.json'), 'utf8'));
     const j = JSON.parse(r.out);
-    assert.deepEqual(j.rows.map((x: { label: string }) => x.label), ['SwitchBack INT8']);
+    assert.deepEqual(
+      j.rows.map((x: { label: string }) => x.label),
+      ['SwitchBack INT8'],
+    );
     assert.equal(j.rows[0].vsBf16, null, 'no BF16 run to pair with');
     assert.equal(j.speed, null);
   });

@@ -19,8 +19,31 @@ describe('--grad-dtype', { concurrency: true }, () => {
   });
 
   test('pretrain --grad-dtype bf16 trains', async () => {
-    const r = await halo('pretrain', '--init', model, '--data', text, '--tokens', '256', '--max-seq-len', '32', '--batch-size', '2',
-      '--level', 'none', '--format', 'fp32', '--warmup-steps', '1', '--save-every', '0', '--grad-dtype', 'bf16', '--out', path.join(tmp, 'pt'));
+    const r = await halo(
+      'pretrain',
+      '--init',
+      model,
+      '--data',
+      text,
+      '--tokens',
+      '256',
+      '--max-seq-len',
+      '32',
+      '--batch-size',
+      '2',
+      '--level',
+      'none',
+      '--format',
+      'fp32',
+      '--warmup-steps',
+      '1',
+      '--save-every',
+      '0',
+      '--grad-dtype',
+      'bf16',
+      '--out',
+      path.join(tmp, 'pt'),
+    );
     assert.equal(r.code, 0, r.err);
   });
 
@@ -42,7 +65,23 @@ describe('--grad-dtype', { concurrency: true }, () => {
   });
 
   test('bench model --grad-dtype bf16: the JSON says so and the plan counts 2-byte gradients; --mode lora refuses it', async () => {
-    const r = await halo('bench', 'model', '--preset', 'smollm2-135m', '--layers', '1', '--seq', '16', '--steps', '1', '--warmup', '0', '--grad-dtype', 'bf16', '--json');
+    const r = await halo(
+      'bench',
+      'model',
+      '--preset',
+      'smollm2-135m',
+      '--layers',
+      '1',
+      '--seq',
+      '16',
+      '--steps',
+      '1',
+      '--warmup',
+      '0',
+      '--grad-dtype',
+      'bf16',
+      '--json',
+    );
     assert.equal(r.code, 0, r.err);
     const o = JSON.parse(r.out.trim().split('\n').pop()!);
     assert.equal(o.gradDtype, 'bf16');

@@ -20,7 +20,11 @@ const HALO_TINY = path.join(repoRoot, 'models/halo-tiny');
 
 function weightDigest(dir: string): string {
   const h = createHash('sha256');
-  for (const f of fs.readdirSync(dir).filter((f) => f.includes('safetensors')).sort()) h.update(f).update(fs.readFileSync(path.join(dir, f)));
+  for (const f of fs
+    .readdirSync(dir)
+    .filter((f) => f.includes('safetensors'))
+    .sort())
+    h.update(f).update(fs.readFileSync(path.join(dir, f)));
   return h.digest('hex');
 }
 
@@ -35,23 +39,37 @@ describe('halo init', { concurrency: true }, () => {
     const shards = files.filter((f) => /^model-\d{5}-of-\d{5}\.safetensors$/.test(f));
     assert.ok(shards.length >= 3, files.join(', '));
     assert.ok(files.includes('model.safetensors.index.json') && !files.includes('model.safetensors'));
-    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json']) assert.ok(files.includes(f), f);
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'])
+      assert.ok(files.includes(f), f);
     const index = JSON.parse(fs.readFileSync(path.join(out, 'model.safetensors.index.json'), 'utf8'));
     assert.equal(index.metadata.total_size, 31_852_224 * 2);
-    for (const s of shards) assert.ok(fs.statSync(path.join(out, s)).size < 5e6 || Object.values(index.weight_map).filter((v) => v === s).length === 1, `${s} is over 5 MB with several tensors`);
+    for (const s of shards)
+      assert.ok(
+        fs.statSync(path.join(out, s)).size < 5e6 || Object.values(index.weight_map).filter((v) => v === s).length === 1,
+        `${s} is over 5 MB with several tensors`,
+      );
 
     const m = loadModelFolder(out);
     assert.equal(m.dtype, 'bf16');
     assert.equal(m.config.vocab_size, 49152);
     assert.equal(m.config.num_hidden_layers, 1);
-    assert.deepEqual([...m.weights.keys()].sort(), expectedTensors(m.config).map((t) => t.name).sort());
+    assert.deepEqual(
+      [...m.weights.keys()].sort(),
+      expectedTensors(m.config)
+        .map((t) => t.name)
+        .sort(),
+    );
     for (const t of expectedTensors(m.config)) assert.deepEqual(m.weights.get(t.name)!.shape, t.shape, t.name);
     // transformers' init: norms 1, linears and embedding ~ N(0, initializer_range²)
     const f32 = loadModelFolder(out, { dtype: 'f32' }).weights;
     assert.ok(f32.get('model.norm.weight')!.data.every((v) => v === 1));
     const e = f32.get('model.embed_tokens.weight')!.data;
-    let s = 0, s2 = 0;
-    for (const v of e) { s += v; s2 += v * v; }
+    let s = 0,
+      s2 = 0;
+    for (const v of e) {
+      s += v;
+      s2 += v * v;
+    }
     const std = Math.sqrt(s2 / e.length - (s / e.length) ** 2);
     assert.ok(Math.abs(std - 1 / 24) < 1e-3, `embedding std ${std}, initializer_range 1/24`);
     assert.ok(Math.abs(s / e.length) < 1e-4);
@@ -99,7 +117,10 @@ describe('halo init', { concurrency: true }, () => {
     const again = await halo('init', '--preset', 'smollm2-135m', '--layers', '1', '--out', out, '--overwrite');
     assert.equal(again.code, 0, again.err);
     const files = fs.readdirSync(out).sort();
-    assert.deepEqual(files.filter((f) => f.includes('safetensors')), ['model.safetensors']);
+    assert.deepEqual(
+      files.filter((f) => f.includes('safetensors')),
+      ['model.safetensors'],
+    );
     assert.ok(files.includes('notes.txt'), 'files that are not model files are left alone');
     assert.equal(loadModelFolder(out).config.num_hidden_layers, 1);
   });

@@ -29,8 +29,31 @@ describe('--optimizer', { concurrency: true }, () => {
 
   test('pretrain --optimizer adamw-fp8 trains and checkpoints FP8 moments', async () => {
     const out = path.join(tmp, 'pt8');
-    const r = await halo('pretrain', '--init', model, '--data', text, '--tokens', '256', '--max-seq-len', '32', '--batch-size', '2',
-      '--level', 'none', '--format', 'fp32', '--warmup-steps', '1', '--save-every', '2', '--optimizer', 'adamw-fp8', '--out', out);
+    const r = await halo(
+      'pretrain',
+      '--init',
+      model,
+      '--data',
+      text,
+      '--tokens',
+      '256',
+      '--max-seq-len',
+      '32',
+      '--batch-size',
+      '2',
+      '--level',
+      'none',
+      '--format',
+      'fp32',
+      '--warmup-steps',
+      '1',
+      '--save-every',
+      '2',
+      '--optimizer',
+      'adamw-fp8',
+      '--out',
+      out,
+    );
     assert.equal(r.code, 0, r.err);
     const ck = loadCheckpoint(latestCheckpoint(out)!);
     assert.equal(ck.optimizer.kind, 'adamw-fp8');
@@ -51,8 +74,24 @@ describe('--optimizer', { concurrency: true }, () => {
     }
   });
 
-  test('bench model --optimizer adamw8bit: optimizer state bytes ≤ 0.27× adamw\'s, both in the JSON', async () => {
-    const r = await halo('bench', 'model', '--preset', 'smollm2-135m', '--layers', '1', '--seq', '16', '--steps', '1', '--warmup', '0', '--optimizer', 'adamw8bit', '--json');
+  test("bench model --optimizer adamw8bit: optimizer state bytes ≤ 0.27× adamw's, both in the JSON", async () => {
+    const r = await halo(
+      'bench',
+      'model',
+      '--preset',
+      'smollm2-135m',
+      '--layers',
+      '1',
+      '--seq',
+      '16',
+      '--steps',
+      '1',
+      '--warmup',
+      '0',
+      '--optimizer',
+      'adamw8bit',
+      '--json',
+    );
     assert.equal(r.code, 0, r.err);
     const o = JSON.parse(r.out.trim().split('\n').pop()!);
     assert.equal(o.optimizer, 'adamw8bit (blocks of 2048)');

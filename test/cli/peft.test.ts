@@ -16,9 +16,36 @@ const model = path.join(tmp, 'tiny');
 writeTinyModelFolder(model, { hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 48, std: 0.3, seed: 4 });
 
 const finetune = (method: string, out: string, ...extra: string[]) =>
-  halo('finetune', '--model', model, '--data', 'data/sql/train.jsonl::8', '--eval-data', 'data/sql/eval.jsonl::4', '--out', out,
-    '--peft', method, '--rank', '4', '--alpha', '8', '--max-steps', '3', '--batch-size', '2', '--warmup-steps', '0', '--lr', '2e-2',
-    '--level', 'halo2', '--format', 'int8', ...extra);
+  halo(
+    'finetune',
+    '--model',
+    model,
+    '--data',
+    'data/sql/train.jsonl::8',
+    '--eval-data',
+    'data/sql/eval.jsonl::4',
+    '--out',
+    out,
+    '--peft',
+    method,
+    '--rank',
+    '4',
+    '--alpha',
+    '8',
+    '--max-steps',
+    '3',
+    '--batch-size',
+    '2',
+    '--warmup-steps',
+    '0',
+    '--lr',
+    '2e-2',
+    '--level',
+    'halo2',
+    '--format',
+    'int8',
+    ...extra,
+  );
 
 const lossOf = (r: { code: number; out: string; err: string }): number => {
   assert.equal(r.code, 0, r.err);
@@ -29,7 +56,8 @@ describe('halo finetune --peft / eval --adapter / merge', () => {
   test('--help lists the PEFT switches; merge and --adapter exist', async () => {
     const [f, m, e, g] = await Promise.all([halo('finetune', '--help'), halo('merge', '--help'), halo('eval', '--help'), halo('generate', '--help')]);
     for (const r of [f, m, e, g]) assert.equal(r.code, 0, r.err);
-    for (const flag of ['--peft', '--rank', '--alpha', '--dropout', '--target-modules', '--base-8bit']) assert.ok(f.out.includes(flag), `finetune --help lacks ${flag}`);
+    for (const flag of ['--peft', '--rank', '--alpha', '--dropout', '--target-modules', '--base-8bit'])
+      assert.ok(f.out.includes(flag), `finetune --help lacks ${flag}`);
     for (const flag of ['--model', '--adapter', '--out']) assert.ok(m.out.includes(flag), `merge --help lacks ${flag}`);
     assert.ok(e.out.includes('--adapter') && g.out.includes('--adapter'));
   });
@@ -60,14 +88,20 @@ describe('halo finetune --peft / eval --adapter / merge', () => {
       assert.equal(cfg.peft_type, method === 'lora' ? 'LORA' : 'HUT');
       assert.equal(cfg.r, 4);
       assert.equal(cfg.lora_alpha, 8);
-      assert.deepEqual(cfg.target_modules, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'].filter((m) => targets.includes(m)));
+      assert.deepEqual(
+        cfg.target_modules,
+        ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'].filter((m) => targets.includes(m)),
+      );
       assert.equal(cfg.base_model_name_or_path, 'tiny', 'no absolute path in adapter_config.json');
       const { tensors } = readSafetensors(path.join(adapter, 'adapter_model.safetensors'));
       const f = method === 'lora' ? 'lora' : 'hut';
       assert.equal(tensors.size, 2 * 2 * targets.length);
       const b = tensors.get(`base_model.model.model.layers.1.self_attn.v_proj.${f}_B.weight`);
       assert.ok(b, [...tensors.keys()].join(', '));
-      assert.ok((b.data as Float32Array).some((v) => v !== 0), 'training moved B off zero');
+      assert.ok(
+        (b.data as Float32Array).some((v) => v !== 0),
+        'training moved B off zero',
+      );
       assert.ok(fs.existsSync(path.join(adapter, 'halo_config.json')));
 
       const merged = path.join(tmp, `${method}-merged`);
@@ -84,7 +118,7 @@ describe('halo finetune --peft / eval --adapter / merge', () => {
       assert.equal(gen.code, 0, gen.err);
       assert.match(gen.err, /\d+ prompt tokens, [0-3] generated/);
       assert.equal(asTrained.code, 0, asTrained.err);
-      assert.equal((JSON.parse(asTrained.out) as { linears: string }).linears, 'HALO2 INT8', '--as-trained reads the adapter folder\'s halo_config.json');
+      assert.equal((JSON.parse(asTrained.out) as { linears: string }).linears, 'HALO2 INT8', "--as-trained reads the adapter folder's halo_config.json");
       const mergedLoss = lossOf(await halo('eval', '--model', merged, ...evalArgs));
       const u = lossOf(unmerged);
       assert.ok(Math.abs(mergedLoss - u) <= 1e-5 * Math.abs(u), `merged ${mergedLoss} vs unmerged ${u}`);

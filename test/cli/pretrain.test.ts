@@ -18,7 +18,24 @@ fs.writeFileSync(text, Array.from({ length: 40 }, (_, i) => `paragraph ${i}: the
 
 const pretrain = (...args: string[]) => halo('pretrain', ...args);
 
-const common = ['--data', text, '--tokens', '256', '--max-seq-len', '32', '--batch-size', '2', '--level', 'none', '--format', 'fp32', '--warmup-steps', '1', '--save-every', '100'];
+const common = [
+  '--data',
+  text,
+  '--tokens',
+  '256',
+  '--max-seq-len',
+  '32',
+  '--batch-size',
+  '2',
+  '--level',
+  'none',
+  '--format',
+  'fp32',
+  '--warmup-steps',
+  '1',
+  '--save-every',
+  '100',
+];
 
 describe('halo pretrain', { concurrency: true }, () => {
   test('--init starts from the folder weights: at lr 0 they come back unchanged', async () => {
@@ -39,7 +56,11 @@ describe('halo pretrain', { concurrency: true }, () => {
     assert.equal(r.code, 0, r.err);
     const summary = JSON.parse(fs.readFileSync(path.join(out, 'pretrain_summary.json'), 'utf8')) as { steps: number; finalEvalLoss: number };
     assert.equal(summary.steps, 16);
-    const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { evalLoss?: number });
+    const metrics = fs
+      .readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { evalLoss?: number });
     const evals = metrics.map((m) => m.evalLoss).filter((x): x is number => x !== undefined);
     assert.ok(evals.length >= 2 && evals[evals.length - 1] < evals[0], `eval loss ${evals.join(' → ')}`);
   });

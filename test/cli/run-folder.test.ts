@@ -26,7 +26,10 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-runfolder-cli-'));
 const model = path.join(tmp, 'models', 'tiny');
 writeTinyModelFolder(model, { hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 64, vocab: 512, seed: 3 });
 const data = path.join(tmp, 'data.jsonl');
-fs.writeFileSync(data, Array.from({ length: 24 }, (_, i) => JSON.stringify({ prompt: `What is ${i} plus ${2 * i}?`, completion: `${3 * i}` })).join('\n') + '\n');
+fs.writeFileSync(
+  data,
+  Array.from({ length: 24 }, (_, i) => JSON.stringify({ prompt: `What is ${i} plus ${2 * i}?`, completion: `${3 * i}` })).join('\n') + '\n',
+);
 const base = ['--model', model, '--data', data, '--batch-size', '2', '--max-seq-len', '64', '--warmup-steps', '0'];
 const finetune = (out: string, ...extra: string[]) => halo('finetune', ...base, '--out', out, ...extra);
 
@@ -34,12 +37,19 @@ const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file))
 const steps = (out: string) => readMetrics(path.join(out, 'metrics.jsonl')).map((r) => r.step);
 /** The run id in each checkpoint's trainer_state.json. */
 const checkpointRuns = (out: string) =>
-  fs.readdirSync(path.join(out, 'checkpoints')).filter((n) => n.startsWith('step-')).map((n) => JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', n, 'trainer_state.json'), 'utf8')).runId as string);
+  fs
+    .readdirSync(path.join(out, 'checkpoints'))
+    .filter((n) => n.startsWith('step-'))
+    .map((n) => JSON.parse(fs.readFileSync(path.join(out, 'checkpoints', n, 'trainer_state.json'), 'utf8')).runId as string);
 
 /** Starts `halo finetune` and SIGKILLs it once its run (not `oldRun`) has logged `step`; resolves when it is gone. */
 function killAtStep(out: string, oldRun: string, step: number, ...extra: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/halo.js'), 'finetune', ...base, '--out', out, ...extra], { cwd: repoRoot, env: { ...process.env, HALO_BACKEND: 'reference' }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/halo.js'), 'finetune', ...base, '--out', out, ...extra], {
+      cwd: repoRoot,
+      env: { ...process.env, HALO_BACKEND: 'reference' },
+      stdio: 'ignore',
+    });
     const poll = setInterval(() => {
       try {
         const id = readRunRecord(out)?.runId;
@@ -71,7 +81,10 @@ describe('halo finetune: a run folder belongs to one run', () => {
     await killAtStep(out, runA, 3, '--max-steps', '400', '--save-every', '2', '--overwrite');
     const runB = readRunRecord(out)!.runId;
     assert.notEqual(runB, runA);
-    assert.ok(checkpointRuns(out).every((id) => id === runB), 'only the new run’s checkpoints are left');
+    assert.ok(
+      checkpointRuns(out).every((id) => id === runB),
+      'only the new run’s checkpoints are left',
+    );
     const r = await finetune(out, '--max-steps', '6', '--save-every', '2', '--resume');
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /resuming from .*step-000000[24] \(step [24]\)/);
@@ -105,7 +118,11 @@ describe('halo finetune: a run folder belongs to one run', () => {
     assert.deepEqual(rs.map((r) => r.code).sort(), [0, 2], rs.map((r) => r.err).join('\n---\n'));
     const loser = rs.find((r) => r.code === 2)!;
     assert.match(loser.err, /^halo finetune: --out .*race is in use by halo finetune \(pid \d+ on .*, since .*\); wait for it to finish/m);
-    assert.deepEqual(steps(out), Array.from({ length: 30 }, (_, i) => i + 1), 'one run’s metrics, each step once');
+    assert.deepEqual(
+      steps(out),
+      Array.from({ length: 30 }, (_, i) => i + 1),
+      'one run’s metrics, each step once',
+    );
     const id = readRunRecord(out)!.runId;
     assert.ok(checkpointRuns(out).length > 0 && checkpointRuns(out).every((x) => x === id));
     assert.equal(fs.existsSync(path.join(out, '.halo.lock')), false, 'released at exit');
@@ -130,7 +147,10 @@ describe('non-finite weights', () => {
     ]);
     for (const r of [ft, ev]) {
       assert.equal(r.code, 2, r.err);
-      assert.match(r.err, /model\.safetensors: tensor model\.layers\.1\.self_attn\.v_proj\.weight has 1 non-finite value of 512 \(first: NaN at index 7\); .*--allow-nonfinite/);
+      assert.match(
+        r.err,
+        /model\.safetensors: tensor model\.layers\.1\.self_attn\.v_proj\.weight has 1 non-finite value of 512 \(first: NaN at index 7\); .*--allow-nonfinite/,
+      );
     }
     assert.equal(fs.existsSync(path.join(tmp, 'nan-ft', 'run.json')), false);
     // Loaded: what stops it now is the NaN the weights produce, not the load check.
@@ -144,7 +164,10 @@ describe('non-finite weights', () => {
     assert.equal(r.code, 2, r.err);
     assert.match(r.err, /E?after step 1 \d+ weight tensors hold non-finite values .*nothing was saved/);
     assert.equal(fs.existsSync(path.join(out, 'model.safetensors')), false);
-    assert.deepEqual(fs.existsSync(path.join(out, 'checkpoints')) ? fs.readdirSync(path.join(out, 'checkpoints')).filter((n) => n.startsWith('step-')) : [], []);
+    assert.deepEqual(
+      fs.existsSync(path.join(out, 'checkpoints')) ? fs.readdirSync(path.join(out, 'checkpoints')).filter((n) => n.startsWith('step-')) : [],
+      [],
+    );
   });
 
   test('6: halo merge with lora_alpha 1e308 writes nothing', async () => {
@@ -175,8 +198,14 @@ describe('--resume checks the run settings', () => {
     assert.match(more.err, /--resume: --lr 0\.0003 → 0\.001 \(changed since run/);
     assert.match(more.err, /--resume: --max-steps 2 → 4/);
     const rec = readMetrics(path.join(out, 'metrics.jsonl'));
-    assert.deepEqual(rec.map((r) => r.step), [1, 2, 3, 4]);
+    assert.deepEqual(
+      rec.map((r) => r.step),
+      [1, 2, 3, 4],
+    );
     const tokens = rec.map((r) => r.tokens as number);
-    assert.ok(tokens.every((t, i) => i === 0 || t > tokens[i - 1]), `tokens ${tokens}`);
+    assert.ok(
+      tokens.every((t, i) => i === 0 || t > tokens[i - 1]),
+      `tokens ${tokens}`,
+    );
   });
 });

@@ -30,7 +30,10 @@ describe('NormalStream', () => {
   test('samples have the moments of N(mean, std²)', () => {
     const n = 2_000_000;
     const a = new NormalStream(3, 'w').fillF32(new Float32Array(n), 0.5, 0.25);
-    let s = 0, s2 = 0, s4 = 0, beyond2 = 0;
+    let s = 0,
+      s2 = 0,
+      s4 = 0,
+      beyond2 = 0;
     for (const x of a) {
       const z = (x - 0.25) / 0.5;
       s += z;
@@ -38,7 +41,8 @@ describe('NormalStream', () => {
       s4 += z ** 4;
       if (Math.abs(z) > 2) beyond2++;
     }
-    const mean = s / n, variance = s2 / n - mean * mean;
+    const mean = s / n,
+      variance = s2 / n - mean * mean;
     assert.ok(Math.abs(mean) < 4 / Math.sqrt(n), `mean ${mean}`);
     assert.ok(Math.abs(variance - 1) < 4 * Math.sqrt(2 / n), `variance ${variance}`);
     assert.ok(Math.abs(s4 / n - 3) < 0.03, `kurtosis ${s4 / n}`);

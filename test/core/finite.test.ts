@@ -47,11 +47,17 @@ test('an f32 view into a larger buffer is scanned from its own start; integer dt
 
 test('assertFiniteTensor names the tensor, the count and the first bad value', () => {
   const t = new Tensor([2, 3], 'f32', Float32Array.of(1, 2, Infinity, 4, NaN, 6));
-  assert.throws(() => assertFiniteTensor('model.layers.0.mlp.up_proj.weight', t, 'x/model.safetensors', 'use another file'), (e: unknown) => {
-    assert.ok(e instanceof HaloError && e.code === 'E_NUMERIC');
-    assert.match(e.message, /^x\/model\.safetensors: tensor model\.layers\.0\.mlp\.up_proj\.weight has 2 non-finite values of 6 \(first: Infinity at index 2\); use another file$/);
-    return true;
-  });
+  assert.throws(
+    () => assertFiniteTensor('model.layers.0.mlp.up_proj.weight', t, 'x/model.safetensors', 'use another file'),
+    (e: unknown) => {
+      assert.ok(e instanceof HaloError && e.code === 'E_NUMERIC');
+      assert.match(
+        e.message,
+        /^x\/model\.safetensors: tensor model\.layers\.0\.mlp\.up_proj\.weight has 2 non-finite values of 6 \(first: Infinity at index 2\); use another file$/,
+      );
+      return true;
+    },
+  );
   const bf = castTensor(new Tensor([2], 'f32', Float32Array.of(0, NaN)), 'bf16');
   assert.throws(() => assertFiniteTensor('w', bf, 'f', 'h'), /first: NaN at index 1/);
   assert.doesNotThrow(() => assertFiniteTensor('w', castTensor(new Tensor([1], 'f32', Float32Array.of(-3.3e38)), 'bf16'), 'f', 'h'));

@@ -170,9 +170,36 @@ export async function runCrashTest(o: CrashOptions): Promise<CrashSummary> {
   const data = path.join(work, 'data.jsonl');
   writeData(data, o.seed);
   const args = (out: string) => [
-    'finetune', '--model', modelDir, '--data', data, '--out', out, '--max-steps', String(steps), '--save-every', '1',
-    '--save-total-limit', '2', '--batch-size', '4', '--max-seq-len', '64', '--level', 'halo2', '--format', 'int8',
-    '--lr', '3e-3', '--warmup-steps', '2', '--seed', '1', '--backend', backend, '--resume',
+    'finetune',
+    '--model',
+    modelDir,
+    '--data',
+    data,
+    '--out',
+    out,
+    '--max-steps',
+    String(steps),
+    '--save-every',
+    '1',
+    '--save-total-limit',
+    '2',
+    '--batch-size',
+    '4',
+    '--max-seq-len',
+    '64',
+    '--level',
+    'halo2',
+    '--format',
+    'int8',
+    '--lr',
+    '3e-3',
+    '--warmup-steps',
+    '2',
+    '--seed',
+    '1',
+    '--backend',
+    backend,
+    '--resume',
   ];
 
   // The uninterrupted run; its step times set the kill windows.
@@ -181,7 +208,11 @@ export async function runCrashTest(o: CrashOptions): Promise<CrashSummary> {
   const whole = await launch(args(ref), path.join(ref, 'metrics.jsonl'), null, (s, ms) => (stepAt[s] = ms));
   if (whole.code !== 0) throw new Error(`the uninterrupted run failed (exit ${whole.code}):\n${whole.stderr}`);
   const startupMs = stepAt[1] ?? 2000;
-  const gaps = stepAt.slice(2).map((t, i) => t - (stepAt[i + 1] ?? t)).filter((g) => g > 0).sort((a, b) => a - b);
+  const gaps = stepAt
+    .slice(2)
+    .map((t, i) => t - (stepAt[i + 1] ?? t))
+    .filter((g) => g > 0)
+    .sort((a, b) => a - b);
   const stepMs = Math.max(5, gaps[gaps.length >> 1] ?? 50);
   log(`uninterrupted: ${steps} steps, first step logged after ${startupMs} ms, ${stepMs} ms per step (median)`);
 
@@ -189,15 +220,32 @@ export async function runCrashTest(o: CrashOptions): Promise<CrashSummary> {
   const metricsFile = path.join(out, 'metrics.jsonl');
   const rng = new Rng(o.seed);
   const s: CrashSummary = {
-    kills: 0, killsAtStartup: 0, killsInSave: 0, steps, backend, resumes: 0, resumesJudged: 0, killedBeforeResume: 0, resumesCorrect: 0, checkpointsChecked: 0,
-    incompleteSkipped: 0, unusable: 0, weightsMaxDiff: NaN, weightsBitIdentical: false, curveMaxDiff: NaN, curveBitIdentical: false,
-    stepsCompared: 0, seconds: 0, workDir: work,
+    kills: 0,
+    killsAtStartup: 0,
+    killsInSave: 0,
+    steps,
+    backend,
+    resumes: 0,
+    resumesJudged: 0,
+    killedBeforeResume: 0,
+    resumesCorrect: 0,
+    checkpointsChecked: 0,
+    incompleteSkipped: 0,
+    unusable: 0,
+    weightsMaxDiff: NaN,
+    weightsBitIdentical: false,
+    curveMaxDiff: NaN,
+    curveBitIdentical: false,
+    stepsCompared: 0,
+    seconds: 0,
+    workDir: work,
   };
   const checkResume = (r: Launch, expected: string | null) => {
     const m = /resuming from (\S+) \(step (\d+)\)/.exec(r.stderr);
     const fresh = /no complete checkpoint/.test(r.stderr);
     if (!m && !fresh) {
-      if (r.killed) s.killedBeforeResume++; // killed while loading, before the trainer said anything
+      if (r.killed)
+        s.killedBeforeResume++; // killed while loading, before the trainer said anything
       else log(`  the launch said nothing about resuming`);
       return;
     }
@@ -211,9 +259,10 @@ export async function runCrashTest(o: CrashOptions): Promise<CrashSummary> {
     const expected = latestCheckpoint(out);
     const resumedStep = expected ? Number(/step-(\d+)$/.exec(expected)![1]) : 0;
     const planned = Math.round(((s.kills + 1) * (steps - 1)) / (o.kills + 1));
-    const plan: KillPlan = rng.next() < 0.15
-      ? { at: 'startup', ms: Math.floor(rng.next() * startupMs) }
-      : { at: 'step', step: Math.max(planned, resumedStep + 1), ms: Math.floor(rng.next() * stepMs * (rng.next() < 0.4 ? 0.1 : 1)) };
+    const plan: KillPlan =
+      rng.next() < 0.15
+        ? { at: 'startup', ms: Math.floor(rng.next() * startupMs) }
+        : { at: 'step', step: Math.max(planned, resumedStep + 1), ms: Math.floor(rng.next() * stepMs * (rng.next() < 0.4 ? 0.1 : 1)) };
     const root = path.join(out, 'checkpoints');
     const listRoot = () => (fs.existsSync(root) ? fs.readdirSync(root) : []);
     const tmpBefore = new Set(listRoot().filter((n) => n.startsWith('.tmp-')));
@@ -248,7 +297,9 @@ export async function runCrashTest(o: CrashOptions): Promise<CrashSummary> {
       }
     }
     const where = plan!.at === 'startup' ? `during start-up (${plan!.ms} ms)` : `${plan!.ms} ms after step ${plan!.step} was logged`;
-    log(`kill ${s.kills}: ${where}; checkpoints ${names.filter((x) => !x.startsWith('.')).join(', ') || 'none'}${inSave ? ' + a half-written temp folder (killed inside a save)' : ''}`);
+    log(
+      `kill ${s.kills}: ${where}; checkpoints ${names.filter((x) => !x.startsWith('.')).join(', ') || 'none'}${inSave ? ' + a half-written temp folder (killed inside a save)' : ''}`,
+    );
   }
   const expected = latestCheckpoint(out);
   const last = await launch(args(out), metricsFile, null);
@@ -269,7 +320,10 @@ export function describeCrash(s: CrashSummary): string {
   const rows: [string, string][] = [
     ['kills (SIGKILL)', `${s.kills} (${s.killsAtStartup} during start-up, ${s.killsInSave} inside a checkpoint save)`],
     ['run', `${s.steps} steps, checkpoint every step, keep 2, backend ${s.backend}`],
-    ['resumes picking the newest complete checkpoint', `${s.resumesCorrect} of ${s.resumesJudged} (${s.resumes + 1} launches; ${s.killedBeforeResume} killed while loading, before choosing)`],
+    [
+      'resumes picking the newest complete checkpoint',
+      `${s.resumesCorrect} of ${s.resumesJudged} (${s.resumes + 1} launches; ${s.killedBeforeResume} killed while loading, before choosing)`,
+    ],
     ['checkpoint folders checked after kills', String(s.checkpointsChecked)],
     ['incomplete folders (skipped by resume)', String(s.incompleteSkipped)],
     ['unusable checkpoints', String(s.unusable)],
@@ -283,5 +337,12 @@ export function describeCrash(s: CrashSummary): string {
 
 /** Whether the summary meets the bar: every kill resumed correctly, no unusable checkpoint, diffs ≤ 1e-6. */
 export function crashPassed(s: CrashSummary): boolean {
-  return s.unusable === 0 && s.resumesCorrect === s.resumesJudged && s.resumesJudged + s.killedBeforeResume === s.resumes + 1 && s.weightsMaxDiff <= 1e-6 && s.curveMaxDiff <= 1e-6 && s.stepsCompared === s.steps;
+  return (
+    s.unusable === 0 &&
+    s.resumesCorrect === s.resumesJudged &&
+    s.resumesJudged + s.killedBeforeResume === s.resumes + 1 &&
+    s.weightsMaxDiff <= 1e-6 &&
+    s.curveMaxDiff <= 1e-6 &&
+    s.stepsCompared === s.steps
+  );
 }

@@ -24,7 +24,11 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const BIN = path.join(REPO, 'bin/halo.js');
 
 type Mode = 'resume' | 'overwrite' | 'fresh';
-interface Launch { code: number | null; killed: boolean; stderr: string }
+interface Launch {
+  code: number | null;
+  killed: boolean;
+  stderr: string;
+}
 
 function parse(argv: string[]): { kills: number; seed: number; steps: number; keep: boolean } {
   const o = { kills: 50, seed: 1, steps: 24, keep: false };
@@ -89,14 +93,40 @@ const model = path.join(work, 'tiny');
 writeTinyModelFolder(model, { hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 64, vocab: 512, seed: 7 });
 const data = path.join(work, 'data.jsonl');
 const rng = new Rng(o.seed);
-fs.writeFileSync(data, Array.from({ length: 48 }, () => {
-  const a = rng.int(100);
-  const b = rng.int(100);
-  return JSON.stringify({ prompt: `What is ${a} plus ${b}?`, completion: `${a + b}` });
-}).join('\n') + '\n');
+fs.writeFileSync(
+  data,
+  Array.from({ length: 48 }, () => {
+    const a = rng.int(100);
+    const b = rng.int(100);
+    return JSON.stringify({ prompt: `What is ${a} plus ${b}?`, completion: `${a + b}` });
+  }).join('\n') + '\n',
+);
 const args = (out: string, mode: Mode) => [
-  'finetune', '--model', model, '--data', data, '--out', out, '--max-steps', String(o.steps), '--save-every', '1', '--save-total-limit', '2',
-  '--batch-size', '4', '--max-seq-len', '64', '--lr', '3e-3', '--warmup-steps', '2', '--seed', '1', '--backend', 'reference',
+  'finetune',
+  '--model',
+  model,
+  '--data',
+  data,
+  '--out',
+  out,
+  '--max-steps',
+  String(o.steps),
+  '--save-every',
+  '1',
+  '--save-total-limit',
+  '2',
+  '--batch-size',
+  '4',
+  '--max-seq-len',
+  '64',
+  '--lr',
+  '3e-3',
+  '--warmup-steps',
+  '2',
+  '--seed',
+  '1',
+  '--backend',
+  'reference',
   ...(mode === 'resume' ? ['--resume'] : mode === 'overwrite' ? ['--overwrite'] : []),
 ];
 
@@ -123,7 +153,23 @@ console.log(`uninterrupted: ${o.steps} steps, first step after ${startupMs} ms, 
 
 const out = path.join(work, 'soak');
 const metrics = path.join(out, 'metrics.jsonl');
-const c = { launches: 0, kills: 0, killsAtStartup: 0, resumes: 0, overwrites: 0, fresh: 0, freshRefused: 0, freshKilledEarly: 0, completed: 0, checkpointsChecked: 0, foreign: 0, unusable: 0, metricsBad: 0, resumeWrong: 0, failures: [] as string[] };
+const c = {
+  launches: 0,
+  kills: 0,
+  killsAtStartup: 0,
+  resumes: 0,
+  overwrites: 0,
+  fresh: 0,
+  freshRefused: 0,
+  freshKilledEarly: 0,
+  completed: 0,
+  checkpointsChecked: 0,
+  foreign: 0,
+  unusable: 0,
+  metricsBad: 0,
+  resumeWrong: 0,
+  failures: [] as string[],
+};
 const fail = (msg: string) => {
   c.failures.push(msg);
   console.log(`  FAIL: ${msg}`);
@@ -140,7 +186,9 @@ while (c.kills < o.kills) {
   const done = Math.max(0, ...(fs.existsSync(metrics) ? readMetrics(metrics).map((r) => r.step as number) : []));
   const startup = rng.next() < 0.15;
   const from = mode === 'resume' ? (expected ? Number(/step-(\d+)$/.exec(expected)![1]) : 0) : 0;
-  const plan = startup ? { step: 0, ms: Math.floor(rng.next() * startupMs) } : { step: Math.min(o.steps, from + 1 + rng.int(Math.max(1, o.steps - from - 1))), ms: Math.floor(rng.next() * stepMs * (rng.next() < 0.4 ? 0.1 : 1)) };
+  const plan = startup
+    ? { step: 0, ms: Math.floor(rng.next() * startupMs) }
+    : { step: Math.min(o.steps, from + 1 + rng.int(Math.max(1, o.steps - from - 1))), ms: Math.floor(rng.next() * stepMs * (rng.next() < 0.4 ? 0.1 : 1)) };
   const r = await launch(args(out, mode), metrics, plan);
   c.launches++;
   c[mode === 'resume' ? 'resumes' : mode === 'overwrite' ? 'overwrites' : 'fresh']++;
@@ -156,7 +204,8 @@ while (c.kills < o.kills) {
   // A fresh run into a used folder must be refused (exit 2, nothing changed); into an empty one it runs.
   if (mode === 'fresh' && used) {
     const unchanged = (readRunRecord(out)?.runId ?? null) === before;
-    if (r.killed && unchanged && !/already holds a run/.test(r.stderr)) c.freshKilledEarly++; // killed before it got to decide
+    if (r.killed && unchanged && !/already holds a run/.test(r.stderr))
+      c.freshKilledEarly++; // killed before it got to decide
     else if (r.code === 2 && /already holds a run/.test(r.stderr) && unchanged) c.freshRefused++;
     else fail(`a fresh run into a used folder was not refused (${what}): ${r.stderr.split('\n').slice(-2).join(' ')}`);
   } else if (!r.killed && r.code !== 0) fail(`launch failed (${mode}, exit ${r.code}): ${r.stderr.split('\n').slice(-3).join(' ')}`);
@@ -192,7 +241,9 @@ while (c.kills < o.kills) {
       fail(`metrics.jsonl steps ${s.join(',')}`);
     }
   }
-  console.log(`launch ${c.launches} (${mode}${mode === 'resume' && m ? ` from step ${m[2]}` : ''}; ${done} steps logged before): ${what}; run ${id?.slice(0, 8) ?? 'none'}${before !== null && id !== before ? ' (new run)' : ''}`);
+  console.log(
+    `launch ${c.launches} (${mode}${mode === 'resume' && m ? ` from step ${m[2]}` : ''}; ${done} steps logged before): ${what}; run ${id?.slice(0, 8) ?? 'none'}${before !== null && id !== before ? ' (new run)' : ''}`,
+  );
 }
 const last = await launch(args(out, 'resume'), metrics, null);
 c.launches++;

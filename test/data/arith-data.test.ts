@@ -12,14 +12,18 @@ import { extractGsm8kNumber, gsm8kExact } from '../../src/eval/scorers.ts';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const shipped = (f: string) => fs.readFileSync(path.join(root, 'data/arith', f), 'utf8');
 
-test('the shipped arith split is the generator\'s output for 2000 / 200 rows, seed 0', () => {
+test("the shipped arith split is the generator's output for 2000 / 200 rows, seed 0", () => {
   const { train, eval: evalRows } = makeArith(2000, 200, 0);
   assert.equal(shipped('train.jsonl'), toJsonl(train));
   assert.equal(shipped('eval.jsonl'), toJsonl(evalRows));
 });
 
 test('every row is correct one-step arithmetic with a GSM8K final answer; eval questions are unseen', () => {
-  const read = (f: string) => shipped(f).trim().split('\n').map((l) => JSON.parse(l) as ArithRow);
+  const read = (f: string) =>
+    shipped(f)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ArithRow);
   const train = read('train.jsonl');
   const evalRows = read('eval.jsonl');
   for (const r of [...train, ...evalRows]) {

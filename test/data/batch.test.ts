@@ -37,7 +37,10 @@ describe('collate', () => {
     // Row 2 (length 2, loss on t = 1): one target, at t = 0.
     assert.deepEqual(Array.from(b.targets.subarray(16, 24)), [2001, L, L, L, L, L, L, L]);
     assert.equal(b.lossTokens, 4 + 1);
-    assert.ok(b.labels.subarray(0, 8).every((y) => y === L), 'padding carries no loss');
+    assert.ok(
+      b.labels.subarray(0, 8).every((y) => y === L),
+      'padding carries no loss',
+    );
   });
 
   test('fixed length and rounding up', () => {
@@ -67,14 +70,25 @@ describe('BatchLoader', () => {
       for (let r = 0; r < b.B; r++) assert.deepEqual(b.ids.subarray(r * b.T, r * b.T + b.lengths[r]!), exs[b.indices[r]!]!.ids);
     }
     assert.deepEqual(sizes, [5, 5, 5, 5, 3, 5, 5, 5, 5, 3, 5, 5, 5, 5, 3]);
-    for (const order of perEpoch) assert.deepEqual([...order].sort((a, b) => a - b), [...Array(23).keys()]);
+    for (const order of perEpoch)
+      assert.deepEqual(
+        [...order].sort((a, b) => a - b),
+        [...Array(23).keys()],
+      );
     assert.notDeepEqual(perEpoch[0], perEpoch[1]);
     assert.notDeepEqual(perEpoch[0], [...Array(23).keys()], 'shuffled');
     assert.equal(loader.next(), null, 'stops after `epochs`');
   });
 
   test('same seed → identical batches; other seed → other order; shuffle:false keeps file order', () => {
-    const run = (seed: number) => Array.from({ length: 12 }, ((l) => () => key(l.next()!))(new BatchLoader(exs, { batchSize: 4, seed, padId: 0 })));
+    const run = (seed: number) =>
+      Array.from(
+        { length: 12 },
+        (
+          (l) => () =>
+            key(l.next()!)
+        )(new BatchLoader(exs, { batchSize: 4, seed, padId: 0 })),
+      );
     assert.deepEqual(run(1), run(1));
     assert.notDeepEqual(run(1), run(2));
     const plain = new BatchLoader(exs, { batchSize: 4, shuffle: false, padId: 0 });
@@ -123,7 +137,10 @@ describe('BatchLoader', () => {
 
   test('epochPermutation is a permutation and depends on seed and epoch', () => {
     const p = epochPermutation(1000, 5, 0);
-    assert.deepEqual(Array.from(p).sort((a, b) => a - b), [...Array(1000).keys()]);
+    assert.deepEqual(
+      Array.from(p).sort((a, b) => a - b),
+      [...Array(1000).keys()],
+    );
     assert.deepEqual(p, epochPermutation(1000, 5, 0));
     assert.notDeepEqual(p, epochPermutation(1000, 5, 1));
     assert.notDeepEqual(p, epochPermutation(1000, 6, 0));
@@ -152,7 +169,10 @@ describe('packExamples', () => {
     );
     const kept = packExamples(exs, seqLen, { remainder: 'keep' });
     assert.equal(kept.droppedTokens, 0);
-    assert.equal(kept.examples.reduce((s, e) => s + e.ids.length, 0), total);
+    assert.equal(
+      kept.examples.reduce((s, e) => s + e.ids.length, 0),
+      total,
+    );
     assert.throws(() => packExamples(exs, 1), isArgError('E_ARG'));
     // Views into one stream buffer, not an ArrayBuffer per sequence (see packExamples: GC cost in pretraining).
     assert.equal(new Set(examples.map((e) => e.ids.buffer)).size, 1);

@@ -30,7 +30,12 @@ test('--top draws random words from the most frequent ones; --spans 0 gives only
   const docs = copyDocuments(text, opts({ spans: 0, top: 5, count: 50 }));
   const freq = new Map<string, number>();
   for (const w of text.split(/\s+/).filter(Boolean)) freq.set(w, (freq.get(w) ?? 0) + 1);
-  const top5 = new Set([...freq].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 5).map(([w]) => w));
+  const top5 = new Set(
+    [...freq]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, 5)
+      .map(([w]) => w),
+  );
   for (const d of docs) for (const w of d.split(/\s+|\|/).filter((w) => w && w !== '=' && w !== '>')) assert.ok(top5.has(w), `${w} is a top-5 word`);
 });
 

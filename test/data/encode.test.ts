@@ -166,7 +166,10 @@ describe('truncation and encodeRecords', () => {
   });
 
   test('maxSeqLen < 1 is E_ARG', () => {
-    assert.throws(() => encodeRecord(chat, tok, { maxSeqLen: 0 }), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG');
+    assert.throws(
+      () => encodeRecord(chat, tok, { maxSeqLen: 0 }),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_ARG',
+    );
   });
 });
 
@@ -196,9 +199,14 @@ describe('describeExample', () => {
 describe('long text is cut before tokenization, with the tokens of the whole text', () => {
   const halo = loadTokenizer('models/halo-tiny');
   const tinyChatml = loadTokenizer(writeTinyModelFolder(fs.mkdtempSync(path.join(os.tmpdir(), 'halo-encode-')), { arch: 'qwen2', chat: 'chatml' }).dir);
-  const gsm = readJsonl('data/gsm8k/test.jsonl', { limit: 200 }).records.map((r) => (r.kind === 'prompt' ? `${r.prompt}\n${r.completion}\n\n` : '')).join('');
+  const gsm = readJsonl('data/gsm8k/test.jsonl', { limit: 200 })
+    .records.map((r) => (r.kind === 'prompt' ? `${r.prompt}\n${r.completion}\n\n` : ''))
+    .join('');
   const rng = new Rng(11);
-  const mixed = Array.from({ length: 8000 }, () => ['日本語', '🤗', ' ', '\n\n', '12345', 'naïve', '<|eot_id|>', '<|im_end|>', '    ', 'SELECT', '"', 'x'][rng.int(12)]).join('');
+  const mixed = Array.from(
+    { length: 8000 },
+    () => ['日本語', '🤗', ' ', '\n\n', '12345', 'naïve', '<|eot_id|>', '<|im_end|>', '    ', 'SELECT', '"', 'x'][rng.int(12)],
+  ).join('');
   const texts = {
     gsm: gsm.slice(0, 30_000),
     mixed: mixed.slice(0, 20_000),
@@ -207,16 +215,32 @@ describe('long text is cut before tokenization, with the tokens of the whole tex
     digits: '1234567890'.repeat(2000),
   };
   /** What encodeRecord gave before cutting existed: the whole text's tokens (no maxSeqLen: nothing is cut), then cut. */
-  const cutAfter = (full: Example, max: number): Example => ({ ids: full.ids.slice(0, max), labels: full.labels.slice(0, max), truncated: full.ids.length > max, line: full.line });
+  const cutAfter = (full: Example, max: number): Example => ({
+    ids: full.ids.slice(0, max),
+    labels: full.labels.slice(0, max),
+    truncated: full.ids.length > max,
+    line: full.line,
+  });
   const reference = (r: DataRecord, t: TextTokenizer, max: number, opts: object): Example => cutAfter(encodeRecord(r, t, opts), max);
-  for (const [tname, t] of [['halo-tiny', halo], ['tiny ChatML', tinyChatml]] as const) {
+  for (const [tname, t] of [
+    ['halo-tiny', halo],
+    ['tiny ChatML', tinyChatml],
+  ] as const) {
     test(`${tname}: text, raw and chat prompt/completion records at 1 to 3,000 tokens equal the whole text's tokens, cut`, () => {
       for (const [name, text] of Object.entries(texts)) {
         const recs: [DataRecord, object][] = [
           [rec({ text }), {}],
           [rec({ prompt: text.slice(0, 300), completion: text }), { promptFormat: 'raw' }],
           [rec({ prompt: text, completion: 'answer' }), {}],
-          [rec({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: text }] }), { trainOnPrompt: true }],
+          [
+            rec({
+              messages: [
+                { role: 'user', content: 'q' },
+                { role: 'assistant', content: text },
+              ],
+            }),
+            { trainOnPrompt: true },
+          ],
         ];
         for (const [r, opts] of recs) {
           const full = encodeRecord(r, t, opts);

@@ -176,9 +176,15 @@ describe('readJsonl reads in chunks: the same records as parsing the whole text'
     same(readJsonl(f, { onBadLine: 'skip' }), parseJsonl(text, f, { onBadLine: 'skip' }));
     const r = readJsonl(f, { onBadLine: 'skip' });
     assert.ok(r.records.length > 100 && r.skipped > 5, `${r.records.length} records, ${r.skipped} skipped`);
-    assert.ok(r.records.some((x) => x.kind === 'text' && Buffer.byteLength(x.text) > 1 << 20), 'a record longer than a chunk');
+    assert.ok(
+      r.records.some((x) => x.kind === 'text' && Buffer.byteLength(x.text) > 1 << 20),
+      'a record longer than a chunk',
+    );
     const firstBad = r.skippedLines[0]!;
-    assert.throws(() => readJsonl(f), (e: unknown) => e instanceof HaloError && e.message === `${f}:${firstBad.line}: ${firstBad.reason}`);
+    assert.throws(
+      () => readJsonl(f),
+      (e: unknown) => e instanceof HaloError && e.message === `${f}:${firstBad.line}: ${firstBad.reason}`,
+    );
     assert.equal(readJsonl(f, { onBadLine: 'skip', limit: 3 }).records.length, 3);
   });
 
@@ -187,15 +193,25 @@ describe('readJsonl reads in chunks: the same records as parsing the whole text'
     const text = ['\ufeff' + line(50), line(50) + '\r', line(51), '', line(50)].join('\n');
     const f = write('limit.jsonl', text);
     for (const r of [readJsonl(f, { onBadLine: 'skip', maxLineBytes: 111 }), parseJsonl(text, f, { onBadLine: 'skip', maxLineBytes: 111 })]) {
-      assert.deepEqual(r.records.map((x) => x.line), [1, 2, 5]);
+      assert.deepEqual(
+        r.records.map((x) => x.line),
+        [1, 2, 5],
+      );
       assert.equal(r.skipped, 1);
       assert.deepEqual(r.skippedLines, [{ line: 3, reason: 'line is 113 bytes, over the limit of 111 bytes per line (--max-line-bytes)' }]);
     }
-    assert.throws(() => readJsonl(f, { maxLineBytes: 111 }), (e: unknown) => e instanceof HaloError && e.code === 'E_FORMAT' && e.message === `${f}:3: line is 113 bytes, over the limit of 111 bytes per line (--max-line-bytes)`);
+    assert.throws(
+      () => readJsonl(f, { maxLineBytes: 111 }),
+      (e: unknown) =>
+        e instanceof HaloError && e.code === 'E_FORMAT' && e.message === `${f}:3: line is 113 bytes, over the limit of 111 bytes per line (--max-line-bytes)`,
+    );
     assert.equal(readJsonl(f).records.length, 4, 'the default limit is far above');
     assert.equal(DEFAULT_MAX_LINE_BYTES, 8 << 20);
     for (const bad of [0, -1, 1.5, NaN]) {
-      assert.throws(() => readJsonl(f, { maxLineBytes: bad }), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /maxLineBytes/.test(e.message));
+      assert.throws(
+        () => readJsonl(f, { maxLineBytes: bad }),
+        (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /maxLineBytes/.test(e.message),
+      );
     }
   });
 
@@ -208,9 +224,15 @@ describe('readJsonl reads in chunks: the same records as parsing the whole text'
     fs.writeSync(fd, '"}\n{"text":"after"}\n');
     fs.closeSync(fd);
     const r = readJsonl(f, { onBadLine: 'skip' });
-    assert.deepEqual(r.records.map((x) => (x.kind === 'text' ? x.text : '')), ['before', 'after']);
+    assert.deepEqual(
+      r.records.map((x) => (x.kind === 'text' ? x.text : '')),
+      ['before', 'after'],
+    );
     assert.deepEqual(r.skippedLines, [{ line: 2, reason: 'line is 20,971,531 bytes, over the limit of 8,388,608 bytes per line (--max-line-bytes)' }]);
-    assert.throws(() => readJsonl(f), (e: unknown) => e instanceof HaloError && e.message.startsWith(`${f}:2: line is 20,971,531 bytes, over the limit of 8,388,608 bytes`));
+    assert.throws(
+      () => readJsonl(f),
+      (e: unknown) => e instanceof HaloError && e.message.startsWith(`${f}:2: line is 20,971,531 bytes, over the limit of 8,388,608 bytes`),
+    );
   });
 
   test('invalid UTF-8 is a bad line (not text with U+FFFD in it); a BOM after line 1 is not dropped', () => {
@@ -218,13 +240,25 @@ describe('readJsonl reads in chunks: the same records as parsing the whole text'
     const bad = Buffer.concat([Buffer.from('{"text":"'), Buffer.from([0xff, 0xc3]), Buffer.from('"}\n')]);
     const f = write('utf8.jsonl', Buffer.concat([good, bad, Buffer.from('\ufeff{"text":"x"}\n'), Buffer.from('{"text":"\ufffd"}')]));
     const r = readJsonl(f, { onBadLine: 'skip' });
-    assert.deepEqual(r.records.map((x) => [x.line, x.kind === 'text' ? x.text : '']), [[1, 'ok'], [4, '\ufffd']]);
-    assert.deepEqual(r.skippedLines.map((x) => x.line), [2, 3]);
+    assert.deepEqual(
+      r.records.map((x) => [x.line, x.kind === 'text' ? x.text : '']),
+      [
+        [1, 'ok'],
+        [4, '\ufffd'],
+      ],
+    );
+    assert.deepEqual(
+      r.skippedLines.map((x) => x.line),
+      [2, 3],
+    );
     assert.equal(r.skippedLines[0]!.reason, 'line is not valid UTF-8 text');
     assert.match(r.skippedLines[1]!.reason, /invalid JSON/);
   });
 
   test('a folder is E_IO', () => {
-    assert.throws(() => readJsonl(tmp), (e: unknown) => e instanceof HaloError && e.code === 'E_IO' && e.message.includes(tmp));
+    assert.throws(
+      () => readJsonl(tmp),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_IO' && e.message.includes(tmp),
+    );
   });
 });

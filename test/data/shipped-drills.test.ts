@@ -9,7 +9,12 @@ import { assertDrill } from './drill-check.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 type Row = { messages: { role: string; content: string }[] };
-const read = (f: string): Row[] => fs.readFileSync(path.join(root, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Row);
+const read = (f: string): Row[] =>
+  fs
+    .readFileSync(path.join(root, f), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Row);
 
 test('the shipped SQL drills are well-formed and disjoint from the eval split', () => {
   const drills = read('data/sql/drills.jsonl');
@@ -18,7 +23,10 @@ test('the shipped SQL drills are well-formed and disjoint from the eval split', 
   const evalText = new Set(evalRows.flatMap((r) => r.messages.map((m) => m.content)));
   let inherited = 0;
   for (const d of drills) {
-    assert.deepEqual(d.messages.map((m) => m.role), ['user', 'assistant']);
+    assert.deepEqual(
+      d.messages.map((m) => m.role),
+      ['user', 'assistant'],
+    );
     const [user, answer] = [d.messages[0].content, d.messages[1].content];
     assert.ok(!evalText.has(user) && !evalText.has(answer), `eval text in a drill: ${answer}`);
     // Training row 340 is malformed in the source data (schema `t (Id VARCHAR)`, answer `… FROM 't' AS

@@ -36,14 +36,20 @@ test('with a values corpus, most values are corpus words, and each is found in i
     for (const [, v] of answer.matchAll(/'([^']+)'/g)) {
       values++;
       assert.ok(user.toLowerCase().includes(v.toLowerCase()), `'${v}' in "${user}"`);
-      if (v.toLowerCase().split(' ').every((w) => words.has(w))) fromCorpus++;
+      if (
+        v
+          .toLowerCase()
+          .split(' ')
+          .every((w) => words.has(w))
+      )
+        fromCorpus++;
     }
   }
   assert.ok(fromCorpus > 0.7 * values, `${fromCorpus}/${values} values from the corpus`);
   assert.throws(() => makeDrills(lines, 1, 0, 'too short'), /values corpus has 2 usable words/);
 });
 
-test('drills without a corpus are the exact bytes models/halo-tiny\'s curriculum stages C and D trained on', () => {
+test("drills without a corpus are the exact bytes models/halo-tiny's curriculum stages C and D trained on", () => {
   // scripts/pretrain-copy-curriculum.sh makes its drills.jsonl with these arguments; a change to sql-drills that
   // moves one byte makes scripts/build-halo-tiny.sh build a different model than the shipped one.
   const text = makeDrills(lines.slice(0, 800), 8000, 0).join('\n') + '\n';

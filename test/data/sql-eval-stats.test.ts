@@ -10,9 +10,13 @@ test('quotedValues reads single-quoted literals, with doubled quotes unescaped',
 
 test('sqlEvalStats counts case-changed values and answers at or past the token budget', () => {
   const words = (s: string) => s.split(' ').length;
-  const s = sqlEvalStats([
-    { question: 'Who played Marquette?', answer: "SELECT p FROM t WHERE o = 'marquette'" },
-    { question: 'Score of 3-1 in round two?', answer: "SELECT s FROM t WHERE s = '3-1' AND r = 'two'" },
-  ], words, 9);
+  const s = sqlEvalStats(
+    [
+      { question: 'Who played Marquette?', answer: "SELECT p FROM t WHERE o = 'marquette'" },
+      { question: 'Score of 3-1 in round two?', answer: "SELECT s FROM t WHERE s = '3-1' AND r = 'two'" },
+    ],
+    words,
+    9,
+  );
   assert.deepEqual(s, { answers: 2, quoted: 3, quotedNotVerbatim: 1, longAnswers: 1 });
 });

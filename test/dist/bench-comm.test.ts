@@ -11,9 +11,23 @@ import { writeModel } from './setup.ts';
 test('bench comm --json: 8-bit weight gathers move 0.5× BF16 and 0.25× FP32 bytes', () => {
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'halo-bench-comm-')), 'tiny');
   writeModel(dir);
-  const out = execFileSync(process.execPath, ['bin/halo.js', 'bench', 'comm', '--model', dir, '--data', 'data/sql/train.jsonl::16', '--max-seq-len', '320',
-    '--steps', '2', '--warmup', '0', '--json'], { encoding: 'utf8' });
-  const res = JSON.parse(out) as { ranks: number; rows: { mode: string; weightBytesPerStep: number; weightBytesVsFp32: number; otherBytesPerStep: number; scatterBytesPerStep: number; msPerStep: number; lastLoss: number }[] };
+  const out = execFileSync(
+    process.execPath,
+    ['bin/halo.js', 'bench', 'comm', '--model', dir, '--data', 'data/sql/train.jsonl::16', '--max-seq-len', '320', '--steps', '2', '--warmup', '0', '--json'],
+    { encoding: 'utf8' },
+  );
+  const res = JSON.parse(out) as {
+    ranks: number;
+    rows: {
+      mode: string;
+      weightBytesPerStep: number;
+      weightBytesVsFp32: number;
+      otherBytesPerStep: number;
+      scatterBytesPerStep: number;
+      msPerStep: number;
+      lastLoss: number;
+    }[];
+  };
   assert.equal(res.ranks, 1);
   const [fp32, bf16, hq] = ['fp32', 'bf16', 'hq'].map((m) => res.rows.find((r) => r.mode === m)!);
   // tiny model: 2 layers × (q, o 32×32; k, v 16×32; gate, up 48×32; down 32×48 = 7680 weights) × 4 bytes, one forward

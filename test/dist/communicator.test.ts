@@ -51,8 +51,14 @@ describe('LocalCommunicator', () => {
     const s = new Float32Array(2);
     c.reduceScatter(Float32Array.of(5, 6), s);
     assert.deepEqual([...s], [5, 6]);
-    assert.throws(() => c.allGather(Float32Array.of(1), new Float32Array(2)), (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE');
-    assert.throws(() => c.allGather(Float32Array.of(1), new Float64Array(1) as never), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG');
+    assert.throws(
+      () => c.allGather(Float32Array.of(1), new Float32Array(2)),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE',
+    );
+    assert.throws(
+      () => c.allGather(Float32Array.of(1), new Float64Array(1) as never),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_ARG',
+    );
     assert.equal(c.stats.allGatherBytes, 2);
   });
 });
@@ -65,9 +71,21 @@ describe('row shards', () => {
   const fulls = specs.map((s) => Float32Array.from({ length: s.rows * s.cols }, () => rng.normal()));
 
   test('rows per rank, padding, ownership', () => {
-    assert.deepEqual(specs.map((s) => [s.rowsPerRank, s.shardLen]), [[3, 15], [2, 2]]);
-    assert.deepEqual([0, 1, 2].map((q) => ownedRows(specs[0], q)), [3, 3, 1]);
-    assert.deepEqual([0, 1, 2].map((q) => ownedRows(specs[1], q)), [2, 2, 0]);
+    assert.deepEqual(
+      specs.map((s) => [s.rowsPerRank, s.shardLen]),
+      [
+        [3, 15],
+        [2, 2],
+      ],
+    );
+    assert.deepEqual(
+      [0, 1, 2].map((q) => ownedRows(specs[0], q)),
+      [3, 3, 1],
+    );
+    assert.deepEqual(
+      [0, 1, 2].map((q) => ownedRows(specs[1], q)),
+      [2, 2, 0],
+    );
     const last = sliceShard(fulls[0], specs[0], 2);
     assert.deepEqual([...last.subarray(0, 5)], [...fulls[0].subarray(30, 35)]);
     assert.ok(last.subarray(5).every((x) => x === 0));
@@ -76,7 +94,12 @@ describe('row shards', () => {
   test('an all-gather of the packed shards unpacks to the whole tensors', () => {
     const u = unitLayout(specs);
     const gathered = new Float32Array(u.length * size);
-    for (let q = 0; q < size; q++) packShards(u, specs.map((s, i) => sliceShard(fulls[i], s, q)), gathered.subarray(q * u.length, (q + 1) * u.length));
+    for (let q = 0; q < size; q++)
+      packShards(
+        u,
+        specs.map((s, i) => sliceShard(fulls[i], s, q)),
+        gathered.subarray(q * u.length, (q + 1) * u.length),
+      );
     const back = specs.map((s) => new Float32Array(s.rows * s.cols));
     unpackGathered(u, gathered, size, back);
     back.forEach((b, i) => assert.deepEqual([...b], [...fulls[i]]));

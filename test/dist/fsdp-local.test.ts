@@ -36,12 +36,18 @@ describe('FsdpModel with one rank equals LlamaModel exactly', () => {
         const b = fsdp.forwardBackward(batch, scale);
         assert.equal(b.lossSum, a.lossSum);
         const names = plain.parameters().map((p) => p.name);
-        assert.deepEqual(fsdp.parameters().map((p) => p.name), names);
+        assert.deepEqual(
+          fsdp.parameters().map((p) => p.name),
+          names,
+        );
         if (arch === 'qwen2') assert.ok(names.includes('model.layers.0.self_attn.q_proj.bias') && names.includes('lm_head.weight'));
         for (const p of plain.parameters()) {
           const q = fsdp.parameters().find((x) => x.name === p.name)!;
           assert.deepEqual(q.grad, p.grad, p.name);
-          assert.ok(p.grad!.some((g) => g !== 0), `${p.name} has a gradient`);
+          assert.ok(
+            p.grad!.some((g) => g !== 0),
+            `${p.name} has a gradient`,
+          );
         }
         // HQ-FSDP keeps projection weights only as master rows + gathered codes: no f32 working copy.
         assert.equal(fsdp.inner.param('model.layers.1.mlp.down_proj.weight').data.length, mode === 'hq' ? 0 : 32 * 48);

@@ -36,7 +36,10 @@ function reference(mode: 'fp32' | 'hq'): { losses: number[]; weights: Map<string
   const m = new LlamaModel(src.config, src.weights, { halo, backend: getBackend() });
   const out = path.join(tmp, `ref-${mode}`);
   train(m, trainExamples(modelDir), [], trainOptions(out, { gradAccum: 2 }));
-  return { losses: readMetrics(path.join(out, 'metrics.jsonl')).map((r) => r.loss as number), weights: new Map([...m.stateDict()].map(([n, t]) => [n, t.data as Float32Array])) };
+  return {
+    losses: readMetrics(path.join(out, 'metrics.jsonl')).map((r) => r.loss as number),
+    weights: new Map([...m.stateDict()].map(([n, t]) => [n, t.data as Float32Array])),
+  };
 }
 
 function readWeights(file: string): Map<string, Float32Array> {
@@ -113,7 +116,11 @@ describe('FSDP over Open MPI (2 ranks) vs one process', { skip: skip ?? false },
     const first = runMpi(2, [worker, modelDir, cut, 'fp32'], { STOP_AT: '3' });
     assert.equal(first.code, 0, first.output);
     const resumed = path.join(tmp, 'resumed');
-    const second = spawnSync(process.execPath, ['--import', 'tsx', worker, modelDir, resumed, 'fp32', cut], { cwd: REPO, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+    const second = spawnSync(process.execPath, ['--import', 'tsx', worker, modelDir, resumed, 'fp32', cut], {
+      cwd: REPO,
+      encoding: 'utf8',
+      env: { ...process.env, OMP_NUM_THREADS: '1' },
+    });
     assert.equal(second.status, 0, `${second.stdout}${second.stderr}`);
     const res = JSON.parse(fs.readFileSync(path.join(resumed, 'result.json'), 'utf8'));
     assert.equal(res.size, 1);
@@ -126,8 +133,27 @@ describe('FSDP over Open MPI (2 ranks) vs one process', { skip: skip ?? false },
 describe('mpirun -np 2 halo finetune --hq-fsdp', { skip: skip ?? false }, () => {
   test('trains, checkpoints and saves one loadable HF folder (rank 0 writes)', () => {
     const out = path.join(tmp, 'cli');
-    const r = runMpi(2, [path.join(REPO, 'bin/halo.js'), 'finetune', '--model', modelDir, '--data', 'data/sql/train.jsonl::32', '--out', out,
-      '--hq-fsdp', '--max-steps', '2', '--batch-size', '2', '--max-seq-len', '320', '--warmup-steps', '0', '--lr', '1e-3']);
+    const r = runMpi(2, [
+      path.join(REPO, 'bin/halo.js'),
+      'finetune',
+      '--model',
+      modelDir,
+      '--data',
+      'data/sql/train.jsonl::32',
+      '--out',
+      out,
+      '--hq-fsdp',
+      '--max-steps',
+      '2',
+      '--batch-size',
+      '2',
+      '--max-seq-len',
+      '320',
+      '--warmup-steps',
+      '0',
+      '--lr',
+      '1e-3',
+    ]);
     assert.equal(r.code, 0, r.output);
     assert.match(r.output, /HQ-FSDP over 2 rank/);
     assert.equal(r.output.match(/^done: /gm)?.length, 1, 'only rank 0 reports');
@@ -146,7 +172,19 @@ describe('mpirun -np 2 halo finetune --hq-fsdp', { skip: skip ?? false }, () => 
 describe('FSDP flags', () => {
   test('--fsdp with --hq-fsdp, and --hq-fsdp with a 16-bit format, are argument errors', async () => {
     const { main } = await import('../../src/cli/main.ts');
-    const base = ['finetune', '--model', modelDir, '--data', 'data/sql/train.jsonl::8', '--out', path.join(tmp, 'bad'), '--max-steps', '1', '--max-seq-len', '320'];
+    const base = [
+      'finetune',
+      '--model',
+      modelDir,
+      '--data',
+      'data/sql/train.jsonl::8',
+      '--out',
+      path.join(tmp, 'bad'),
+      '--max-steps',
+      '1',
+      '--max-seq-len',
+      '320',
+    ];
     assert.equal(await main([...base, '--fsdp', '--hq-fsdp']), 2);
     assert.equal(await main([...base, '--hq-fsdp', '--format', 'bf16']), 2);
   });

@@ -20,7 +20,11 @@ if (nativeAvailable().ok) backends.push(['native', nativeBackend]);
 
 describe('sharded rotate + global scale + encode == whole-weight quantization', () => {
   for (const [bname, be] of backends) {
-    for (const [level, format] of [['halo2', 'int8'], ['halo1', 'fp8'], ['halo0', 'int8']] as [Level, Format][]) {
+    for (const [level, format] of [
+      ['halo2', 'int8'],
+      ['halo1', 'fp8'],
+      ['halo0', 'int8'],
+    ] as [Level, Format][]) {
       test(`${bname} ${level} ${format}, 7×48 over 3 ranks (padded)`, () => {
         const cfg = haloConfig({ level, format });
         const qf = hqFormat(cfg);
@@ -55,10 +59,17 @@ describe('guards', () => {
   test('a NaN anywhere makes the reduced absmax infinite, and the scale an E_NUMERIC on every rank', () => {
     assert.equal(absmaxOrInf(Float32Array.of(1, -3, 2)), 3);
     assert.equal(absmaxOrInf(Float32Array.of(1, NaN, 2)), Infinity);
-    assert.throws(() => globalScale('int8', Infinity, 'model.layers.0.mlp.up_proj.weight'), (e: unknown) => e instanceof HaloError && e.code === 'E_NUMERIC' && /up_proj/.test(e.message));
+    assert.throws(
+      () => globalScale('int8', Infinity, 'model.layers.0.mlp.up_proj.weight'),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_NUMERIC' && /up_proj/.test(e.message),
+    );
   });
   test('--hq-fsdp needs an 8-bit-or-smaller format, a quantized level and per-tensor scales', () => {
-    const bad = (p: Parameters<typeof haloConfig>[0]) => assert.throws(() => hqFormat(haloConfig(p)), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG');
+    const bad = (p: Parameters<typeof haloConfig>[0]) =>
+      assert.throws(
+        () => hqFormat(haloConfig(p)),
+        (e: unknown) => e instanceof HaloError && e.code === 'E_ARG',
+      );
     bad({ level: 'none', format: 'fp32' });
     bad({ level: 'halo2', format: 'bf16' });
     bad({ level: 'halo2', format: 'int8', granularity: 'row' });

@@ -15,11 +15,30 @@ export function mpiSkipReason(): string | null {
 }
 
 export function runMpi(n: number, args: string[], env: Record<string, string> = {}): { code: number | null; output: string } {
-  const r = spawnSync('mpirun', ['--allow-run-as-root', '--oversubscribe', '--mca', 'btl_vader_single_copy_mechanism', 'none', '-np', String(n), '-x', 'OMP_NUM_THREADS=1', ...Object.keys(env).flatMap((k) => ['-x', k]), process.execPath, '--import', 'tsx', ...args], {
-    cwd: REPO,
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-    timeout: 300_000,
-  });
+  const r = spawnSync(
+    'mpirun',
+    [
+      '--allow-run-as-root',
+      '--oversubscribe',
+      '--mca',
+      'btl_vader_single_copy_mechanism',
+      'none',
+      '-np',
+      String(n),
+      '-x',
+      'OMP_NUM_THREADS=1',
+      ...Object.keys(env).flatMap((k) => ['-x', k]),
+      process.execPath,
+      '--import',
+      'tsx',
+      ...args,
+    ],
+    {
+      cwd: REPO,
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+      timeout: 300_000,
+    },
+  );
   return { code: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
 }

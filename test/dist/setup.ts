@@ -25,8 +25,26 @@ export function trainExamples(modelDir: string): Example[] {
 
 export function trainOptions(outDir: string, extra: Partial<TrainOptions> = {}): TrainOptions {
   return {
-    outDir, epochs: 1, maxSteps: STEPS, lr: 3e-3, schedule: 'linear', warmupSteps: 0, minLrRatio: 0, weightDecay: 0.01,
-    batchSize: MICRO, gradAccum: 1, maxGradNorm: 1, seed: 3, padId: 0, evalEvery: 0, saveEvery: 0, keepCheckpoints: 2,
-    resume: false, logEvery: 100, maxBadSteps: 3, quiet: true, ...extra,
+    outDir,
+    epochs: 1,
+    maxSteps: STEPS,
+    lr: 3e-3,
+    schedule: 'linear',
+    warmupSteps: 0,
+    minLrRatio: 0,
+    weightDecay: 0.01,
+    batchSize: MICRO,
+    gradAccum: 1,
+    maxGradNorm: 1,
+    seed: 3,
+    padId: 0,
+    evalEvery: 0,
+    saveEvery: 0,
+    keepCheckpoints: 2,
+    resume: false,
+    logEvery: 100,
+    maxBadSteps: 3,
+    quiet: true,
+    ...extra,
   };
 }

@@ -55,13 +55,18 @@ describe('a model vocabulary larger than the tokenizer', () => {
     const prompt = tok.encode('SELECT name FROM users');
     // The bug this guards against: unmasked, the first greedy token is a padded row.
     const state = createDecodeState(model, 1, prompt.length);
-    const logits = decodeStep(model, state, Int32Array.from(prompt), Int32Array.from(prompt, (_, i) => i));
+    const logits = decodeStep(
+      model,
+      state,
+      Int32Array.from(prompt),
+      Int32Array.from(prompt, (_, i) => i),
+    );
     const unmasked = sampleToken(logits, 0, MODEL_VOCAB, { temperature: 0 }, new Rng(0));
     assert.ok(unmasked >= TOKENIZER_IDS, `test setup: unmasked argmax ${unmasked} should be a padded id`);
     const masked = sampleToken(logits, 0, TOKENIZER_IDS, { temperature: 0 }, new Rng(0));
 
     const g = generate(model, tok, prompt, { maxNewTokens: 6, stopIds: [] });
-    assert.equal(g.ids[0] ?? g.stopId, masked, 'greedy picks the best id among the tokenizer\'s');
+    assert.equal(g.ids[0] ?? g.stopId, masked, "greedy picks the best id among the tokenizer's");
     for (const id of g.ids) assert.ok(id < TOKENIZER_IDS, `greedy produced id ${id}`);
     assert.equal(typeof g.text, 'string');
     for (const seed of [1, 2, 3]) {
@@ -74,7 +79,25 @@ describe('a model vocabulary larger than the tokenizer', () => {
     const [gen, ev, ft] = await Promise.all([
       halo('generate', '--model', big, '--prompt', 'hello', '--max-new-tokens', '5', '--temperature', '1', '--seed', '4'),
       halo('eval', '--model', big, '--data', 'data/sql/eval.jsonl::2', '--metric', 'sql', '--max-new-tokens', '4'),
-      halo('finetune', '--model', big, '--data', 'data/sql/eval.jsonl::4', '--max-steps', '1', '--batch-size', '2', '--save-every', '0', '--out', path.join(tmp, 'ft'), '--level', 'none', '--format', 'fp32'),
+      halo(
+        'finetune',
+        '--model',
+        big,
+        '--data',
+        'data/sql/eval.jsonl::4',
+        '--max-steps',
+        '1',
+        '--batch-size',
+        '2',
+        '--save-every',
+        '0',
+        '--out',
+        path.join(tmp, 'ft'),
+        '--level',
+        'none',
+        '--format',
+        'fp32',
+      ),
     ]);
     assert.equal(gen.code, 0, gen.err);
     assert.match(gen.err, /5 generated|stopped at/);

@@ -215,7 +215,16 @@ describe('evaluateGeneration', () => {
     { q: 'Names of movies?', a: 'SELECT title FROM movies' },
     { q: 'Oldest user?', a: 'SELECT name FROM users ORDER BY age DESC LIMIT 1' },
   ];
-  const jsonl = lines.map((l) => JSON.stringify({ messages: [{ role: 'user', content: l.q }, { role: 'assistant', content: l.a }] })).join('\n');
+  const jsonl = lines
+    .map((l) =>
+      JSON.stringify({
+        messages: [
+          { role: 'user', content: l.q },
+          { role: 'assistant', content: l.a },
+        ],
+      }),
+    )
+    .join('\n');
   const items = parseJsonl(jsonl, 'sql.jsonl').records.map((r) => toEvalItem(r, 'sql.jsonl'));
 
   test('reports per-scorer accuracy and (prediction, reference) pairs', () => {
@@ -225,7 +234,10 @@ describe('evaluateGeneration', () => {
     const set = items.map((it, i) => (i === 1 ? { ...it, reference: own } : it));
     const r = evaluateGeneration(model, tok, set, scorersFor('sql'), { maxNewTokens: 8, showExamples: 2, progress: false, batchSize: 2 });
     assert.equal(r.items, 3);
-    assert.deepEqual(r.scores.map((s) => s.scorer), ['sql-exact', 'sql-normalized']);
+    assert.deepEqual(
+      r.scores.map((s) => s.scorer),
+      ['sql-exact', 'sql-normalized'],
+    );
     for (const s of r.scores) {
       assert.ok(s.accuracy >= 0 && s.accuracy <= 1);
       assert.equal(s.total, 3);
@@ -234,8 +246,14 @@ describe('evaluateGeneration', () => {
     assert.equal(r.scores[0]!.correct, 1, 'only the item whose reference is the model answer matches exactly');
     assert.equal(r.predictions[1], own);
     assert.equal(r.examples.length, 2);
-    assert.deepEqual(r.examples.map((e) => e.reference), [lines[0]!.a, own]);
-    assert.deepEqual(r.examples.map((e) => e.prediction), r.predictions.slice(0, 2));
+    assert.deepEqual(
+      r.examples.map((e) => e.reference),
+      [lines[0]!.a, own],
+    );
+    assert.deepEqual(
+      r.examples.map((e) => e.prediction),
+      r.predictions.slice(0, 2),
+    );
     assert.deepEqual(r.examples[1]!.correct, { 'sql-exact': true, 'sql-normalized': true });
     assert.equal(r.examples[0]!.line, 1);
     assert.ok(r.generatedTokens > 0 && r.generatedTokens <= 24);

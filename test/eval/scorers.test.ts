@@ -96,7 +96,10 @@ describe('GSM8K', () => {
 describe('registry', () => {
   test('lookup, per-dataset lists, scoreAll', () => {
     assert.equal(getScorer('gsm8k-numeric').score('#### 1,000', '#### 1000'), true);
-    assert.throws(() => getScorer('bleu'), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && e.message.includes('sql-exact'));
+    assert.throws(
+      () => getScorer('bleu'),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && e.message.includes('sql-exact'),
+    );
     assert.deepEqual(
       scorersFor('sql').map((s) => s.name),
       ['sql-exact', 'sql-normalized'],
@@ -108,6 +111,9 @@ describe('registry', () => {
     const r = scoreAll(['#### 1', '#### 2', '#### 3.'], ['#### 1', '#### 5', '#### 3'], getScorer('gsm8k-numeric'));
     assert.deepEqual(r, { scorer: 'gsm8k-numeric', correct: 2, total: 3, accuracy: 2 / 3, verdicts: [true, false, true] });
     assert.equal(scoreAll([], [], getScorer('sql-exact')).accuracy, 0);
-    assert.throws(() => scoreAll(['a'], [], getScorer('sql-exact')), (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE');
+    assert.throws(
+      () => scoreAll(['a'], [], getScorer('sql-exact')),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE',
+    );
   });
 });

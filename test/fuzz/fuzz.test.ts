@@ -28,7 +28,10 @@ describe('fuzzing the parsers (CI budget)', () => {
     const cpu = process.cpuUsage(cpu0);
     cpuSeconds = (cpu.user + cpu.system) / 1e6;
     const table = summaryTable(rows);
-    assert.deepEqual(rows.map((r) => r.target), [...TARGET_NAMES]);
+    assert.deepEqual(
+      rows.map((r) => r.target),
+      [...TARGET_NAMES],
+    );
     for (const r of rows) assert.equal(r.cases, BUDGET[r.target], `${r.target}: every case is accounted for\n${table}`);
     assert.ok(rows.reduce((s, r) => s + r.cases, 0) >= 1000, `at least 1,000 inputs ran\n${table}`);
     const findings = findingLines(rows);
@@ -57,7 +60,12 @@ describe('case classifier', () => {
   };
   it('tells ok, HaloError, other exceptions and broken invariants apart', () => {
     assert.equal(classify(() => 1).outcome, 'ok');
-    assert.equal(classify(() => { throw new HaloError('E_FORMAT', 'no'); }).outcome, 'rejected');
+    assert.equal(
+      classify(() => {
+        throw new HaloError('E_FORMAT', 'no');
+      }).outcome,
+      'rejected',
+    );
     const crash = classify(() => JSON.parse('{'));
     assert.equal(crash.outcome, 'crash');
     assert.match(crash.error!.stack!, /SyntaxError[\s\S]*at /);

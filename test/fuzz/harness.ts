@@ -68,11 +68,18 @@ function add(s: TargetSummary, r: CaseResult): void {
 /** Boots workers; keeps one spare booting in the background once a worker has had to be killed. */
 class WorkerPool {
   private spare: Promise<Worker> | null = null;
-  constructor(private readonly setup: WorkerSetup, private readonly maxHeapMb: number) {}
+  constructor(
+    private readonly setup: WorkerSetup,
+    private readonly maxHeapMb: number,
+  ) {}
 
   private boot(): Promise<Worker> {
     return new Promise((resolve, reject) => {
-      const w = new Worker(BOOT, { eval: true, workerData: this.setup, resourceLimits: { maxOldGenerationSizeMb: this.maxHeapMb, stackSizeMb: WORKER_STACK_MB } });
+      const w = new Worker(BOOT, {
+        eval: true,
+        workerData: this.setup,
+        resourceLimits: { maxOldGenerationSizeMb: this.maxHeapMb, stackSizeMb: WORKER_STACK_MB },
+      });
       const fail = (e: unknown) => reject(e instanceof Error ? e : new Error(`fuzz worker exited with code ${String(e)} while booting`));
       w.once('message', () => {
         w.off('error', fail).off('exit', fail);
@@ -114,7 +121,13 @@ function runJob(w: Worker, job: Job, s: TargetSummary, setup: WorkerSetup): Prom
     const lost = (outcome: 'hang' | 'crash', message: string) => {
       const c = current!;
       const r: CaseResult = {
-        index: c.index, outcome, ms: performance.now() - c.t0, memDelta: 0, inputBytes: c.inputBytes, memFlag: false, note: c.note,
+        index: c.index,
+        outcome,
+        ms: performance.now() - c.t0,
+        memDelta: 0,
+        inputBytes: c.inputBytes,
+        memFlag: false,
+        note: c.note,
         error: { name: outcome === 'hang' ? 'Hang' : 'WorkerDied', message },
       };
       r.repro = writeRepro(setup.reproRoot, job.target, job.seed, c.dir, r);

@@ -11,21 +11,95 @@ export class Raw {
 }
 
 export const HOSTILE_NUMBERS: readonly number[] = [
-  0, -0, 1, -1, 2, 3, 7, 0.5, 1.5, -1.5, 1e-300, 5e-324, 255, 256, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32,
-  2 ** 32 + 1, 1e9, 1e12, 2 ** 53 - 1, 2 ** 53, 2 ** 53 + 2, 2 ** 63, 2 ** 64, 1e21, 1e300, Number.MAX_VALUE, -1e12,
-  -(2 ** 53), -(2 ** 63), 100_000_001, 4096.5,
+  0,
+  -0,
+  1,
+  -1,
+  2,
+  3,
+  7,
+  0.5,
+  1.5,
+  -1.5,
+  1e-300,
+  5e-324,
+  255,
+  256,
+  65535,
+  65536,
+  2 ** 31 - 1,
+  2 ** 31,
+  2 ** 32,
+  2 ** 32 + 1,
+  1e9,
+  1e12,
+  2 ** 53 - 1,
+  2 ** 53,
+  2 ** 53 + 2,
+  2 ** 63,
+  2 ** 64,
+  1e21,
+  1e300,
+  Number.MAX_VALUE,
+  -1e12,
+  -(2 ** 53),
+  -(2 ** 63),
+  100_000_001,
+  4096.5,
 ];
 
 /** Numbers only JSON text can hold: overflow to ±Infinity, round past 2^53, underflow to 0. */
 export const RAW_NUMBERS: readonly string[] = [
-  '1e999', '-1e999', '1e-999', '123456789012345678901234567890', '9007199254740993', '18446744073709551615',
-  '18446744073709551616', '-0', '1.0', '1E2', '0.1e1', '4.000000000000001',
+  '1e999',
+  '-1e999',
+  '1e-999',
+  '123456789012345678901234567890',
+  '9007199254740993',
+  '18446744073709551615',
+  '18446744073709551616',
+  '-0',
+  '1.0',
+  '1E2',
+  '0.1e1',
+  '4.000000000000001',
 ];
 
 export const HOSTILE_STRINGS: readonly string[] = [
-  '', ' ', '\u0000', '\ud800', '\udfff\ud800', '🤗', 'é', '\u202e', '\u2028', '\ufeff', '__proto__', 'constructor',
-  'toString', 'hasOwnProperty', '../../etc/passwd', '/etc/passwd', 'NaN', 'Infinity', '1e3', '12', '-1', 'null',
-  'true', '[]', '{}', '<|eot_id|>', '{{', '{%', '%s%s%s', '\r\n', 'a\u0000b', 'F32', 'BF16', 'silu', 'llama3',
+  '',
+  ' ',
+  '\u0000',
+  '\ud800',
+  '\udfff\ud800',
+  '🤗',
+  'é',
+  '\u202e',
+  '\u2028',
+  '\ufeff',
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  '../../etc/passwd',
+  '/etc/passwd',
+  'NaN',
+  'Infinity',
+  '1e3',
+  '12',
+  '-1',
+  'null',
+  'true',
+  '[]',
+  '{}',
+  '<|eot_id|>',
+  '{{',
+  '{%',
+  '%s%s%s',
+  '\r\n',
+  'a\u0000b',
+  'F32',
+  'BF16',
+  'silu',
+  'llama3',
 ];
 
 /** A string of `n` copies of a short unit (ASCII, multi-byte, or surrogate pairs). */
@@ -59,7 +133,11 @@ export function hostileValue(rng: Rng): unknown {
     case 8:
       return deepNesting(rng, pick(rng, [10, 1000, 5000, 100_000]));
     case 9:
-      return new Raw(`[${Array(pick(rng, [1000, 100_000])).fill(pick(rng, ['0', '1', 'null', '1e999', '-1'])).join(',')}]`);
+      return new Raw(
+        `[${Array(pick(rng, [1000, 100_000]))
+          .fill(pick(rng, ['0', '1', 'null', '1e999', '-1']))
+          .join(',')}]`,
+      );
     case 10:
       return bigObject(rng, pick(rng, [100, 10_000]));
     default:

@@ -30,10 +30,22 @@ function finetune(...args: string[]): Promise<Run> {
   const t0 = performance.now();
   const argv = ['--import', path.join(repoRoot, 'test/fuzz/report-usage.mjs'), path.join(repoRoot, 'bin/halo.js'), 'finetune', ...args];
   return new Promise((resolve) => {
-    execFile(process.execPath, argv, { cwd: repoRoot, env: { ...process.env, HALO_BACKEND: 'reference', HALO_USAGE_FILE: usage }, maxBuffer: 1 << 26 }, (e, out, err) => {
-      const u = JSON.parse(fs.readFileSync(usage, 'utf8')) as NodeJS.ResourceUsage;
-      resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err, peak: u.maxRSS * 1024, cpu: (u.userCPUTime + u.systemCPUTime) / 1e6, wall: (performance.now() - t0) / 1000 });
-    });
+    execFile(
+      process.execPath,
+      argv,
+      { cwd: repoRoot, env: { ...process.env, HALO_BACKEND: 'reference', HALO_USAGE_FILE: usage }, maxBuffer: 1 << 26 },
+      (e, out, err) => {
+        const u = JSON.parse(fs.readFileSync(usage, 'utf8')) as NodeJS.ResourceUsage;
+        resolve({
+          code: e ? ((e as { code?: number }).code ?? 1) : 0,
+          out,
+          err,
+          peak: u.maxRSS * 1024,
+          cpu: (u.userCPUTime + u.systemCPUTime) / 1e6,
+          wall: (performance.now() - t0) / 1000,
+        });
+      },
+    );
   });
 }
 
@@ -55,9 +67,22 @@ function hugeLine(name: string, bytes: number, form: 'text' | 'messages', after:
 }
 
 const MODEL = 'models/halo-tiny';
-const base = (data: string, model = MODEL) => ['--model', model, '--data', data, '--out', path.join(tmp, 'out'), '--max-seq-len', '128', '--batch-size', '1', '--debug-data'];
+const base = (data: string, model = MODEL) => [
+  '--model',
+  model,
+  '--data',
+  data,
+  '--out',
+  path.join(tmp, 'out'),
+  '--max-seq-len',
+  '128',
+  '--batch-size',
+  '1',
+  '--debug-data',
+];
 const bounded = (r: Run, what: string) => {
-  if (process.env.HALO_TEST_VERBOSE) process.stderr.write(`${what}: exit ${r.code}, peak RSS ${(r.peak / 2 ** 20).toFixed(0)} MiB, ${r.cpu.toFixed(2)} s CPU, ${r.wall.toFixed(2)} s wall\n`);
+  if (process.env.HALO_TEST_VERBOSE)
+    process.stderr.write(`${what}: exit ${r.code}, peak RSS ${(r.peak / 2 ** 20).toFixed(0)} MiB, ${r.cpu.toFixed(2)} s CPU, ${r.wall.toFixed(2)} s wall\n`);
   assert.ok(r.peak < GiB, `${what}: peak RSS ${(r.peak / 2 ** 20).toFixed(0)} MiB`);
   assert.ok(r.cpu < 10, `${what}: ${r.cpu.toFixed(1)} s of CPU (${r.wall.toFixed(1)} s wall)`);
 };
@@ -72,7 +97,9 @@ describe('halo finetune --debug-data on hostile inputs: exit 2, under 1 GiB and 
   it('a 50 MB JSONL line: one error naming file:line and the limit', async () => {
     const r = await finetune(...base(textLine.file));
     assert.equal(r.code, 2, r.err);
-    assert.deepEqual(oneLine(r.err), [`halo finetune: ${textLine.file}:1: line is ${textLine.lineBytes} bytes, over the limit of 8,388,608 bytes per line (--max-line-bytes)`]);
+    assert.deepEqual(oneLine(r.err), [
+      `halo finetune: ${textLine.file}:1: line is ${textLine.lineBytes} bytes, over the limit of 8,388,608 bytes per line (--max-line-bytes)`,
+    ]);
     bounded(r, '50 MB line');
   });
 
@@ -81,7 +108,10 @@ describe('halo finetune --debug-data on hostile inputs: exit 2, under 1 GiB and 
     const f = hugeLine('chat-50mb.jsonl', 50 << 20, 'messages', [good]);
     const r = await finetune(...base(f.file), '--skip-bad-lines');
     assert.equal(r.code, 0, r.err);
-    assert.ok(r.err.includes(`1 records (chat 1), 1 bad line skipped (first: line 1: line is ${f.lineBytes} bytes, over the limit of 8,388,608 bytes per line`), r.err);
+    assert.ok(
+      r.err.includes(`1 records (chat 1), 1 bad line skipped (first: line 1: line is ${f.lineBytes} bytes, over the limit of 8,388,608 bytes per line`),
+      r.err,
+    );
     assert.match(r.out, /example \(line 2\)/);
     bounded(r, '50 MB chat line, skipped');
   });

@@ -82,11 +82,17 @@ export function mutateSlot(rng: Rng, s: Slot): string {
     }
     case 6: {
       const n =
-        typeof v === 'number' ? String(v)
-        : typeof v === 'string' ? (Number.isFinite(Number(v)) && v.trim() !== '' ? Number(v) : v.length)
-        : Array.isArray(v) ? Object.fromEntries(v.map((x, i) => [String(i), x]))
-        : isContainer(v) ? Object.values(v)
-        : pick(rng, [0, '', [], {}]);
+        typeof v === 'number'
+          ? String(v)
+          : typeof v === 'string'
+            ? Number.isFinite(Number(v)) && v.trim() !== ''
+              ? Number(v)
+              : v.length
+            : Array.isArray(v)
+              ? Object.fromEntries(v.map((x, i) => [String(i), x]))
+              : isContainer(v)
+                ? Object.values(v)
+                : pick(rng, [0, '', [], {}]);
       set(s, n);
       return `${s.path} retyped to ${Array.isArray(n) ? 'array' : typeof n}`;
     }

@@ -76,7 +76,13 @@ describe('safetensors: lying headers are one E_FORMAT, before any tensor memory'
   for (const [name, patch] of cases) it(name, () => rejects(() => readSafetensorsHeader(stFile(patch)), 'E_FORMAT'));
   it('overlapping and gapped tensors', () => {
     const two = (a: number[], b: number[]) =>
-      writeFile('model.safetensors', assembleSafetensors(jsonText({ a: { dtype: 'F32', shape: [1], data_offsets: a }, b: { dtype: 'F32', shape: [1], data_offsets: b } }), new Uint8Array(8)));
+      writeFile(
+        'model.safetensors',
+        assembleSafetensors(
+          jsonText({ a: { dtype: 'F32', shape: [1], data_offsets: a }, b: { dtype: 'F32', shape: [1], data_offsets: b } }),
+          new Uint8Array(8),
+        ),
+      );
     rejects(() => readSafetensorsHeader(two([0, 4], [0, 4])), 'E_FORMAT');
     rejects(() => readSafetensorsHeader(two([0, 4], [8, 12])), 'E_FORMAT');
   });
@@ -109,7 +115,10 @@ describe('config.json: absurd values are E_FORMAT', () => {
     ['odd head_dim', { head_dim: 7 }],
     ['missing vocab_size', { vocab_size: null }],
     ['eos id past the vocabulary', { eos_token_id: [1e9] }],
-    ['llama3 rope with high ≤ low frequency factor', { rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 4, high_freq_factor: 4, original_max_position_embeddings: 128 } }],
+    [
+      'llama3 rope with high ≤ low frequency factor',
+      { rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 4, high_freq_factor: 4, original_max_position_embeddings: 128 } },
+    ],
   ];
   for (const [name, patch] of cases) it(name, () => rejects(() => readModelConfig(cfg(patch)), 'E_FORMAT'));
   it('arrays where objects are expected', () => {
@@ -158,7 +167,14 @@ describe('tokenizer: broken files are HaloErrors, at load or at use', () => {
     rejects(() => loadAndUse(folder(tj, { ...tc, eos_token: 'nope' })), 'E_FORMAT');
   });
 
-  for (const [what, v] of [['-1', -1], ['0.5', 0.5], ['"9"', '9'], ['null', null], ['1e300', 1e300], ['5 000 000 (past the 2^22 vocab limit; 2^31-1 hangs)', 5_000_000]] as const) {
+  for (const [what, v] of [
+    ['-1', -1],
+    ['0.5', 0.5],
+    ['"9"', '9'],
+    ['null', null],
+    ['1e300', 1e300],
+    ['5 000 000 (past the 2^22 vocab limit; 2^31-1 hangs)', 5_000_000],
+  ] as const) {
     it(`a vocab id ${what}`, () => {
       const { tokenizer: tj, tokenizerConfig: tc } = base();
       (tj.model as { vocab: Record<string, unknown> }).vocab['a'] = v;
@@ -204,8 +220,14 @@ describe('JSONL: the two modes agree on bad lines, BOM, CRLF and binary', () => 
     const r = parseJsonl(text, 'mem.jsonl', { onBadLine: 'skip' });
     assert.equal(r.records.length, 2);
     assert.equal(r.skipped, 4);
-    assert.deepEqual(r.skippedLines.map((s) => s.line), [4, 5, 6, 7]);
-    assert.throws(() => parseJsonl(text, 'mem.jsonl'), (e: unknown) => e instanceof HaloError && e.code === 'E_FORMAT' && /mem\.jsonl:4:/.test(e.message));
+    assert.deepEqual(
+      r.skippedLines.map((s) => s.line),
+      [4, 5, 6, 7],
+    );
+    assert.throws(
+      () => parseJsonl(text, 'mem.jsonl'),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_FORMAT' && /mem\.jsonl:4:/.test(e.message),
+    );
   });
   it('invalid UTF-8 bytes in a file are bad lines, not a crash', () => {
     const f = writeFile('d.jsonl', Buffer.concat([Buffer.from('{"text":"ok"}\n'), Buffer.from([0xc3, 0x28, 0xff, 0x0a]), Buffer.from('{"text":"\xe9"}\n')]));

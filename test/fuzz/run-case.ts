@@ -69,7 +69,10 @@ const openFds = (): number => {
 /** Name, message (cut: some embed a whole 100 kB input) and the stack frames, which say where it threw. */
 function asCaseError(e: unknown): CaseError {
   if (!(e instanceof Error)) return { name: typeof e, message: String(e).slice(0, 2000) };
-  const frames = (e.stack ?? '').split('\n').filter((l) => l.startsWith('    at ')).slice(0, 20);
+  const frames = (e.stack ?? '')
+    .split('\n')
+    .filter((l) => l.startsWith('    at '))
+    .slice(0, 20);
   const message = e.message.length > 2000 ? `${e.message.slice(0, 2000)}… (${e.message.length} chars)` : e.message;
   return { name: e.constructor.name, message, stack: [`${e.constructor.name}: ${message.slice(0, 300)}`, ...frames].join('\n') };
 }
@@ -100,7 +103,10 @@ export function runCase(target: FuzzTarget, dir: string, index: number, c: FuzzC
   const leaked = openFds() - fds0;
   if (leaked > 0 && outcome !== 'crash') {
     outcome = 'bad';
-    error = { name: 'InvariantViolation', message: `${leaked} file descriptor(s) left open after the case${error ? ` (${error.name}: ${error.message})` : ''}` };
+    error = {
+      name: 'InvariantViolation',
+      message: `${leaked} file descriptor(s) left open after the case${error ? ` (${error.name}: ${error.message})` : ''}`,
+    };
   }
   if (ms > limits.hangMs) {
     outcome = 'hang';

@@ -12,7 +12,10 @@ test('primePower factors prime powers and rejects the rest', () => {
 });
 
 test('GF(q) rejects a non-prime-power order', () => {
-  assert.throws(() => new GF(6), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /GF\(6\)/.test(e.message));
+  assert.throws(
+    () => new GF(6),
+    (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /GF\(6\)/.test(e.message),
+  );
 });
 
 // Every field axiom checked exhaustively (q³ triples), plus: no zero divisors, inverses, characteristic p,
@@ -51,7 +54,8 @@ for (const q of [2, 3, 4, 5, 7, 8, 9, 11, 13, 25, 27, 49]) {
     // GF(q)* is cyclic: some element has order q − 1
     let hasGenerator = false;
     for (let g = 1; g < q && !hasGenerator; g++) {
-      let x = g, order = 1;
+      let x = g,
+        order = 1;
       while (x !== 1) {
         x = f.mul(x, g);
         order++;

@@ -1,15 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HaloError } from '../../src/core/errors.ts';
-import {
-  hadamardConstruction,
-  hadamardMatrix,
-  hasHadamardMatrix,
-  kroneckerDouble,
-  paley1,
-  paley2,
-  sylvester,
-} from '../../src/hadamard/matrices.ts';
+import { hadamardConstruction, hadamardMatrix, hasHadamardMatrix, kroneckerDouble, paley1, paley2, sylvester } from '../../src/hadamard/matrices.ts';
 import { isWilliamson, searchWilliamson, williamsonArray, williamsonRows } from '../../src/hadamard/williamson.ts';
 
 /** Number of entries of H·Hᵀ − k·I that are nonzero, after checking every entry is ±1. */
@@ -57,11 +49,24 @@ test('constructions used for the prime-power and Williamson orders', () => {
 });
 
 test('Paley I / II over prime-power fields and larger orders', () => {
-  for (const [h, k] of [[paley1(27), 28], [paley1(243), 244], [paley2(25), 52], [paley2(49), 100], [paley2(9), 20], [paley2(81), 164]] as const) {
+  for (const [h, k] of [
+    [paley1(27), 28],
+    [paley1(243), 244],
+    [paley2(25), 52],
+    [paley2(49), 100],
+    [paley2(9), 20],
+    [paley2(81), 164],
+  ] as const) {
     assert.equal(hadamardDefects(h, k), 0, `K=${k}`);
   }
-  assert.throws(() => paley1(13), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG'); // 13 ≡ 1 mod 4
-  assert.throws(() => paley2(15), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG'); // not a prime power
+  assert.throws(
+    () => paley1(13),
+    (e: unknown) => e instanceof HaloError && e.code === 'E_ARG',
+  ); // 13 ≡ 1 mod 4
+  assert.throws(
+    () => paley2(15),
+    (e: unknown) => e instanceof HaloError && e.code === 'E_ARG',
+  ); // not a prime power
 });
 
 test('Sylvester is natural-order Walsh; doubling keeps orthogonality', () => {
@@ -101,6 +106,9 @@ test('hadamardMatrix returns copies and rejects orders it cannot build', () => {
   a[0] = -a[0]!;
   assert.equal(hadamardDefects(hadamardMatrix(12), 12), 0);
   for (const k of [3, 6, 92, 2048]) {
-    assert.throws(() => hadamardMatrix(k), (e: unknown) => e instanceof HaloError && e.code === 'E_UNSUPPORTED' && e.message.includes(`order ${k}`));
+    assert.throws(
+      () => hadamardMatrix(k),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_UNSUPPORTED' && e.message.includes(`order ${k}`),
+    );
   }
 });

@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HaloError } from '../../src/core/errors.ts';
-import {
-  factorize,
-  isSupportedOrder,
-  nextSupportedOrder,
-  planHadamard,
-  previousSupportedOrder,
-  supportedOrders,
-} from '../../src/hadamard/plan.ts';
+import { factorize, isSupportedOrder, nextSupportedOrder, planHadamard, previousSupportedOrder, supportedOrders } from '../../src/hadamard/plan.ts';
 
-const isCode = (code: string, ...parts: string[]) => (e: unknown) =>
-  e instanceof HaloError && e.code === code && parts.every((p) => e.message.includes(p));
+const isCode =
+  (code: string, ...parts: string[]) =>
+  (e: unknown) =>
+    e instanceof HaloError && e.code === code && parts.every((p) => e.message.includes(p));
 
 test('full plans of real model dimensions pick the smallest constructible K', () => {
   // [n, K, pow2]; HALO's own choice in comments where it differs
@@ -23,8 +18,8 @@ test('full plans of real model dimensions pick the smallest constructible K', ()
     [11008, 172, 64],
     [8960, 140, 64],
     [13824, 108, 128],
-    [5120, 20, 256],   // HALO: 40·128
-    [4864, 76, 64],    // HALO: unsupported (Qwen2.5-0.5B)
+    [5120, 20, 256], // HALO: 40·128
+    [4864, 76, 64], // HALO: unsupported (Qwen2.5-0.5B)
     [18944, 148, 128], // HALO: unsupported (Qwen2.5-7B)
     [6656, 52, 128],
     [9984, 156, 64],

@@ -42,7 +42,9 @@ const norm2 = (x: ArrayLike<number>, from: number, to: number): number => {
 };
 
 test('fwht equals the Sylvester matrix, with offset and stride', () => {
-  const len = 16, stride = 3, offset = 5;
+  const len = 16,
+    stride = 3,
+    offset = 5;
   const x = randn(offset + len * stride, 1) as Float64Array;
   const v = Array.from({ length: len }, (_, i) => x[offset + i * stride]!);
   fwht(x, offset, len, stride);
@@ -56,8 +58,18 @@ test('fwht equals the Sylvester matrix, with offset and stride', () => {
 
 // Small plans, checked against the dense Ĥ: right = x·Ĥᵀ, right-transpose = x·Ĥ, left = Ĥ·X, left-transpose = Ĥᵀ·X.
 const DENSE: [number, PlanOptions][] = [
-  [8, {}], [64, {}], [12, {}], [24, {}], [40, {}], [36, {}], [156, {}], [172, {}], [12 * 64, {}],
-  [96, { block: 32 }], [72, { block: 12 }], [152, {}], // 152 = 76·2, Paley II with q = 37
+  [8, {}],
+  [64, {}],
+  [12, {}],
+  [24, {}],
+  [40, {}],
+  [36, {}],
+  [156, {}],
+  [172, {}],
+  [12 * 64, {}],
+  [96, { block: 32 }],
+  [72, { block: 12 }],
+  [152, {}], // 152 = 76·2, Paley II with q = 37
 ];
 for (const [n, opts] of DENSE) {
   test(`n=${n} ${JSON.stringify(opts)}: transforms equal dense products with Ĥ, and Ĥ is orthonormal`, () => {
@@ -88,7 +100,14 @@ const transpose2 = (x: Float64Array, r: number, c: number) => transpose(x, r, c)
 // Larger plans: round trip, norm preservation, f32 against f64.
 const ROUND_TRIP: [number, PlanOptions][] = [
   ...[8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096].map((n) => [n, {}] as [number, PlanOptions]),
-  [12 * 64, {}], [28 * 512, {}], [172 * 64, {}], [156 * 8, {}], [140 * 64, {}], [4864, { block: 256 }], [4864, {}], [5120, {}],
+  [12 * 64, {}],
+  [28 * 512, {}],
+  [172 * 64, {}],
+  [156 * 8, {}],
+  [140 * 64, {}],
+  [4864, { block: 256 }],
+  [4864, {}],
+  [5120, {}],
 ];
 for (const [n, opts] of ROUND_TRIP) {
   test(`n=${n} ${JSON.stringify(opts)}: round trip restores x, norms are preserved, f32 tracks f64`, () => {
@@ -98,7 +117,8 @@ for (const [n, opts] of ROUND_TRIP) {
     const y = x64.slice();
     rightHadamard(y, rows, plan, false);
     for (let r = 0; r < rows; r++) {
-      const a = norm2(x64, r * n, (r + 1) * n), b = norm2(y, r * n, (r + 1) * n);
+      const a = norm2(x64, r * n, (r + 1) * n),
+        b = norm2(y, r * n, (r + 1) * n);
       assert.ok(Math.abs(a - b) < 1e-10 * a, `row ${r} norm`);
     }
     const z = y.slice();
@@ -115,7 +135,14 @@ for (const [n, opts] of ROUND_TRIP) {
 }
 
 test('leftHadamard equals transpose ∘ rightHadamard ∘ transpose bit for bit (f32 and f64)', () => {
-  const cases: [number, number, PlanOptions][] = [[768, 37, {}], [172 * 4, 5, {}], [4096, 9, {}], [96, 300, { block: 32 }], [36 * 2, 70, { block: 12 }], [12, 1, {}]];
+  const cases: [number, number, PlanOptions][] = [
+    [768, 37, {}],
+    [172 * 4, 5, {}],
+    [4096, 9, {}],
+    [96, 300, { block: 32 }],
+    [36 * 2, 70, { block: 12 }],
+    [12, 1, {}],
+  ];
   for (const [rows, cols, opts] of cases) {
     const plan = planHadamard(rows, opts);
     for (const f32 of [false, true]) {
@@ -133,13 +160,21 @@ test('leftHadamard equals transpose ∘ rightHadamard ∘ transpose bit for bit 
 
 test('transpose matters when H_K is not symmetric, and only then', () => {
   // Paley I (12, 172 via Williamson, 40 via doubling of Paley I) is not symmetric; Paley II (52) and Sylvester are.
-  for (const [n, symmetricK] of [[12 * 16, false], [172 * 2, false], [40, false], [52 * 4, true], [256, true]] as const) {
+  for (const [n, symmetricK] of [
+    [12 * 16, false],
+    [172 * 2, false],
+    [40, false],
+    [52 * 4, true],
+    [256, true],
+  ] as const) {
     const plan: HadamardPlan = planHadamard(n);
-    const K = plan.K, h = plan.hadK;
+    const K = plan.K,
+      h = plan.hadK;
     let symmetric = true;
     if (h) for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) if (h[i * K + j] !== h[j * K + i]) symmetric = false;
     assert.equal(symmetric, symmetricK, `H_${K} symmetric`);
-    const a = randn(n, 3) as Float64Array, b = a.slice();
+    const a = randn(n, 3) as Float64Array,
+      b = a.slice();
     rightHadamard(a, 1, plan, false);
     rightHadamard(b, 1, plan, true);
     if (symmetricK) assert.deepEqual(a, b, `n=${n}`);

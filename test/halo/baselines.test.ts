@@ -27,10 +27,11 @@ function rand(shape: number[], seed: number, dtype: 'f32' | 'f64' = 'f32'): Floa
 /** a [M, K] · b [K, N] in f64, written out here (the oracle's GEMM). */
 function mm(a: Float64Array, b: Float64Array, M: number, K: number, N: number): Float64Array {
   const out = new Float64Array(M * N);
-  for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) {
-    const v = a[i * K + k]!;
-    for (let j = 0; j < N; j++) out[i * N + j] += v * b[k * N + j]!;
-  }
+  for (let i = 0; i < M; i++)
+    for (let k = 0; k < K; k++) {
+      const v = a[i * K + k]!;
+      for (let j = 0; j < N; j++) out[i * N + j] += v * b[k * N + j]!;
+    }
   return out;
 }
 
@@ -76,7 +77,12 @@ function run(b: Backend, level: Level, format: Format, x: FloatTensor, w: FloatT
   return { y: y.data, ex: dx!.data, g: dw!.data, saved, pw };
 }
 
-const FORMATS: [Format, QuantFormat][] = [['int8', 'int8'], ['fp8', 'fp8e4m3'], ['fp8e5m2', 'fp8e5m2'], ['fp6', 'fp6e3m2']];
+const FORMATS: [Format, QuantFormat][] = [
+  ['int8', 'int8'],
+  ['fp8', 'fp8e4m3'],
+  ['fp8e5m2', 'fp8e5m2'],
+  ['fp6', 'fp6e3m2'],
+];
 
 describe('the baselines against their reference-code oracle', () => {
   // 45 tokens and 70 inputs: partial 32×32 tiles on both edges of every operand.
@@ -129,7 +135,10 @@ describe('with quantization off the baselines are the three matmuls', () => {
       const { saved } = linearForward(be, cfg, x, prepareWeight(be, cfg, w));
       const { dx, dw } = linearBackward(be, cfg, saved, r);
       const h = 1e-5;
-      for (const [t, grad] of [[x, dx!], [w, dw!]] as const) {
+      for (const [t, grad] of [
+        [x, dx!],
+        [w, dw!],
+      ] as const) {
         for (let i = 0; i < t.data.length; i++) {
           const old = t.data[i]!;
           t.data[i] = old + h;
@@ -256,7 +265,16 @@ describe('native backend', () => {
 });
 
 describe('on the outlier inputs (4 channels of X, 4 token rows of E_Y ×50), INT8', () => {
-  const rows = runLinearBench(be, { inFeatures: 256, outFeatures: 256, tokens: 128, levels: ['halo0', 'halo1', 'halo2', 'switchback', 'jetfire'], formats: ['int8'], reps: 1, warmup: 0, seed: 1234 });
+  const rows = runLinearBench(be, {
+    inFeatures: 256,
+    outFeatures: 256,
+    tokens: 128,
+    levels: ['halo0', 'halo1', 'halo2', 'switchback', 'jetfire'],
+    formats: ['int8'],
+    reps: 1,
+    warmup: 0,
+    seed: 1234,
+  });
   const get = (level: string) => rows.find((r) => r.level === level)!;
 
   test("SwitchBack's row scales fix E_Y's token outliers but not X's channel outliers; its BF16 G is the most accurate", () => {
@@ -275,7 +293,10 @@ describe('on the outlier inputs (4 channels of X, 4 token rows of E_Y ×50), INT
 describe('configuration', () => {
   test('the baselines fix their own scales: another granularity is an E_ARG naming them', () => {
     for (const level of BASELINES) {
-      assert.throws(() => haloConfig({ level, granularity: 'row' }), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && new RegExp(`level ${level} fixes its own scales.*granularity row`).test(e.message));
+      assert.throws(
+        () => haloConfig({ level, granularity: 'row' }),
+        (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && new RegExp(`level ${level} fixes its own scales.*granularity row`).test(e.message),
+      );
     }
   });
   test('names, operand formats, and HQ-FSDP (one weight scale: SwitchBack yes, Jetfire no)', () => {
@@ -283,6 +304,9 @@ describe('configuration', () => {
     assert.equal(describeConfig(haloConfig({ level: 'jetfire', format: 'fp6' })), 'Jetfire FP6');
     assert.equal(operandFormat(haloConfig({ level: 'jetfire', format: 'fp8' })), 'fp8e4m3');
     assert.equal(hqFormat(haloConfig({ level: 'switchback', format: 'int8' })), 'int8');
-    assert.throws(() => hqFormat(haloConfig({ level: 'jetfire', format: 'int8' })), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /tile32/.test(e.message));
+    assert.throws(
+      () => hqFormat(haloConfig({ level: 'jetfire', format: 'int8' })),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /tile32/.test(e.message),
+    );
   });
 });

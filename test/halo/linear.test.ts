@@ -91,7 +91,10 @@ describe('HALO linear backward matches finite differences (f64)', () => {
       const { saved } = linearForward(be, cfg, x, prepareWeight(be, cfg, w));
       const { dx, dw } = linearBackward(be, cfg, saved, r);
       const h = 1e-5;
-      for (const [t, grad] of [[x, dx!], [w, dw!]] as const) {
+      for (const [t, grad] of [
+        [x, dx!],
+        [w, dw!],
+      ] as const) {
         for (let i = 0; i < t.data.length; i++) {
           const old = t.data[i];
           t.data[i] = old + h;
@@ -145,12 +148,18 @@ describe('errors name the problem', () => {
   test('input features must match the weight', () => {
     const cfg = haloConfig({ level: 'halo2', format: 'int8' });
     const pw = prepareWeight(be, cfg, rand([8, 64], 1));
-    assert.throws(() => linearForward(be, cfg, rand([4, 32], 2), pw), (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE' && /32 features.*64/.test(e.message));
+    assert.throws(
+      () => linearForward(be, cfg, rand([4, 32], 2), pw),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE' && /32 features.*64/.test(e.message),
+    );
   });
   test('output gradient must match the forward', () => {
     const cfg = haloConfig({ level: 'halo1', format: 'int8' });
     const { saved } = linearForward(be, cfg, rand([4, 64], 2), prepareWeight(be, cfg, rand([8, 64], 1)));
-    assert.throws(() => linearBackward(be, cfg, saved, rand([4, 9], 3)), (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE');
+    assert.throws(
+      () => linearBackward(be, cfg, saved, rand([4, 9], 3)),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE',
+    );
   });
   test('unknown level and format', () => {
     assert.throws(() => haloConfig({ level: 'halo3' as Level }), /unknown HALO level 'halo3'/);
@@ -160,7 +169,15 @@ describe('errors name the problem', () => {
 
 describe('outliers: the rotations do what spec §5 says', () => {
   test('INT8: right H fixes X channel outliers (Y), only the left H fixes E_Y token outliers (E_X)', () => {
-    const rows = runLinearBench(be, { inFeatures: 256, outFeatures: 256, tokens: 128, levels: ['halo0', 'halo1', 'halo2'], formats: ['int8'], reps: 1, seed: 1234 });
+    const rows = runLinearBench(be, {
+      inFeatures: 256,
+      outFeatures: 256,
+      tokens: 128,
+      levels: ['halo0', 'halo1', 'halo2'],
+      formats: ['int8'],
+      reps: 1,
+      seed: 1234,
+    });
     const [h0, h1, h2] = rows;
     assert.ok(h2.relErrEX <= 0.5 * h0.relErrEX, `E_X: HALO-2 ${h2.relErrEX} vs HALO-0 ${h0.relErrEX}`);
     assert.ok(h1.relErrEX > 0.5 * h0.relErrEX, `HALO-1 alone should not fix token outliers: ${h1.relErrEX} vs ${h0.relErrEX}`);
@@ -203,7 +220,7 @@ describe('one layout of every operand: the GEMMs read transposes in place', () =
     assert.equal(preparedWeightBytes(prepareWeight(be, haloConfig({ level: 'none', format: 'fp32' }), rand([40, 96], 1))), 40 * 96 * 4);
   });
 
-  test("per-row scales: only E_Yᵀ is quantized transposed (per output channel, as before); W and X are never copied", () => {
+  test('per-row scales: only E_Yᵀ is quantized transposed (per output channel, as before); W and X are never copied', () => {
     for (const granularity of ['row', 'block32'] as const) {
       const c = counting();
       const cfg = haloConfig({ level: 'halo2', format: 'int8', granularity });
@@ -213,11 +230,14 @@ describe('one layout of every operand: the GEMMs read transposes in place', () =
     }
   });
 
-  test("per-row scales keep their meaning: G = deq((E_Yᵀ)_Q, per output channel)·deq(X_Q, per token), bit for bit", () => {
+  test('per-row scales keep their meaning: G = deq((E_Yᵀ)_Q, per output channel)·deq(X_Q, per token), bit for bit', () => {
     const x = rand([20, 96], 4);
     const w = rand([40, 96], 5);
     const ey = rand([20, 40], 6);
-    for (const [format, qf] of [['int8', 'int8'], ['fp8', 'fp8e4m3']] as const) {
+    for (const [format, qf] of [
+      ['int8', 'int8'],
+      ['fp8', 'fp8e4m3'],
+    ] as const) {
       for (const granularity of ['row', 'block32'] as const) {
         const got = run('halo0', format, x, w, ey, { granularity });
         const eyT = be.dequantize(quantize(be.transpose(ey), qf, granularity), 'f32');
@@ -235,7 +255,9 @@ describe('one layout of every operand: the GEMMs read transposes in place', () =
     assert.equal(preparedWeightBytes(pw), 40 * 96 + 4 + 40 * 96 * 4);
   });
 
-  test('native = reference bit for bit for INT8 per-tensor (exact integer GEMMs in every layout)', { skip: nativeAvailable().ok ? false : 'native addon not built' }, () => {
+  test('native = reference bit for bit for INT8 per-tensor (exact integer GEMMs in every layout)', {
+    skip: nativeAvailable().ok ? false : 'native addon not built',
+  }, () => {
     const x = rand([37, 96], 7);
     const w = rand([40, 96], 8);
     const ey = rand([37, 40], 9);

@@ -77,6 +77,9 @@ describe('passes: quantize only the forward or only the backward', () => {
   test('describeConfig names the pass; an unknown value is a HaloError', () => {
     assert.equal(describeConfig(haloConfig({ level: 'halo1', format: 'int8', passes: 'forward' })), 'HALO1 INT8, forward only');
     assert.equal(describeConfig(haloConfig({ level: 'halo1', format: 'int8' })), 'HALO1 INT8');
-    assert.throws(() => haloConfig({ passes: 'sideways' as Passes }), (e) => e instanceof HaloError && /unknown passes 'sideways'/.test(e.message));
+    assert.throws(
+      () => haloConfig({ passes: 'sideways' as Passes }),
+      (e) => e instanceof HaloError && /unknown passes 'sideways'/.test(e.message),
+    );
   });
 });

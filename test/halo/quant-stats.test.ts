@@ -56,8 +56,14 @@ describe('QuantStats', () => {
   test('per-layer counts add up to every quantized operand of the step', () => {
     const { rec, atMax, values } = step('halo2');
     assert.equal(rec.quantAtMax.length, 2);
-    assert.equal(rec.quantAtMax.reduce((a, b) => a + b, 0), atMax);
-    assert.equal(rec.quantValues.reduce((a, b) => a + b, 0), values);
+    assert.equal(
+      rec.quantAtMax.reduce((a, b) => a + b, 0),
+      atMax,
+    );
+    assert.equal(
+      rec.quantValues.reduce((a, b) => a + b, 0),
+      values,
+    );
     for (let l = 0; l < 2; l++) assert.ok(rec.quantAtMax[l]! > 0 && rec.quantAtMax[l]! < rec.quantValues[l]!, `layer ${l}`);
   });
   test('counts land on the layer that quantized them', () => {
@@ -76,14 +82,34 @@ describe('QuantStats', () => {
   test('nothing quantized (level none): take() is null', () => {
     const src = loadModelFolder(modelDir, { dtype: 'f32' });
     const stats = new QuantStats();
-    const m = new LlamaModel(src.config, src.weights, { halo: haloConfig({ level: 'none', format: 'fp32' }), backend: stats.wrap(referenceBackend), blockHooks: stats.hooks });
+    const m = new LlamaModel(src.config, src.weights, {
+      halo: haloConfig({ level: 'none', format: 'fp32' }),
+      backend: stats.wrap(referenceBackend),
+      blockHooks: stats.hooks,
+    });
     m.forwardBackward(batch, 1 / Math.max(1, batch.lossTokens));
     assert.equal(stats.take(), null);
   });
   test('halo finetune logs quantAtMax / quantValues per layer, and not with --no-quant-stats', async () => {
     const run = async (out: string, extra: string[]) => {
-      const code = await main(['finetune', '--model', modelDir, '--data', 'data/sql/train.jsonl::8', '--out', out, '--max-seq-len', '320',
-        '--batch-size', '4', '--max-steps', '1', '--backend', 'reference', ...extra]);
+      const code = await main([
+        'finetune',
+        '--model',
+        modelDir,
+        '--data',
+        'data/sql/train.jsonl::8',
+        '--out',
+        out,
+        '--max-seq-len',
+        '320',
+        '--batch-size',
+        '4',
+        '--max-steps',
+        '1',
+        '--backend',
+        'reference',
+        ...extra,
+      ]);
       assert.equal(code, 0);
       return readMetrics(path.join(out, 'metrics.jsonl'))[0]!;
     };

@@ -6,10 +6,13 @@ export function counted<T extends object>(target: T, name: string, counts: Map<s
   const out: Record<string, unknown> = { name };
   for (const [key, value] of Object.entries(target)) {
     if (key === 'name') continue;
-    out[key] = typeof value !== 'function' ? value : (...args: unknown[]) => {
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-      return (value as (...a: unknown[]) => unknown).apply(target, args);
-    };
+    out[key] =
+      typeof value !== 'function'
+        ? value
+        : (...args: unknown[]) => {
+            counts.set(key, (counts.get(key) ?? 0) + 1);
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
   }
   return out as T;
 }

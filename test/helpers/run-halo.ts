@@ -8,8 +8,13 @@ export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)
 
 export function halo(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(repoRoot, 'bin/halo.js'), ...args], { cwd: repoRoot, env: { ...process.env, HALO_BACKEND: 'reference' } }, (e, out, err) => {
-      resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err });
-    });
+    execFile(
+      process.execPath,
+      [path.join(repoRoot, 'bin/halo.js'), ...args],
+      { cwd: repoRoot, env: { ...process.env, HALO_BACKEND: 'reference' } },
+      (e, out, err) => {
+        resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err });
+      },
+    );
   });
 }

@@ -14,7 +14,25 @@ export function tinyCliRun(prefix: string, saveEvery: number) {
   writeTinyModelFolder(model, { hidden: 64, layers: 1, heads: 4, kvHeads: 2, intermediate: 96, vocab: 512, seed: 3 });
   const text = path.join(tmp, 'text.txt');
   fs.writeFileSync(text, Array.from({ length: 40 }, (_, i) => `paragraph ${i}: the ship sailed on and on, day ${i % 7}.`).join('\n\n'));
-  const finetune = (out: string, ...args: string[]) => halo('finetune', '--model', model, '--data', 'data/sql/train.jsonl::16', '--out', out,
-    '--max-steps', '2', '--batch-size', '4', '--max-seq-len', '320', '--save-every', String(saveEvery), '--no-quant-stats', ...args);
+  const finetune = (out: string, ...args: string[]) =>
+    halo(
+      'finetune',
+      '--model',
+      model,
+      '--data',
+      'data/sql/train.jsonl::16',
+      '--out',
+      out,
+      '--max-steps',
+      '2',
+      '--batch-size',
+      '4',
+      '--max-seq-len',
+      '320',
+      '--save-every',
+      String(saveEvery),
+      '--no-quant-stats',
+      ...args,
+    );
   return { tmp, model, text, finetune };
 }

@@ -49,7 +49,10 @@ describe('bf16 / f16 codecs', () => {
     assert.deepEqual([...castTensor(b, 'f32').data], [1, -2.5, 1]);
     assert.deepEqual([...castTensor(castTensor(t, 'f16'), 'f64').data], [1, -2.5, 1 + 2 ** -8]); // exact in f16
     assert.equal(castTensor(t, 'f32'), t);
-    assert.throws(() => castTensor(Tensor.zeros([2], 'i8'), 'f32', 'w'), (e: HaloError) => e.code === 'E_DTYPE' && /w: cannot convert i8/.test(e.message));
+    assert.throws(
+      () => castTensor(Tensor.zeros([2], 'i8'), 'f32', 'w'),
+      (e: HaloError) => e.code === 'E_DTYPE' && /w: cannot convert i8/.test(e.message),
+    );
   });
 
   it('the bf16 → f32 shift path gives the per-element decode for all 65536 codes, bit for bit (NaNs: their own bits)', () => {
@@ -63,7 +66,7 @@ describe('bf16 / f16 codecs', () => {
     for (let i = 0; i < 65536; i++) {
       if (Number.isNaN(slow[i])) {
         // A JS number does not keep a NaN's payload; the shift keeps the code's own bits.
-        assert.ok(Number.isNaN(fast[i]) && f[i] === i << 16 >>> 0, `code 0x${i.toString(16)}`);
+        assert.ok(Number.isNaN(fast[i]) && f[i] === (i << 16) >>> 0, `code 0x${i.toString(16)}`);
         nans++;
       } else if (f[i] !== sl[i]) assert.fail(`code 0x${i.toString(16)}: ${f[i]} vs ${sl[i]}`);
     }

@@ -208,21 +208,36 @@ describe('parseModelConfig errors name the field', () => {
     expectField({ ...L, rope_scaling: { rope_type: 'yarn', factor: 4 } }, 'E_UNSUPPORTED', /rope_scaling type "yarn" is not supported/);
     expectField({ ...L, rope_scaling: { type: 'linear', factor: 4 } }, 'E_UNSUPPORTED', /"linear"/);
     expectField({ ...L, rope_scaling: { ...LLAMA31_8B.rope_scaling, factor: undefined } }, 'E_FORMAT', /'rope_scaling.factor' must be a number/);
-    expectField({ ...L, rope_scaling: { ...LLAMA31_8B.rope_scaling, high_freq_factor: 0.5 } }, 'E_FORMAT', /'rope_scaling.high_freq_factor' must be a number > 1/);
+    expectField(
+      { ...L, rope_scaling: { ...LLAMA31_8B.rope_scaling, high_freq_factor: 0.5 } },
+      'E_FORMAT',
+      /'rope_scaling.high_freq_factor' must be a number > 1/,
+    );
     expectField({ ...L, rope_scaling: { ...LLAMA31_8B.rope_scaling, original_max_position_embeddings: 1e9 } }, 'E_FORMAT', /original_max_position_embeddings/);
     expectField({ ...L, rope_scaling: 'llama3' }, 'E_FORMAT', /'rope_scaling' must be an object or null/);
   });
   it('architecture and activation', () => {
-    expectField({ ...L, architectures: ['Qwen3ForCausalLM'] }, 'E_UNSUPPORTED', /\["Qwen3ForCausalLM"\] is not supported; halo loads LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM/);
+    expectField(
+      { ...L, architectures: ['Qwen3ForCausalLM'] },
+      'E_UNSUPPORTED',
+      /\["Qwen3ForCausalLM"\] is not supported; halo loads LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM/,
+    );
     expectField({ ...without('architectures'), model_type: 'gpt2' }, 'E_UNSUPPORTED', /model_type "gpt2"/);
     expectField({ ...L, architectures: 'LlamaForCausalLM' }, 'E_FORMAT', /'architectures' must be a non-empty list/);
     expectField({ ...L, hidden_act: 'gelu' }, 'E_UNSUPPORTED', /'hidden_act' is "gelu"/);
-    assert.throws(() => parseModelConfig([1]), (e: HaloError) => e.code === 'E_FORMAT' && /not a JSON object/.test(e.message));
+    assert.throws(
+      () => parseModelConfig([1]),
+      (e: HaloError) => e.code === 'E_FORMAT' && /not a JSON object/.test(e.message),
+    );
   });
 });
 
 describe('serializeModelConfig', () => {
-  for (const [name, json] of [['llama', LLAMA31_8B], ['qwen2', QWEN25_05B], ['mistral', MISTRAL_7B_V03]] as const) {
+  for (const [name, json] of [
+    ['llama', LLAMA31_8B],
+    ['qwen2', QWEN25_05B],
+    ['mistral', MISTRAL_7B_V03],
+  ] as const) {
     it(`round-trips ${name}: every original field kept, values equal, keys sorted`, () => {
       const c = parseModelConfig(json);
       const text = serializeModelConfig(c);
@@ -247,8 +262,14 @@ describe('serializeModelConfig', () => {
 
   it('refuses a bias layout the architecture cannot express', () => {
     const c = parseModelConfig(QWEN25_05B);
-    assert.throws(() => modelConfigToJson({ ...c, o_proj_bias: true }), (e: HaloError) => e.code === 'E_ARG');
+    assert.throws(
+      () => modelConfigToJson({ ...c, o_proj_bias: true }),
+      (e: HaloError) => e.code === 'E_ARG',
+    );
     const l = parseModelConfig(LLAMA31_8B);
-    assert.throws(() => modelConfigToJson({ ...l, o_proj_bias: true }), (e: HaloError) => e.code === 'E_ARG');
+    assert.throws(
+      () => modelConfigToJson({ ...l, o_proj_bias: true }),
+      (e: HaloError) => e.code === 'E_ARG',
+    );
   });
 });

@@ -33,7 +33,13 @@ function expectErr(fn: () => unknown, code: string, re: RegExp): void {
 }
 
 describe('HF model folders', () => {
-  for (const [arch, dtype] of [['llama', 'f32'], ['llama', 'bf16'], ['qwen2', 'f16'], ['qwen2', 'bf16'], ['mistral', 'bf16']] as const) {
+  for (const [arch, dtype] of [
+    ['llama', 'f32'],
+    ['llama', 'bf16'],
+    ['qwen2', 'f16'],
+    ['qwen2', 'bf16'],
+    ['mistral', 'bf16'],
+  ] as const) {
     it(`${arch} ${dtype}: write → load → save → load keeps tensors, config and tokenizer files byte-identical`, () => {
       const src = newDir(arch);
       const tiny = writeTinyModelFolder(src, { arch, dtype, seed: 11, tied: arch === 'qwen2' });
@@ -115,14 +121,21 @@ describe('HF model folders', () => {
     w.set('model.norm.weight', Tensor.zeros([63], 'f32'));
     w.set('model.layers.0.extra.weight', Tensor.zeros([2], 'f32'));
     w.set('model.layers.0.self_attn.rotary_emb.inv_freq', Tensor.zeros([8], 'f32'));
-    const r = checkTensors(tiny.config, [...w].map(([name, t]) => ({ name, shape: t.shape })));
+    const r = checkTensors(
+      tiny.config,
+      [...w].map(([name, t]) => ({ name, shape: t.shape })),
+    );
     assert.deepEqual(r.missing, ['model.layers.0.mlp.down_proj.weight']);
     assert.deepEqual(r.misshaped, [{ name: 'model.norm.weight', expected: [64], actual: [63] }]);
     assert.deepEqual(r.unexpected, ['model.layers.0.extra.weight']);
     assert.deepEqual(r.ignored, ['model.layers.0.self_attn.rotary_emb.inv_freq']);
 
     writeSafetensors(path.join(dir, 'model.safetensors'), w);
-    expectErr(() => loadModelFolder(dir), 'E_FORMAT', /missing model\.layers\.0\.mlp\.down_proj\.weight; wrong shape model\.norm\.weight \[63\] \(expected \[64\]\)/);
+    expectErr(
+      () => loadModelFolder(dir),
+      'E_FORMAT',
+      /missing model\.layers\.0\.mlp\.down_proj\.weight; wrong shape model\.norm\.weight \[63\] \(expected \[64\]\)/,
+    );
     const loose = loadModelFolder(dir, { strict: false });
     assert.deepEqual(loose.check.unexpected, ['model.layers.0.extra.weight']);
     assert.ok(!loose.weights.has('model.layers.0.self_attn.rotary_emb.inv_freq'));
@@ -154,7 +167,17 @@ describe('HF model folders', () => {
 
   it('tiny-model options: GQA shapes, head_dim, Llama biases, size limits', () => {
     const dir = newDir();
-    const t = writeTinyModelFolder(dir, { hidden: 48, heads: 6, kvHeads: 3, headDim: 10, intermediate: 40, layers: 1, vocab: 300, attentionBias: true, mlpBias: true });
+    const t = writeTinyModelFolder(dir, {
+      hidden: 48,
+      heads: 6,
+      kvHeads: 3,
+      headDim: 10,
+      intermediate: 40,
+      layers: 1,
+      vocab: 300,
+      attentionBias: true,
+      mlpBias: true,
+    });
     assert.deepEqual(t.weights.get('model.layers.0.self_attn.k_proj.weight')!.shape, [30, 48]);
     assert.deepEqual(t.weights.get('model.layers.0.self_attn.o_proj.weight')!.shape, [48, 60]);
     assert.ok(t.weights.has('model.layers.0.self_attn.o_proj.bias'));

@@ -41,10 +41,19 @@ describe('halo inspect', () => {
     assert.equal(r.parameters, params);
     assert.deepEqual(Object.keys(r.dtypes), ['BF16']);
     assert.equal(r.dtypes.BF16!.parameters, params);
-    assert.deepEqual(r.weightFiles.map((f) => f.name), ['model.safetensors']);
+    assert.deepEqual(
+      r.weightFiles.map((f) => f.name),
+      ['model.safetensors'],
+    );
     assert.deepEqual(r.tokenizer, { vocabSize: 320, bos: '<|begin_of_text|>', eos: '<|eot_id|>', pad: null, chatTemplate: true });
-    assert.deepEqual(r.linearDims.find((l) => l.name === 'k_proj'), { name: 'k_proj', in: 96, out: 32 });
-    assert.deepEqual(r.linearDims.find((l) => l.name === 'down_proj'), { name: 'down_proj', in: 160, out: 96 });
+    assert.deepEqual(
+      r.linearDims.find((l) => l.name === 'k_proj'),
+      { name: 'k_proj', in: 96, out: 32 },
+    );
+    assert.deepEqual(
+      r.linearDims.find((l) => l.name === 'down_proj'),
+      { name: 'down_proj', in: 160, out: 96 },
+    );
     assert.deepEqual(r.dims, [32, 96, 160, 320]);
     assert.deepEqual(r.problems, []);
   });
@@ -85,7 +94,10 @@ describe('halo inspect', () => {
     const j = await run(['inspect', f32, '--json', '--weight-stats']);
     assert.equal(j.code, 0, j.err);
     const stats = (JSON.parse(j.out) as InspectReport).weightStats!;
-    assert.deepEqual(stats.map((w) => w.name), ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'all']);
+    assert.deepEqual(
+      stats.map((w) => w.name),
+      ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj', 'all'],
+    );
     // The oracle: a plain loop over both layers' down_proj weights.
     let sumSq = 0;
     let n = 0;

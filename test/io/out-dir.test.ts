@@ -15,7 +15,10 @@ fs.mkdirSync(model, { recursive: true });
 const file = path.join(tmp, 'a-file');
 fs.writeFileSync(file, 'x');
 fs.symlinkSync(model, path.join(tmp, 'link'));
-const inputs = [{ flag: '--model', dir: model }, { flag: '--adapter', dir: undefined }];
+const inputs = [
+  { flag: '--model', dir: model },
+  { flag: '--adapter', dir: undefined },
+];
 
 const argError = (re: RegExp) => (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && re.test(e.message) && !e.message.includes('\n');
 
@@ -39,7 +42,10 @@ test('--out containing an input folder is refused; beside it, inside it or new i
 });
 
 test('makeOutDir through a file is a one-line E_IO', () => {
-  assert.throws(() => makeOutDir(path.join(file, 'sub')), (e: unknown) => e instanceof HaloError && e.code === 'E_IO' && /cannot create --out folder .*ENOTDIR/.test(e.message));
+  assert.throws(
+    () => makeOutDir(path.join(file, 'sub')),
+    (e: unknown) => e instanceof HaloError && e.code === 'E_IO' && /cannot create --out folder .*ENOTDIR/.test(e.message),
+  );
   makeOutDir(path.join(tmp, 'made', 'x'));
   assert.ok(fs.statSync(path.join(tmp, 'made', 'x')).isDirectory());
 });

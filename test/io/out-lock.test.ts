@@ -27,11 +27,14 @@ describe('lockOutDir', () => {
     const held = JSON.parse(fs.readFileSync(lock.file, 'utf8'));
     assert.equal(held.pid, process.pid);
     assert.equal(held.host, os.hostname());
-    assert.throws(() => lockOutDir(out, 'pretrain'), (e: unknown) => {
-      assert.ok(e instanceof HaloError && e.code === 'E_IO');
-      assert.match(e.message, new RegExp(`in use by halo finetune \\(pid ${process.pid} on ${os.hostname()}, since `));
-      return true;
-    });
+    assert.throws(
+      () => lockOutDir(out, 'pretrain'),
+      (e: unknown) => {
+        assert.ok(e instanceof HaloError && e.code === 'E_IO');
+        assert.match(e.message, new RegExp(`in use by halo finetune \\(pid ${process.pid} on ${os.hostname()}, since `));
+        return true;
+      },
+    );
     lock.release();
     lock.release();
     assert.equal(fs.existsSync(out), false, 'the folder this lock made, empty again, is removed');

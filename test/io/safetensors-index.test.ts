@@ -67,7 +67,11 @@ describe('sharded safetensors', () => {
     ];
     for (const [text, re] of cases) {
       fs.writeFileSync(idx, text);
-      assert.throws(() => readShardedSafetensors(idx), (e: HaloError) => e.code === 'E_FORMAT' && e.message.includes(idx) && re.test(e.message), text);
+      assert.throws(
+        () => readShardedSafetensors(idx),
+        (e: HaloError) => e.code === 'E_FORMAT' && e.message.includes(idx) && re.test(e.message),
+        text,
+      );
     }
   });
 
@@ -77,18 +81,30 @@ describe('sharded safetensors', () => {
     writeSafetensors(path.join(dir, 's1.safetensors'), { a: Tensor.zeros([1], 'f32'), b: Tensor.zeros([1], 'f32') });
     writeSafetensors(path.join(dir, 's2.safetensors'), { b: Tensor.zeros([1], 'f32') });
     fs.writeFileSync(idx, JSON.stringify({ weight_map: { a: 's1.safetensors', c: 's1.safetensors' } }));
-    assert.throws(() => readShardedSafetensors(idx), (e: HaloError) => e.code === 'E_FORMAT' && /tensor 'c' is mapped to s1.safetensors/.test(e.message));
+    assert.throws(
+      () => readShardedSafetensors(idx),
+      (e: HaloError) => e.code === 'E_FORMAT' && /tensor 'c' is mapped to s1.safetensors/.test(e.message),
+    );
     fs.writeFileSync(idx, JSON.stringify({ weight_map: { a: 's1.safetensors', b: 's2.safetensors' } }));
-    assert.throws(() => readShardedSafetensors(idx), (e: HaloError) => e.code === 'E_FORMAT' && /'b' is stored in both s1.safetensors and s2.safetensors/.test(e.message));
+    assert.throws(
+      () => readShardedSafetensors(idx),
+      (e: HaloError) => e.code === 'E_FORMAT' && /'b' is stored in both s1.safetensors and s2.safetensors/.test(e.message),
+    );
     fs.writeFileSync(idx, JSON.stringify({ weight_map: { a: 's3.safetensors' } }));
-    assert.throws(() => readShardedSafetensors(idx), (e: HaloError) => e.code === 'E_IO' && /shard s3.safetensors, which is missing/.test(e.message));
+    assert.throws(
+      () => readShardedSafetensors(idx),
+      (e: HaloError) => e.code === 'E_IO' && /shard s3.safetensors, which is missing/.test(e.message),
+    );
   });
 });
 
 describe('sharded safetensors: odd tensor names', () => {
   it("keeps a tensor named '__proto__' as a plain entry", () => {
     const dir = newDir();
-    const t = new Map([['__proto__', Tensor.zeros([8], 'f32')], ['a', Tensor.zeros([8], 'f32')]]);
+    const t = new Map([
+      ['__proto__', Tensor.zeros([8], 'f32')],
+      ['a', Tensor.zeros([8], 'f32')],
+    ]);
     writeShardedSafetensors(dir, t, { maxShardBytes: 40 });
     const back = readShardedSafetensors(path.join(dir, INDEX_FILE));
     assert.deepEqual([...back.tensors.keys()].sort(), ['__proto__', 'a']);

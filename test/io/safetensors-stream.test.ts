@@ -20,7 +20,12 @@ function tensors(): Map<string, Tensor> {
   const m = new Map<string, Tensor>();
   const add = (name: string, shape: number[], dtype: 'f32' | 'bf16' | 'f64') => {
     const n = shape.reduce((a, b) => a * b, 1);
-    const data = dtype === 'bf16' ? Uint16Array.from({ length: n }, () => rng.int(65536)) : dtype === 'f64' ? rng.fillNormal(new Float64Array(n)) : rng.fillNormal(new Float32Array(n));
+    const data =
+      dtype === 'bf16'
+        ? Uint16Array.from({ length: n }, () => rng.int(65536))
+        : dtype === 'f64'
+          ? rng.fillNormal(new Float64Array(n))
+          : rng.fillNormal(new Float32Array(n));
     m.set(name, new Tensor(shape, dtype, data));
   };
   add('model.layers.10.w', [37, 11], 'bf16');
@@ -41,7 +46,12 @@ function producerFor(m: Map<string, Tensor>, chunk: number) {
 }
 
 function filesOf(dir: string): Record<string, string> {
-  return Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f)).toString('base64')]));
+  return Object.fromEntries(
+    fs
+      .readdirSync(dir)
+      .sort()
+      .map((f) => [f, fs.readFileSync(path.join(dir, f)).toString('base64')]),
+  );
 }
 
 describe('writeSafetensorsStreaming', () => {
@@ -64,7 +74,10 @@ describe('writeSafetensorsStreaming', () => {
       });
       assert.deepEqual(wb, wa);
       assert.deepEqual(filesOf(b), filesOf(a));
-      assert.equal(total, [...m.values()].reduce((s, t) => s + t.bytes, 0));
+      assert.equal(
+        total,
+        [...m.values()].reduce((s, t) => s + t.bytes, 0),
+      );
       assert.equal(last, total);
       if (maxShardBytes < 1e9) {
         assert.ok(wb.length > 2 && wb[wb.length - 1] === 'model.safetensors.index.json', wb.join());
@@ -85,7 +98,11 @@ describe('writeSafetensorsStreaming', () => {
     assert.deepEqual(fs.readdirSync(short), []);
     const long = path.join(tmp, 'long');
     assert.throws(
-      () => writeSafetensorsStreaming(long, specs, (t, write) => { write(m.get(t.name)!.data); write(new Uint8Array(1)); }),
+      () =>
+        writeSafetensorsStreaming(long, specs, (t, write) => {
+          write(m.get(t.name)!.data);
+          write(new Uint8Array(1));
+        }),
       /the producer wrote more/,
     );
     assert.deepEqual(fs.readdirSync(long), []);

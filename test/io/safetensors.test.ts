@@ -7,13 +7,7 @@ import { DTYPES, type DType, type Storage } from '../../src/core/dtype.ts';
 import { HaloError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { Tensor } from '../../src/core/tensor.ts';
-import {
-  MAX_HEADER_BYTES,
-  readSafetensors,
-  readSafetensorsHeader,
-  SafetensorsFile,
-  writeSafetensors,
-} from '../../src/io/safetensors.ts';
+import { MAX_HEADER_BYTES, readSafetensors, readSafetensorsHeader, SafetensorsFile, writeSafetensors } from '../../src/io/safetensors.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-st-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -86,7 +80,13 @@ describe('safetensors round trip', () => {
   it('writes the reference layout: padded header, largest items first, aligned offsets', () => {
     const rng = new Rng(1);
     const f = file();
-    writeSafetensors(f, { b: randomTensor(rng, 'i8', [3]), a: randomTensor(rng, 'f32', [2]), c: randomTensor(rng, 'bf16', [3]), '10': randomTensor(rng, 'f32', [1]), '9': randomTensor(rng, 'f32', [1]) });
+    writeSafetensors(f, {
+      b: randomTensor(rng, 'i8', [3]),
+      a: randomTensor(rng, 'f32', [2]),
+      c: randomTensor(rng, 'bf16', [3]),
+      '10': randomTensor(rng, 'f32', [1]),
+      '9': randomTensor(rng, 'f32', [1]),
+    });
     const buf = fs.readFileSync(f);
     const hlen = Number(buf.readBigUInt64LE(0));
     assert.equal(hlen % 8, 0);
@@ -108,9 +108,15 @@ describe('safetensors round trip', () => {
     const sf = SafetensorsFile.open(f);
     assert.deepEqual(sf.names(), ['x', 'y']);
     assert.deepEqual(sf.read('y').shape, [2]);
-    assert.throws(() => sf.read('z'), (e: HaloError) => e.code === 'E_ARG' && /'z'/.test(e.message));
+    assert.throws(
+      () => sf.read('z'),
+      (e: HaloError) => e.code === 'E_ARG' && /'z'/.test(e.message),
+    );
     sf.close();
-    assert.throws(() => sf.read('x'), (e: HaloError) => e.code === 'E_IO');
+    assert.throws(
+      () => sf.read('x'),
+      (e: HaloError) => e.code === 'E_IO',
+    );
   });
 
   it('writes atomically: no temp file left, and a failed write leaves no file', () => {
@@ -119,9 +125,15 @@ describe('safetensors round trip', () => {
     writeSafetensors(f, { x: Tensor.zeros([2], 'f32') });
     assert.deepEqual(fs.readdirSync(dir), ['a.safetensors']);
     const g = path.join(dir, 'b.safetensors');
-    assert.throws(() => writeSafetensors(g, { x: Tensor.zeros([2], 'fp6e3m2') }), (e: HaloError) => e.code === 'E_DTYPE');
+    assert.throws(
+      () => writeSafetensors(g, { x: Tensor.zeros([2], 'fp6e3m2') }),
+      (e: HaloError) => e.code === 'E_DTYPE',
+    );
     assert.deepEqual(fs.readdirSync(dir), ['a.safetensors']);
-    assert.throws(() => writeSafetensors(g, { __metadata__: Tensor.zeros([1], 'f32') }), (e: HaloError) => e.code === 'E_ARG');
+    assert.throws(
+      () => writeSafetensors(g, { __metadata__: Tensor.zeros([1], 'f32') }),
+      (e: HaloError) => e.code === 'E_ARG',
+    );
   });
 
   it('loads a known F32 file written by hand (little-endian values)', () => {
@@ -232,7 +244,14 @@ describe('safetensors header validation', () => {
   });
 
   it('accepts zero-size tensors sharing an offset', () => {
-    const f = rawFile({ a: { dtype: 'F32', shape: [0], data_offsets: [0, 0] }, b: { dtype: 'BF16', shape: [2, 0], data_offsets: [0, 0] }, c: { dtype: 'I8', shape: [1], data_offsets: [0, 1] } }, 1);
+    const f = rawFile(
+      {
+        a: { dtype: 'F32', shape: [0], data_offsets: [0, 0] },
+        b: { dtype: 'BF16', shape: [2, 0], data_offsets: [0, 0] },
+        c: { dtype: 'I8', shape: [1], data_offsets: [0, 1] },
+      },
+      1,
+    );
     assert.equal(readSafetensors(f).tensors.size, 3);
   });
 
@@ -240,7 +259,10 @@ describe('safetensors header validation', () => {
     const f = rawFile({ a: { dtype: 'I64', shape: [1], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, 12);
     assert.equal(readSafetensorsHeader(f).tensors.length, 2);
     assert.equal(readSafetensors(f, (k) => k === 'b').tensors.size, 1);
-    assert.throws(() => readSafetensors(f), (e: HaloError) => e.code === 'E_UNSUPPORTED' && /'a' has dtype I64/.test(e.message) && e.message.includes(f));
+    assert.throws(
+      () => readSafetensors(f),
+      (e: HaloError) => e.code === 'E_UNSUPPORTED' && /'a' has dtype I64/.test(e.message) && e.message.includes(f),
+    );
   });
 });
 
@@ -257,16 +279,28 @@ describe('safetensors: files that are not safetensors', () => {
   });
 
   it('refuses pickle and torch-zip contents under a .safetensors name', () => {
-    for (const head of [[0x80, 0x04, 0x95, 0, 0, 0, 0, 0, 0, 0], [0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0, 0]]) {
+    for (const head of [
+      [0x80, 0x04, 0x95, 0, 0, 0, 0, 0, 0, 0],
+      [0x50, 0x4b, 0x03, 0x04, 0, 0, 0, 0, 0, 0],
+    ]) {
       const f = file();
       fs.writeFileSync(f, Buffer.from(head));
-      assert.throws(() => readSafetensors(f), (e: HaloError) => e.code === 'E_UNSUPPORTED' && /pickle/.test(e.message));
+      assert.throws(
+        () => readSafetensors(f),
+        (e: HaloError) => e.code === 'E_UNSUPPORTED' && /pickle/.test(e.message),
+      );
     }
   });
 
   it('reports a missing file or a directory as E_IO', () => {
-    assert.throws(() => readSafetensors(path.join(tmp, 'nope.safetensors')), (e: HaloError) => e.code === 'E_IO' && /no such file/.test(e.message));
-    assert.throws(() => readSafetensors(tmp), (e: HaloError) => e.code === 'E_IO' && /not a regular file/.test(e.message));
+    assert.throws(
+      () => readSafetensors(path.join(tmp, 'nope.safetensors')),
+      (e: HaloError) => e.code === 'E_IO' && /no such file/.test(e.message),
+    );
+    assert.throws(
+      () => readSafetensors(tmp),
+      (e: HaloError) => e.code === 'E_IO' && /not a regular file/.test(e.message),
+    );
   });
 });
 

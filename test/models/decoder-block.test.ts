@@ -29,19 +29,25 @@ registerBackend('counting-decode', () => ({
 
 function tinyModel(be: Backend): LlamaModel {
   const config = parseModelConfig(tinyConfigJson({ hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 48, vocab: 270, seed: 3, attentionBias: true }));
-  return new LlamaModel(config, tinyWeights(config, 5, 'f32', 0.3), { halo: haloConfig({ level: 'halo2', format: 'int8' }), backend: be, trainable: () => false });
+  return new LlamaModel(config, tinyWeights(config, 5, 'f32', 0.3), {
+    halo: haloConfig({ level: 'halo2', format: 'int8' }),
+    backend: be,
+    trainable: () => false,
+  });
 }
 
 /** A left-padded prefill of two rows, then one step: the logits of both calls. */
 function decode(model: LlamaModel): Float32Array[] {
   const state = createDecodeState(model, 2, 6);
-  const first = decodeStep(model, state, Int32Array.from([4, 9, 17, 0, 0, 30]), Int32Array.from([0, 1, 2, 0, 0, 0]), { mask: Uint8Array.from([1, 1, 1, 0, 0, 1]) });
+  const first = decodeStep(model, state, Int32Array.from([4, 9, 17, 0, 0, 30]), Int32Array.from([0, 1, 2, 0, 0, 0]), {
+    mask: Uint8Array.from([1, 1, 1, 0, 0, 1]),
+  });
   const next = decodeStep(model, state, Int32Array.from([5, 8]), Int32Array.from([3, 1]));
   return [first as Float32Array, next as Float32Array];
 }
 
 describe('decoder block', () => {
-  test('decoding runs the backend\'s own kernels and GEMMs, with the reference results bit for bit', () => {
+  test("decoding runs the backend's own kernels and GEMMs, with the reference results bit for bit", () => {
     const be = getBackend('counting-decode');
     const got = decode(tinyModel(be));
     for (const op of ['rmsnormForward', 'ropeForward', 'swigluForward', 'attentionDecode', 'add', 'embeddingForward']) {
@@ -68,6 +74,9 @@ describe('decoder block', () => {
     assert.deepEqual(plain.x, taped.x);
     const caches = model.names.map(() => createKvCache(B, T, Hkv, D));
     const cached = { N, rope, attention: cachedAttention(model.nn, caches, T, Hq, {}) };
-    assert.throws(() => blockForward(model, 1, x0, cached, true), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /kept no lse/.test(e.message));
+    assert.throws(
+      () => blockForward(model, 1, x0, cached, true),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /kept no lse/.test(e.message),
+    );
   });
 });

@@ -21,7 +21,16 @@ import { assertClose as assertCloseScaled, finiteDiff } from '../nn/gradcheck.ts
 
 const U32 = 2 ** -24; // f32 unit roundoff
 
-interface Problem { N: number; C: number; V: number; h: Float32Array; w: Float32Array; wBits: Uint16Array; targets: Int32Array; dW0: Float32Array }
+interface Problem {
+  N: number;
+  C: number;
+  V: number;
+  h: Float32Array;
+  w: Float32Array;
+  wBits: Uint16Array;
+  targets: Int32Array;
+  dW0: Float32Array;
+}
 
 /** Random h, W; targets with scattered −100 rows and a block of −100 longer than any small chunk. */
 function problem(N: number, C: number, V: number, seed: number, dW0Nonzero = true): Problem {
@@ -34,7 +43,19 @@ function problem(N: number, C: number, V: number, seed: number, dW0Nonzero = tru
 }
 
 /** The unchunked path llama.ts runs today, on W as f32 values (a bf16-stored W decoded exactly). */
-function unchunked(be: Backend, nn: NnKernels, p: HeadPrecision, h: Float32Array, w: Float32Array, t: Int32Array, N: number, C: number, V: number, normalizer: number, dW0: Float32Array) {
+function unchunked(
+  be: Backend,
+  nn: NnKernels,
+  p: HeadPrecision,
+  h: Float32Array,
+  w: Float32Array,
+  t: Int32Array,
+  N: number,
+  C: number,
+  V: number,
+  normalizer: number,
+  dW0: Float32Array,
+) {
   const logits = headForward(be, p, h, w, N, C, V);
   const ce = nn.crossEntropyForward(logits, t, N, V);
   const dl = nn.crossEntropyBackward(logits, t, ce.lse, N, V, { normalizer }, logits);
@@ -69,7 +90,11 @@ describe('headLoss on the reference backend equals the unchunked head', () => {
   const pr = problem(37, 19, 101, 1);
   const count = pr.targets.filter((t) => t !== IGNORE_INDEX).length;
   const normalizer = 53; // the step's counted tokens: more than this micro-batch's
-  for (const [storage, p] of [['f32', 'f32'], ['f32', 'bf16'], ['bf16', 'bf16']] as const) {
+  for (const [storage, p] of [
+    ['f32', 'f32'],
+    ['f32', 'bf16'],
+    ['bf16', 'bf16'],
+  ] as const) {
     // A bf16-stored W is exactly its decoded f32 values in the unchunked path (rounding them again is the identity).
     const wVals = storage === 'bf16' ? decodeBf16Array(pr.wBits) : pr.w;
     const ref = unchunked(be, nn, p, pr.h, wVals, pr.targets, pr.N, pr.C, pr.V, normalizer, pr.dW0);
@@ -103,7 +128,11 @@ describe('headLoss on the reference backend equals the unchunked head', () => {
     const b = fused(be, pr, 'f32', 'f32', normalizer, { chunkTokens: 1000 });
     const sum = pr.dW0.map((x, i) => x + a.dW[i]);
     assertBitsEqual(b.dW, sum, 'dW0 + dW');
-    const frozen = headLoss(be, nn, pr.h, { dtype: 'f32', data: pr.w }, pr.targets, pr.N, pr.C, pr.V, { precision: 'f32', chunkTokens: 3, grad: { normalizer, dW: null } });
+    const frozen = headLoss(be, nn, pr.h, { dtype: 'f32', data: pr.w }, pr.targets, pr.N, pr.C, pr.V, {
+      precision: 'f32',
+      chunkTokens: 3,
+      grad: { normalizer, dW: null },
+    });
     assertBitsEqual(frozen.dh!, b.dh!, 'dh without dW');
   });
 
@@ -111,8 +140,16 @@ describe('headLoss on the reference backend equals the unchunked head', () => {
     const r = fused(be, pr, 'f32', 'f32', normalizer, { chunkTokens: 3 });
     for (let n = 0; n < pr.N; n++) {
       const row = r.dh!.subarray(n * pr.C, (n + 1) * pr.C);
-      if (pr.targets[n] === IGNORE_INDEX) assert.ok(row.every((x) => x === 0), `row ${n}`);
-      else assert.ok(row.some((x) => x !== 0), `row ${n}`);
+      if (pr.targets[n] === IGNORE_INDEX)
+        assert.ok(
+          row.every((x) => x === 0),
+          `row ${n}`,
+        );
+      else
+        assert.ok(
+          row.some((x) => x !== 0),
+          `row ${n}`,
+        );
     }
     const none = { ...pr, targets: new Int32Array(pr.N).fill(IGNORE_INDEX) };
     const z = fused(be, none, 'f32', 'f32', normalizer);
@@ -125,7 +162,11 @@ describe('headLoss on the reference backend equals the unchunked head', () => {
 describe('headLoss on the native backend', () => {
   const pr = problem(45, 33, 1037, 2);
   const normalizer = 40;
-  for (const [storage, p] of [['f32', 'f32'], ['f32', 'bf16'], ['bf16', 'bf16']] as const) {
+  for (const [storage, p] of [
+    ['f32', 'f32'],
+    ['f32', 'bf16'],
+    ['bf16', 'bf16'],
+  ] as const) {
     for (const chunk of [1, 3, 1000]) {
       nativeTest(`W ${storage}, ${p} GEMMs, chunk ${chunk}: equals the unchunked native path`, () => {
         const be = nativeBackend;
@@ -197,7 +238,7 @@ describe('headLoss against f64', () => {
   test('f32 on both backends: close to the f64 oracle', () => {
     const pr = problem(29, 23, 211, 3, false);
     const o = oracle(pr.h, pr.w, pr.targets, pr.N, pr.C, pr.V, 17);
-    for (const be of [referenceBackend, ...(nativeBackendIf())]) {
+    for (const be of [referenceBackend, ...nativeBackendIf()]) {
       const r = fused(be, pr, 'f32', 'f32', 17, { chunkTokens: 5 });
       assert.ok(Math.abs(r.lossSum - o.lossSum) <= 1e-6 * o.lossSum, `${be.name}: lossSum ${r.lossSum} vs ${o.lossSum}`);
       // f32 logits (C-term sums, ~1e-7 relative) through softmax: 1e-5 of the largest gradient entry.
@@ -221,7 +262,12 @@ describe('headLoss against f64', () => {
     const r = headLoss(be, nn, h, { dtype: 'f64', data: w }, targets, N, C, V, { precision: 'f32', chunkTokens: 2, grad: { normalizer, dW } });
     assert.ok(r.dh instanceof Float64Array);
     assertCloseScaled(r.dh, finiteDiff(h, loss), 1e-7, 'dh vs finite differences');
-    assertCloseScaled(dW.map((x, i) => x - dW0[i]), finiteDiff(w, loss), 1e-7, 'dW vs finite differences');
+    assertCloseScaled(
+      dW.map((x, i) => x - dW0[i]),
+      finiteDiff(w, loss),
+      1e-7,
+      'dW vs finite differences',
+    );
     const o = oracle(h, w, targets, N, C, V, normalizer);
     assert.ok(Math.abs(r.lossSum - o.lossSum) <= 1e-13 * o.lossSum);
   });
@@ -243,10 +289,26 @@ function recording(be: Backend): { be: Backend; sizes: Map<string, number[]> } {
     sizes,
     be: {
       ...be,
-      matmul: (a, b, opts) => { const y = be.matmul(a, b, opts); note('matmul', y.numel); return y; },
-      matmulT: (a, b, alpha) => { const y = be.matmulT(a, b, alpha); note('matmulT', y.numel); return y; },
-      transpose: (a) => { const y = be.transpose(a); note('transpose', y.numel); return y; },
-      rotateQuantize: (x, rot, f, g, o) => { const y = be.rotateQuantize(x, rot, f, g, o); note('rotateQuantize', y.q.numel); return y; },
+      matmul: (a, b, opts) => {
+        const y = be.matmul(a, b, opts);
+        note('matmul', y.numel);
+        return y;
+      },
+      matmulT: (a, b, alpha) => {
+        const y = be.matmulT(a, b, alpha);
+        note('matmulT', y.numel);
+        return y;
+      },
+      transpose: (a) => {
+        const y = be.transpose(a);
+        note('transpose', y.numel);
+        return y;
+      },
+      rotateQuantize: (x, rot, f, g, o) => {
+        const y = be.rotateQuantize(x, rot, f, g, o);
+        note('rotateQuantize', y.q.numel);
+        return y;
+      },
     },
   };
 }
@@ -260,19 +322,25 @@ describe('memory and evaluation', () => {
     const targets = Int32Array.from({ length: N }, () => rng.int(V)); // every row counted
     for (const p of ['f32', 'bf16'] as const) {
       const rec = recording(referenceBackend);
-      const r = headLoss(rec.be, nnKernels(referenceBackend), h, { dtype: 'f32', data: w }, targets, N, C, V,
-        { precision: p, chunkTokens: chunk, grad: { normalizer: N, dW: new Float32Array(V * C) } });
+      const r = headLoss(rec.be, nnKernels(referenceBackend), h, { dtype: 'f32', data: w }, targets, N, C, V, {
+        precision: p,
+        chunkTokens: chunk,
+        grad: { normalizer: N, dW: new Float32Array(V * C) },
+      });
       assert.equal(r.count, N);
       const all = [...rec.sizes.values()].flat();
       assert.equal(Math.max(...all), Math.max(chunk * V, V * C), `${p}: largest tensor`);
-      assert.ok(Math.max(...all) < N * V / 10);
+      assert.ok(Math.max(...all) < (N * V) / 10);
     }
   });
 
   test('evaluation (no grad): the same loss, no dh, no backward GEMMs or transposes', () => {
     const pr = problem(37, 19, 101, 6);
     const rec = recording(referenceBackend);
-    const ev = headLoss(rec.be, nnKernels(referenceBackend), pr.h, { dtype: 'f32', data: pr.w }, pr.targets, pr.N, pr.C, pr.V, { precision: 'f32', chunkTokens: 4 });
+    const ev = headLoss(rec.be, nnKernels(referenceBackend), pr.h, { dtype: 'f32', data: pr.w }, pr.targets, pr.N, pr.C, pr.V, {
+      precision: 'f32',
+      chunkTokens: 4,
+    });
     const tr = fused(referenceBackend, pr, 'f32', 'f32', 10, { chunkTokens: 4 });
     assert.equal(ev.dh, null);
     assert.equal(ev.lossSum, tr.lossSum);
@@ -315,7 +383,10 @@ describe('headLoss errors', () => {
     assert.throws(() => run({ grad: { normalizer: 1, dW: new Float64Array(pr.V * pr.C) } }), code('E_DTYPE', /dW/));
     assert.throws(() => run({}, { h: new Float64Array(pr.N * pr.C) }), code('E_DTYPE', /f64/));
     assert.throws(() => run({}, { w: { dtype: 'bf16', data: pr.w as unknown as Uint16Array } }), code('E_DTYPE', /Uint16Array/));
-    assert.throws(() => run({ precision: 'bf16' }, { h: new Float64Array(pr.N * pr.C), w: { dtype: 'f64', data: new Float64Array(pr.V * pr.C) } }), code('E_ARG', /bf16/));
+    assert.throws(
+      () => run({ precision: 'bf16' }, { h: new Float64Array(pr.N * pr.C), w: { dtype: 'f64', data: new Float64Array(pr.V * pr.C) } }),
+      code('E_ARG', /bf16/),
+    );
     assert.throws(() => run({ precision: 'fp8' as HeadPrecision }), code('E_ARG', /precision/));
     assert.throws(() => run({}, { h: new Float32Array(3) }), code('E_SHAPE', /h has 3/));
   });

@@ -17,14 +17,17 @@ function tiny(arch: 'llama' | 'qwen2', tied: boolean) {
   return { config, weights: tinyWeights(config, 5, 'f32', 0.3) };
 }
 
-
 function model(arch: 'llama' | 'qwen2', tied: boolean, level: Level, precision: 'f32' | 'f64' = 'f64') {
   const { config, weights } = tiny(arch, tied);
   return new LlamaModel(config, weights, { halo: haloConfig({ level, format: 'fp32' }), backend: referenceBackend, precision });
 }
 
 describe('LlamaModel gradients match finite differences (f64)', () => {
-  for (const [arch, tied, level] of [['llama', true, 'none'], ['qwen2', false, 'none'], ['llama', false, 'halo2']] as const) {
+  for (const [arch, tied, level] of [
+    ['llama', true, 'none'],
+    ['qwen2', false, 'none'],
+    ['llama', false, 'halo2'],
+  ] as const) {
     test(`${arch}${tied ? ' tied' : ''} ${level}: every parameter tensor`, () => {
       const m = model(arch, tied, level);
       const batch = batchOf([7, 5], m.config.vocab_size, 11);
@@ -55,7 +58,7 @@ describe('LlamaModel gradients match finite differences (f64)', () => {
 });
 
 describe('LlamaModel forward', () => {
-  test('HALO levels with quantization off give the plain model\'s loss', () => {
+  test("HALO levels with quantization off give the plain model's loss", () => {
     const batch = batchOf([9, 6, 3], 270, 5);
     const ref = model('llama', false, 'none', 'f32').loss(batch);
     for (const level of ['halo0', 'halo1', 'halo2'] as const) {

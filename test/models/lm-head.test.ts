@@ -28,7 +28,8 @@ function gemmT(a: Float32Array, b: Float32Array, M: number, N: number, K: number
     }
   return out;
 }
-const transposeOf = (x: Float32Array, rows: number, cols: number) => Float32Array.from({ length: x.length }, (_, i) => x[(i % rows) * cols + Math.floor(i / rows)]);
+const transposeOf = (x: Float32Array, rows: number, cols: number) =>
+  Float32Array.from({ length: x.length }, (_, i) => x[(i % rows) * cols + Math.floor(i / rows)]);
 
 const backends: Backend[] = [referenceBackend, ...(nativeAvailable().ok ? [nativeBackend] : [])];
 
@@ -67,8 +68,14 @@ describe('lm_head in bf16', () => {
     const b = run('bf16');
     assert.ok(Math.abs(b.loss - f.loss) / f.loss < 0.01, `loss ${b.loss} vs ${f.loss}`);
     assert.notEqual(b.loss, f.loss);
-    let dot = 0, nf = 0, nb = 0;
-    for (let i = 0; i < f.grad.length; i++) { dot += f.grad[i] * b.grad[i]; nf += f.grad[i] ** 2; nb += b.grad[i] ** 2; }
+    let dot = 0,
+      nf = 0,
+      nb = 0;
+    for (let i = 0; i < f.grad.length; i++) {
+      dot += f.grad[i] * b.grad[i];
+      nf += f.grad[i] ** 2;
+      nb += b.grad[i] ** 2;
+    }
     assert.ok(dot / Math.sqrt(nf * nb) > 0.99, `lm_head gradient cosine ${dot / Math.sqrt(nf * nb)}`);
     assert.equal(describeConfig(haloConfig({ level: 'halo2', format: 'int8', lmHead: 'bf16' })), 'HALO2 INT8, lm_head BF16');
     assert.equal(describeConfig(haloConfig({ level: 'none', format: 'bf16', lmHead: 'bf16' })), 'BF16, lm_head BF16');

@@ -17,7 +17,10 @@ import { nativeBackend } from '../../src/backend/native/index.ts';
 import { nativeTest } from '../native/native-test.ts';
 
 function grads(m: LlamaModel): Float32Array[] {
-  return m.parameters().filter((p) => p.grad).map((p) => Float32Array.from(p.grad!));
+  return m
+    .parameters()
+    .filter((p) => p.grad)
+    .map((p) => Float32Array.from(p.grad!));
 }
 
 function fullModel(level: Level, format: 'fp32' | 'int8', gradCheckpointing: boolean, be: Backend) {
@@ -26,7 +29,10 @@ function fullModel(level: Level, format: 'fp32' | 'int8', gradCheckpointing: boo
 }
 
 describe('activation checkpointing', () => {
-  const cases = [['none', 'fp32'], ['halo2', 'int8']] as const;
+  const cases = [
+    ['none', 'fp32'],
+    ['halo2', 'int8'],
+  ] as const;
   const check = (level: Level, format: 'fp32' | 'int8', be: Backend) => {
     const plain = fullModel(level, format, false, be);
     const ckpt = fullModel(level, format, true, be);
@@ -50,7 +56,13 @@ describe('activation checkpointing', () => {
     const make = (gradCheckpointing: boolean) => {
       const adapters = buildAdapters(config, { method: 'lora', rank: 3, alpha: 6, dropout: 0.3, seed: 7 }, { precision: 'f32', backend: referenceBackend });
       randomizeAdapters(adapters, 4);
-      return new LlamaModel(config, weights, { halo: haloConfig({ level: 'halo2', format: 'int8' }), backend: referenceBackend, trainable: () => false, adapters, gradCheckpointing });
+      return new LlamaModel(config, weights, {
+        halo: haloConfig({ level: 'halo2', format: 'int8' }),
+        backend: referenceBackend,
+        trainable: () => false,
+        adapters,
+        gradCheckpointing,
+      });
     };
     const plain = make(false);
     const ckpt = make(true);
@@ -72,12 +84,18 @@ describe('loading for memory', () => {
     const adapters = buildAdapters(config, peft, { backend: referenceBackend });
     const early = new LlamaModel(config, weights, { halo, backend: referenceBackend, trainable: () => false, adapters, frozenProjections: 'codes' });
     assert.equal(early.param('model.layers.1.self_attn.k_proj.weight').data.length, 0);
-    assert.equal(weights.get('model.layers.1.self_attn.k_proj.weight')!.data.length > 0, true, 'the caller\'s tensors are not touched');
+    assert.equal(weights.get('model.layers.1.self_attn.k_proj.weight')!.data.length > 0, true, "the caller's tensors are not touched");
     const batch = batchOf([5, 3], config.vocab_size, 9);
     assert.deepEqual(early.logits(batch), late.model.logits(batch));
     assert.throws(() => early.stateDict(), /kept as 8-bit codes only/);
     assert.throws(
-      () => new LlamaModel(config, weights, { halo: haloConfig({ level: 'none', format: 'fp32' }), backend: referenceBackend, trainable: () => false, frozenProjections: 'codes' }),
+      () =>
+        new LlamaModel(config, weights, {
+          halo: haloConfig({ level: 'none', format: 'fp32' }),
+          backend: referenceBackend,
+          trainable: () => false,
+          frozenProjections: 'codes',
+        }),
       /needs a quantized format/,
     );
   });
@@ -107,7 +125,13 @@ describe('loading for memory', () => {
       const make = (frozenTables: 'f32' | 'bf16') => {
         const adapters = buildAdapters(config, { method: 'lora', rank: 2, alpha: 4, dropout: 0, seed: 1 }, { backend: referenceBackend });
         randomizeAdapters(adapters, 2);
-        return new LlamaModel(config, bf16, { halo: haloConfig({ level: 'halo2', format: 'int8', lmHead: 'bf16' }), backend: referenceBackend, trainable: () => false, adapters, frozenTables });
+        return new LlamaModel(config, bf16, {
+          halo: haloConfig({ level: 'halo2', format: 'int8', lmHead: 'bf16' }),
+          backend: referenceBackend,
+          trainable: () => false,
+          adapters,
+          frozenTables,
+        });
       };
       const kept = make('bf16');
       const wide = make('f32');

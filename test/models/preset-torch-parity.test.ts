@@ -69,12 +69,15 @@ function batchFor(dir: string): Batch {
 function runTorch(dir: string, batch: Batch): Promise<{ loss: number; tokens: number }> {
   const batchFile = path.join(dir, 'batch.json');
   const outFile = path.join(dir, 'torch-loss.safetensors');
-  fs.writeFileSync(batchFile, JSON.stringify({
-    input_ids: rows(batch.ids, batch.B, batch.T),
-    labels: rows(batch.labels, batch.B, batch.T),
-    attention_mask: rows(batch.attnMask, batch.B, batch.T),
-    position_ids: rows(batch.positions, batch.B, batch.T),
-  }));
+  fs.writeFileSync(
+    batchFile,
+    JSON.stringify({
+      input_ids: rows(batch.ids, batch.B, batch.T),
+      labels: rows(batch.labels, batch.B, batch.T),
+      attention_mask: rows(batch.attnMask, batch.B, batch.T),
+      position_ids: rows(batch.positions, batch.B, batch.T),
+    }),
+  );
   return new Promise((resolve, reject) => {
     execFile(PYTHON, [SCRIPT, dir, batchFile, outFile, '--dtype', 'float32', '--loss-only', '--threads', '1'], { timeout: 600_000 }, (e, _out, err) => {
       if (e) return reject(new Error(`torch reference failed: ${e.message}\n${err}`));
@@ -96,19 +99,23 @@ describe('halo init presets match an independent PyTorch forward (1 layer, real 
   for (const p of PRESETS) {
     test(p.name, async (t) => {
       if (missing) return t.skip(`python3-torch not installed: ${missing}`);
-      if (p.name === 'llama-3.1-8b' && !process.env.HALO_TORCH_PARITY_8B) return t.skip('1.27 B parameters at one layer (5 GB f32 per side); set HALO_TORCH_PARITY_8B=1');
+      if (p.name === 'llama-3.1-8b' && !process.env.HALO_TORCH_PARITY_8B)
+        return t.skip('1.27 B parameters at one layer (5 GB f32 per side); set HALO_TORCH_PARITY_8B=1');
       const dir = path.join(tmp, p.name);
       try {
         const init = await halo('init', '--preset', p.name, '--layers', '1', '--out', dir, '--seed', '5');
         assert.equal(init.code, 0, init.err);
         const batch = batchFor(dir);
         const f32Bytes = 4 * parameterCount(parseModelConfig(presetConfigJson(p, { layers: 1 })));
-        const [h, py] = f32Bytes <= SIDE_BY_SIDE_BYTES ? await Promise.all([runHalo(dir), runTorch(dir, batch)]) : [await runHalo(dir), await runTorch(dir, batch)];
+        const [h, py] =
+          f32Bytes <= SIDE_BY_SIDE_BYTES ? await Promise.all([runHalo(dir), runTorch(dir, batch)]) : [await runHalo(dir), await runTorch(dir, batch)];
         assert.equal(h.tokens, py.tokens, 'halo and torch score a different number of answer tokens');
         assert.ok(h.tokens >= 15, `only ${h.tokens} answer tokens`);
         const rel = Math.abs(h.loss - py.loss) / Math.abs(py.loss);
         assert.ok(rel <= LOSS_TOL, `halo loss ${h.loss} vs torch ${py.loss}: relative error ${rel.toExponential(2)}`);
-        t.diagnostic(`loss ${py.loss.toFixed(5)} over ${py.tokens} tokens (ln V = ${Math.log(parseModelConfig(p.config).vocab_size).toFixed(3)}); relative error ${rel.toExponential(2)}`);
+        t.diagnostic(
+          `loss ${py.loss.toFixed(5)} over ${py.tokens} tokens (ln V = ${Math.log(parseModelConfig(p.config).vocab_size).toFixed(3)}); relative error ${rel.toExponential(2)}`,
+        );
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

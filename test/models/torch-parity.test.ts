@@ -49,8 +49,18 @@ const CASES: { name: string; opts: TinyModelOptions; configPatch?: Record<string
     // wavelengths 6.3 (< 64/4: kept), 63 (between: interpolated), 628 and 6283 (> 64/1: divided by factor).
     name: 'llama: GQA 4/2, tied, llama3 rope scaling',
     opts: {
-      arch: 'llama', hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 48, vocab: 280, tied: true, seed: 7, std: 0.3,
-      ropeTheta: 10000, maxPositions: 256,
+      arch: 'llama',
+      hidden: 32,
+      layers: 2,
+      heads: 4,
+      kvHeads: 2,
+      intermediate: 48,
+      vocab: 280,
+      tied: true,
+      seed: 7,
+      std: 0.3,
+      ropeTheta: 10000,
+      maxPositions: 256,
       ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 },
     },
   },
@@ -102,12 +112,15 @@ function patchConfig(dir: string, patch: Record<string, unknown>): void {
 function runReference(dir: string, batch: Batch) {
   const batchFile = path.join(dir, 'batch.json');
   const outFile = path.join(dir, 'torch-out.safetensors');
-  fs.writeFileSync(batchFile, JSON.stringify({
-    input_ids: rows(batch.ids, batch.B, batch.T),
-    labels: rows(batch.labels, batch.B, batch.T),
-    attention_mask: rows(batch.attnMask, batch.B, batch.T),
-    position_ids: rows(batch.positions, batch.B, batch.T),
-  }));
+  fs.writeFileSync(
+    batchFile,
+    JSON.stringify({
+      input_ids: rows(batch.ids, batch.B, batch.T),
+      labels: rows(batch.labels, batch.B, batch.T),
+      attention_mask: rows(batch.attnMask, batch.B, batch.T),
+      position_ids: rows(batch.positions, batch.B, batch.T),
+    }),
+  );
   const r = spawnSync(PYTHON, [SCRIPT, dir, batchFile, outFile], { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.status, 0, `torch reference failed (status ${r.status}, ${r.error?.message ?? ''}):\n${r.stderr}`);
   const { tensors, metadata } = readSafetensors(outFile);
@@ -132,7 +145,9 @@ describe('LlamaModel matches an independent PyTorch implementation (f64)', () =>
         if (opts.maxShardBytes) assert.ok(fs.existsSync(path.join(dir, 'model.safetensors.index.json')), 'folder is not sharded');
         if (configPatch?.sliding_window) assert.equal(source.config.sliding_window, configPatch.sliding_window);
         const model = new LlamaModel(source.config, source.weights, {
-          halo: haloConfig({ level: 'none', format: 'fp32' }), backend: referenceBackend, precision: 'f64',
+          halo: haloConfig({ level: 'none', format: 'fp32' }),
+          backend: referenceBackend,
+          precision: 'f64',
         });
         const batch = batchOf(source.config.vocab_size, 21);
         const ref = runReference(dir, batch);
@@ -149,7 +164,10 @@ describe('LlamaModel matches an independent PyTorch implementation (f64)', () =>
         assert.ok(lossErr <= LOSS_TOL, `loss ${lossSum / tokens} vs torch ${ref.lossMean} (relative error ${lossErr})`);
 
         const params = model.parameters();
-        const torchGrads = [...ref.tensors.keys()].filter((k) => k.startsWith('grad/')).map((k) => k.slice(5)).sort();
+        const torchGrads = [...ref.tensors.keys()]
+          .filter((k) => k.startsWith('grad/'))
+          .map((k) => k.slice(5))
+          .sort();
         assert.deepEqual(params.map((p) => p.name).sort(), torchGrads, 'halo and torch disagree on the parameter set');
         let worst = { name: '', err: 0 };
         for (const p of params) {
@@ -159,8 +177,10 @@ describe('LlamaModel matches an independent PyTorch implementation (f64)', () =>
           assert.ok(err <= GRAD_TOL, `${p.name}: gradient relative error ${err}`);
           if (err >= worst.err) worst = { name: p.name, err };
         }
-        t.diagnostic(`loss ${ref.lossMean.toFixed(6)} over ${tokens} tokens; relative errors: logits ${logitsErr.toExponential(2)}, ` +
-          `loss ${lossErr.toExponential(2)}, worst gradient ${worst.err.toExponential(2)} (${worst.name}, ${params.length} tensors)`);
+        t.diagnostic(
+          `loss ${ref.lossMean.toFixed(6)} over ${tokens} tokens; relative errors: logits ${logitsErr.toExponential(2)}, ` +
+            `loss ${lossErr.toExponential(2)}, worst gradient ${worst.err.toExponential(2)} (${worst.name}, ${params.length} tensors)`,
+        );
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

@@ -25,13 +25,22 @@ describe('adamw8bit native kernel', () => {
       const maps = momentMaps(kind);
       for (const tier of tiers()) {
         const rng = new Rng(100 + tier);
-        for (const [n, block] of [[1, 2048], [7, 3], [13, 16], [4099, 2048], [5000, 37], [40001, 2048], [70000, 128], [3000, 1]] as const) {
+        for (const [n, block] of [
+          [1, 2048],
+          [7, 3],
+          [13, 16],
+          [4099, 2048],
+          [5000, 37],
+          [40001, 2048],
+          [70000, 128],
+          [3000, 1],
+        ] as const) {
           const p = rng.fillNormal(new Float32Array(n), 0.05);
           const pRef = Float32Array.from(p);
           const q = emptyQuantizedMoments(n, block);
           const qRef = emptyQuantizedMoments(n, block);
           // Gradients whose scale varies along the tensor, so blocks differ in range.
-          const scale = Float32Array.from({ length: n }, (_, i) => 10 ** (-3 * ((i * 7919) % 1000) / 1000));
+          const scale = Float32Array.from({ length: n }, (_, i) => 10 ** ((-3 * ((i * 7919) % 1000)) / 1000));
           for (let t = 1; t <= 4; t++) {
             const g = rng.fillNormal(new Float32Array(n));
             for (let i = 0; i < n; i++) g[i] *= scale[i]!;

@@ -48,7 +48,10 @@ function cases(): Case[] {
   ];
   const rng = new Rng(17);
   for (let i = 0; i < 8; i++) {
-    const B = 1 + rng.int(2), T = [5, 33, 70, 131][rng.int(4)]!, rep = [1, 2, 7][rng.int(3)]!, Hkv = 1 + rng.int(2);
+    const B = 1 + rng.int(2),
+      T = [5, 33, 70, 131][rng.int(4)]!,
+      rep = [1, 2, 7][rng.int(3)]!,
+      Hkv = 1 + rng.int(2);
     const opts: AttentionOptions = {};
     if (rng.next() < 0.6) opts.keyMask = padMask(B, T, [rng.int(T + 1), rng.int(T)], rng.next() < 0.5 ? rng.int(B * T) : undefined);
     if (rng.next() < 0.4) opts.window = 1 + rng.int(T + 2);
@@ -64,7 +67,9 @@ function rand(rng: Rng, n: number): Float32Array {
 /** max |a − e| ≤ tol · max(1, max |e|): relative to the tensor's scale (gradients near 0 are sums that cancel). */
 function assertRel(actual: FloatArray, expected: FloatArray, tol: number, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
-  let scale = 1, err = 0, worst = -1;
+  let scale = 1,
+    err = 0,
+    worst = -1;
   for (let i = 0; i < expected.length; i++) {
     scale = Math.max(scale, Math.abs(expected[i]!));
     const e = Math.abs(actual[i]! - expected[i]!);
@@ -86,7 +91,10 @@ describe('native attention kernel', () => {
     cases().forEach((c, n) => {
       const { B, T, Hq, Hkv, D, opts, label } = c;
       const rng = new Rng(100 + n);
-      const q = rand(rng, B * T * Hq * D), k = rand(rng, B * T * Hkv * D), v = rand(rng, B * T * Hkv * D), dout = rand(rng, B * T * Hq * D);
+      const q = rand(rng, B * T * Hq * D),
+        k = rand(rng, B * T * Hkv * D),
+        v = rand(rng, B * T * Hkv * D),
+        dout = rand(rng, B * T * Hq * D);
       const ref = attentionForward(q, k, v, B, T, Hq, Hkv, D, opts);
       const rg = attentionBackward(dout, q, k, v, ref.lse, B, T, Hq, Hkv, D, opts);
       for (const tier of tiers()) {
@@ -96,7 +104,8 @@ describe('native attention kernel', () => {
           assertRel(got.out, ref.out, TOL, `${what} out`);
           for (let i = 0; i < ref.lse.length; i++) {
             if (ref.lse[i] === -Infinity) assert.equal(got.lse[i], -Infinity, `${what} lse[${i}] must be −∞ (no visible key)`);
-            else assert.ok(Math.abs(got.lse[i]! - ref.lse[i]!) <= TOL * Math.max(1, Math.abs(ref.lse[i]!)), `${what} lse[${i}]: ${got.lse[i]} vs ${ref.lse[i]}`);
+            else
+              assert.ok(Math.abs(got.lse[i]! - ref.lse[i]!) <= TOL * Math.max(1, Math.abs(ref.lse[i]!)), `${what} lse[${i}]: ${got.lse[i]} vs ${ref.lse[i]}`);
           }
           const g = nn.attentionBackward(dout, q, k, v, got.lse, B, T, Hq, Hkv, D, opts);
           assertRel(g.dq, rg.dq, TOL, `${what} dq`);
@@ -111,7 +120,9 @@ describe('native attention kernel', () => {
     const nn = nnKernels(nativeBackend);
     const [B, T, Hq, Hkv, D] = [2, 45, 4, 2, 8];
     const rng = new Rng(12);
-    const q = rand(rng, B * T * Hq * D), k = rand(rng, B * T * Hkv * D), v = rand(rng, B * T * Hkv * D);
+    const q = rand(rng, B * T * Hq * D),
+      k = rand(rng, B * T * Hkv * D),
+      v = rand(rng, B * T * Hkv * D);
     // An Int32Array mask (converted by the wrapper) with 3 padded keys at the start of each sequence.
     const keyMask = Int32Array.from({ length: B * T }, (_, i) => (i % T < 3 ? 0 : 1));
     const opts = { keyMask, window: 7 };
@@ -127,10 +138,19 @@ describe('native attention kernel', () => {
           for (let t = 0; t < 3; t++) {
             for (let h = 0; h < Hq; h++) assert.equal(f.lse[(b * Hq + h) * T + t], -Infinity, `tier ${tier}: lse[b=${b}, h=${h}, t=${t}]`);
             const row = (b * T + t) * Hq * D;
-            assert.ok(f.out.subarray(row, row + Hq * D).every((x) => x === 0), `tier ${tier}: out of a query with no visible key`);
-            assert.ok(g.dq.subarray(row, row + Hq * D).every((x) => x === 0), `tier ${tier}: dq of a query with no visible key`);
+            assert.ok(
+              f.out.subarray(row, row + Hq * D).every((x) => x === 0),
+              `tier ${tier}: out of a query with no visible key`,
+            );
+            assert.ok(
+              g.dq.subarray(row, row + Hq * D).every((x) => x === 0),
+              `tier ${tier}: dq of a query with no visible key`,
+            );
             const krow = (b * T + t) * Hkv * D;
-            assert.ok(g.dk.subarray(krow, krow + Hkv * D).every((x) => x === 0), `tier ${tier}: dk of a padded key`);
+            assert.ok(
+              g.dk.subarray(krow, krow + Hkv * D).every((x) => x === 0),
+              `tier ${tier}: dk of a padded key`,
+            );
           }
         }
       });
@@ -142,16 +162,20 @@ describe('native attention kernel', () => {
     const [B, T, Hq, Hkv, D] = [1, 9, 4, 2, 8];
     const rng = new Rng(3);
     const f64 = (n: number) => rng.fillNormal(new Float64Array(n));
-    const q = f64(B * T * Hq * D), k = f64(B * T * Hkv * D), v = f64(B * T * Hkv * D);
+    const q = f64(B * T * Hq * D),
+      k = f64(B * T * Hkv * D),
+      v = f64(B * T * Hkv * D);
     const opts = { keyMask: padMask(B, T, [2]), window: 4 };
     const got = nn.attentionForward(q, k, v, B, T, Hq, Hkv, D, opts);
     assert.ok(got.out instanceof Float64Array);
     assertRel(got.out, attentionForward(q, k, v, B, T, Hq, Hkv, D, opts).out, 1e-12, 'f64 out');
   });
 
-  nativeTest('bad arguments are the reference op\'s HaloErrors', () => {
+  nativeTest("bad arguments are the reference op's HaloErrors", () => {
     const nn = nnKernels(nativeBackend);
-    const q = new Float32Array(1 * 2 * 3 * 4), kv = new Float32Array(1 * 2 * 2 * 4), q4 = new Float32Array(1 * 2 * 4 * 4);
+    const q = new Float32Array(1 * 2 * 3 * 4),
+      kv = new Float32Array(1 * 2 * 2 * 4),
+      q4 = new Float32Array(1 * 2 * 4 * 4);
     const code = (c: string, re: RegExp) => (e: unknown) => e instanceof HaloError && e.code === c && re.test(e.message);
     assert.throws(() => nn.attentionForward(q, kv, kv, 1, 2, 3, 2, 4), code('E_SHAPE', /3 query heads cannot share 2/));
     assert.throws(() => nn.attentionForward(q, kv, kv, 1, 2, 4, 2, 4), code('E_SHAPE', /attentionForward: q has 24 elements/));

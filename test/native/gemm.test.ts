@@ -20,7 +20,15 @@ import type { GemmOptions } from '../../src/backend/backend.ts';
 import { assertBitsEqual, assertClose, nativeTest, randomF32, rawAddon, tiers, withTier } from './native-test.ts';
 
 const SHAPES: [number, number, number][] = [
-  [1, 1, 1], [1, 7, 33], [7, 1, 127], [33, 127, 7], [127, 33, 1], [7, 33, 127], [64, 96, 256], [130, 65, 300], [2, 3, 1000],
+  [1, 1, 1],
+  [1, 7, 33],
+  [7, 1, 127],
+  [33, 127, 7],
+  [127, 33, 1],
+  [7, 33, 127],
+  [64, 96, 256],
+  [130, 65, 300],
+  [2, 3, 1000],
 ];
 const ALPHAS = [1, 0.37, 3.25e-4];
 
@@ -42,7 +50,8 @@ function randomCodes(n: number, seed: number, dtype: 'fp8e4m3' | 'fp8e5m2' | 'fp
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     let c: number;
-    do c = rng.int(table.length); while (!Number.isFinite(table[c]!));
+    do c = rng.int(table.length);
+    while (!Number.isFinite(table[c]!));
     out[i] = c;
   }
   return out;
@@ -56,11 +65,13 @@ function decoded(t: Tensor): Float64Array {
 
 function operands(dtype: string, m: number, n: number, k: number, seed: number): [Tensor, Tensor] {
   switch (dtype) {
-    case 'f32': return [randomF32([m, k], seed), randomF32([n, k], seed + 1)];
-    case 'bf16': return [
-      new Tensor([m, k], 'bf16', encodeBf16Array(randomF32([m, k], seed).data)),
-      new Tensor([n, k], 'bf16', encodeBf16Array(randomF32([n, k], seed + 1).data)),
-    ];
+    case 'f32':
+      return [randomF32([m, k], seed), randomF32([n, k], seed + 1)];
+    case 'bf16':
+      return [
+        new Tensor([m, k], 'bf16', encodeBf16Array(randomF32([m, k], seed).data)),
+        new Tensor([n, k], 'bf16', encodeBf16Array(randomF32([n, k], seed + 1).data)),
+      ];
     case 'i8': {
       const rng = new Rng(seed);
       const gen = (len: number) => Int8Array.from({ length: len }, () => rng.int(256) - 128); // full range, -128 too
@@ -119,7 +130,11 @@ describe('native matmulT vs reference', () => {
     try {
       let seed = 300;
       for (const [m, n, k] of [...SHAPES, [1, 8192, 256], [37, 256, 256], [100, 256, 768], [256, 256, 256]] as [number, number, number][]) {
-        for (const [dtype, alpha] of [['f32', 1], ['bf16', 1], ['i8', 0.37]] as const) {
+        for (const [dtype, alpha] of [
+          ['f32', 1],
+          ['bf16', 1],
+          ['i8', 0.37],
+        ] as const) {
           const [a, b] = operands(dtype, m, n, k, seed++);
           lib.setSerialGemmWork(0);
           const threaded = nativeBackend.matmulT(a, b, alpha);
@@ -139,10 +154,22 @@ describe('native matmulT vs reference', () => {
   nativeTest('large s8 accumulations stay exact (|acc| up to 128²·K), on every GEMM path', () => {
     const k = 4096;
     const a = new Tensor([2, k], 'i8', new Int8Array(2 * k).fill(-128));
-    const b = new Tensor([3, k], 'i8', Int8Array.from({ length: 3 * k }, (_, i) => (i < k ? -128 : i < 2 * k ? 127 : -1)));
+    const b = new Tensor(
+      [3, k],
+      'i8',
+      Int8Array.from({ length: 3 * k }, (_, i) => (i < k ? -128 : i < 2 * k ? 127 : -1)),
+    );
     // Alternating ±127/−128: the pattern whose u8·s8 pair sums overflow int16 in non-VNNI int8 kernels.
-    const c = new Tensor([1, k], 'i8', Int8Array.from({ length: k }, (_, i) => (i % 2 ? 127 : -128)));
-    const d = new Tensor([1, k], 'i8', Int8Array.from({ length: k }, (_, i) => (i % 2 ? 127 : -128)));
+    const c = new Tensor(
+      [1, k],
+      'i8',
+      Int8Array.from({ length: k }, (_, i) => (i % 2 ? 127 : -128)),
+    );
+    const d = new Tensor(
+      [1, k],
+      'i8',
+      Int8Array.from({ length: k }, (_, i) => (i % 2 ? 127 : -128)),
+    );
     for (const tier of tiers()) {
       withTier(tier, () => {
         assertBitsEqual(nativeBackend.matmulT(a, b, 1).data, referenceBackend.matmulT(a, b, 1).data, `tier ${tier} extreme i8`);
@@ -153,12 +180,19 @@ describe('native matmulT vs reference', () => {
   });
 
   nativeTest('empty dimensions: M or N = 0 gives an empty result, K = 0 gives zeros', () => {
-    for (const [m, n, k] of [[0, 3, 4], [3, 0, 4], [3, 4, 0]] as const) {
+    for (const [m, n, k] of [
+      [0, 3, 4],
+      [3, 0, 4],
+      [3, 4, 0],
+    ] as const) {
       for (const dtype of ['f32', 'bf16', 'i8', 'fp8e4m3']) {
         const [a, b] = operands(dtype, m, n, k, 7);
         const got = nativeBackend.matmulT(a, b, 2);
         assert.deepEqual(got.shape, [m, n]);
-        assert.ok(got.data.every((v) => v === 0), `${dtype} ${m}×${n}×${k}`);
+        assert.ok(
+          got.data.every((v) => v === 0),
+          `${dtype} ${m}×${n}×${k}`,
+        );
       }
     }
   });
@@ -173,10 +207,19 @@ describe('native matmulT vs reference', () => {
 
   nativeTest('shape and dtype errors match the reference codes', () => {
     const a = randomF32([3, 5], 1);
-    assert.throws(() => nativeBackend.matmulT(a, randomF32([4, 6], 2)), (e) => e instanceof HaloError && e.code === 'E_SHAPE');
+    assert.throws(
+      () => nativeBackend.matmulT(a, randomF32([4, 6], 2)),
+      (e) => e instanceof HaloError && e.code === 'E_SHAPE',
+    );
     const b = new Tensor([4, 5], 'bf16', new Uint16Array(20));
-    assert.throws(() => nativeBackend.matmulT(a, b), (e) => e instanceof HaloError && e.code === 'E_DTYPE');
-    assert.throws(() => nativeBackend.matmulT(randomF32([5], 1), a), (e) => e instanceof HaloError && e.code === 'E_SHAPE');
+    assert.throws(
+      () => nativeBackend.matmulT(a, b),
+      (e) => e instanceof HaloError && e.code === 'E_DTYPE',
+    );
+    assert.throws(
+      () => nativeBackend.matmulT(randomF32([5], 1), a),
+      (e) => e instanceof HaloError && e.code === 'E_SHAPE',
+    );
   });
 
   nativeTest('the addon checks array lengths itself (no out-of-bounds access on a bad call)', () => {
@@ -197,7 +240,10 @@ describe('native matmulT vs reference', () => {
 });
 
 const LAYOUTS: { aT: boolean; bT: boolean }[] = [
-  { aT: false, bT: true }, { aT: false, bT: false }, { aT: true, bT: false }, { aT: true, bT: true },
+  { aT: false, bT: true },
+  { aT: false, bT: false },
+  { aT: true, bT: false },
+  { aT: true, bT: true },
 ];
 const layoutName = (l: { aT: boolean; bT: boolean }) => `${l.aT ? 'Aᵀ' : 'A'}·${l.bT ? 'Bᵀ' : 'B'}`;
 
@@ -254,8 +300,18 @@ describe('native matmul with operand layouts vs reference matmulT of the plain o
     try {
       let seed = 700;
       for (const l of LAYOUTS)
-        for (const [m, n, k] of [[7, 33, 127], [1, 8192, 256], [37, 256, 256], [100, 256, 768], [256, 256, 256]] as [number, number, number][]) {
-          for (const [dtype, alpha] of [['f32', 1], ['bf16', 1], ['i8', 0.37]] as const) {
+        for (const [m, n, k] of [
+          [7, 33, 127],
+          [1, 8192, 256],
+          [37, 256, 256],
+          [100, 256, 768],
+          [256, 256, 256],
+        ] as [number, number, number][]) {
+          for (const [dtype, alpha] of [
+            ['f32', 1],
+            ['bf16', 1],
+            ['i8', 0.37],
+          ] as const) {
             const [a, b] = operands(dtype, m, n, k, seed++);
             const [as, bs] = stored(a, b, l);
             lib.setSerialGemmWork(0);
@@ -272,8 +328,16 @@ describe('native matmul with operand layouts vs reference matmulT of the plain o
 
   nativeTest('extreme s8 values stay exact in every layout (|acc| up to 128²·K; ±127/−128 pairs), on every GEMM path', () => {
     const k = 4096;
-    const a = new Tensor([2, k], 'i8', Int8Array.from({ length: 2 * k }, (_, i) => (i < k ? -128 : i % 2 ? 127 : -128)));
-    const b = new Tensor([3, k], 'i8', Int8Array.from({ length: 3 * k }, (_, i) => (i < k ? -128 : i < 2 * k ? (i % 2 ? 127 : -128) : -1)));
+    const a = new Tensor(
+      [2, k],
+      'i8',
+      Int8Array.from({ length: 2 * k }, (_, i) => (i < k ? -128 : i % 2 ? 127 : -128)),
+    );
+    const b = new Tensor(
+      [3, k],
+      'i8',
+      Int8Array.from({ length: 3 * k }, (_, i) => (i < k ? -128 : i < 2 * k ? (i % 2 ? 127 : -128) : -1)),
+    );
     const want = referenceBackend.matmulT(a, b, 1).data;
     assert.equal(want[0], 128 * 128 * k);
     for (const tier of tiers()) {
@@ -293,25 +357,47 @@ describe('native matmul with operand layouts vs reference matmulT of the plain o
     assert.equal(got.dtype, 'f64');
     assert.deepEqual(got.data, referenceBackend.matmul(a, b, { aT: true, alpha: 0.5 }).data);
     for (const l of LAYOUTS)
-      for (const [m, n, k] of [[0, 3, 4], [3, 0, 4], [3, 4, 0]] as const) {
+      for (const [m, n, k] of [
+        [0, 3, 4],
+        [3, 0, 4],
+        [3, 4, 0],
+      ] as const) {
         const [as, bs] = stored(...operands('i8', m, n, k, 9), l);
         const out = nativeBackend.matmul(as, bs, { ...l, alpha: 2 });
         assert.deepEqual(out.shape, [m, n]);
-        assert.ok(out.data.every((v) => v === 0), `${layoutName(l)} ${m}×${n}×${k}`);
+        assert.ok(
+          out.data.every((v) => v === 0),
+          `${layoutName(l)} ${m}×${n}×${k}`,
+        );
       }
   });
 
   nativeTest('layout shape errors match the reference codes; the addon checks lengths', () => {
     const a = randomF32([3, 5], 1);
-    const bad: [Tensor, GemmOptions][] = [[randomF32([6, 4], 2), {}], [randomF32([4, 5], 2), {}], [randomF32([4, 3], 2), { bT: true }], [randomF32([5, 4], 2), { aT: true }]];
+    const bad: [Tensor, GemmOptions][] = [
+      [randomF32([6, 4], 2), {}],
+      [randomF32([4, 5], 2), {}],
+      [randomF32([4, 3], 2), { bT: true }],
+      [randomF32([5, 4], 2), { aT: true }],
+    ];
     for (const [b, o] of bad) {
       for (const be of [nativeBackend, referenceBackend]) {
-        assert.throws(() => be.matmul(a, b, o), (e) => e instanceof HaloError && e.code === 'E_SHAPE' && /contraction dimensions/.test(e.message), `${be.name} ${JSON.stringify(o)}`);
+        assert.throws(
+          () => be.matmul(a, b, o),
+          (e) => e instanceof HaloError && e.code === 'E_SHAPE' && /contraction dimensions/.test(e.message),
+          `${be.name} ${JSON.stringify(o)}`,
+        );
       }
     }
-    assert.throws(() => nativeBackend.matmul(a, new Tensor([5, 4], 'bf16', new Uint16Array(20))), (e) => e instanceof HaloError && e.code === 'E_DTYPE');
+    assert.throws(
+      () => nativeBackend.matmul(a, new Tensor([5, 4], 'bf16', new Uint16Array(20))),
+      (e) => e instanceof HaloError && e.code === 'E_DTYPE',
+    );
     const addon = rawAddon();
-    assert.throws(() => addon.matmul(0, new Float32Array(5), new Float32Array(6), 2, 3, 3, true, false, 1, new Float32Array(6)), /A \(f32\) has 5 elements, needs 6/);
+    assert.throws(
+      () => addon.matmul(0, new Float32Array(5), new Float32Array(6), 2, 3, 3, true, false, 1, new Float32Array(6)),
+      /A \(f32\) has 5 elements, needs 6/,
+    );
     assert.throws(() => addon.matmul(0, new Float32Array(6), new Float32Array(9), 2, 3, 3, false, true, 1, new Float32Array(5)), /out has 5 elements/);
   });
 

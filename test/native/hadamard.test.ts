@@ -15,9 +15,25 @@ import { assertBitsEqual, assertClose, nativeTest, randomF32, tiers, withTier } 
 // n with its plan options: powers of two (short ones take the scalar path), K·2^p with small and large K,
 // block-diagonal plans, K > 1 with chunks shorter than a vector.
 const PLANS: [number, PlanOptions][] = [
-  [1, {}], [2, {}], [8, {}], [16, {}], [32, {}], [64, {}], [256, {}], [2048, {}],
-  [12, {}], [20, {}], [28 * 16, {}], [12 * 64, {}], [172 * 4, {}], [36 * 32, {}], [76 * 64, {}],
-  [96, { block: 32 }], [72, { block: 12 }], [4096, { block: 128 }], [48, { block: 16 }],
+  [1, {}],
+  [2, {}],
+  [8, {}],
+  [16, {}],
+  [32, {}],
+  [64, {}],
+  [256, {}],
+  [2048, {}],
+  [12, {}],
+  [20, {}],
+  [28 * 16, {}],
+  [12 * 64, {}],
+  [172 * 4, {}],
+  [36 * 32, {}],
+  [76 * 64, {}],
+  [96, { block: 32 }],
+  [72, { block: 12 }],
+  [4096, { block: 128 }],
+  [48, { block: 16 }],
 ];
 const OTHER_DIMS = [1, 7, 33];
 
@@ -56,7 +72,10 @@ describe('native rotate vs reference (bit-identical)', () => {
   });
 
   nativeTest('large shapes use the threaded path and still match', () => {
-    for (const [n, opts] of [[4096, {}], [28 * 512, {}]] as [number, PlanOptions][]) {
+    for (const [n, opts] of [
+      [4096, {}],
+      [28 * 512, {}],
+    ] as [number, PlanOptions][]) {
       const x = randomF32([64, n], n);
       for (const side of ['right'] as const) {
         const r = rot(n, opts, side, false);
@@ -76,7 +95,11 @@ describe('native rotate vs reference (bit-identical)', () => {
   });
 
   nativeTest('f64 input goes to the reference', () => {
-    const x = new Tensor([3, 8], 'f64', Float64Array.from({ length: 24 }, (_, i) => Math.sin(i)));
+    const x = new Tensor(
+      [3, 8],
+      'f64',
+      Float64Array.from({ length: 24 }, (_, i) => Math.sin(i)),
+    );
     const r = rot(8, {}, 'right', false);
     const got = nativeBackend.rotate(x, r);
     assert.equal(got.dtype, 'f64');
@@ -85,9 +108,18 @@ describe('native rotate vs reference (bit-identical)', () => {
 
   nativeTest('bad plans and shapes throw the reference error codes', () => {
     const x = randomF32([4, 16], 1);
-    assert.throws(() => nativeBackend.rotate(x, rot(32, {}, 'right', false)), (e) => e instanceof HaloError && e.code === 'E_SHAPE');
-    assert.throws(() => nativeBackend.rotate(x, rot(16, {}, 'left', false)), (e) => e instanceof HaloError && e.code === 'E_SHAPE');
+    assert.throws(
+      () => nativeBackend.rotate(x, rot(32, {}, 'right', false)),
+      (e) => e instanceof HaloError && e.code === 'E_SHAPE',
+    );
+    assert.throws(
+      () => nativeBackend.rotate(x, rot(16, {}, 'left', false)),
+      (e) => e instanceof HaloError && e.code === 'E_SHAPE',
+    );
     const bad = { ...planHadamard(16), pow2: 8 };
-    assert.throws(() => nativeBackend.rotate(x, { plan: bad, side: 'right', transpose: false }), (e) => e instanceof HaloError && e.code === 'E_ARG');
+    assert.throws(
+      () => nativeBackend.rotate(x, { plan: bad, side: 'right', transpose: false }),
+      (e) => e instanceof HaloError && e.code === 'E_ARG',
+    );
   });
 });

@@ -24,7 +24,6 @@ function tiny(arch: 'llama' | 'qwen2', tied: boolean) {
   return { config, weights: tinyWeights(config, 5, 'f32', 0.3) };
 }
 
-
 /** The native GEMMs under another name: nnKernels() then picks the TypeScript ops. */
 function nativeGemmsOnly(): Backend {
   return { ...nativeBackend, name: 'native-gemms+reference-nn' } as Backend;
@@ -41,10 +40,12 @@ function run(arch: 'llama' | 'qwen2', tied: boolean, be: Backend) {
 function compare(a: ReturnType<typeof run>, b: ReturnType<typeof run>, rtol: number, what: string): void {
   assert.equal(a.r.tokens, b.r.tokens);
   assert.ok(Math.abs(a.r.lossSum - b.r.lossSum) <= rtol * Math.abs(b.r.lossSum), `${what} loss ${a.r.lossSum} vs ${b.r.lossSum}`);
-  const pa = a.m.parameters(), pb = b.m.parameters();
+  const pa = a.m.parameters(),
+    pb = b.m.parameters();
   assert.equal(pa.length, pb.length);
   for (let i = 0; i < pa.length; i++) {
-    const ga = pa[i]!.grad!, gb = pb[i]!.grad!;
+    const ga = pa[i]!.grad!,
+      gb = pb[i]!.grad!;
     // Relative to the tensor's largest gradient: single entries can be sums that cancel to ~0.
     let scale = 0;
     for (const g of gb) scale = Math.max(scale, Math.abs(g));
@@ -62,7 +63,10 @@ describe('LlamaModel on the native backend', () => {
     assert.equal(new LlamaModel(config, weights, { halo, backend: nativeGemmsOnly() }).nn, referenceNnKernels);
   });
 
-  for (const [arch, tied] of [['llama', true], ['qwen2', false]] as const) {
+  for (const [arch, tied] of [
+    ['llama', true],
+    ['qwen2', false],
+  ] as const) {
     nativeTest(`${arch}${tied ? ' tied' : ''}: native element-wise kernels vs the TypeScript ops (same GEMMs): loss and every gradient`, () => {
       compare(run(arch, tied, nativeBackend), run(arch, tied, nativeGemmsOnly()), 1e-5, arch);
     });
@@ -75,12 +79,16 @@ describe('LlamaModel on the native backend', () => {
   nativeTest('AdamW with the native update kernel takes the same step as the reference update (bit-identical)', () => {
     const a = run('llama', false, nativeBackend).m;
     const b = run('llama', false, nativeBackend).m;
-    const opt = (m: LlamaModel, update: typeof referenceNnKernels.adamwUpdate) => new AdamW(
-      m.parameters().map((p) => ({ name: p.name, param: p.data, grad: p.grad!, weightDecay: p.shape.length < 2 ? 0 : undefined })),
-      { lr: 1e-2, weightDecay: 0.1, update },
-    );
+    const opt = (m: LlamaModel, update: typeof referenceNnKernels.adamwUpdate) =>
+      new AdamW(
+        m.parameters().map((p) => ({ name: p.name, param: p.data, grad: p.grad!, weightDecay: p.shape.length < 2 ? 0 : undefined })),
+        { lr: 1e-2, weightDecay: 0.1, update },
+      );
     let calls = 0;
-    const oa = opt(a, (...args) => { calls++; a.nn.adamwUpdate(...args); });
+    const oa = opt(a, (...args) => {
+      calls++;
+      a.nn.adamwUpdate(...args);
+    });
     const ob = opt(b, referenceNnKernels.adamwUpdate);
     oa.step();
     ob.step();

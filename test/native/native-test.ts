@@ -81,7 +81,9 @@ export function assertClose(
 ): void {
   assert.equal(actual.length, expected.length, `${what}: lengths differ`);
   const atol = opts.atol ?? 0;
-  let worst = 0, worstAt = -1, count = 0;
+  let worst = 0,
+    worstAt = -1,
+    count = 0;
   const bad: string[] = [];
   for (let i = 0; i < actual.length; i++) {
     const d = Math.abs(actual[i]! - expected[i]!);

@@ -31,7 +31,14 @@ function eachTier(fn: (tier: string) => void): void {
 }
 
 // [rows, cols]: scalar tails (C < 8), odd tails, exact multiples, and sizes above the threading threshold.
-const ROW_SHAPES: [number, number][] = [[1, 1], [3, 5], [7, 17], [37, 259], [2, 1024], [67, 1031]];
+const ROW_SHAPES: [number, number][] = [
+  [1, 1],
+  [3, 5],
+  [7, 17],
+  [37, 259],
+  [2, 1024],
+  [67, 1031],
+];
 
 describe('native nn kernels', () => {
   nativeTest('nnKernels picks native for the native backend, the reference otherwise', () => {
@@ -52,7 +59,8 @@ describe('native nn kernels', () => {
         assertClose(a.rstd, b.rstd, REL, `${what} rstd`);
         const dy = normal(N * C, N + C * 7);
         const dw0 = normal(C, 99);
-        const dwA = dw0.slice(), dwB = dw0.slice();
+        const dwA = dw0.slice(),
+          dwB = dw0.slice();
         const dxA = nat().rmsnormBackward(dy, x, w, b.rstd, N, C, dwA);
         const dxB = ref.rmsnormBackward(dy, x, w, b.rstd, N, C, dwB);
         assertClose(dxA, dxB, REL, `${what} dx`);
@@ -68,7 +76,13 @@ describe('native nn kernels', () => {
 
   nativeTest('rope forward and backward (bit-identical), in place too', () => {
     eachTier((tier) => {
-      for (const [N, H, D] of [[1, 1, 2], [5, 3, 6], [9, 4, 34], [33, 7, 64], [70, 16, 64]] as const) {
+      for (const [N, H, D] of [
+        [1, 1, 2],
+        [5, 3, 6],
+        [9, 4, 34],
+        [33, 7, 64],
+        [70, 16, 64],
+      ] as const) {
         const what = `${tier} N=${N} H=${H} D=${D}`;
         const pos = Int32Array.from({ length: N }, (_, i) => (i * 37) % 1000);
         const { cos, sin } = ropeTables(pos, D, 10000, null, 'f32');
@@ -107,7 +121,13 @@ describe('native nn kernels', () => {
 
   nativeTest('cross-entropy forward and backward with ignored and masked rows', () => {
     eachTier((tier) => {
-      for (const [N, V] of [[1, 1], [3, 7], [13, 250], [40, 1000], [9, 32003]] as const) {
+      for (const [N, V] of [
+        [1, 1],
+        [3, 7],
+        [13, 250],
+        [40, 1000],
+        [9, 32003],
+      ] as const) {
         const what = `${tier} [${N}, ${V}]`;
         const rng = new Rng(N * V);
         const logits = normal(N * V, N + V, 3);
@@ -138,7 +158,8 @@ describe('native nn kernels', () => {
   });
 
   nativeTest('cross-entropy: large logits stay finite, NaN logits are an E_NUMERIC error', () => {
-    const N = 4, V = 50;
+    const N = 4,
+      V = 50;
     const logits = normal(N * V, 5, 1);
     logits[3] = 1e4;
     logits[V + 7] = -1e4;
@@ -148,12 +169,21 @@ describe('native nn kernels', () => {
     assert.ok(Number.isFinite(a.loss));
     assertClose(a.lse, b.lse, REL, 'lse with large logits');
     logits[2 * V + 5] = NaN;
-    assert.throws(() => nat().crossEntropyForward(logits, targets, N, V), (e: unknown) => e instanceof HaloError && e.code === 'E_NUMERIC');
+    assert.throws(
+      () => nat().crossEntropyForward(logits, targets, N, V),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_NUMERIC',
+    );
   });
 
   nativeTest('embedding forward and backward (repeated ids accumulate in order)', () => {
     eachTier((tier) => {
-      for (const [N, V, C] of [[1, 1, 1], [9, 5, 3], [31, 17, 33], [100, 50, 1024], [257, 1000, 129]] as const) {
+      for (const [N, V, C] of [
+        [1, 1, 1],
+        [9, 5, 3],
+        [31, 17, 33],
+        [100, 50, 1024],
+        [257, 1000, 129],
+      ] as const) {
         const what = `${tier} N=${N} V=${V} C=${C}`;
         const rng = new Rng(N + V + C);
         const ids = Int32Array.from({ length: N }, () => rng.int(Math.min(V, 7))); // many repeats
@@ -161,7 +191,8 @@ describe('native nn kernels', () => {
         assertBitsEqual(nat().embeddingForward(ids, wte, V, C), ref.embeddingForward(ids, wte, V, C), `${what} forward`);
         const dout = normal(N * C, N * C);
         const g0 = normal(V * C, 3, 0.1);
-        const ga = g0.slice(), gb = g0.slice();
+        const ga = g0.slice(),
+          gb = g0.slice();
         nat().embeddingBackward(dout, ids, ga, V, C);
         ref.embeddingBackward(dout, ids, gb, V, C);
         assertBitsEqual(ga, gb, `${what} backward`);
@@ -174,8 +205,12 @@ describe('native nn kernels', () => {
       for (const n of [1, 13, 4099, 70_001]) {
         for (const weightDecay of [0, 0.1]) {
           const what = `${tier} n=${n} wd=${weightDecay}`;
-          const pa = normal(n, n), pb = pa.slice();
-          const ma = new Float32Array(n), mb = new Float32Array(n), va = new Float32Array(n), vb = new Float32Array(n);
+          const pa = normal(n, n),
+            pb = pa.slice();
+          const ma = new Float32Array(n),
+            mb = new Float32Array(n),
+            va = new Float32Array(n),
+            vb = new Float32Array(n);
           for (let t = 1; t <= 3; t++) {
             const grad = normal(n, n + t, t === 2 ? 1e-3 : 1);
             const h = { lr: 1e-3 * t, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay };
@@ -193,12 +228,14 @@ describe('native nn kernels', () => {
   nativeTest('add and addInto (bit-identical), out aliasing an input', () => {
     eachTier((tier) => {
       for (const n of [1, 15, 17, 50_001]) {
-        const a = normal(n, n), b = normal(n, n + 1, 1e-3);
+        const a = normal(n, n),
+          b = normal(n, n + 1, 1e-3);
         assertBitsEqual(nat().add(a, b), ref.add(a, b), `${tier} n=${n} add`);
         const into = a.slice();
         nat().add(into, b, into);
         assertBitsEqual(into, ref.add(a, b), `${tier} n=${n} add into a`);
-        const d1 = a.slice(), d2 = a.slice();
+        const d1 = a.slice(),
+          d2 = a.slice();
         nat().addInto(d1, b);
         ref.addInto(d2, b);
         assertBitsEqual(d1, d2, `${tier} n=${n} addInto`);
@@ -207,7 +244,8 @@ describe('native nn kernels', () => {
   });
 
   nativeTest('f64 arrays run the reference ops (gradient checks keep working)', () => {
-    const N = 3, C = 5;
+    const N = 3,
+      C = 5;
     const x = Float64Array.from(normal(N * C, 1));
     const w = Float64Array.from(normal(C, 2));
     const a = nat().rmsnormForward(x, w, N, C, 1e-6);
@@ -230,14 +268,42 @@ describe('native nn kernels', () => {
     };
     const logits = normal(6, 1);
     const bad = Int32Array.from([0, 3]);
-    assert.equal(code(() => nat().crossEntropyForward(logits, bad, 2, 3)), code(() => ref.crossEntropyForward(logits, bad, 2, 3)));
-    assert.equal(code(() => nat().crossEntropyForward(logits, bad, 2, 3)), 'E_ARG');
-    assert.equal(code(() => nat().embeddingForward(Int32Array.from([5]), normal(6, 2), 3, 2)), 'E_ARG');
-    assert.equal(code(() => nat().rmsnormForward(normal(5, 1), normal(2, 2), 2, 2, 1e-5)), 'E_SHAPE');
-    assert.equal(code(() => nat().ropeForward(normal(6, 1), normal(3, 2), normal(3, 2), 2, 1, 3)), 'E_SHAPE');
-    assert.equal(code(() => nat().rmsnormForward(normal(4, 1), new Float64Array(2), 2, 2, 1e-5)), 'E_DTYPE');
-    assert.equal(code(() => nat().adamwUpdate(normal(4, 1), normal(3, 1), new Float32Array(4), new Float32Array(4), 1,
-      { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 })), 'E_SHAPE');
+    assert.equal(
+      code(() => nat().crossEntropyForward(logits, bad, 2, 3)),
+      code(() => ref.crossEntropyForward(logits, bad, 2, 3)),
+    );
+    assert.equal(
+      code(() => nat().crossEntropyForward(logits, bad, 2, 3)),
+      'E_ARG',
+    );
+    assert.equal(
+      code(() => nat().embeddingForward(Int32Array.from([5]), normal(6, 2), 3, 2)),
+      'E_ARG',
+    );
+    assert.equal(
+      code(() => nat().rmsnormForward(normal(5, 1), normal(2, 2), 2, 2, 1e-5)),
+      'E_SHAPE',
+    );
+    assert.equal(
+      code(() => nat().ropeForward(normal(6, 1), normal(3, 2), normal(3, 2), 2, 1, 3)),
+      'E_SHAPE',
+    );
+    assert.equal(
+      code(() => nat().rmsnormForward(normal(4, 1), new Float64Array(2), 2, 2, 1e-5)),
+      'E_DTYPE',
+    );
+    assert.equal(
+      code(() =>
+        nat().adamwUpdate(normal(4, 1), normal(3, 1), new Float32Array(4), new Float32Array(4), 1, {
+          lr: 1e-3,
+          beta1: 0.9,
+          beta2: 0.999,
+          eps: 1e-8,
+          weightDecay: 0,
+        }),
+      ),
+      'E_SHAPE',
+    );
     // Called directly, past the TypeScript checks, the addon still refuses to read or write out of bounds.
     const lib = rawAddon() as unknown as {
       embeddingForward(ids: Int32Array, wte: Float32Array, V: number, C: number, out: Float32Array): void;

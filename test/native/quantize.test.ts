@@ -12,12 +12,16 @@ import { HaloError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { Tensor } from '../../src/core/tensor.ts';
 import { planHadamard } from '../../src/hadamard/index.ts';
+import { DTYPES } from '../../src/core/dtype.ts';
 import {
-  DTYPES,
-} from '../../src/core/dtype.ts';
-import {
-  GRANULARITIES, QUANT_FORMAT_NAMES, decodeTable, formatTraits, scaleCount,
-  type Granularity, type QuantFormat, type Quantized,
+  GRANULARITIES,
+  QUANT_FORMAT_NAMES,
+  decodeTable,
+  formatTraits,
+  scaleCount,
+  type Granularity,
+  type QuantFormat,
+  type Quantized,
 } from '../../src/quant/index.ts';
 import { assertBitsEqual, nativeTest, randomF32, rawAddon, tiers, withTier } from './native-test.ts';
 
@@ -40,7 +44,7 @@ function tieInput(format: QuantFormat, rows: number, cols: number, seed: number)
   const rng = new Rng(seed);
   const data = new Float32Array(rows * cols);
   if (format === 'int8') {
-    for (let i = 0; i < data.length; i++) data[i] = (rng.int(254) - 127) + 0.5 * (rng.int(2) ? 1 : -1);
+    for (let i = 0; i < data.length; i++) data[i] = rng.int(254) - 127 + 0.5 * (rng.int(2) ? 1 : -1);
     data[0] = 127;
   } else {
     const table = decodeTable(formatTraits(format).dtype as 'fp8e4m3' | 'fp8e5m2' | 'fp6e3m2' | 'bf16');
@@ -75,7 +79,8 @@ function nearTieInput(format: QuantFormat, n: number, seed: number): Tensor<'f32
     const v = Array.from(new Set(Array.from(table).filter((x) => Number.isFinite(x) && x >= 0))).sort((a, b) => a - b);
     ties = v.slice(1).map((x, i) => (x + v[i]!) / 2);
   }
-  const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  const f = new Float32Array(1),
+    u = new Uint32Array(f.buffer);
   const data = new Float32Array(n);
   for (let i = 1; i < n; i++) {
     f[0] = ties[rng.int(ties.length)]! * s * (rng.int(2) ? 1 : -1);
@@ -94,7 +99,8 @@ function specialInput(rows: number, cols: number, seed: number): Tensor<'f32'> {
     const k = rng.int(10);
     if (k === 0) x.data[i] = 0;
     else if (k === 1) x.data[i] = -0;
-    else if (k === 2) x.data[i] = (rng.next() - 0.5) * 1e-40; // f32 subnormals
+    else if (k === 2)
+      x.data[i] = (rng.next() - 0.5) * 1e-40; // f32 subnormals
     else if (k === 3) x.data[i] *= 1000; // outliers
   }
   if (rows > 2) x.data.fill(0, cols, 2 * cols); // an all-zero row
@@ -110,7 +116,13 @@ const ROTATIONS: [string, (rows: number, cols: number) => Rotation | null][] = [
 ];
 
 // Shapes whose dims all have Hadamard plans (1, 12·2^p, 2^p, block-diagonal fallbacks).
-const SHAPES: [number, number][] = [[1, 1], [8, 96], [96, 24], [40, 48], [64, 64]];
+const SHAPES: [number, number][] = [
+  [1, 1],
+  [8, 96],
+  [96, 24],
+  [40, 48],
+  [64, 64],
+];
 
 function checkGrid(tier: number, formats: readonly QuantFormat[], shapes: [number, number][]): void {
   let seed = 1;
@@ -125,7 +137,11 @@ function checkGrid(tier: number, formats: readonly QuantFormat[], shapes: [numbe
               for (const [i, x] of inputs.entries()) {
                 const o: Opts = { transposeOut, unitScale };
                 const what = `tier ${tier} ${rows}×${cols} rot=${rname} ${format} ${granularity} T=${transposeOut} unit=${unitScale} input#${i}`;
-                assertSameQuant(withTier(tier, () => nat(x, r, format, granularity, o)), ref(x, r, format, granularity, o), what);
+                assertSameQuant(
+                  withTier(tier, () => nat(x, r, format, granularity, o)),
+                  ref(x, r, format, granularity, o),
+                  what,
+                );
               }
             }
     }
@@ -137,7 +153,11 @@ describe('native rotateQuantize vs reference (bit-identical codes and scales)', 
   });
 
   nativeTest('the same grid on the lower code paths (AVX2, portable)', () => {
-    for (const tier of tiers().slice(1)) checkGrid(tier, QUANT_FORMAT_NAMES, [[8, 96], [40, 48]]);
+    for (const tier of tiers().slice(1))
+      checkGrid(tier, QUANT_FORMAT_NAMES, [
+        [8, 96],
+        [40, 48],
+      ]);
   });
 
   nativeTest('quotients on and next to rounding ties, non-trivial scales, every code path', () => {
@@ -146,7 +166,11 @@ describe('native rotateQuantize vs reference (bit-identical codes and scales)', 
       for (const format of ['int8', 'fp8e4m3', 'fp8e5m2', 'fp6e3m2'] as const)
         for (let rep = 0; rep < 20; rep++) {
           const x = nearTieInput(format, 4099, seed++);
-          assertSameQuant(withTier(tier, () => nat(x, null, format, 'tensor')), ref(x, null, format, 'tensor'), `tier ${tier} ${format} seed ${seed}`);
+          assertSameQuant(
+            withTier(tier, () => nat(x, null, format, 'tensor')),
+            ref(x, null, format, 'tensor'),
+            `tier ${tier} ${format} seed ${seed}`,
+          );
         }
   });
 
@@ -160,11 +184,16 @@ describe('native rotateQuantize vs reference (bit-identical codes and scales)', 
         for (const granularity of ['tensor', 'row'] as const) {
           const got = withTier(tier, () => nat(x, null, format, granularity));
           assertSameQuant(got, ref(x, null, format, granularity), `tier ${tier} ${format} ${granularity}`);
-          assert.ok(Array.from(got.q.data as Int8Array).slice(16).every((c) => c === 0), `tier ${tier} ${format} ${granularity}: zeros`);
+          assert.ok(
+            Array.from(got.q.data as Int8Array)
+              .slice(16)
+              .every((c) => c === 0),
+            `tier ${tier} ${format} ${granularity}: zeros`,
+          );
         }
   });
 
-  nativeTest('clipRatio (HALO\'s FP6 0.75) saturates exactly like the reference', () => {
+  nativeTest("clipRatio (HALO's FP6 0.75) saturates exactly like the reference", () => {
     for (const format of QUANT_FORMAT_NAMES)
       for (const granularity of GRANULARITIES) {
         const x = specialInput(33, 96, 3);
@@ -181,32 +210,58 @@ describe('native rotateQuantize vs reference (bit-identical codes and scales)', 
     const plan = planHadamard(28 * 64);
     const planL = planHadamard(256);
     for (const side of ['right', 'left'] as const)
-    for (const format of ['int8', 'fp8e4m3', 'fp6e3m2'] as const)
-      for (const granularity of GRANULARITIES)
-        for (const transposeOut of [false, true]) {
-          const p = side === 'right' ? plan : planL;
-          const r: Rotation = { plan: p, side, transpose: false };
-          const want = ref(x, r, format, granularity, { transposeOut });
-          for (const strategy of [QUANT_STRATEGY.recompute, QUANT_STRATEGY.scratch]) {
-            const codes = DTYPES[formatTraits(format).dtype].make(x.numel) as Int8Array | Uint8Array;
-            const [R, C] = transposeOut ? [x.shape[1]!, x.shape[0]!] : [x.shape[0]!, x.shape[1]!];
-            const scales = new Float32Array(scaleCount(granularity, R, C));
-            const st = addon.quantize(x.data, 256, 28 * 64, SIDE_CODES[side], p.n, p.block, p.K, p.pow2, p.hadK, false,
-              FORMAT_CODES[format], GRANULARITY_CODES[granularity], transposeOut, false, 1, codes, scales, strategy);
-            assert.equal(st, 0);
-            const what = `${side} ${format} ${granularity} T=${transposeOut} strategy ${strategy}`;
-            assertBitsEqual(scales, want.scales, `${what}: scales`);
-            assertBitsEqual(codes, want.q.data as ArrayBufferView, `${what}: codes`);
+      for (const format of ['int8', 'fp8e4m3', 'fp6e3m2'] as const)
+        for (const granularity of GRANULARITIES)
+          for (const transposeOut of [false, true]) {
+            const p = side === 'right' ? plan : planL;
+            const r: Rotation = { plan: p, side, transpose: false };
+            const want = ref(x, r, format, granularity, { transposeOut });
+            for (const strategy of [QUANT_STRATEGY.recompute, QUANT_STRATEGY.scratch]) {
+              const codes = DTYPES[formatTraits(format).dtype].make(x.numel) as Int8Array | Uint8Array;
+              const [R, C] = transposeOut ? [x.shape[1]!, x.shape[0]!] : [x.shape[0]!, x.shape[1]!];
+              const scales = new Float32Array(scaleCount(granularity, R, C));
+              const st = addon.quantize(
+                x.data,
+                256,
+                28 * 64,
+                SIDE_CODES[side],
+                p.n,
+                p.block,
+                p.K,
+                p.pow2,
+                p.hadK,
+                false,
+                FORMAT_CODES[format],
+                GRANULARITY_CODES[granularity],
+                transposeOut,
+                false,
+                1,
+                codes,
+                scales,
+                strategy,
+              );
+              assert.equal(st, 0);
+              const what = `${side} ${format} ${granularity} T=${transposeOut} strategy ${strategy}`;
+              assertBitsEqual(scales, want.scales, `${what}: scales`);
+              assertBitsEqual(codes, want.q.data as ArrayBufferView, `${what}: codes`);
+            }
           }
-        }
   });
 
-  nativeTest('empty tensors give the reference\'s shapes and unit scales', () => {
-    for (const [rows, cols] of [[0, 5], [5, 0], [0, 0]] as const)
+  nativeTest("empty tensors give the reference's shapes and unit scales", () => {
+    for (const [rows, cols] of [
+      [0, 5],
+      [5, 0],
+      [0, 0],
+    ] as const)
       for (const granularity of GRANULARITIES)
         for (const transposeOut of [false, true]) {
           const x = new Tensor([rows, cols], 'f32', new Float32Array(0));
-          assertSameQuant(nat(x, null, 'int8', granularity, { transposeOut }), ref(x, null, 'int8', granularity, { transposeOut }), `${rows}×${cols} ${granularity}`);
+          assertSameQuant(
+            nat(x, null, 'int8', granularity, { transposeOut }),
+            ref(x, null, 'int8', granularity, { transposeOut }),
+            `${rows}×${cols} ${granularity}`,
+          );
         }
   });
 
@@ -217,10 +272,17 @@ describe('native rotateQuantize vs reference (bit-identical codes and scales)', 
           const x = randomF32([5, 16], 1);
           x.data[7] = bad;
           for (const be of [nat, ref]) {
-            assert.throws(() => be(x, null, format, 'tensor', { unitScale }), (e) => e instanceof HaloError && e.code === 'E_NUMERIC', `${bad} ${format}`);
+            assert.throws(
+              () => be(x, null, format, 'tensor', { unitScale }),
+              (e) => e instanceof HaloError && e.code === 'E_NUMERIC',
+              `${bad} ${format}`,
+            );
           }
           const r: Rotation = { plan: planHadamard(16), side: 'right', transpose: false };
-          assert.throws(() => nat(x, r, format, 'row'), (e) => e instanceof HaloError && e.code === 'E_NUMERIC');
+          assert.throws(
+            () => nat(x, r, format, 'row'),
+            (e) => e instanceof HaloError && e.code === 'E_NUMERIC',
+          );
         }
   });
 
@@ -268,8 +330,14 @@ describe('native dequantize vs reference (bit-identical)', () => {
 
   nativeTest('mismatched codes or scales throw the reference codes', () => {
     const q = nat(randomF32([4, 8], 1), null, 'int8', 'row');
-    assert.throws(() => nativeBackend.dequantize({ ...q, format: 'fp8e4m3' }, 'f32'), (e) => e instanceof HaloError && e.code === 'E_DTYPE');
-    assert.throws(() => nativeBackend.dequantize({ ...q, scales: new Float32Array(3) }, 'f32'), (e) => e instanceof HaloError && e.code === 'E_SHAPE');
+    assert.throws(
+      () => nativeBackend.dequantize({ ...q, format: 'fp8e4m3' }, 'f32'),
+      (e) => e instanceof HaloError && e.code === 'E_DTYPE',
+    );
+    assert.throws(
+      () => nativeBackend.dequantize({ ...q, scales: new Float32Array(3) }, 'f32'),
+      (e) => e instanceof HaloError && e.code === 'E_SHAPE',
+    );
   });
 });
 

@@ -28,7 +28,10 @@ test('explicit reference, and HALO_BACKEND=reference, give the reference backend
 });
 
 test('an unknown backend name is E_ARG', () => {
-  assert.throws(() => withEnv('cuda', () => getBackend()), (e) => e instanceof HaloError && e.code === 'E_ARG');
+  assert.throws(
+    () => withEnv('cuda', () => getBackend()),
+    (e) => e instanceof HaloError && e.code === 'E_ARG',
+  );
 });
 
 test('the default is native when the addon loads, else the reference', () => {
@@ -53,7 +56,10 @@ nativeTest('loading the addon keeps freed memory unless HALO_MALLOC=system or GL
     const clean = { ...process.env };
     delete clean.HALO_MALLOC;
     delete clean.GLIBC_TUNABLES;
-    const out = execFileSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(ADDON)}).keepsFreedMemory)`], { env: { ...clean, ...env }, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(ADDON)}).keepsFreedMemory)`], {
+      env: { ...clean, ...env },
+      encoding: 'utf8',
+    });
     return out.trim() === 'true';
   };
   assert.equal(keeps({}), isGlibc());

@@ -13,7 +13,16 @@ import { Tensor } from '../../src/core/tensor.ts';
 import { assertBitsEqual, nativeTest, rawAddon, tiers, withTier } from './native-test.ts';
 
 const DTYPE_LIST: DType[] = ['i8', 'fp8e4m3', 'fp6e3m2', 'bf16', 'f16', 'f32', 'i32', 'f64'];
-const SHAPES: [number, number][] = [[1, 1], [1, 9], [9, 1], [7, 33], [33, 7], [64, 64], [65, 129], [300, 257]];
+const SHAPES: [number, number][] = [
+  [1, 1],
+  [1, 9],
+  [9, 1],
+  [7, 33],
+  [33, 7],
+  [64, 64],
+  [65, 129],
+  [300, 257],
+];
 
 function randomTensor(dtype: DType, rows: number, cols: number, seed: number): Tensor {
   const data = DTYPES[dtype].make(rows * cols);
@@ -29,10 +38,13 @@ function naiveBits(a: Tensor): ArrayBufferView {
   const src = a.data as ArrayBufferView;
   const bytes = DTYPES[a.dtype].bytes;
   const view = (buf: ArrayBufferView) =>
-    bytes === 1 ? new Uint8Array(buf.buffer, buf.byteOffset, r * c)
-    : bytes === 2 ? new Uint16Array(buf.buffer, buf.byteOffset, r * c)
-    : bytes === 4 ? new Uint32Array(buf.buffer, buf.byteOffset, r * c)
-    : new BigUint64Array(buf.buffer, buf.byteOffset, r * c);
+    bytes === 1
+      ? new Uint8Array(buf.buffer, buf.byteOffset, r * c)
+      : bytes === 2
+        ? new Uint16Array(buf.buffer, buf.byteOffset, r * c)
+        : bytes === 4
+          ? new Uint32Array(buf.buffer, buf.byteOffset, r * c)
+          : new BigUint64Array(buf.buffer, buf.byteOffset, r * c);
   const out = DTYPES[a.dtype].make(r * c) as ArrayBufferView;
   const s = view(src) as unknown as { [i: number]: number | bigint };
   const d = view(out) as unknown as { [i: number]: number | bigint };
@@ -60,7 +72,10 @@ describe('native transpose vs reference', () => {
   nativeTest('empty and non-2-D inputs', () => {
     const e = new Tensor([0, 5], 'f32', new Float32Array(0));
     assert.deepEqual(nativeBackend.transpose(e).shape, [5, 0]);
-    assert.throws(() => nativeBackend.transpose(new Tensor([2, 2, 2], 'f32', new Float32Array(8))), (x) => x instanceof HaloError && x.code === 'E_SHAPE');
+    assert.throws(
+      () => nativeBackend.transpose(new Tensor([2, 2, 2], 'f32', new Float32Array(8))),
+      (x) => x instanceof HaloError && x.code === 'E_SHAPE',
+    );
   });
 
   nativeTest('the addon refuses mismatched element sizes and aliasing', () => {

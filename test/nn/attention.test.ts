@@ -28,7 +28,8 @@ function inputs(s: Shape, seed: number): { q: Float64Array; k: Float64Array; v: 
 function naive(q: Float64Array, k: Float64Array, v: Float64Array, s: Shape, opts: AttentionOptions = {}): Float64Array {
   const { B, T, Hq, Hkv, D } = s;
   const out = new Float64Array(B * T * Hq * D);
-  const at = (a: Float64Array, b: number, t: number, h: number, H: number): Float64Array => a.subarray(((b * T + t) * H + h) * D, ((b * T + t) * H + h + 1) * D);
+  const at = (a: Float64Array, b: number, t: number, h: number, H: number): Float64Array =>
+    a.subarray(((b * T + t) * H + h) * D, ((b * T + t) * H + h + 1) * D);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < Hq; h++) {
       const g = Math.floor(h / (Hq / Hkv)); // repeat_kv: query head h reads key head h // n_rep
@@ -116,7 +117,11 @@ describe('attention', () => {
     const x = inputs(S1, 14);
     const before = forward(x, S1).out;
     const { T, Hq, Hkv, D } = S1;
-    for (const [a, H] of [[x.q, Hq], [x.k, Hkv], [x.v, Hkv]] as const) {
+    for (const [a, H] of [
+      [x.q, Hq],
+      [x.k, Hkv],
+      [x.v, Hkv],
+    ] as const) {
       for (let d = 0; d < H * D; d++) a[(0 * T + 3) * H * D + d] += 1.5; // sequence 0, position 3
     }
     const after = forward(x, S1).out;
@@ -168,7 +173,10 @@ describe('attention', () => {
         t0 += Tn;
       }
       assert.equal(cache.length, T);
-      assert.throws(() => kvCacheAppend(cache, new Float64Array(B * 3 * Hkv * D), new Float64Array(B * 3 * Hkv * D), 3), /holds 8 positions and has 6; 3 more do not fit/);
+      assert.throws(
+        () => kvCacheAppend(cache, new Float64Array(B * 3 * Hkv * D), new Float64Array(B * 3 * Hkv * D), 3),
+        /holds 8 positions and has 6; 3 more do not fit/,
+      );
     }
   });
 
@@ -185,7 +193,10 @@ describe('attention', () => {
   test('errors: heads that do not divide, wrong mask size, queries beyond the cache', () => {
     const q = new Float32Array(1 * 2 * 3 * 4);
     const kv = new Float32Array(1 * 2 * 2 * 4);
-    assert.throws(() => attentionForward(q, kv, kv, 1, 2, 3, 2, 4), (e: unknown) => e instanceof HaloError && /multiple of num_key_value_heads/.test(e.message));
+    assert.throws(
+      () => attentionForward(q, kv, kv, 1, 2, 3, 2, 4),
+      (e: unknown) => e instanceof HaloError && /multiple of num_key_value_heads/.test(e.message),
+    );
     const k1 = new Float32Array(1 * 2 * 1 * 4);
     assert.throws(() => attentionForward(q, k1, k1, 1, 2, 3, 1, 4, { keyMask: new Uint8Array(3) }), /keyMask has 3 elements but \[B, T\] needs 2/);
     const cache = createKvCache(1, 4, 1, 4);

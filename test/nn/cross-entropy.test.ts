@@ -62,7 +62,10 @@ describe('cross-entropy', () => {
     assert.ok(Math.abs(r.loss - naiveSum(shifted, targets, () => true).sum / N) < 1e-6, `${r.loss}`);
     const g = crossEntropyBackward(big, targets, r.lse, N, V);
     assert.ok(g.every(Number.isFinite));
-    assert.throws(() => crossEntropyForward(Float32Array.of(NaN, 0), Int32Array.of(0), 1, 2), (e: unknown) => e instanceof HaloError && e.code === 'E_NUMERIC');
+    assert.throws(
+      () => crossEntropyForward(Float32Array.of(NaN, 0), Int32Array.of(0), 1, 2),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_NUMERIC',
+    );
   });
 
   test('backward matches finite differences of the mean (f64, tol 1e-6), ignored rows get 0', () => {
@@ -74,7 +77,11 @@ describe('cross-entropy', () => {
     const { lse } = crossEntropyForward(logits, targets, N, V, { mask });
     const g = crossEntropyBackward(logits, targets, lse, N, V, { mask });
     assertClose(g, fd, 1e-6, 'dlogits');
-    for (const n of [1, 4]) assert.ok(g.subarray(n * V, n * V + V).every((x) => x === 0), `row ${n} ignored`);
+    for (const n of [1, 4])
+      assert.ok(
+        g.subarray(n * V, n * V + V).every((x) => x === 0),
+        `row ${n} ignored`,
+      );
     // Each counted row of dlogits sums to 0 (softmax minus one-hot).
     let rowSum = 0;
     for (let i = 0; i < V; i++) rowSum += g[i];

@@ -44,13 +44,16 @@ describe('embedding', () => {
   test('an id outside [0, V) is a HaloError naming the id and the vocabulary size', () => {
     const wte = new Float32Array(V * C);
     for (const bad of [V, -1, 1000]) {
-      assert.throws(() => embeddingForward(Int32Array.of(1, bad), wte, V, C), (e: unknown) => {
-        assert.ok(e instanceof HaloError);
-        assert.equal(e.code, 'E_ARG');
-        assert.match(e.message, new RegExp(`token id ${bad}\\b`));
-        assert.match(e.message, /\[0, 11\)/);
-        return true;
-      });
+      assert.throws(
+        () => embeddingForward(Int32Array.of(1, bad), wte, V, C),
+        (e: unknown) => {
+          assert.ok(e instanceof HaloError);
+          assert.equal(e.code, 'E_ARG');
+          assert.match(e.message, new RegExp(`token id ${bad}\\b`));
+          assert.match(e.message, /\[0, 11\)/);
+          return true;
+        },
+      );
     }
     assert.throws(() => embeddingBackward(new Float32Array(C), Int32Array.of(V), new Float32Array(V * C), V, C), HaloError);
     assert.throws(() => embeddingForward(Int32Array.of(1), new Float32Array(V * C - 1), V, C), /wte has 76 elements but \[V, C\] needs 77/);

@@ -18,10 +18,11 @@ describe('linear', () => {
     const w = randn(rng, M * K);
     const b = randn(rng, M);
     const want = new Float64Array(N * M);
-    for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) {
-      want[n * M + m] = b[m];
-      for (let k = 0; k < K; k++) want[n * M + m] += x[n * K + k] * w[m * K + k];
-    }
+    for (let n = 0; n < N; n++)
+      for (let m = 0; m < M; m++) {
+        want[n * M + m] = b[m];
+        for (let k = 0; k < K; k++) want[n * M + m] += x[n * K + k] * w[m * K + k];
+      }
     assertClose(linearForward(x, w, b, N, K, M), want, 1e-14, 'y');
     const y32 = linearForward(Float32Array.from(x), Float32Array.from(w), Float32Array.from(b), N, K, M);
     assert.ok(y32 instanceof Float32Array);
@@ -46,8 +47,18 @@ describe('linear', () => {
     assertClose(dw, fdw, 1e-6, 'dW');
     assertClose(db, fdb, 1e-6, 'db');
     assert.equal(linearBackward(r, x, w, N, K, M, dw, db, null), null, 'dx skipped');
-    assertClose(dw, fdw.map((v) => 2 * v), 1e-6, 'dW accumulated');
-    assertClose(db, fdb.map((v) => 2 * v), 1e-6, 'db accumulated');
+    assertClose(
+      dw,
+      fdw.map((v) => 2 * v),
+      1e-6,
+      'dW accumulated',
+    );
+    assertClose(
+      db,
+      fdb.map((v) => 2 * v),
+      1e-6,
+      'db accumulated',
+    );
   });
 });
 

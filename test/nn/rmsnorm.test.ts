@@ -75,7 +75,10 @@ describe('rmsnorm', () => {
   test('shape and precision errors', () => {
     const x = new Float32Array(N * C);
     assert.throws(() => rmsnormForward(x, new Float32Array(C + 1), N, C, EPS), /w has 8 elements but \[C\] needs 7/);
-    assert.throws(() => rmsnormForward(x, new Float64Array(C), N, C, EPS), (e: unknown) => e instanceof HaloError && e.code === 'E_DTYPE');
+    assert.throws(
+      () => rmsnormForward(x, new Float64Array(C), N, C, EPS),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_DTYPE',
+    );
     assert.throws(() => rmsnormForward(x, new Float32Array(C), N, 0, EPS), /C must be a positive integer/);
   });
 });

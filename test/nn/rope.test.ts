@@ -93,7 +93,12 @@ describe('rope', () => {
       const y = ropeForward(both, t.cos, t.sin, 2, 1, D);
       return dot(y.subarray(0, D), y.subarray(D));
     };
-    for (const [m, n] of [[3, 1], [9, 0], [4, 4]]) assert.ok(Math.abs(score(m, n) - score(m + 7, n + 7)) < 1e-12, `${m}, ${n}`);
+    for (const [m, n] of [
+      [3, 1],
+      [9, 0],
+      [4, 4],
+    ])
+      assert.ok(Math.abs(score(m, n) - score(m + 7, n + 7)) < 1e-12, `${m}, ${n}`);
     assert.ok(Math.abs(score(3, 1) - score(1, 3)) > 1e-3, 'not symmetric: direction matters');
   });
 
@@ -125,7 +130,10 @@ describe('rope', () => {
 
   test('tables of the wrong precision or size are refused', () => {
     const t = ropeTables(Int32Array.of(0, 1), D, THETA, null, 'f32');
-    assert.throws(() => ropeForward(new Float64Array(2 * H * D), t.cos, t.sin, 2, H, D), (e: unknown) => e instanceof HaloError && e.code === 'E_DTYPE');
+    assert.throws(
+      () => ropeForward(new Float64Array(2 * H * D), t.cos, t.sin, 2, H, D),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_DTYPE',
+    );
     assert.throws(() => ropeForward(new Float32Array(3 * H * D), t.cos, t.sin, 3, H, D), /cos has 6 elements but \[N, D\/2\] needs 9/);
   });
 });

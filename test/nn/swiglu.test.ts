@@ -40,9 +40,18 @@ describe('swiglu', () => {
     const gate = Float32Array.of(-1000, 1000, 0);
     const up = Float32Array.of(2, 3, 4);
     const h = swigluForward(gate, up);
-    assert.deepEqual(Array.from(h, (x) => x + 0), [0, 3000, 0]);
+    assert.deepEqual(
+      Array.from(h, (x) => x + 0),
+      [0, 3000, 0],
+    );
     const { dgate, dup } = swigluBackward(Float32Array.of(1, 1, 1), gate, up);
-    assert.deepEqual(Array.from(dgate, (x) => x + 0), [0, 3, 2]); // at g = 0: σ = ½, so dgate = up·½
-    assert.deepEqual(Array.from(dup, (x) => x + 0), [0, 1000, 0]);
+    assert.deepEqual(
+      Array.from(dgate, (x) => x + 0),
+      [0, 3, 2],
+    ); // at g = 0: σ = ½, so dgate = up·½
+    assert.deepEqual(
+      Array.from(dup, (x) => x + 0),
+      [0, 1000, 0],
+    );
   });
 });

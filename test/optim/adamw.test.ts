@@ -178,7 +178,13 @@ describe('gradient norm and clipping', () => {
     const g = [Float32Array.of(1, NaN)];
     assert.ok(Number.isNaN(clipGradNorm(g, 1).norm));
     assert.equal(g[0]![0], 1);
-    assert.throws(() => clipGradNorm(g, 1, { errorIfNonfinite: true }), (e: unknown) => e instanceof HaloError && e.code === 'E_NUMERIC');
-    assert.throws(() => clipGradNorm(g, 0), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG');
+    assert.throws(
+      () => clipGradNorm(g, 1, { errorIfNonfinite: true }),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_NUMERIC',
+    );
+    assert.throws(
+      () => clipGradNorm(g, 0),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_ARG',
+    );
   });
 });

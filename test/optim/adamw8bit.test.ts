@@ -49,7 +49,13 @@ describe('code maps', () => {
       assert.ok(m[0]! < 0 && m.includes(0));
       for (let i = 1; i < 256; i++) assert.ok(m[i]! >= m[i - 1]! && v[i]! >= v[i - 1]!);
     }
-    const want = [...new Set(Array.from(E4M3_TABLE).filter(Number.isFinite).map((x) => Math.fround(x / 448) + 0))].sort((a, b) => a - b);
+    const want = [
+      ...new Set(
+        Array.from(E4M3_TABLE)
+          .filter(Number.isFinite)
+          .map((x) => Math.fround(x / 448) + 0),
+      ),
+    ].sort((a, b) => a - b);
     assert.deepEqual([...new Set(momentMaps('e4m3').m)], want);
   });
 
@@ -57,14 +63,32 @@ describe('code maps', () => {
     const rng = new Rng(5);
     for (const map of [momentMaps('dynamic').m, momentMaps('dynamic').v, momentMaps('e4m3').m, momentMaps('e4m3').v]) {
       const th = codeThresholds(map);
-      const xs = [-1, 0, 1, ...Array.from(th.slice(0, 254)), ...Array.from({ length: 2000 }, () => Math.fround(Math.sign(rng.normal()) * 10 ** (-7 * rng.next())))];
+      const xs = [
+        -1,
+        0,
+        1,
+        ...Array.from(th.slice(0, 254)),
+        ...Array.from({ length: 2000 }, () => Math.fround(Math.sign(rng.normal()) * 10 ** (-7 * rng.next()))),
+      ];
       for (const x of xs) assert.equal(nearestCode(th, x), bruteNearest(map, x), `x = ${x}`);
     }
   });
 });
 
 /** Independent loop: dequantize everything, an f32 AdamW step, requantize each block by brute-force nearest code. */
-function naiveStep(p: Float32Array, g: Float32Array, st: ReturnType<typeof emptyQuantizedMoments>, block: number, t: number, lr: number, wd: number, b1: number, b2: number, eps: number, kind: QuantizedKind) {
+function naiveStep(
+  p: Float32Array,
+  g: Float32Array,
+  st: ReturnType<typeof emptyQuantizedMoments>,
+  block: number,
+  t: number,
+  lr: number,
+  wd: number,
+  b1: number,
+  b2: number,
+  eps: number,
+  kind: QuantizedKind,
+) {
   const maps = momentMaps(kind === 'adamw8bit' ? 'dynamic' : 'e4m3');
   const m = dequantizeMoments(st.m, st.mScale, maps.m, block);
   const v = dequantizeMoments(st.v, st.vScale, maps.v, block);
@@ -100,7 +124,13 @@ describe('adamwBlockUpdate (the oracle)', () => {
   for (const kind of KINDS) {
     test(`${kind}: equals the naive loop bit for bit over 5 steps, odd sizes and block sizes`, () => {
       const rng = new Rng(21);
-      for (const [n, block] of [[1, 2048], [37, 8], [1000, 37], [4099, 2048], [300, 300]] as const) {
+      for (const [n, block] of [
+        [1, 2048],
+        [37, 8],
+        [1000, 37],
+        [4099, 2048],
+        [300, 300],
+      ] as const) {
         const maps = momentMaps(kind === 'adamw8bit' ? 'dynamic' : 'e4m3');
         const p = rng.fillNormal(new Float32Array(n), 0.1);
         const q = Float32Array.from(p);
@@ -121,8 +151,14 @@ describe('adamwBlockUpdate (the oracle)', () => {
   test('refuses codes or scales of the wrong length (E_SHAPE)', () => {
     const maps = momentMaps('dynamic');
     const h = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
-    assert.throws(() => adamwBlockUpdate(new Float32Array(10), new Float32Array(10), emptyQuantizedMoments(10, 3), 4, 1, h, maps), (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE');
-    assert.throws(() => adamwBlockUpdate(new Float32Array(10), new Float32Array(9), emptyQuantizedMoments(10, 4), 4, 1, h, maps), (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE');
+    assert.throws(
+      () => adamwBlockUpdate(new Float32Array(10), new Float32Array(10), emptyQuantizedMoments(10, 3), 4, 1, h, maps),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE',
+    );
+    assert.throws(
+      () => adamwBlockUpdate(new Float32Array(10), new Float32Array(9), emptyQuantizedMoments(10, 4), 4, 1, h, maps),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE',
+    );
   });
 });
 
@@ -140,7 +176,9 @@ function trackF32(kind: QuantizedKind, decades: number, vMap?: Float32Array): { 
   const b: OptimParam = { name: 'w', param: Float32Array.from(p0), grad: new Float32Array(n) };
   const oa = new AdamW([a], { lr: 1e-3 });
   const ob = new AdamW8bit([b], {
-    lr: 1e-3, kind, blockUpdate: vMap ? (p, g, q, bl, t, h, maps) => adamwBlockUpdate(p, g, q, bl, t, h, { m: maps.m, v: vMap }) : undefined,
+    lr: 1e-3,
+    kind,
+    blockUpdate: vMap ? (p, g, q, bl, t, h, maps) => adamwBlockUpdate(p, g, q, bl, t, h, { m: maps.m, v: vMap }) : undefined,
   });
   const scale = Float32Array.from({ length: n }, () => 10 ** (-decades * rng.next()));
   const drift = rng.fillNormal(new Float32Array(n));
@@ -166,7 +204,10 @@ function trackF32(kind: QuantizedKind, decades: number, vMap?: Float32Array): { 
 
 describe('tracking f32 AdamW (200 steps, 10k weights)', () => {
   // Measured: adamw8bit 0.03 (one decade of gradient scales), adamw-fp8 0.05; both stay under 3·lr per step.
-  for (const [kind, tol] of [['adamw8bit', 0.06], ['adamw-fp8', 0.1]] as const) {
+  for (const [kind, tol] of [
+    ['adamw8bit', 0.06],
+    ['adamw-fp8', 0.1],
+  ] as const) {
     test(`${kind}: total weight change within ${tol * 100}% (relative L2) of f32 AdamW's, no step over 3·lr`, () => {
       const r = trackF32(kind, 1);
       assert.ok(r.relErr < tol, `relative error ${r.relErr}`);
@@ -248,12 +289,16 @@ describe('AdamW8bit', () => {
   });
 
   test('refuses a block size outside [1, 2^20] (E_ARG)', () => {
-    for (const block of [0, 1.5, 2 ** 21]) assert.throws(() => new AdamW8bit([], { lr: 1e-3, block }), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG');
+    for (const block of [0, 1.5, 2 ** 21])
+      assert.throws(
+        () => new AdamW8bit([], { lr: 1e-3, block }),
+        (e: unknown) => e instanceof HaloError && e.code === 'E_ARG',
+      );
   });
 });
 
 describe('optimizer choice', () => {
-  test('8-bit state of large tensors is 0.25 + 1/block of f32 AdamW\'s', () => {
+  test("8-bit state of large tensors is 0.25 + 1/block of f32 AdamW's", () => {
     const sizes = [2048 * 8192, 128256 * 2048];
     const r = optimizerStateBytes({ kind: 'adamw8bit' }, sizes) / optimizerStateBytes({ kind: 'adamw' }, sizes);
     assert.ok(Math.abs(r - (0.25 + 1 / 2048)) < 1e-9, `${r}`);
@@ -265,8 +310,15 @@ describe('optimizer choice', () => {
     checkResumeOptimizer(st8, { kind: 'adamw8bit' }, 'ck');
     checkResumeOptimizer({ step: 1, m: {}, v: {} }, { kind: 'adamw', block: 64 }, 'ck');
     const refused = (saved: Parameters<typeof checkResumeOptimizer>[0], choice: Parameters<typeof checkResumeOptimizer>[1], re: RegExp) =>
-      assert.throws(() => checkResumeOptimizer(saved, choice, 'run/checkpoints/step-0000003'), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && re.test(e.message) && !e.message.includes('\n'));
-    refused({ step: 1, m: {}, v: {} }, { kind: 'adamw8bit' }, /step-0000003 was saved with --optimizer adamw but this run uses --optimizer adamw8bit --optim-block 2048; resume with --optimizer adamw/);
+      assert.throws(
+        () => checkResumeOptimizer(saved, choice, 'run/checkpoints/step-0000003'),
+        (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && re.test(e.message) && !e.message.includes('\n'),
+      );
+    refused(
+      { step: 1, m: {}, v: {} },
+      { kind: 'adamw8bit' },
+      /step-0000003 was saved with --optimizer adamw but this run uses --optimizer adamw8bit --optim-block 2048; resume with --optimizer adamw/,
+    );
     refused(st8, { kind: 'adamw' }, /saved with --optimizer adamw8bit --optim-block 2048 but this run uses --optimizer adamw;/);
     refused(st8, { kind: 'adamw8bit', block: 256 }, /--optim-block 2048 but this run uses --optimizer adamw8bit --optim-block 256/);
   });

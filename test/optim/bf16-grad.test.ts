@@ -7,7 +7,16 @@ import { Rng } from '../../src/core/rng.ts';
 import { decodeBf16, encodeBf16, encodeBf16Array, decodeBf16Array } from '../../src/quant/codecs/bf16.ts';
 import { nativeAvailable } from '../../src/backend/native/index.ts';
 import { loadAddon, type NativeNnAddon } from '../../src/backend/native/binding.ts';
-import { addIntoBf16, addIntoBf16Ts, scaleBf16Ts, sumSquaresBf16Ts, embeddingBackwardBf16, forEachF32Chunk, GRAD_CHUNK, scaleGrad } from '../../src/optim/bf16-grad.ts';
+import {
+  addIntoBf16,
+  addIntoBf16Ts,
+  scaleBf16Ts,
+  sumSquaresBf16Ts,
+  embeddingBackwardBf16,
+  forEachF32Chunk,
+  GRAD_CHUNK,
+  scaleGrad,
+} from '../../src/optim/bf16-grad.ts';
 import { AdamW, clipGradNorm, type OptimParam } from '../../src/optim/adamw.ts';
 import { AdamW8bit } from '../../src/optim/adamw8bit.ts';
 
@@ -70,7 +79,10 @@ describe('bf16 gradient accumulation', () => {
     assert.equal(sumSquaresBf16Ts(finite, 0.5), s);
     const scaled = Uint16Array.from(finite);
     scaleBf16Ts(scaled, 0.3);
-    assert.deepEqual(scaled, finite.map((b) => encodeBf16(Math.fround(decodeBf16(b) * 0.3))));
+    assert.deepEqual(
+      scaled,
+      finite.map((b) => encodeBf16(Math.fround(decodeBf16(b) * 0.3))),
+    );
     if (nativeAvailable().ok && native?.sumSquaresBf16 && native.scaleBf16) {
       assert.equal(native.sumSquaresBf16(finite, 0.5), s);
       const ns = Uint16Array.from(finite);
@@ -81,7 +93,8 @@ describe('bf16 gradient accumulation', () => {
 
   test('embeddingBackwardBf16 adds each token row into its id, repeated ids included', () => {
     const rng = new Rng(5);
-    const V = 11, C = 7;
+    const V = 11,
+      C = 7;
     const ids = Int32Array.of(3, 0, 3, 10, 3, 5);
     const dout = randomGrad(rng, ids.length * C, 1);
     const dW = new Uint16Array(V * C);
@@ -97,10 +110,14 @@ describe('bf16 gradient accumulation', () => {
     const bits = encodeBf16Array(randomGrad(rng, 2 * 1000 + 17, 1));
     const seen: number[] = [];
     const got = new Float32Array(bits.length);
-    forEachF32Chunk(bits, (lo, hi, g) => {
-      seen.push(lo, hi);
-      got.set(g, lo);
-    }, 1000);
+    forEachF32Chunk(
+      bits,
+      (lo, hi, g) => {
+        seen.push(lo, hi);
+        got.set(g, lo);
+      },
+      1000,
+    );
     assert.deepEqual(seen, [0, 1000, 1000, 2000, 2000, 2017]);
     assert.deepEqual(got, decodeBf16Array(bits));
     const f = new Float32Array(5);
@@ -118,8 +135,14 @@ describe('optimizers and clipping read bf16 gradients', () => {
     const small = randomGrad(rng, 64, 1);
     const bits = encodeBf16Array(randomGrad(rng, n, 1e-2));
     return {
-      bf: [{ name: 'w', param: Float32Array.from(w), grad: Uint16Array.from(bits) }, { name: 'norm', param: Float32Array.from(small), grad: new Float32Array(64).fill(0.1), weightDecay: 0 }],
-      f32: [{ name: 'w', param: Float32Array.from(w), grad: decodeBf16Array(bits) }, { name: 'norm', param: Float32Array.from(small), grad: new Float32Array(64).fill(0.1), weightDecay: 0 }],
+      bf: [
+        { name: 'w', param: Float32Array.from(w), grad: Uint16Array.from(bits) },
+        { name: 'norm', param: Float32Array.from(small), grad: new Float32Array(64).fill(0.1), weightDecay: 0 },
+      ],
+      f32: [
+        { name: 'w', param: Float32Array.from(w), grad: decodeBf16Array(bits) },
+        { name: 'norm', param: Float32Array.from(small), grad: new Float32Array(64).fill(0.1), weightDecay: 0 },
+      ],
     };
   }
 
@@ -147,8 +170,14 @@ describe('optimizers and clipping read bf16 gradients', () => {
   test('clipGradNorm: the same norm as over the f32 values; the scaled bf16 gradient is the f32 product rounded', () => {
     const { bf, f32 } = pair(13);
     const before = Uint16Array.from(bf[0]!.grad as Uint16Array);
-    const a = clipGradNorm(bf.map((p) => p.grad), 0.5);
-    const b = clipGradNorm(f32.map((p) => p.grad), 0.5);
+    const a = clipGradNorm(
+      bf.map((p) => p.grad),
+      0.5,
+    );
+    const b = clipGradNorm(
+      f32.map((p) => p.grad),
+      0.5,
+    );
     assert.equal(a.norm, b.norm);
     assert.equal(a.scale, b.scale);
     assert.ok(a.scale < 1);

@@ -67,7 +67,15 @@ describe('schedules', () => {
       { kind: 'constant', warmupSteps: -1 },
       { kind: 'step' as 'linear', totalSteps: 10 },
     ];
-    for (const cfg of bad) assert.throws(() => validateSchedule(cfg), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG', JSON.stringify(cfg));
-    assert.throws(() => makeSchedule(NaN, { kind: 'constant' }), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG');
+    for (const cfg of bad)
+      assert.throws(
+        () => validateSchedule(cfg),
+        (e: unknown) => e instanceof HaloError && e.code === 'E_ARG',
+        JSON.stringify(cfg),
+      );
+    assert.throws(
+      () => makeSchedule(NaN, { kind: 'constant' }),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_ARG',
+    );
   });
 });

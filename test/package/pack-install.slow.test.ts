@@ -76,7 +76,9 @@ function ok(r: SpawnSyncReturns<string>, what: string): string {
   return r.stdout;
 }
 
-describe('the npm package (slow: npm pack + npm install into a fresh folder)', { skip: process.env.HALO_SKIP_PACKAGE_TEST === '1' && 'HALO_SKIP_PACKAGE_TEST=1' }, () => {
+describe('the npm package (slow: npm pack + npm install into a fresh folder)', {
+  skip: process.env.HALO_SKIP_PACKAGE_TEST === '1' && 'HALO_SKIP_PACKAGE_TEST=1',
+}, () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-package-'));
   const app = path.join(tmp, 'app');
   let tarball = '';
@@ -96,11 +98,24 @@ describe('the npm package (slow: npm pack + npm install into a fresh folder)', {
 
   it('is the tarball halo-<version>.tgz, holding the build and the native sources but no sources, tests or scripts', () => {
     assert.equal(path.basename(tarball), `${pkg.name}-${pkg.version}.tgz`);
-    const list = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, ''));
-    for (const f of ['package.json', 'bin/halo.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'native/binding.gyp', 'native/build.mjs', 'native/src/binding.cc']) {
+    const list = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((f) => f.replace(/^package\//, ''));
+    for (const f of [
+      'package.json',
+      'bin/halo.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/main.js',
+      'native/binding.gyp',
+      'native/build.mjs',
+      'native/src/binding.cc',
+    ]) {
       assert.ok(list.includes(f), `${f} is in the package`);
     }
-    for (const f of list) assert.ok(!/^(src|test|scripts|docs|data|runs|native\/build)\/|\.ts$(?<!\.d\.ts$)|model\.safetensors$/.test(f), `${f} should not be in the package`);
+    for (const f of list)
+      assert.ok(!/^(src|test|scripts|docs|data|runs|native\/build)\/|\.ts$(?<!\.d\.ts$)|model\.safetensors$/.test(f), `${f} should not be in the package`);
     assert.ok(fs.statSync(tarball).size < 2 << 20, `the tarball is ${fs.statSync(tarball).size} bytes`);
   });
 
@@ -109,7 +124,10 @@ describe('the npm package (slow: npm pack + npm install into a fresh folder)', {
     assert.ok(!fs.existsSync(path.join(installed, 'src')), 'the installed package runs dist/, not src/');
     const env = { ...cleanEnv(), HALO_PKG_ARGS: JSON.stringify([MODEL, DATA]) };
     const r = JSON.parse(ok(run(process.execPath, ['--input-type=module', '-e', CONSUMER], app, env), 'the consumer program')) as {
-      loss: number; tokens: number; defaultBackend: string; errorCode: string;
+      loss: number;
+      tokens: number;
+      defaultBackend: string;
+      errorCode: string;
     };
     // The oracle: the same computation from the TypeScript sources in this process.
     const tok = loadTokenizer(MODEL);
@@ -117,7 +135,10 @@ describe('the npm package (slow: npm pack + npm install into a fresh folder)', {
     const { model } = loadLlama(MODEL, { halo: haloConfig({ level: 'halo2', format: 'int8' }), backend: 'reference', trainable: () => false });
     const want = evaluateLoss(model, examples, 2, tok.padId ?? tok.eosId ?? 0);
     assert.ok(Number.isFinite(r.loss) && r.loss > 0.5 && r.loss < 8, `loss ${r.loss}`);
-    assert.equal(r.tokens, examples.reduce((a, e) => a + e.ids.length, 0));
+    assert.equal(
+      r.tokens,
+      examples.reduce((a, e) => a + e.ids.length, 0),
+    );
     assert.ok(Math.abs(r.loss - want) <= 1e-12 * want, `package ${r.loss} vs sources ${want}`);
     assert.equal(r.errorCode, 'E_ARG', 'HaloError is the same class the library throws');
     assert.ok(['native', 'reference'].includes(r.defaultBackend));
@@ -127,7 +148,11 @@ describe('the npm package (slow: npm pack + npm install into a fresh folder)', {
   it('fine-tunes halo-tiny for 2 steps through finetune() with plain node', () => {
     const out = path.join(tmp, 'finetuned');
     const env = { ...cleanEnv(), HALO_PKG_ARGS: JSON.stringify([MODEL, DATA, out]) };
-    const r = JSON.parse(ok(run(process.execPath, ['--input-type=module', '-e', CONSUMER_FINETUNE], app, env), 'the finetune() program')) as { steps: number; losses: number[]; events: number[] };
+    const r = JSON.parse(ok(run(process.execPath, ['--input-type=module', '-e', CONSUMER_FINETUNE], app, env), 'the finetune() program')) as {
+      steps: number;
+      losses: number[];
+      events: number[];
+    };
     assert.equal(r.steps, 2);
     assert.deepEqual(r.events, [1, 2]);
     for (const l of r.losses) assert.ok(Number.isFinite(l) && l > 0, `loss ${l}`);
@@ -136,11 +161,23 @@ describe('the npm package (slow: npm pack + npm install into a fresh folder)', {
 
   it('type-checks a TypeScript consumer against the shipped .d.ts', () => {
     fs.writeFileSync(path.join(app, 'consumer.ts'), CONSUMER_TS);
-    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', lib: ['ES2023'], strict: true, noEmit: true,
-        skipLibCheck: false, types: ['node'], typeRoots: [path.join(REPO, 'node_modules/@types')] },
-      files: ['consumer.ts'],
-    }));
+    fs.writeFileSync(
+      path.join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          lib: ['ES2023'],
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: ['node'],
+          typeRoots: [path.join(REPO, 'node_modules/@types')],
+        },
+        files: ['consumer.ts'],
+      }),
+    );
     const r = run(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', app], app);
     assert.equal(r.status, 0, `tsc:\n${r.stdout}${r.stderr}`);
   });
@@ -152,7 +189,10 @@ describe('the npm package (slow: npm pack + npm install into a fresh folder)', {
     const inspect = JSON.parse(ok(run('npx', ['--no', '--', 'halo', 'inspect', MODEL, '--json'], app), 'npx halo inspect')) as { problems: string[] };
     assert.deepEqual(inspect.problems, []);
     // halo init copies the shipped halo-tiny tokenizer (the package carries its tokenizer files, not its weights).
-    const init = ok(run('npx', ['--no', '--', 'halo', 'init', '--preset', 'smollm2-135m', '--layers', '1', '--out', path.join(tmp, 'init')], app), 'npx halo init');
+    const init = ok(
+      run('npx', ['--no', '--', 'halo', 'init', '--preset', 'smollm2-135m', '--layers', '1', '--out', path.join(tmp, 'init')], app),
+      'npx halo init',
+    );
     assert.match(init, /wrote .*smollm2-135m \(1 layer/);
     assert.ok(fs.existsSync(path.join(tmp, 'init', 'tokenizer.json')));
     const stray = run('npx', ['--no', '--', 'halo', 'inspect', MODEL, 'stray'], app);

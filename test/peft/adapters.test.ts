@@ -9,7 +9,11 @@ import { HutAdapter } from '../../src/peft/hut.ts';
 import { LoraAdapter } from '../../src/peft/lora.ts';
 import { assertClose, dot, finiteDiff, randn } from '../nn/gradcheck.ts';
 
-const N = 5, K = 7, M = 6, r = 3, alpha = 4;
+const N = 5,
+  K = 7,
+  M = 6,
+  r = 3,
+  alpha = 4;
 const projection = 'model.layers.1.mlp.up_proj.weight';
 
 function lora(dropout: number, seed = 17): LoraAdapter {
@@ -29,7 +33,13 @@ describe('LoRA adapter', () => {
     assert.ok(a.b.data.every((v) => v === 0));
     assert.equal(a.a.name, 'base_model.model.model.layers.1.mlp.up_proj.lora_A.weight');
     assert.equal(a.b.name, 'base_model.model.model.layers.1.mlp.up_proj.lora_B.weight');
-    assert.deepEqual([a.a.shape, a.b.shape], [[r, K], [M, r]]);
+    assert.deepEqual(
+      [a.a.shape, a.b.shape],
+      [
+        [r, K],
+        [M, r],
+      ],
+    );
     assert.equal(a.scale, alpha / r);
     assert.notDeepEqual(lora(0, 18).a.data, a.a.data);
   });
@@ -41,18 +51,22 @@ describe('LoRA adapter', () => {
     const x = randn(rng, N * K);
     const { y } = a.forward(x, N);
     const want = new Float64Array(N * M);
-    for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) {
-      let s = 0;
-      for (let j = 0; j < r; j++) for (let k = 0; k < K; k++) s += a.b.data[m * r + j] * a.a.data[j * K + k] * x[n * K + k];
-      want[n * M + m] = (alpha / r) * s;
-    }
+    for (let n = 0; n < N; n++)
+      for (let m = 0; m < M; m++) {
+        let s = 0;
+        for (let j = 0; j < r; j++) for (let k = 0; k < K; k++) s += a.b.data[m * r + j] * a.a.data[j * K + k] * x[n * K + k];
+        want[n * M + m] = (alpha / r) * s;
+      }
     assertClose(y, want, 1e-12, 'LoRA forward');
   });
 
   for (const dropout of [0, 0.3]) {
     test(`backward matches finite differences (dropout ${dropout})`, () => {
       const rng = new Rng(2);
-      const A = randn(rng, r * K, 0.5), B = randn(rng, M * r, 0.5), x = randn(rng, N * K), R = randn(rng, N * M);
+      const A = randn(rng, r * K, 0.5),
+        B = randn(rng, M * r, 0.5),
+        x = randn(rng, N * K),
+        R = randn(rng, N * M);
       // A fresh adapter per evaluation replays the same dropout mask (same seed, first forward).
       const run = () => {
         const a = lora(dropout, 99);
@@ -102,18 +116,22 @@ describe('HUT adapter', () => {
     assert.deepEqual(h.effectiveWeight(w0), w0);
     rng.fillNormal(h.b.data, 1);
     const w = h.effectiveWeight(w0);
-    for (let m = 0; m < M; m++) for (let k = 0; k < K; k++) {
-      let ba = 0;
-      for (let j = 0; j < r; j++) ba += h.b.data[m * r + j] * h.a.data[j * K + k];
-      const want = w0[m * K + k] * (1 + (alpha / r) * ba);
-      assert.ok(Math.abs(w[m * K + k] - want) < 1e-12, `W'[${m},${k}]`);
-    }
+    for (let m = 0; m < M; m++)
+      for (let k = 0; k < K; k++) {
+        let ba = 0;
+        for (let j = 0; j < r; j++) ba += h.b.data[m * r + j] * h.a.data[j * K + k];
+        const want = w0[m * K + k] * (1 + (alpha / r) * ba);
+        assert.ok(Math.abs(w[m * K + k] - want) < 1e-12, `W'[${m},${k}]`);
+      }
     assert.equal(h.a.name, 'base_model.model.model.layers.1.mlp.up_proj.hut_A.weight');
   });
 
-  test('backward from G matches finite differences of Σ G⊙W\'', () => {
+  test("backward from G matches finite differences of Σ G⊙W'", () => {
     const rng = new Rng(5);
-    const A = randn(rng, r * K, 0.5), B = randn(rng, M * r, 0.5), w0 = randn(rng, M * K), G = randn(rng, M * K);
+    const A = randn(rng, r * K, 0.5),
+      B = randn(rng, M * r, 0.5),
+      w0 = randn(rng, M * K),
+      G = randn(rng, M * K);
     const h = hut();
     h.a.data.set(A);
     h.b.data.set(B);
@@ -123,13 +141,19 @@ describe('HUT adapter', () => {
       return dot(h.effectiveWeight(w0), G);
     };
     h.backward(w0, G);
-    const dA = Float64Array.from(h.a.grad!), dB = Float64Array.from(h.b.grad!);
+    const dA = Float64Array.from(h.a.grad!),
+      dB = Float64Array.from(h.b.grad!);
     assertClose(dA, finiteDiff(A, loss), 1e-7, 'dA');
     assertClose(dB, finiteDiff(B, loss), 1e-7, 'dB');
     // Accumulates: a second call doubles the gradients.
     loss(); // puts the unperturbed factors back
     h.backward(w0, G);
-    assertClose(h.a.grad!, dA.map((v) => 2 * v), 1e-12, 'dA accumulates');
+    assertClose(
+      h.a.grad!,
+      dA.map((v) => 2 * v),
+      1e-12,
+      'dA accumulates',
+    );
   });
 
   test('rejects a weight of the wrong size', () => {

@@ -21,11 +21,20 @@ describe('buildAdapters', () => {
     const hut = buildAdapters(config, { method: 'hut', rank: 2, alpha: 4, dropout: 0.1, seed: 1 });
     assert.ok([...hut.values()].every((a) => a instanceof HutAdapter));
     const k = lora.get('model.layers.0.self_attn.k_proj.weight') as LoraAdapter;
-    assert.deepEqual([k.a.shape, k.b.shape], [[2, 16], [8, 2]]);
+    assert.deepEqual(
+      [k.a.shape, k.b.shape],
+      [
+        [2, 16],
+        [8, 2],
+      ],
+    );
   });
   test('target modules select projections; seeds are reproducible and differ per projection', () => {
     const a = buildAdapters(config, { method: 'lora', rank: 2, alpha: 4, dropout: 0, seed: 9, targetModules: ['v_proj', 'q_proj'] });
-    assert.deepEqual([...a.keys()], [0, 1].flatMap((l) => ['q_proj', 'v_proj'].map((m) => `model.layers.${l}.self_attn.${m}.weight`)));
+    assert.deepEqual(
+      [...a.keys()],
+      [0, 1].flatMap((l) => ['q_proj', 'v_proj'].map((m) => `model.layers.${l}.self_attn.${m}.weight`)),
+    );
     const b = buildAdapters(config, { method: 'lora', rank: 2, alpha: 4, dropout: 0, seed: 9, targetModules: ['q_proj,v_proj'] });
     const first = (m: typeof a) => (m.values().next().value as LoraAdapter).a.data;
     assert.deepEqual(first(a), first(b));
@@ -52,7 +61,10 @@ describe('parameter counts', () => {
       assert.equal(c.base, parameterCount(config));
       assert.equal(c.total, c.base + c.trainable);
       const built = buildAdapters(config, { method, rank: 4, alpha: 8, dropout: 0, seed: 1 });
-      assert.equal([...built.values()].flatMap((a) => a.params()).reduce((s, p) => s + p.data.length, 0), c.trainable);
+      assert.equal(
+        [...built.values()].flatMap((a) => a.params()).reduce((s, p) => s + p.data.length, 0),
+        c.trainable,
+      );
     }
     assert.equal(countPeftParams(config, 'lora', 4, ['q_proj']).trainable, 4 * 32 * 2);
   });

@@ -12,7 +12,6 @@ export function tinyModel(seed = 5): { config: ModelConfig; weights: Map<string,
   return { config, weights: tinyWeights(config, seed, 'f32', 0.3) };
 }
 
-
 /** Overwrites every adapter factor with N(0, std²) values. */
 export function randomizeAdapters(adapters: ReadonlyMap<string, Adapter>, seed: number, std = 0.2): void {
   const rng = new Rng(seed);

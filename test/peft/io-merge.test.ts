@@ -32,7 +32,8 @@ function adapted(method: PeftMethod, targetModules?: string[]) {
   const adapters = buildAdapters(config, { method, rank: 4, alpha: 8, dropout: 0.05, seed: 3, targetModules }, { backend: referenceBackend });
   randomizeAdapters(adapters, 21, 0.3);
   for (const a of adapters.values()) if ('training' in a) a.training = false;
-  const model = (ad: ReadonlyMap<string, Adapter>) => new LlamaModel(config, weights, { halo: fp32, backend: referenceBackend, trainable: () => false, adapters: ad });
+  const model = (ad: ReadonlyMap<string, Adapter>) =>
+    new LlamaModel(config, weights, { halo: fp32, backend: referenceBackend, trainable: () => false, adapters: ad });
   return { config, weights, adapters, model };
 }
 
@@ -54,7 +55,12 @@ describe('PEFT folder layout', () => {
     assert.equal(cfg.halo_note, undefined, 'no keys peft would not know');
     const { tensors, metadata } = readSafetensors(path.join(dir, ADAPTER_WEIGHTS));
     assert.deepEqual(metadata, { format: 'pt' });
-    assert.deepEqual([...tensors.keys()].sort(), [0, 1].flatMap((l) => ['q_proj', 'v_proj'].flatMap((m) => ['A', 'B'].map((f) => `base_model.model.model.layers.${l}.self_attn.${m}.lora_${f}.weight`))).sort());
+    assert.deepEqual(
+      [...tensors.keys()].sort(),
+      [0, 1]
+        .flatMap((l) => ['q_proj', 'v_proj'].flatMap((m) => ['A', 'B'].map((f) => `base_model.model.model.layers.${l}.self_attn.${m}.lora_${f}.weight`)))
+        .sort(),
+    );
     assert.deepEqual(tensors.get('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight')!.shape, [4, 16]);
     assert.deepEqual(tensors.get('base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight')!.shape, [8, 4]);
   });
@@ -131,7 +137,10 @@ describe('reload and merge', () => {
     const { model } = loadPeftLlama(base.dir, { halo: fp32, backend: 'reference', adapter: adapterDir });
     const want = model.model.logits(batch);
     assert.ok(maxRelDiff(got, want) <= 1e-5, `relative difference ${maxRelDiff(got, want)}`);
-    await assert.rejects(mergeCommand.run(parseArgs(['--model', base.dir, '--adapter', adapterDir, '--out', base.dir], mergeCommand.options)), /--out .* is the --model folder/);
+    await assert.rejects(
+      mergeCommand.run(parseArgs(['--model', base.dir, '--adapter', adapterDir, '--out', base.dir], mergeCommand.options)),
+      /--out .* is the --model folder/,
+    );
   });
 });
 

@@ -21,7 +21,14 @@ import { checkpointDir } from '../../src/train/checkpoint.ts';
 import { train } from '../../src/train/trainer.ts';
 import { batchOf, maxRelDiff, randomizeAdapters, tinyModel } from './helpers.ts';
 
-function peftModel(method: PeftMethod, level: Level, precision: 'f32' | 'f64', format: 'fp32' | 'int8' = 'fp32', backend: Backend = referenceBackend, dropout = 0) {
+function peftModel(
+  method: PeftMethod,
+  level: Level,
+  precision: 'f32' | 'f64',
+  format: 'fp32' | 'int8' = 'fp32',
+  backend: Backend = referenceBackend,
+  dropout = 0,
+) {
   const { config, weights } = tinyModel();
   const adapters = buildAdapters(config, { method, rank: 3, alpha: 6, dropout, seed: 7 }, { precision, backend });
   const model = new LlamaModel(config, weights, { halo: haloConfig({ level, format }), backend, precision, trainable: () => false, adapters });
@@ -74,7 +81,10 @@ describe('frozen base', () => {
         else assert.equal(p.grad, null, `${p.name} is frozen`);
       }
       const trainable = model.parameters().filter((p) => p.grad !== null);
-      const opt = new AdamW(trainable.map((p) => ({ name: p.name, param: p.data, grad: p.grad! })), { lr: 1e-2 });
+      const opt = new AdamW(
+        trainable.map((p) => ({ name: p.name, param: p.data, grad: p.grad! })),
+        { lr: 1e-2 },
+      );
       opt.step();
       const state = opt.state();
       assert.deepEqual(Object.keys(state.m).sort(), [...adapterNames].sort());
@@ -83,8 +93,14 @@ describe('frozen base', () => {
       // B = 0 makes dA = Bᵀ·(…) = 0 on the first step, while B gets a gradient.
       for (const a of adapters.values()) {
         const [A, B] = a.params();
-        assert.ok(A.grad!.every((g) => g === 0), `${A.name}: zero gradient while B = 0`);
-        assert.ok(B.grad!.some((g) => g !== 0), `${B.name}: has a gradient`);
+        assert.ok(
+          A.grad!.every((g) => g === 0),
+          `${A.name}: zero gradient while B = 0`,
+        );
+        assert.ok(
+          B.grad!.some((g) => g !== 0),
+          `${B.name}: has a gradient`,
+        );
       }
     });
   }
@@ -141,7 +157,10 @@ describe('what the frozen base costs', () => {
   const projShapes = ['16x16', '8x16', '24x16', '16x24'];
 
   test('LoRA: backward runs no weight-gradient GEMM for the base; HUT needs it', () => {
-    for (const [method, expectWeightGrads] of [['lora', false], ['hut', true]] as const) {
+    for (const [method, expectWeightGrads] of [
+      ['lora', false],
+      ['hut', true],
+    ] as const) {
       const s = spy();
       const { model } = peftModel(method, 'halo2', 'f32', 'int8', s.be);
       const batch = batchOf([3], model.config.vocab_size, 9);
@@ -160,7 +179,11 @@ describe('what the frozen base costs', () => {
       for (const method of ['lora', 'hut'] as const) {
         const s = spy();
         const { config, weights } = tinyModel();
-        const pm = createPeftModel(config, weights, { halo: haloConfig({ level: 'halo2', format: 'int8' }), backend: s.be, peft: { method, rank: 2, alpha: 4, dropout: 0, seed: 1 } });
+        const pm = createPeftModel(config, weights, {
+          halo: haloConfig({ level: 'halo2', format: 'int8' }),
+          backend: s.be,
+          peft: { method, rank: 2, alpha: 4, dropout: 0, seed: 1 },
+        });
         const rng = new Rng(2);
         const examples: Example[] = Array.from({ length: 6 }, () => {
           const ids = Int32Array.from({ length: 5 }, () => rng.int(config.vocab_size));
@@ -168,15 +191,35 @@ describe('what the frozen base costs', () => {
         });
         const steps = 3;
         train(pm, examples, [], {
-          outDir: path.join(dir, method), epochs: 1, maxSteps: steps, lr: 1e-3, schedule: 'constant', warmupSteps: 0, minLrRatio: 0, weightDecay: 0,
-          batchSize: 2, gradAccum: 1, maxGradNorm: 1, seed: 1, padId: 0, evalEvery: 0, saveEvery: 0, keepCheckpoints: 1, resume: false,
-          logEvery: 100, maxBadSteps: 2, quiet: true,
+          outDir: path.join(dir, method),
+          epochs: 1,
+          maxSteps: steps,
+          lr: 1e-3,
+          schedule: 'constant',
+          warmupSteps: 0,
+          minLrRatio: 0,
+          weightDecay: 0,
+          batchSize: 2,
+          gradAccum: 1,
+          maxGradNorm: 1,
+          seed: 1,
+          padId: 0,
+          evalEvery: 0,
+          saveEvery: 0,
+          keepCheckpoints: 1,
+          resume: false,
+          logEvery: 100,
+          maxBadSteps: 2,
+          quiet: true,
         });
         const weightQuantizations = s.quantized.filter((q) => projShapes.includes(q)).length;
         assert.equal(weightQuantizations, method === 'lora' ? 14 : 14 * steps, method);
         // What the trainer saved: adapter tensors and their AdamW moments only, none of the frozen base.
         const ck = checkpointDir(path.join(dir, method), steps);
-        const adapterNames = pm.adapterParameters().map((p) => p.name).sort();
+        const adapterNames = pm
+          .adapterParameters()
+          .map((p) => p.name)
+          .sort();
         assert.deepEqual([...readSafetensors(path.join(ck, 'model.safetensors')).tensors.keys()].sort(), adapterNames, `${method} checkpoint`);
         const moments = [...readSafetensors(path.join(ck, 'optimizer.safetensors')).tensors.keys()].sort();
         assert.deepEqual(moments, [...adapterNames.map((n) => `m.${n}`), ...adapterNames.map((n) => `v.${n}`)].sort(), `${method} optimizer state`);
@@ -188,7 +231,11 @@ describe('what the frozen base costs', () => {
 
   test('PeftModel: LoRA dropout runs in forwardBackward, not in loss', () => {
     const { config, weights } = tinyModel();
-    const pm = createPeftModel(config, weights, { halo: haloConfig({ level: 'none', format: 'fp32' }), backend: referenceBackend, peft: { method: 'lora', rank: 2, alpha: 4, dropout: 0.5, seed: 1 } });
+    const pm = createPeftModel(config, weights, {
+      halo: haloConfig({ level: 'none', format: 'fp32' }),
+      backend: referenceBackend,
+      peft: { method: 'lora', rank: 2, alpha: 4, dropout: 0.5, seed: 1 },
+    });
     randomizeAdapters(pm.adapters, 3);
     const batch = batchOf([6], config.vocab_size, 1);
     const l1 = pm.loss(batch).lossSum;
@@ -200,12 +247,15 @@ describe('what the frozen base costs', () => {
   });
 });
 
-
 describe('compactBase: a frozen LoRA base kept as 8-bit codes only', () => {
   test('same logits and gradients, f32 projection weights released, stateDict refused; HUT and FP32 refused', () => {
     const { config, weights } = tinyModel();
     const make = (method: 'lora' | 'hut', format: 'int8' | 'fp32') =>
-      createPeftModel(config, weights, { halo: haloConfig({ level: format === 'int8' ? 'halo2' : 'none', format }), backend: referenceBackend, peft: { method, rank: 2, alpha: 4, dropout: 0, seed: 1 } });
+      createPeftModel(config, weights, {
+        halo: haloConfig({ level: format === 'int8' ? 'halo2' : 'none', format }),
+        backend: referenceBackend,
+        peft: { method, rank: 2, alpha: 4, dropout: 0, seed: 1 },
+      });
     const batch = batchOf([6, 4], config.vocab_size, 2);
     const full = make('lora', 'int8');
     const compact = make('lora', 'int8');
@@ -219,7 +269,10 @@ describe('compactBase: a frozen LoRA base kept as 8-bit codes only', () => {
     full.forwardBackward(batch, 1);
     compact.forwardBackward(batch, 1);
     compact.weightsChanged();
-    assert.deepEqual(compact.adapterParameters().map((p) => p.grad), full.adapterParameters().map((p) => p.grad));
+    assert.deepEqual(
+      compact.adapterParameters().map((p) => p.grad),
+      full.adapterParameters().map((p) => p.grad),
+    );
     assert.deepEqual(compact.loss(batch), full.loss(batch));
     assert.throws(() => compact.stateDict(), /kept as 8-bit codes only.*halo merge/);
     assert.throws(() => make('hut', 'int8').compactBase(), /HUT rebuilds W' from the f32 W0/);

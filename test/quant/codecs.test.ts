@@ -6,10 +6,29 @@ import assert from 'node:assert/strict';
 import { HaloError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/rng.ts';
 import {
-  BF16, E3M2, E4M3, E5M2, F16,
-  decodeBf16, decodeBf16Array, decodeE3M2, decodeE4M3, decodeE5M2, decodeF16, decodeF16Array, decodeTable,
-  encodeBf16, encodeBf16Array, encodeE3M2, encodeE4M3, encodeE5M2, encodeF16, encodeF16Array, encodeInt8,
-  type Minifloat, type TableDType,
+  BF16,
+  E3M2,
+  E4M3,
+  E5M2,
+  F16,
+  decodeBf16,
+  decodeBf16Array,
+  decodeE3M2,
+  decodeE4M3,
+  decodeE5M2,
+  decodeF16,
+  decodeF16Array,
+  decodeTable,
+  encodeBf16,
+  encodeBf16Array,
+  encodeE3M2,
+  encodeE4M3,
+  encodeE5M2,
+  encodeF16,
+  encodeF16Array,
+  encodeInt8,
+  type Minifloat,
+  type TableDType,
 } from '../../src/quant/index.ts';
 import { encodeMinifloat } from '../../src/quant/codecs/minifloat.ts';
 
@@ -23,23 +42,33 @@ interface Codec {
 
 const CODECS: Codec[] = [
   {
-    spec: E4M3, encode: encodeE4M3, decode: decodeE4M3,
+    spec: E4M3,
+    encode: encodeE4M3,
+    decode: decodeE4M3,
     formula: (c) => {
-      const s = c & 0x80 ? -1 : 1, e = (c >> 3) & 15, m = c & 7;
+      const s = c & 0x80 ? -1 : 1,
+        e = (c >> 3) & 15,
+        m = c & 7;
       if (e === 15 && m === 7) return NaN;
       return e === 0 ? s * (m / 8) * 2 ** -6 : s * (1 + m / 8) * 2 ** (e - 7);
     },
   },
   {
-    spec: E5M2, encode: encodeE5M2, decode: decodeE5M2,
+    spec: E5M2,
+    encode: encodeE5M2,
+    decode: decodeE5M2,
     formula: (c) => {
-      const s = c & 0x80 ? -1 : 1, e = (c >> 2) & 31, m = c & 3;
+      const s = c & 0x80 ? -1 : 1,
+        e = (c >> 2) & 31,
+        m = c & 3;
       if (e === 31) return m === 0 ? s * Infinity : NaN;
       return e === 0 ? s * (m / 4) * 2 ** -14 : s * (1 + m / 4) * 2 ** (e - 15);
     },
   },
   {
-    spec: E3M2, encode: encodeE3M2, decode: decodeE3M2,
+    spec: E3M2,
+    encode: encodeE3M2,
+    decode: decodeE3M2,
     formula: (c) => {
       // HALO's fp6_e3m2fn codebook (spec §3), listed by code: 0, 1/16, 1/8, 3/16, then 4 values per binade.
       const pos = [0, 1 / 16, 1 / 8, 3 / 16];
@@ -48,16 +77,22 @@ const CODECS: Codec[] = [
     },
   },
   {
-    spec: BF16, encode: encodeBf16, decode: decodeBf16,
+    spec: BF16,
+    encode: encodeBf16,
+    decode: decodeBf16,
     formula: (c) => {
       const u = new Uint32Array([c << 16]);
       return new Float32Array(u.buffer)[0]!;
     },
   },
   {
-    spec: F16, encode: encodeF16, decode: decodeF16,
+    spec: F16,
+    encode: encodeF16,
+    decode: decodeF16,
     formula: (c) => {
-      const s = c & 0x8000 ? -1 : 1, e = (c >> 10) & 31, m = c & 1023;
+      const s = c & 0x8000 ? -1 : 1,
+        e = (c >> 10) & 31,
+        m = c & 1023;
       if (e === 31) return m === 0 ? s * Infinity : NaN;
       return e === 0 ? s * (m / 1024) * 2 ** -14 : s * (1 + m / 1024) * 2 ** (e - 15);
     },
@@ -109,8 +144,10 @@ describe('codec encode', () => {
     test(`${c.spec.name}: midpoints tie to the even code, just off them to the nearer value`, () => {
       for (let code = 0; code < c.spec.maxCode; code++) {
         for (const sign of [0, c.spec.signBit]) {
-          const lo = c.decode(sign | code), hi = c.decode(sign | (code + 1));
-          const mid = (lo + hi) / 2, eps = (hi - lo) / 1024;
+          const lo = c.decode(sign | code),
+            hi = c.decode(sign | (code + 1));
+          const mid = (lo + hi) / 2,
+            eps = (hi - lo) / 1024;
           const even = code % 2 === 0 ? code : code + 1;
           assert.equal(c.encode(mid), sign | even, `midpoint ${mid} of 0x${code.toString(16)}/0x${(code + 1).toString(16)}`);
           assert.equal(c.encode(mid - eps), sign | code, `below midpoint ${mid}`);
@@ -126,7 +163,7 @@ describe('codec encode', () => {
       for (const s of [1, -1]) {
         const sb = s < 0 ? signBit : 0;
         assert.equal(c.encode(s * (max + gap / 2 - gap / 1024)), sb | maxCode); // still rounds down to max
-        assert.equal(c.encode(s * (max + gap / 2)), sb | past);                 // a tie with the next power of two
+        assert.equal(c.encode(s * (max + gap / 2)), sb | past); // a tie with the next power of two
         assert.equal(c.encode(s * max * 4), sb | past);
         assert.equal(c.encode(s * 1e300), sb | past);
         // ±inf: kept where the format has inf, else ±max.
@@ -136,7 +173,8 @@ describe('codec encode', () => {
 
     test(`${c.spec.name}: random values encode to the nearest representable value (brute force, ties to even)`, () => {
       const rng = new Rng(7 + c.spec.bits);
-      const lo = Math.log2(c.spec.minSubnormal / 4), hi = Math.log2(c.spec.max * 4);
+      const lo = Math.log2(c.spec.minSubnormal / 4),
+        hi = Math.log2(c.spec.max * 4);
       for (let n = 0; n < 20000; n++) {
         // log-uniform magnitudes from below the smallest subnormal to beyond max, either sign
         const x = (rng.next() < 0.5 ? -1 : 1) * 2 ** (lo + rng.next() * (hi - lo));
@@ -165,13 +203,13 @@ describe('codec encode', () => {
     assert.equal(encodeE4M3(448), 0x7e);
     assert.equal(encodeE4M3(-448), 0xfe);
     assert.equal(encodeE4M3(0.001953125), 0x01); // 2^-9, smallest subnormal
-    assert.equal(encodeE4M3(2 ** -6), 0x08);     // smallest normal
+    assert.equal(encodeE4M3(2 ** -6), 0x08); // smallest normal
     assert.equal(encodeE4M3(1), 0x38);
     assert.equal(encodeE4M3(240), 0x77);
-    assert.equal(encodeE4M3(2 ** -10), 0x00);    // tie between 0 and 2^-9 → 0 (even)
+    assert.equal(encodeE4M3(2 ** -10), 0x00); // tie between 0 and 2^-9 → 0 (even)
     assert.equal(encodeE4M3(-(2 ** -10)), 0x80); // → -0
-    assert.equal(encodeE4M3(3 * 2 ** -10), 0x02);// tie between 2^-9 and 2^-8 → 2^-8 (even)
-    assert.equal(encodeE4M3(500), 0x7e);         // saturates (torch's cast would give NaN)
+    assert.equal(encodeE4M3(3 * 2 ** -10), 0x02); // tie between 2^-9 and 2^-8 → 2^-8 (even)
+    assert.equal(encodeE4M3(500), 0x7e); // saturates (torch's cast would give NaN)
     // E5M2
     assert.equal(encodeE5M2(57344), 0x7b);
     assert.equal(encodeE5M2(1), 0x3c);
@@ -183,7 +221,7 @@ describe('codec encode', () => {
     assert.equal(encodeE3M2(-28), 0x3f);
     assert.equal(encodeE3M2(1 / 16), 0x01);
     assert.equal(encodeE3M2(1), 0x0c);
-    assert.equal(encodeE3M2(26), 0x1e);          // tie between 24 (0x1e) and 28 (0x1f) → 24
+    assert.equal(encodeE3M2(26), 0x1e); // tie between 24 (0x1e) and 28 (0x1f) → 24
     assert.equal(encodeE3M2(30), 0x1f);
     // bf16 / f16
     assert.equal(encodeBf16(1), 0x3f80);
@@ -212,27 +250,31 @@ function nearest(c: Codec, x: number): number {
     const next = 2 ** Math.ceil(Math.log2(max));
     return sign | (a < (max + next) / 2 ? maxCode : infCode);
   }
-  let lo = 0, hi = maxCode; // decode(lo) <= a <= decode(hi)
+  let lo = 0,
+    hi = maxCode; // decode(lo) <= a <= decode(hi)
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
     if (c.decode(mid) <= a) lo = mid;
     else hi = mid;
   }
-  const dl = a - c.decode(lo), dh = c.decode(hi) - a;
+  const dl = a - c.decode(lo),
+    dh = c.decode(hi) - a;
   return sign | (dl < dh ? lo : dh < dl ? hi : lo % 2 === 0 ? lo : hi);
 }
 
 describe('bf16 against an independent derivation', () => {
   /** bf16 bits of an f32 bit pattern: keep the top 16 bits, then round by comparing the dropped half. */
   function byTruncation(bits: number): number {
-    const hi = bits >>> 16, lo = bits & 0xffff;
+    const hi = bits >>> 16,
+      lo = bits & 0xffff;
     const up = lo > 0x8000 || (lo === 0x8000 && (hi & 1) === 1);
     return (hi + (up ? 1 : 0)) & 0xffff;
   }
 
   test('every f32 bit pattern in a 2M sample (plus all 65536 bf16 codes with each low half) matches', () => {
     const rng = new Rng(11);
-    const u = new Uint32Array(1), f = new Float32Array(u.buffer);
+    const u = new Uint32Array(1),
+      f = new Float32Array(u.buffer);
     const lows = [0, 1, 0x7fff, 0x8000, 0x8001, 0xffff];
     const check = (bits: number) => {
       u[0] = bits;
@@ -255,7 +297,8 @@ describe('bf16 against an independent derivation', () => {
     assert.equal(encodeBf16(1 + 2 ** -8 + 2 ** -30), 0x3f81);
     assert.equal(encodeBf16(1 + 2 ** -8), 0x3f80);
     const rng = new Rng(12);
-    const d = new Float64Array(1), w = new Uint32Array(d.buffer);
+    const d = new Float64Array(1),
+      w = new Uint32Array(d.buffer);
     const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
     for (let n = 0; n < 200_000; n++) {
       const x = (rng.next() - 0.5) * 2 ** (rng.int(200) - 100);
@@ -265,8 +308,10 @@ describe('bf16 against an independent derivation', () => {
       w[HI] = w[HI]! & ~0x1fff;
       const t = d[0]!;
       const next = t + Math.sign(x) * 2 ** (Math.floor(Math.log2(Math.abs(t))) - 7);
-      const tb = encodeBf16(t), nb = encodeBf16(next);
-      const dt = Math.abs(x - t), dn = Math.abs(next - x);
+      const tb = encodeBf16(t),
+        nb = encodeBf16(next);
+      const dt = Math.abs(x - t),
+        dn = Math.abs(next - x);
       const want = dt < dn ? tb : dn < dt ? nb : tb % 2 === 0 ? tb : nb;
       assert.equal(encodeBf16(x), want, `x = ${x}`);
     }
@@ -280,7 +325,8 @@ describe('bf16 against an independent derivation', () => {
       assert.ok(Object.is(f32[i], decodeBf16(i)) || Number.isNaN(f32[i]!));
       assert.ok(Object.is(f64[i], f32[i]) || Number.isNaN(f64[i]!));
     }
-    const back32 = encodeBf16Array(f32), back64 = encodeBf16Array(f64);
+    const back32 = encodeBf16Array(f32),
+      back64 = encodeBf16Array(f64);
     for (let i = 0; i < 65536; i++) {
       if (Number.isNaN(f32[i]!)) continue;
       assert.equal(back32[i], i);

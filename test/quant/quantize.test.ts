@@ -6,8 +6,14 @@ import { HaloError, type ErrorCode } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { Tensor } from '../../src/core/tensor.ts';
 import {
-  QUANT_FORMATS, QUANT_FORMAT_NAMES, dequantize, encodeBf16Array, fakeQuantize, quantize,
-  type Granularity, type QuantFormat,
+  QUANT_FORMATS,
+  QUANT_FORMAT_NAMES,
+  dequantize,
+  encodeBf16Array,
+  fakeQuantize,
+  quantize,
+  type Granularity,
+  type QuantFormat,
 } from '../../src/quant/index.ts';
 
 const GRANS: Granularity[] = ['tensor', 'row', 'block32', 'tile32'];
@@ -62,10 +68,14 @@ function groupAbsmax(x: Tensor<'f64'>, g: Granularity): number[] {
 function scaleAt(q: { scales: Float32Array }, g: Granularity, cols: number, r: number, j: number): number {
   const nb = Math.ceil(cols / 32);
   switch (g) {
-    case 'tensor': return q.scales[0]!;
-    case 'row': return q.scales[r]!;
-    case 'block32': return q.scales[r * nb + Math.floor(j / 32)]!;
-    case 'tile32': return q.scales[Math.floor(r / 32) * nb + Math.floor(j / 32)]!;
+    case 'tensor':
+      return q.scales[0]!;
+    case 'row':
+      return q.scales[r]!;
+    case 'block32':
+      return q.scales[r * nb + Math.floor(j / 32)]!;
+    case 'tile32':
+      return q.scales[Math.floor(r / 32) * nb + Math.floor(j / 32)]!;
   }
 }
 
@@ -78,7 +88,15 @@ const fails = (code: ErrorCode, msg?: RegExp) => (e: unknown) => {
 
 describe('scales', () => {
   test('shapes per granularity, with and without transposeOut', () => {
-    for (const [r, c] of [[3, 1], [2, 31], [4, 32], [5, 33], [3, 70], [0, 5], [4, 0]] as const) {
+    for (const [r, c] of [
+      [3, 1],
+      [2, 31],
+      [4, 32],
+      [5, 33],
+      [3, 70],
+      [0, 5],
+      [4, 0],
+    ] as const) {
       const x = randn(r, c, r * 100 + c);
       for (const t of [false, true]) {
         const [R, C] = t ? [c, r] : [r, c];
@@ -109,12 +127,15 @@ describe('scales', () => {
     for (const f of QUANT_FORMAT_NAMES) {
       const z = quantize(new Tensor([3, 40], 'f32', new Float32Array(120)), f, 'tensor');
       assert.deepEqual(Array.from(z.scales), [1]);
-      assert.ok(Array.from(z.q.data).every((c) => c === 0), f);
+      assert.ok(
+        Array.from(z.q.data).every((c) => c === 0),
+        f,
+      );
       assert.ok(dequantize(z, 'f32').data.every((v) => v === 0));
     }
     const x = randn(3, 40, 2);
-    x.data.fill(0, 40, 80);     // row 1 all zero
-    x.data.fill(0, 0, 32);      // block (0, 0) all zero
+    x.data.fill(0, 40, 80); // row 1 all zero
+    x.data.fill(0, 0, 32); // block (0, 0) all zero
     const row = quantize(x, 'fp8e4m3', 'row');
     assert.equal(row.scales[1], 1);
     assert.notEqual(row.scales[0], 1);
@@ -157,7 +178,8 @@ describe('codes and errors', () => {
       const y = dequantize(q, 'f64');
       const [, c] = x.dims2();
       for (let i = 0; i < x.numel; i++) {
-        const r = Math.floor(i / c), j = i % c;
+        const r = Math.floor(i / c),
+          j = i % c;
         const s = scaleAt(q, g, c, r, j);
         assert.ok(Math.abs(x.data[i]! - y.data[i]!) <= s / 2, `${g} element ${i}: |${x.data[i]} - ${y.data[i]}| > ${s / 2}`);
       }
@@ -187,7 +209,8 @@ describe('codes and errors', () => {
     const x64 = new Tensor(x32.shape, 'f64', Float64Array.from(x32.data));
     for (const f of QUANT_FORMAT_NAMES) {
       for (const g of GRANS) {
-        const a = quantize(x32, f, g), b = quantize(x64, f, g);
+        const a = quantize(x32, f, g),
+          b = quantize(x64, f, g);
         assert.deepEqual(a.q.data, b.q.data, `${f} ${g}`);
         assert.deepEqual(a.scales, b.scales);
       }
@@ -241,7 +264,15 @@ describe('options', () => {
       for (let i = bi * 32; i < bi * 32 + 32; i++) for (let j = bj * 32; j < bj * 32 + 32; j++) m = Math.max(m, Math.abs(x.data[i * 64 + j]!));
       return m;
     };
-    assert.deepEqual(Array.from(q.scales), [[0, 0], [0, 1], [1, 0], [1, 1]].map(([a, b]) => Math.fround(tileMax(a!, b!) / 127)));
+    assert.deepEqual(
+      Array.from(q.scales),
+      [
+        [0, 0],
+        [0, 1],
+        [1, 0],
+        [1, 1],
+      ].map(([a, b]) => Math.fround(tileMax(a!, b!) / 127)),
+    );
     // Row 31 shares the outlier's scale (same tile), row 32 does not; with 'block32' row 31 has its own.
     const y = dequantize(q, 'f64');
     const step = (r: number) => scaleAt(q, 'tile32', 64, r, 0);

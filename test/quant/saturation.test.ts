@@ -72,14 +72,20 @@ describe('quantizer scales are never NaN, inf or 0', () => {
         const data = new Float32Array(64).fill(1);
         data[9] = bad;
         for (const format of ['int8', 'fp8e4m3', 'fp6e3m2'] as QuantFormat[]) {
-          assert.throws(() => be.rotateQuantize(new Tensor([2, 32], 'f32', data) as FloatTensor, null, format, 'tensor'), (e: unknown) => e instanceof HaloError && e.code === 'E_NUMERIC');
+          assert.throws(
+            () => be.rotateQuantize(new Tensor([2, 32], 'f32', data) as FloatTensor, null, format, 'tensor'),
+            (e: unknown) => e instanceof HaloError && e.code === 'E_NUMERIC',
+          );
         }
       }
     });
   }
   test('an f64 value beyond the f32 range is E_NUMERIC, not an infinite scale', () => {
     const x = new Tensor([1, 4], 'f64', Float64Array.of(1, 2, 1e300, 3));
-    assert.throws(() => quantize(x, 'int8', 'tensor'), (e: unknown) => e instanceof HaloError && e.code === 'E_NUMERIC');
+    assert.throws(
+      () => quantize(x, 'int8', 'tensor'),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_NUMERIC',
+    );
   });
 });
 

@@ -53,7 +53,15 @@ function conversation(rng: Rng, n: number): { role: string; content: string }[] 
 }
 
 function vars(messages: unknown[], addGenerationPrompt: boolean): Record<string, unknown> {
-  return { messages, add_generation_prompt: addGenerationPrompt, bos_token: '<s>', eos_token: '</s>', pad_token: '', unk_token: '', date_string: '01 Jan 2025' };
+  return {
+    messages,
+    add_generation_prompt: addGenerationPrompt,
+    bos_token: '<s>',
+    eos_token: '</s>',
+    pad_token: '',
+    unk_token: '',
+    date_string: '01 Jan 2025',
+  };
 }
 
 function limitError(fn: () => unknown, re: RegExp): void {
@@ -63,7 +71,13 @@ function limitError(fn: () => unknown, re: RegExp): void {
 const small = (l: Partial<TemplateLimits>): TemplateLimits => ({ ...DEFAULT_TEMPLATE_LIMITS, ...l });
 
 describe('ChatTemplate renders what @huggingface/jinja renders', () => {
-  const templates = { halo_tiny: HALO_TINY_TEMPLATE, llama3: LLAMA3_CHAT_TEMPLATE, chatml: CHATML_CHAT_TEMPLATE, llama32: LLAMA32_STYLE_TEMPLATE, busy: BUSY_TEMPLATE };
+  const templates = {
+    halo_tiny: HALO_TINY_TEMPLATE,
+    llama3: LLAMA3_CHAT_TEMPLATE,
+    chatml: CHATML_CHAT_TEMPLATE,
+    llama32: LLAMA32_STYLE_TEMPLATE,
+    busy: BUSY_TEMPLATE,
+  };
   for (const [name, src] of Object.entries(templates)) {
     it(`${name}: random conversations of 1 to 300 messages, with and without the generation prompt`, () => {
       const rng = new Rng(7);
@@ -78,7 +92,7 @@ describe('ChatTemplate renders what @huggingface/jinja renders', () => {
     });
   }
 
-  it('range() gives the library\'s lists, including its odd arguments', () => {
+  it("range() gives the library's lists, including its odd arguments", () => {
     for (const args of ['5', '0', '-3', '2, 10, 3', '10, 0, -2', '0, 1, 0.25', '"3"', '3, 3']) {
       const src = `{% for i in range(${args}) %}{{ i }},{% endfor %}`;
       assert.equal(new ChatTemplate(src).render({}), new Template(src).render({}), `range(${args})`);
@@ -105,7 +119,10 @@ describe('ChatTemplate renders what @huggingface/jinja renders', () => {
 
 describe('ChatTemplate limits', () => {
   it('range(10**9) and range(10**8) are refused before any list is built', () => {
-    limitError(() => new ChatTemplate('{% for i in range(10**9) %}x{% endfor %}').render({}), /range\(\) for 1,000,000,000 items, over its limit of 100,000 loop iterations/);
+    limitError(
+      () => new ChatTemplate('{% for i in range(10**9) %}x{% endfor %}').render({}),
+      /range\(\) for 1,000,000,000 items, over its limit of 100,000 loop iterations/,
+    );
     limitError(() => new ChatTemplate('{{ range(10**8)|length }}').render({}), /range\(\) for 100,000,000 items/);
     limitError(() => new ChatTemplate('{{ range(5)|length }}').render({}, small({ loopIterations: 4 })), /range\(\) for 5 items, over its limit of 4/);
     assert.equal(new ChatTemplate('{{ range(4)|length }}').render({}, small({ loopIterations: 4 })), '4');
@@ -121,13 +138,22 @@ describe('ChatTemplate limits', () => {
   it('counts loops over lists, filtered lists and dicts; a loop up to the limit runs', () => {
     const l = small({ loopIterations: 10 });
     assert.equal(new ChatTemplate('{% for m in messages %}{{ m }}{% endfor %}').render({ messages: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }, l), '12345678910');
-    limitError(() => new ChatTemplate('{% for m in messages %}{% endfor %}{% for m in messages %}{% endfor %}').render({ messages: [1, 2, 3, 4, 5, 6] }, l), /limit of 10 loop iterations/);
+    limitError(
+      () => new ChatTemplate('{% for m in messages %}{% endfor %}{% for m in messages %}{% endfor %}').render({ messages: [1, 2, 3, 4, 5, 6] }, l),
+      /limit of 10 loop iterations/,
+    );
     limitError(() => new ChatTemplate('{% for m in messages if m > 100 %}{% endfor %}').render({ messages: Array(11).fill(1) }, l), /a loop over 11 items/);
-    limitError(() => new ChatTemplate('{% for k in d %}{% endfor %}').render({ d: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`k${i}`, i])) }, l), /a loop over 11 items/);
+    limitError(
+      () => new ChatTemplate('{% for k in d %}{% endfor %}').render({ d: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`k${i}`, i])) }, l),
+      /a loop over 11 items/,
+    );
   });
 
-  it('text: output, strings built on the way and a loop\'s appended output are all counted', () => {
-    limitError(() => new ChatTemplate('{% set ns = namespace(s="ab") %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}').render({}), /more than its limit of 1,048,576 characters of text \(1,048,576 \+ 64 × 0 input characters\)/);
+  it("text: output, strings built on the way and a loop's appended output are all counted", () => {
+    limitError(
+      () => new ChatTemplate('{% set ns = namespace(s="ab") %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}').render({}),
+      /more than its limit of 1,048,576 characters of text \(1,048,576 \+ 64 × 0 input characters\)/,
+    );
     // Each string counts where it is evaluated: 100 × messages[0], then the loop's result, then the template's.
     const l = small({ textChars: 4000, textCharsPerInputChar: 2 });
     const loop = new ChatTemplate('{% for i in range(100) %}{{ messages[0] }}{% endfor %}');
@@ -136,7 +162,10 @@ describe('ChatTemplate limits', () => {
   });
 
   it('lists: no list longer than the limit', () => {
-    limitError(() => new ChatTemplate('{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}').render({}), /built a list of 1,048,576 items, over its limit of 1,000,000/);
+    limitError(
+      () => new ChatTemplate('{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}').render({}),
+      /built a list of 1,048,576 items, over its limit of 1,000,000/,
+    );
   });
 
   it('time: a macro that calls itself twice per call stops at the time limit', () => {
@@ -145,7 +174,10 @@ describe('ChatTemplate limits', () => {
   });
 
   it('a bare undefined from the library passes through as before', () => {
-    assert.equal(new ChatTemplate('{% set x = [] | first %}{{ x is defined }}').render({}), new Template('{% set x = [] | first %}{{ x is defined }}').render({}));
+    assert.equal(
+      new ChatTemplate('{% set x = [] | first %}{{ x is defined }}').render({}),
+      new Template('{% set x = [] | first %}{{ x is defined }}').render({}),
+    );
   });
 });
 
@@ -159,20 +191,38 @@ describe('HfTokenizer: an over-limit template is one E_FORMAT line naming the te
     fs.writeFileSync(cfgFile, JSON.stringify(cfg));
     fs.writeFileSync(path.join(dir, 'chat_template.jinja'), '{% for i in range(10**9) %}x{% endfor %}');
     const check = (e: unknown, file: string) =>
-      e instanceof HaloError && e.code === 'E_FORMAT' && !e.message.includes('\n') &&
+      e instanceof HaloError &&
+      e.code === 'E_FORMAT' &&
+      !e.message.includes('\n') &&
       e.message.startsWith(`${file}: chat template stopped: it called range() for 1,000,000,000 items, over its limit of 100,000 loop iterations`);
-    assert.throws(() => loadTokenizer(dir).applyChatTemplate(msgs), (e: unknown) => check(e, path.join(dir, 'chat_template.jinja')));
+    assert.throws(
+      () => loadTokenizer(dir).applyChatTemplate(msgs),
+      (e: unknown) => check(e, path.join(dir, 'chat_template.jinja')),
+    );
     fs.rmSync(path.join(dir, 'chat_template.jinja'));
     fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, chat_template: '{% for i in range(10**9) %}x{% endfor %}' }));
-    assert.throws(() => loadTokenizer(dir).applyChatTemplate(msgs), (e: unknown) => check(e, `${cfgFile} (chat_template)`));
+    assert.throws(
+      () => loadTokenizer(dir).applyChatTemplate(msgs),
+      (e: unknown) => check(e, `${cfgFile} (chat_template)`),
+    );
   });
 
   it('limits can be set per tokenizer; other template errors stay E_ARG', () => {
     const f = makeTinyTokenizer(320);
-    const tok = new HfTokenizer(f.tokenizer, { ...f.tokenizerConfig, chat_template: '{% for m in messages %}{{ m.content }}{% endfor %}' }, { source: 'x', templateLimits: { loopIterations: 1 } });
+    const tok = new HfTokenizer(
+      f.tokenizer,
+      { ...f.tokenizerConfig, chat_template: '{% for m in messages %}{{ m.content }}{% endfor %}' },
+      { source: 'x', templateLimits: { loopIterations: 1 } },
+    );
     assert.equal(tok.applyChatTemplate(msgs), 'hi');
-    assert.throws(() => tok.applyChatTemplate([...msgs, ...msgs]), (e: unknown) => e instanceof HaloError && e.code === 'E_FORMAT' && /^x: chat template stopped: .*limit of 1 loop iterations/.test(e.message));
+    assert.throws(
+      () => tok.applyChatTemplate([...msgs, ...msgs]),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_FORMAT' && /^x: chat template stopped: .*limit of 1 loop iterations/.test(e.message),
+    );
     const raising = new HfTokenizer(f.tokenizer, { ...f.tokenizerConfig, chat_template: '{{ raise_exception("no") }}' }, { source: 'x' });
-    assert.throws(() => raising.applyChatTemplate(msgs), (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /x: chat template failed: no/.test(e.message));
+    assert.throws(
+      () => raising.applyChatTemplate(msgs),
+      (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /x: chat template failed: no/.test(e.message),
+    );
   });
 });

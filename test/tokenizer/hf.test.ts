@@ -53,7 +53,10 @@ describe('HfTokenizer (tiny Llama-3-style tokenizer)', () => {
   it('round-trips text exactly through encode → decode', () => {
     for (const s of SAMPLES) {
       const ids = tok.encode(s);
-      assert.ok(ids.every((i) => Number.isInteger(i) && i >= 0 && i < tok.vocabSize), s);
+      assert.ok(
+        ids.every((i) => Number.isInteger(i) && i >= 0 && i < tok.vocabSize),
+        s,
+      );
       assert.equal(tok.decode(ids), s);
     }
     assert.deepEqual(tok.encode(''), []);
@@ -165,7 +168,10 @@ describe('HfTokenizer: ChatML (Qwen2-style) and template sources', () => {
     assert.equal(loadTokenizer(dir).applyChatTemplate([{ role: 'user', content: 'a' }]), '[user]a');
     fs.rmSync(path.join(dir, 'chat_template.jinja'));
     expectErr(() => loadTokenizer(dir).applyChatTemplate([{ role: 'user', content: 'a' }]), 'E_UNSUPPORTED', /no chat_template/);
-    cfg.chat_template = [{ name: 'tool_use', template: 'T' }, { name: 'default', template: 'D{{ messages|length }}' }];
+    cfg.chat_template = [
+      { name: 'tool_use', template: 'T' },
+      { name: 'default', template: 'D{{ messages|length }}' },
+    ];
     fs.writeFileSync(cfgFile, JSON.stringify(cfg));
     assert.equal(loadTokenizer(dir).applyChatTemplate([{ role: 'user', content: 'a' }]), 'D1');
   });
@@ -174,7 +180,10 @@ describe('HfTokenizer: ChatML (Qwen2-style) and template sources', () => {
     const f = makeTinyTokenizer(320);
     const bad = new HfTokenizer(f.tokenizer, { ...f.tokenizerConfig, chat_template: '{% for m in messages %}' }, { source: 'bad' });
     expectErr(() => bad.applyChatTemplate([]), 'E_FORMAT', /^bad: chat template does not parse/);
-    const strict = new HfTokenizer(f.tokenizer, { ...f.tokenizerConfig, chat_template: "{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation must start with user') }}{% endif %}ok" });
+    const strict = new HfTokenizer(f.tokenizer, {
+      ...f.tokenizerConfig,
+      chat_template: "{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation must start with user') }}{% endif %}ok",
+    });
     expectErr(() => strict.applyChatTemplate([{ role: 'assistant', content: 'x' }]), 'E_ARG', /Conversation must start with user/);
     assert.equal(strict.applyChatTemplate([{ role: 'user', content: 'x' }]), 'ok');
   });

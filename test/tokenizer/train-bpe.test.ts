@@ -57,7 +57,10 @@ test('the words split spells a word the same after a space, a quote or a bracket
   const name = ids('name ');
   for (const s of ['(name VARCHAR', 'SELECT name FROM', "WHERE name = 'x'", 'What is the name of']) {
     const got = ids(s);
-    assert.ok(got.some((_, i) => name.every((t, j) => got[i + j] === t)), `"${s}" contains the tokens of "name "`);
+    assert.ok(
+      got.some((_, i) => name.every((t, j) => got[i + j] === t)),
+      `"${s}" contains the tokens of "name "`,
+    );
   }
   // Llama 3's split gives " (" the space and leaves "name" bare there, so the same check fails.
   const l3 = new HfTokenizer(byteLevelBpeFiles(learnBpeMerges(countWords([text]), { merges: 300 }), 561).tokenizer, files.tokenizerConfig);

@@ -10,8 +10,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { HaloError } from '../../src/core/errors.ts';
 import {
-  CHECKPOINT_FILES, checkpointDir, checkpointProblem, latestCheckpoint, listCheckpoints, loadCheckpoint, MANIFEST_FILE,
-  pickResumeCheckpoint, saveCheckpoint,
+  CHECKPOINT_FILES,
+  checkpointDir,
+  checkpointProblem,
+  latestCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  MANIFEST_FILE,
+  pickResumeCheckpoint,
+  saveCheckpoint,
 } from '../../src/train/checkpoint.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-ckpt-'));
@@ -19,7 +26,10 @@ let runs = 0;
 
 function save(run: string, step: number, keep = 10): string {
   const w = Float32Array.from({ length: 37 }, (_, i) => step + i / 8);
-  const params = new Map([['model.layers.0.mlp.up_proj.weight', w], ['model.norm.weight', Float32Array.of(step, -step)]]);
+  const params = new Map([
+    ['model.layers.0.mlp.up_proj.weight', w],
+    ['model.norm.weight', Float32Array.of(step, -step)],
+  ]);
   const m = Object.fromEntries([...params].map(([n, a]) => [n, a.map((x) => x / 2)]));
   const v = Object.fromEntries([...params].map(([n, a]) => [n, a.map((x) => x * x)]));
   return saveCheckpoint(run, params, { step, m, v }, { step, loader: { epoch: 0, pos: step }, config: {} }, keep);
@@ -55,21 +65,29 @@ describe('manifest', () => {
 describe('resume picks the newest complete checkpoint', () => {
   const damages: [string, (dir: string) => void, RegExp][] = [
     ['truncated model.safetensors', (d) => fs.truncateSync(path.join(d, 'model.safetensors'), 100), /model\.safetensors is 100 bytes/],
-    ['one flipped byte in optimizer.safetensors', (d) => {
-      const f = path.join(d, 'optimizer.safetensors');
-      const b = fs.readFileSync(f);
-      b[b.length - 3] ^= 0x10;
-      fs.writeFileSync(f, b);
-    }, /optimizer\.safetensors does not match its sha256/],
+    [
+      'one flipped byte in optimizer.safetensors',
+      (d) => {
+        const f = path.join(d, 'optimizer.safetensors');
+        const b = fs.readFileSync(f);
+        b[b.length - 3] ^= 0x10;
+        fs.writeFileSync(f, b);
+      },
+      /optimizer\.safetensors does not match its sha256/,
+    ],
     ['trainer_state.json deleted', (d) => fs.rmSync(path.join(d, 'trainer_state.json')), /trainer_state\.json is missing/],
     ['no manifest (a save that never finished)', (d) => fs.rmSync(path.join(d, MANIFEST_FILE)), /no manifest\.json/],
     ['manifest cut short', (d) => fs.writeFileSync(path.join(d, MANIFEST_FILE), '{"format":"halo-chec'), /not valid JSON/],
-    ['manifest edited', (d) => {
-      const f = path.join(d, MANIFEST_FILE);
-      const m = JSON.parse(fs.readFileSync(f, 'utf8'));
-      delete m.files['model.safetensors'];
-      fs.writeFileSync(f, JSON.stringify(m));
-    }, /does not list model\.safetensors/],
+    [
+      'manifest edited',
+      (d) => {
+        const f = path.join(d, MANIFEST_FILE);
+        const m = JSON.parse(fs.readFileSync(f, 'utf8'));
+        delete m.files['model.safetensors'];
+        fs.writeFileSync(f, JSON.stringify(m));
+      },
+      /does not list model\.safetensors/,
+    ],
   ];
   for (const [what, damage, reason] of damages) {
     test(`${what}: skipped with its reason, the previous one is used`, () => {
@@ -82,7 +100,10 @@ describe('resume picks the newest complete checkpoint', () => {
       assert.equal(pick.skipped[0]!.dir, checkpointDir(run, 6));
       assert.match(pick.skipped[0]!.reason, reason);
       assert.equal(latestCheckpoint(run), checkpointDir(run, 4));
-      assert.throws(() => loadCheckpoint(checkpointDir(run, 6)), (e: unknown) => e instanceof HaloError && e.code === 'E_FORMAT' && reason.test(e.message));
+      assert.throws(
+        () => loadCheckpoint(checkpointDir(run, 6)),
+        (e: unknown) => e instanceof HaloError && e.code === 'E_FORMAT' && reason.test(e.message),
+      );
     });
   }
   test('several damaged in a row are all skipped; none complete gives null', () => {
@@ -91,7 +112,10 @@ describe('resume picks the newest complete checkpoint', () => {
     fs.rmSync(path.join(checkpointDir(run, 2), MANIFEST_FILE));
     let pick = pickResumeCheckpoint(run);
     assert.equal(pick.checkpoint?.state.step, 1);
-    assert.deepEqual(pick.skipped.map((s) => path.basename(s.dir)), ['step-0000003', 'step-0000002']);
+    assert.deepEqual(
+      pick.skipped.map((s) => path.basename(s.dir)),
+      ['step-0000003', 'step-0000002'],
+    );
     fs.appendFileSync(path.join(checkpointDir(run, 1), 'trainer_state.json'), ' ');
     pick = pickResumeCheckpoint(run);
     assert.equal(pick.checkpoint, null);
@@ -104,7 +128,10 @@ describe('save_total_limit', () => {
   for (const keep of [1, 2, 3]) {
     test(`keeps the newest ${keep}`, () => {
       const run = newRun([1, 2, 3, 4, 5], keep);
-      assert.deepEqual(listCheckpoints(run).map((c) => c.step), [5, 4, 3, 2, 1].slice(0, keep).reverse());
+      assert.deepEqual(
+        listCheckpoints(run).map((c) => c.step),
+        [5, 4, 3, 2, 1].slice(0, keep).reverse(),
+      );
     });
   }
   test('a temp folder left by a killed save is removed by the next save, and never counts as a checkpoint', () => {
@@ -112,7 +139,10 @@ describe('save_total_limit', () => {
     const stale = path.join(run, 'checkpoints', '.tmp-step-0000002-99999');
     fs.mkdirSync(stale);
     fs.writeFileSync(path.join(stale, 'model.safetensors'), 'half');
-    assert.deepEqual(listCheckpoints(run).map((c) => c.step), [1]);
+    assert.deepEqual(
+      listCheckpoints(run).map((c) => c.step),
+      [1],
+    );
     assert.equal(pickResumeCheckpoint(run).skipped.length, 0);
     save(run, 2);
     assert.ok(!fs.existsSync(stale));

@@ -46,9 +46,28 @@ function fresh(gradDtype: GradDtype): LlamaModel {
 
 function opts(outDir: string, optimizer: OptimizerChoice, extra: Partial<TrainOptions> = {}): TrainOptions {
   return {
-    outDir, epochs: 1, maxSteps: 8, lr: 3e-3, schedule: 'linear', warmupSteps: 2, minLrRatio: 0, weightDecay: 0.01,
-    batchSize: 4, gradAccum: 2, maxGradNorm: 1, seed: 1, padId: tok.padId ?? tok.eosId ?? 0, evalEvery: 0,
-    saveEvery: 0, keepCheckpoints: 2, resume: false, logEvery: 100, maxBadSteps: 3, quiet: true, optimizer, ...extra,
+    outDir,
+    epochs: 1,
+    maxSteps: 8,
+    lr: 3e-3,
+    schedule: 'linear',
+    warmupSteps: 2,
+    minLrRatio: 0,
+    weightDecay: 0.01,
+    batchSize: 4,
+    gradAccum: 2,
+    maxGradNorm: 1,
+    seed: 1,
+    padId: tok.padId ?? tok.eosId ?? 0,
+    evalEvery: 0,
+    saveEvery: 0,
+    keepCheckpoints: 2,
+    resume: false,
+    logEvery: 100,
+    maxBadSteps: 3,
+    quiet: true,
+    optimizer,
+    ...extra,
   };
 }
 
@@ -68,7 +87,8 @@ describe('--grad-dtype bf16', () => {
       if (p.shape.length === 2) {
         assert.ok(p.grad === null && p.gradBf16 instanceof Uint16Array, `${p.name} keeps a bf16 gradient`);
         const g = decodeBf16Array(p.gradBf16!);
-        let num = 0, den = 0;
+        let num = 0,
+          den = 0;
         for (let i = 0; i < g.length; i++) {
           num += (g[i]! - q.grad![i]!) ** 2;
           den += q.grad![i]! ** 2;
@@ -115,12 +135,28 @@ describe('--grad-dtype bf16', () => {
 
   test('f64 models refuse bf16 gradients', () => {
     const src = loadModelFolder(modelDir, { dtype: 'f32' });
-    assert.throws(() => new LlamaModel(src.config, src.weights, { halo: haloConfig({ level: 'none', format: 'fp32' }), backend: referenceBackend, precision: 'f64', gradDtype: 'bf16' }), /bf16 gradients need precision 'f32'/);
+    assert.throws(
+      () =>
+        new LlamaModel(src.config, src.weights, {
+          halo: haloConfig({ level: 'none', format: 'fp32' }),
+          backend: referenceBackend,
+          precision: 'f64',
+          gradDtype: 'bf16',
+        }),
+      /bf16 gradients need precision 'f32'/,
+    );
   });
 
   test('the memory plan counts 2 bytes per gradient value of the 2-D tensors', () => {
     const config = parseModelConfig(presetConfigJson(getPreset('llama-3.2-1b')));
-    const base = { halo: haloConfig({ level: 'halo2', format: 'int8' }), mode: 'full' as const, batchSize: 1, seqLen: 512, gradCheckpointing: true, optimizer: { kind: 'adamw8bit' as const } };
+    const base = {
+      halo: haloConfig({ level: 'halo2', format: 'int8' }),
+      mode: 'full' as const,
+      batchSize: 1,
+      seqLen: 512,
+      gradCheckpointing: true,
+      optimizer: { kind: 'adamw8bit' as const },
+    };
     const f = memoryPlan(config, base).items.find((i) => i.name.startsWith('gradients'))!;
     const h = memoryPlan(config, { ...base, gradDtype: 'bf16' }).items.find((i) => i.name.startsWith('gradients'))!;
     assert.equal(h.name, 'gradients (bf16; norms f32)');

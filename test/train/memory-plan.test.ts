@@ -23,13 +23,18 @@ describe('memory plan', () => {
   test('full fine-tuning: 4 B weights + 4 B gradients + 8 B AdamW per parameter, 1 B of codes per projection weight', () => {
     const c = config('qwen2.5-0.5b');
     const P = parameterCount(c);
-    const proj = expectedTensors(c).filter((t) => t.name.endsWith('_proj.weight')).reduce((a, t) => a + t.shape[0]! * t.shape[1]!, 0);
+    const proj = expectedTensors(c)
+      .filter((t) => t.name.endsWith('_proj.weight'))
+      .reduce((a, t) => a + t.shape[0]! * t.shape[1]!, 0);
     const p = memoryPlan(c, { halo: halo2, mode: 'full', batchSize: 1, seqLen: 512, gradCheckpointing: false });
     assert.equal(item(p, 'weights'), 4 * P);
     assert.equal(item(p, 'gradients'), 4 * P);
     assert.equal(item(p, 'optimizer'), 8 * P);
     assert.equal(item(p, 'weight codes'), proj);
-    assert.equal(p.totalBytes, p.items.reduce((a, i) => a + i.bytes, 0));
+    assert.equal(
+      p.totalBytes,
+      p.items.reduce((a, i) => a + i.bytes, 0),
+    );
     const ck = memoryPlan(c, { halo: halo2, mode: 'full', batchSize: 1, seqLen: 512, gradCheckpointing: true });
     assert.ok(item(ck, 'activations') < item(p, 'activations') / 4, 'checkpointing keeps a fraction of the activations');
   });
@@ -40,7 +45,16 @@ describe('memory plan', () => {
     const proj = specs.filter((t) => t.name.endsWith('_proj.weight')).reduce((a, t) => a + t.shape[0]! * t.shape[1]!, 0);
     const tables = 2 * c.vocab_size * c.hidden_size;
     const rest = parameterCount(c) - proj - tables;
-    const p = memoryPlan(c, { halo: halo2, mode: 'lora', rank: 16, base8bit: true, checkpointDtype: 'bf16', batchSize: 1, seqLen: 512, gradCheckpointing: true });
+    const p = memoryPlan(c, {
+      halo: halo2,
+      mode: 'lora',
+      rank: 16,
+      base8bit: true,
+      checkpointDtype: 'bf16',
+      batchSize: 1,
+      seqLen: 512,
+      gradCheckpointing: true,
+    });
     assert.equal(item(p, 'weights'), proj + 2 * tables + 4 * rest);
     const adapters = specs.filter((t) => t.name.endsWith('_proj.weight')).reduce((a, t) => a + 16 * (t.shape[0]! + t.shape[1]!), 0);
     assert.equal(item(p, 'optimizer'), 8 * adapters);
@@ -49,9 +63,16 @@ describe('memory plan', () => {
 
   test('a plan over the available memory is one E_MEMORY line naming the biggest item and the flags', () => {
     const p = memoryPlan(config('llama-3.1-8b'), { halo: halo2, mode: 'full', batchSize: 1, seqLen: 512, gradCheckpointing: false });
-    assert.throws(() => checkPlanFits(p, 24 * GiB), (e: HaloError) =>
-      e.code === 'E_MEMORY' && /needs about \d+\.\d\d GiB but 24\.00 GiB is available; the biggest item is optimizer/.test(e.message) &&
-      /--peft lora/.test(e.message) && /--grad-checkpointing/.test(e.message) && /--force/.test(e.message) && !e.message.includes('\n'));
+    assert.throws(
+      () => checkPlanFits(p, 24 * GiB),
+      (e: HaloError) =>
+        e.code === 'E_MEMORY' &&
+        /needs about \d+\.\d\d GiB but 24\.00 GiB is available; the biggest item is optimizer/.test(e.message) &&
+        /--peft lora/.test(e.message) &&
+        /--grad-checkpointing/.test(e.message) &&
+        /--force/.test(e.message) &&
+        !e.message.includes('\n'),
+    );
     assert.doesNotThrow(() => checkPlanFits(p, p.totalBytes));
   });
 });

@@ -29,7 +29,10 @@ writeTinyModelFolder(modelDir, { hidden: 32, layers: 2, heads: 4, kvHeads: 2, in
 const tok = loadTokenizer(modelDir);
 // Short prompt/completion records keep each step to milliseconds.
 const dataFile = path.join(tmp, 'data.jsonl');
-fs.writeFileSync(dataFile, Array.from({ length: 24 }, (_, i) => JSON.stringify({ prompt: `What is ${i} plus ${2 * i}?`, completion: `${3 * i}` })).join('\n') + '\n');
+fs.writeFileSync(
+  dataFile,
+  Array.from({ length: 24 }, (_, i) => JSON.stringify({ prompt: `What is ${i} plus ${2 * i}?`, completion: `${3 * i}` })).join('\n') + '\n',
+);
 const trainSet = encodeRecords(readJsonl(dataFile).records, tok, { maxSeqLen: 64 }).examples;
 let runs = 0;
 
@@ -40,18 +43,43 @@ function model(): LlamaModel {
 
 function opts(extra: Partial<TrainOptions> = {}): TrainOptions {
   return {
-    outDir: path.join(tmp, `run${runs++}`), epochs: 1, maxSteps: 5, lr: 1e-3, schedule: 'constant', warmupSteps: 0, minLrRatio: 0,
-    weightDecay: 0, batchSize: 4, gradAccum: 1, maxGradNorm: 1, seed: 1, padId: 0, evalEvery: 0, saveEvery: 0, keepCheckpoints: 1,
-    resume: false, logEvery: 100, maxBadSteps: 3, quiet: true, ...extra,
+    outDir: path.join(tmp, `run${runs++}`),
+    epochs: 1,
+    maxSteps: 5,
+    lr: 1e-3,
+    schedule: 'constant',
+    warmupSteps: 0,
+    minLrRatio: 0,
+    weightDecay: 0,
+    batchSize: 4,
+    gradAccum: 1,
+    maxGradNorm: 1,
+    seed: 1,
+    padId: 0,
+    evalEvery: 0,
+    saveEvery: 0,
+    keepCheckpoints: 1,
+    resume: false,
+    logEvery: 100,
+    maxBadSteps: 3,
+    quiet: true,
+    ...extra,
   };
 }
 
 /** Delegates to a real model; on the listed forwardBackward calls (0-based) poisons a gradient or throws. */
 class Faulty implements CausalLM {
   calls = 0;
-  constructor(readonly inner: LlamaModel, readonly faults: Map<number, 'nan-grad' | 'throw'>) {}
-  get config() { return this.inner.config; }
-  parameters() { return this.inner.parameters(); }
+  constructor(
+    readonly inner: LlamaModel,
+    readonly faults: Map<number, 'nan-grad' | 'throw'>,
+  ) {}
+  get config() {
+    return this.inner.config;
+  }
+  parameters() {
+    return this.inner.parameters();
+  }
   forwardBackward(b: Batch, scale: number): LossResult {
     const fault = this.faults.get(this.calls++);
     if (fault === 'throw') throw new HaloError('E_NUMERIC', 'cannot quantize to int8: 3 non-finite value(s) (injected)');
@@ -59,9 +87,15 @@ class Faulty implements CausalLM {
     if (fault === 'nan-grad') this.parameters().find((p) => p.grad)!.grad![5] = NaN;
     return r;
   }
-  loss(b: Batch) { return this.inner.loss(b); }
-  weightsChanged() { this.inner.weightsChanged(); }
-  stateDict() { return this.inner.stateDict(); }
+  loss(b: Batch) {
+    return this.inner.loss(b);
+  }
+  weightsChanged() {
+    this.inner.weightsChanged();
+  }
+  stateDict() {
+    return this.inner.stateDict();
+  }
 }
 
 const weights = (m: CausalLM) => m.parameters().map((p) => Float32Array.from(p.data));
@@ -78,15 +112,26 @@ describe('a non-finite step is skipped, counted and logged', () => {
       assert.equal(s.skippedSteps, 1);
       assert.deepEqual(weights(faulty), weights(clean));
       const rec = readMetrics(path.join(o.outDir, 'metrics.jsonl'));
-      assert.deepEqual(rec.map((r) => r.skipped), [false, false, false, true]);
-      assert.deepEqual(rec.map((r) => r.skippedSteps), [0, 0, 0, 1]);
+      assert.deepEqual(
+        rec.map((r) => r.skipped),
+        [false, false, false, true],
+      );
+      assert.deepEqual(
+        rec.map((r) => r.skippedSteps),
+        [0, 0, 0, 1],
+      );
       assert.equal(rec[3]!.gradNorm, null); // NaN in JSON
       if (fault === 'throw') assert.match(String(rec[3]!.numericError), /injected/);
       for (const w of weights(faulty)) assert.ok(w.every(Number.isFinite));
     });
   }
   test('a good step resets the run of bad ones', () => {
-    const faults = new Map<number, 'nan-grad'>([[1, 'nan-grad'], [2, 'nan-grad'], [4, 'nan-grad'], [5, 'nan-grad']]);
+    const faults = new Map<number, 'nan-grad'>([
+      [1, 'nan-grad'],
+      [2, 'nan-grad'],
+      [4, 'nan-grad'],
+      [5, 'nan-grad'],
+    ]);
     const s = train(new Faulty(model(), faults), trainSet, [], opts({ maxSteps: 7, maxBadSteps: 3 }));
     assert.equal(s.steps, 7);
     assert.equal(s.skippedSteps, 4);
@@ -95,17 +140,31 @@ describe('a non-finite step is skipped, counted and logged', () => {
 
 describe('K bad steps in a row stop training', () => {
   test('with E_NUMERIC naming the steps, after logging them; checkpoints before it stay', () => {
-    const faults = new Map<number, 'nan-grad' | 'throw'>([[2, 'nan-grad'], [3, 'throw'], [4, 'nan-grad'], [5, 'nan-grad']]);
+    const faults = new Map<number, 'nan-grad' | 'throw'>([
+      [2, 'nan-grad'],
+      [3, 'throw'],
+      [4, 'nan-grad'],
+      [5, 'nan-grad'],
+    ]);
     const o = opts({ maxSteps: 10, maxBadSteps: 3, saveEvery: 1, keepCheckpoints: 5 });
-    assert.throws(() => train(new Faulty(model(), faults), trainSet, [], o), (e: unknown) => {
-      assert.ok(e instanceof HaloError && e.code === 'E_NUMERIC', String(e));
-      assert.match(e.message, /3 optimizer steps in a row \(steps 3–5\)/);
-      assert.match(e.message, /--max-bad-steps 3/);
-      return true;
-    });
+    assert.throws(
+      () => train(new Faulty(model(), faults), trainSet, [], o),
+      (e: unknown) => {
+        assert.ok(e instanceof HaloError && e.code === 'E_NUMERIC', String(e));
+        assert.match(e.message, /3 optimizer steps in a row \(steps 3–5\)/);
+        assert.match(e.message, /--max-bad-steps 3/);
+        return true;
+      },
+    );
     const rec = readMetrics(path.join(o.outDir, 'metrics.jsonl'));
-    assert.deepEqual(rec.map((r) => r.skipped), [false, false, true, true, true]);
-    assert.deepEqual(listCheckpoints(o.outDir).map((c) => c.step), [1, 2, 3, 4]);
+    assert.deepEqual(
+      rec.map((r) => r.skipped),
+      [false, false, true, true, true],
+    );
+    assert.deepEqual(
+      listCheckpoints(o.outDir).map((c) => c.step),
+      [1, 2, 3, 4],
+    );
   });
 });
 
@@ -114,7 +173,10 @@ describe('halo finetune flags', () => {
     const out = path.join(tmp, 'cli');
     const common = ['finetune', '--model', modelDir, '--data', dataFile, '--out', out, '--max-seq-len', '64', '--batch-size', '4', '--backend', 'reference'];
     assert.equal(await main([...common, '--max-steps', '4', '--save-every', '1', '--save-total-limit', '3']), 0);
-    assert.deepEqual(listCheckpoints(out).map((c) => c.step), [2, 3, 4]);
+    assert.deepEqual(
+      listCheckpoints(out).map((c) => c.step),
+      [2, 3, 4],
+    );
     assert.notEqual(await main([...common, '--max-steps', '1', '--max-bad-steps', '0']), 0);
   });
 });

@@ -47,9 +47,28 @@ function fresh(be: Backend = referenceBackend): LlamaModel {
 
 function opts(outDir: string, optimizer: OptimizerChoice, extra: Partial<TrainOptions> = {}): TrainOptions {
   return {
-    outDir, epochs: 1, maxSteps: 8, lr: 3e-3, schedule: 'linear', warmupSteps: 2, minLrRatio: 0, weightDecay: 0.01,
-    batchSize: 4, gradAccum: 1, maxGradNorm: 1, seed: 1, padId: tok.padId ?? tok.eosId ?? 0, evalEvery: 0,
-    saveEvery: 0, keepCheckpoints: 2, resume: false, logEvery: 100, maxBadSteps: 3, quiet: true, optimizer, ...extra,
+    outDir,
+    epochs: 1,
+    maxSteps: 8,
+    lr: 3e-3,
+    schedule: 'linear',
+    warmupSteps: 2,
+    minLrRatio: 0,
+    weightDecay: 0.01,
+    batchSize: 4,
+    gradAccum: 1,
+    maxGradNorm: 1,
+    seed: 1,
+    padId: tok.padId ?? tok.eosId ?? 0,
+    evalEvery: 0,
+    saveEvery: 0,
+    keepCheckpoints: 2,
+    resume: false,
+    logEvery: 100,
+    maxBadSteps: 3,
+    quiet: true,
+    optimizer,
+    ...extra,
   };
 }
 
@@ -70,7 +89,10 @@ describe('training with quantized moments', () => {
     assert.ok(Math.abs(q - a) < 0.05 * a, `adamw ${a} vs adamw8bit ${q}`);
   });
 
-  for (const [kind, block] of [['adamw8bit', undefined], ['adamw-fp8', 64]] as const) {
+  for (const [kind, block] of [
+    ['adamw8bit', undefined],
+    ['adamw-fp8', 64],
+  ] as const) {
     test(`${kind}: an interrupted run resumed from its checkpoint reproduces the uninterrupted losses and weights`, () => {
       const choice = { kind, block };
       const whole = path.join(tmp, `whole-${kind}`);
@@ -96,12 +118,21 @@ describe('training with quantized moments', () => {
     const run = path.join(tmp, 'switch');
     train(fresh(), trainSet, [], opts(run, { kind: 'adamw8bit' }, { maxSteps: 2, saveEvery: 2 }));
     for (const other of [{ kind: 'adamw' }, { kind: 'adamw-fp8' }, { kind: 'adamw8bit', block: 256 }] as OptimizerChoice[]) {
-      assert.throws(() => train(fresh(), trainSet, [], opts(run, other, { maxSteps: 4, resume: true })),
-        (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /was saved with --optimizer adamw8bit --optim-block 2048 but this run uses --optimizer/.test(e.message) && !e.message.includes('\n'));
+      assert.throws(
+        () => train(fresh(), trainSet, [], opts(run, other, { maxSteps: 4, resume: true })),
+        (e: unknown) =>
+          e instanceof HaloError &&
+          e.code === 'E_ARG' &&
+          /was saved with --optimizer adamw8bit --optim-block 2048 but this run uses --optimizer/.test(e.message) &&
+          !e.message.includes('\n'),
+      );
     }
     const old = path.join(tmp, 'switch-adamw');
     train(fresh(), trainSet, [], opts(old, { kind: 'adamw' }, { maxSteps: 2, saveEvery: 2 }));
-    assert.throws(() => train(fresh(), trainSet, [], opts(old, { kind: 'adamw8bit' }, { maxSteps: 4, resume: true })), /saved with --optimizer adamw but this run uses --optimizer adamw8bit/);
+    assert.throws(
+      () => train(fresh(), trainSet, [], opts(old, { kind: 'adamw8bit' }, { maxSteps: 4, resume: true })),
+      /saved with --optimizer adamw but this run uses --optimizer adamw8bit/,
+    );
   });
 
   test('the native kernels train to the same losses as the reference update (bit-identical steps)', { skip: nativeSkip }, () => {
@@ -110,7 +141,8 @@ describe('training with quantized moments', () => {
     const run = (dir: string, kernels: 'native' | 'reference') => {
       const m = fresh();
       const native = nnKernels(nativeBackend);
-      if (kernels === 'native') Object.defineProperty(m, 'nn', { value: { ...m.nn, adamwUpdate: native.adamwUpdate, adamwBlockUpdate: native.adamwBlockUpdate } });
+      if (kernels === 'native')
+        Object.defineProperty(m, 'nn', { value: { ...m.nn, adamwUpdate: native.adamwUpdate, adamwBlockUpdate: native.adamwBlockUpdate } });
       train(m, trainSet, [], opts(path.join(tmp, dir), { kind: 'adamw8bit', block: 100 }, { maxSteps: 4 }));
       return m.parameters().map((p) => p.data);
     };
@@ -125,12 +157,22 @@ describe('optimizer.safetensors', () => {
     q.v.fill(200);
     q.mScale.set([0.5, 0.25, 1e-3]);
     q.vScale.set([2, 3, 4]);
-    return { step: 7, m: { 'model.norm.weight': Float32Array.of(1, -2) }, v: { 'model.norm.weight': Float32Array.of(3, 4) }, kind: 'adamw8bit', block: 2048, quantized: { w: q } };
+    return {
+      step: 7,
+      m: { 'model.norm.weight': Float32Array.of(1, -2) },
+      v: { 'model.norm.weight': Float32Array.of(3, 4) },
+      kind: 'adamw8bit',
+      block: 2048,
+      quantized: { w: q },
+    };
   };
 
   test('8-bit codes, scales, kind and block survive a save and a load', () => {
     const run = path.join(tmp, 'roundtrip');
-    const params = new Map([['w', new Float32Array(5000)], ['model.norm.weight', new Float32Array(2)]]);
+    const params = new Map([
+      ['w', new Float32Array(5000)],
+      ['model.norm.weight', new Float32Array(2)],
+    ]);
     const dir = saveCheckpoint(run, params, state(), { step: 7, loader: {}, config: {} });
     const back = loadCheckpoint(dir).optimizer;
     assert.deepEqual({ ...back, quantized: { w: { ...back.quantized!.w! } } }, state());
@@ -147,7 +189,10 @@ describe('optimizer.safetensors', () => {
     const file = path.join(tmp, 'opt.safetensors');
     const { tensors, metadata } = optimizerTensors(state());
     const bad = (t: Map<string, Tensor>, md: Record<string, string>, re: RegExp) =>
-      assert.throws(() => optimizerFromTensors(t, md, 0, file), (e: unknown) => e instanceof HaloError && e.code === 'E_FORMAT' && e.message.includes(file) && re.test(e.message));
+      assert.throws(
+        () => optimizerFromTensors(t, md, 0, file),
+        (e: unknown) => e instanceof HaloError && e.code === 'E_FORMAT' && e.message.includes(file) && re.test(e.message),
+      );
     bad(tensors, { ...metadata, optimizer: 'lion' }, /unknown optimizer 'lion'/);
     bad(tensors, { step: '7', optimizer: 'adamw8bit' }, /block/);
     bad(tensors, { step: '7' }, /8-bit moments in an adamw/);
@@ -167,9 +212,11 @@ describe('memory plan', () => {
   const c = parseModelConfig(presetConfigJson(getPreset('llama-3.2-1b')), 'llama-3.2-1b');
   const halo2 = haloConfig({ level: 'halo2', format: 'int8' });
   const optBytes = (optimizer: OptimizerChoice, mode: 'full' | 'lora' = 'full') =>
-    memoryPlan(c, { halo: halo2, mode, rank: 16, batchSize: 1, seqLen: 512, gradCheckpointing: true, optimizer }).items.find((i) => i.name.startsWith('optimizer'))!;
+    memoryPlan(c, { halo: halo2, mode, rank: 16, batchSize: 1, seqLen: 512, gradCheckpointing: true, optimizer }).items.find((i) =>
+      i.name.startsWith('optimizer'),
+    )!;
 
-  test('llama-3.2-1b full: adamw8bit and adamw-fp8 state ≤ 0.27× adamw\'s, named in the plan', () => {
+  test("llama-3.2-1b full: adamw8bit and adamw-fp8 state ≤ 0.27× adamw's, named in the plan", () => {
     const a = optBytes({ kind: 'adamw' });
     for (const kind of ['adamw8bit', 'adamw-fp8'] as const) {
       const q = optBytes({ kind });

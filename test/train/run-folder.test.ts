@@ -9,13 +9,31 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { HaloError } from '../../src/core/errors.ts';
 import {
-  compareSettings, dataFingerprint, modelFingerprint, prepareRunFolder, readRunRecord, RUN_FILE, runEntries, startRun, type RunSettings,
+  compareSettings,
+  dataFingerprint,
+  modelFingerprint,
+  prepareRunFolder,
+  readRunRecord,
+  RUN_FILE,
+  runEntries,
+  startRun,
+  type RunSettings,
 } from '../../src/train/run-folder.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-runfolder-'));
 let n = 0;
 const fresh = () => path.join(tmp, `out${n++}`);
-const settings: RunSettings = { model: 'a'.repeat(64), data: 'b'.repeat(64), level: 'halo2', format: 'int8', rank: null, lr: 5e-5, 'world-size': 2, 'global-batch': 8, 'batch-size': 4 };
+const settings: RunSettings = {
+  model: 'a'.repeat(64),
+  data: 'b'.repeat(64),
+  level: 'halo2',
+  format: 'int8',
+  rank: null,
+  lr: 5e-5,
+  'world-size': 2,
+  'global-batch': 8,
+  'batch-size': 4,
+};
 const argError = (re: RegExp) => (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && re.test(e.message);
 
 describe('prepareRunFolder', () => {
@@ -37,7 +55,10 @@ describe('prepareRunFolder', () => {
     startRun(prepareRunFolder(out, { command: 'finetune', settings, resume: false, overwrite: false }));
     fs.mkdirSync(path.join(out, 'checkpoints', 'step-0000002'), { recursive: true });
     for (const f of ['metrics.jsonl', 'model.safetensors', 'tokenizer.json', 'notes.txt']) fs.writeFileSync(path.join(out, f), 'x');
-    assert.throws(() => prepareRunFolder(out, { command: 'finetune', settings, resume: false, overwrite: false }), argError(/already holds a run .*checkpoints.*--resume.*--overwrite/));
+    assert.throws(
+      () => prepareRunFolder(out, { command: 'finetune', settings, resume: false, overwrite: false }),
+      argError(/already holds a run .*checkpoints.*--resume.*--overwrite/),
+    );
     const plan = prepareRunFolder(out, { command: 'finetune', settings, resume: false, overwrite: true });
     assert.ok(fs.existsSync(path.join(out, 'checkpoints')), 'nothing is removed before startRun');
     const notes: string[] = [];
@@ -53,17 +74,29 @@ describe('prepareRunFolder', () => {
     const first = prepareRunFolder(out, { command: 'finetune', settings, resume: false, overwrite: false });
     startRun(first);
     const changed = { ...settings, format: 'fp8', rank: 8, lr: 1e-4, 'world-size': 1, 'global-batch': 4 };
-    assert.throws(() => prepareRunFolder(out, { command: 'finetune', settings: changed, resume: true, overwrite: false }), (e: unknown) => {
-      assert.ok(e instanceof HaloError && e.code === 'E_ARG');
-      assert.match(e.message, new RegExp(`holds run ${first.record.runId}`));
-      assert.match(e.message, /--format "int8" → "fp8"/);
-      assert.match(e.message, /--rank null → 8/);
-      assert.doesNotMatch(e.message, /--lr/);
-      return true;
-    });
-    assert.throws(() => prepareRunFolder(out, { command: 'pretrain', settings, resume: true, overwrite: false }), argError(/the command "finetune" → "pretrain"/));
+    assert.throws(
+      () => prepareRunFolder(out, { command: 'finetune', settings: changed, resume: true, overwrite: false }),
+      (e: unknown) => {
+        assert.ok(e instanceof HaloError && e.code === 'E_ARG');
+        assert.match(e.message, new RegExp(`holds run ${first.record.runId}`));
+        assert.match(e.message, /--format "int8" → "fp8"/);
+        assert.match(e.message, /--rank null → 8/);
+        assert.doesNotMatch(e.message, /--lr/);
+        return true;
+      },
+    );
+    assert.throws(
+      () => prepareRunFolder(out, { command: 'pretrain', settings, resume: true, overwrite: false }),
+      argError(/the command "finetune" → "pretrain"/),
+    );
     const notes: string[] = [];
-    const again = prepareRunFolder(out, { command: 'finetune', settings: { ...settings, lr: 1e-4, 'world-size': 1, 'global-batch': 4 }, resume: true, overwrite: false, note: (l) => notes.push(l) });
+    const again = prepareRunFolder(out, {
+      command: 'finetune',
+      settings: { ...settings, lr: 1e-4, 'world-size': 1, 'global-batch': 4 },
+      resume: true,
+      overwrite: false,
+      note: (l) => notes.push(l),
+    });
     assert.equal(again.record.runId, first.record.runId);
     assert.equal(again.fresh, false);
     assert.equal(notes.length, 3, notes.join('\n'));
@@ -75,11 +108,17 @@ describe('prepareRunFolder', () => {
   test('--resume on checkpoints or a model without run.json is refused; on an empty folder it starts a run', () => {
     const out = fresh();
     fs.mkdirSync(path.join(out, 'checkpoints', 'step-0000004'), { recursive: true });
-    assert.throws(() => prepareRunFolder(out, { command: 'finetune', settings, resume: true, overwrite: false }), argError(/--resume: .* holds checkpoints but no run\.json/));
+    assert.throws(
+      () => prepareRunFolder(out, { command: 'finetune', settings, resume: true, overwrite: false }),
+      argError(/--resume: .* holds checkpoints but no run\.json/),
+    );
     const model = fresh();
     fs.mkdirSync(model);
     fs.writeFileSync(path.join(model, 'model.safetensors'), 'x');
-    assert.throws(() => prepareRunFolder(model, { command: 'finetune', settings, resume: true, overwrite: false }), argError(/holds model\.safetensors but no run\.json/));
+    assert.throws(
+      () => prepareRunFolder(model, { command: 'finetune', settings, resume: true, overwrite: false }),
+      argError(/holds model\.safetensors but no run\.json/),
+    );
     const empty = prepareRunFolder(fresh(), { command: 'finetune', settings, resume: true, overwrite: false });
     assert.equal(empty.fresh, true);
     assert.throws(() => prepareRunFolder(out, { command: 'finetune', settings, resume: true, overwrite: true }), argError(/exclude each other/));

@@ -30,7 +30,10 @@ writeTinyModelFolder(modelDir, { hidden: 32, layers: 2, heads: 4, kvHeads: 2, in
 writeTinyModelFolder(otherDir, { hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 96, vocab: 512, seed: 3 });
 const tok = loadTokenizer(modelDir);
 const dataFile = path.join(tmp, 'data.jsonl');
-fs.writeFileSync(dataFile, Array.from({ length: 24 }, (_, i) => JSON.stringify({ prompt: `What is ${i} plus ${2 * i}?`, completion: `${3 * i}` })).join('\n') + '\n');
+fs.writeFileSync(
+  dataFile,
+  Array.from({ length: 24 }, (_, i) => JSON.stringify({ prompt: `What is ${i} plus ${2 * i}?`, completion: `${3 * i}` })).join('\n') + '\n',
+);
 const trainSet = encodeRecords(readJsonl(dataFile).records, tok, { maxSeqLen: 64 }).examples;
 let runs = 0;
 
@@ -41,26 +44,58 @@ function model(dir = modelDir): LlamaModel {
 
 function opts(extra: Partial<TrainOptions> = {}): TrainOptions {
   return {
-    outDir: path.join(tmp, `run${runs++}`), epochs: 1, maxSteps: 4, lr: 1e-3, schedule: 'constant', warmupSteps: 0, minLrRatio: 0,
-    weightDecay: 0, batchSize: 4, gradAccum: 1, maxGradNorm: 1, seed: 1, padId: 0, evalEvery: 0, saveEvery: 1, keepCheckpoints: 10,
-    resume: false, logEvery: 100, maxBadSteps: 3, quiet: true, ...extra,
+    outDir: path.join(tmp, `run${runs++}`),
+    epochs: 1,
+    maxSteps: 4,
+    lr: 1e-3,
+    schedule: 'constant',
+    warmupSteps: 0,
+    minLrRatio: 0,
+    weightDecay: 0,
+    batchSize: 4,
+    gradAccum: 1,
+    maxGradNorm: 1,
+    seed: 1,
+    padId: 0,
+    evalEvery: 0,
+    saveEvery: 1,
+    keepCheckpoints: 10,
+    resume: false,
+    logEvery: 100,
+    maxBadSteps: 3,
+    quiet: true,
+    ...extra,
   };
 }
 
 /** A real model whose `poisonAt`-th forwardBackward call (0-based) writes NaN into a weight afterwards. */
 class Poisoning implements CausalLM {
   calls = 0;
-  constructor(readonly inner: LlamaModel, readonly poisonAt: number, readonly name: string) {}
-  get config() { return this.inner.config; }
-  parameters() { return this.inner.parameters(); }
+  constructor(
+    readonly inner: LlamaModel,
+    readonly poisonAt: number,
+    readonly name: string,
+  ) {}
+  get config() {
+    return this.inner.config;
+  }
+  parameters() {
+    return this.inner.parameters();
+  }
   forwardBackward(b: Batch, scale: number): LossResult {
     const r = this.inner.forwardBackward(b, scale);
     if (this.calls++ === this.poisonAt) this.inner.param(this.name).data[3] = NaN;
     return r;
   }
-  loss(b: Batch): LossResult { return this.inner.loss(b); }
-  weightsChanged() { this.inner.weightsChanged(); }
-  stateDict() { return this.inner.stateDict(); }
+  loss(b: Batch): LossResult {
+    return this.inner.loss(b);
+  }
+  weightsChanged() {
+    this.inner.weightsChanged();
+  }
+  stateDict() {
+    return this.inner.stateDict();
+  }
 }
 
 const snapshot = (m: LlamaModel) => new Map(m.parameters().map((p) => [p.name, Float32Array.from(p.data)]));
@@ -71,11 +106,14 @@ describe('run identity in checkpoints', () => {
     train(model(), trainSet, [], o);
     const m = model();
     const before = snapshot(m);
-    assert.throws(() => train(m, trainSet, [], { ...o, stopAtStep: undefined, resume: true, runId: 'run-B' }), (e: unknown) => {
-      assert.ok(e instanceof HaloError && e.code === 'E_ARG');
-      assert.match(e.message, /checkpoint .*step-0000002 belongs to run run-A, not to run run-B/);
-      return true;
-    });
+    assert.throws(
+      () => train(m, trainSet, [], { ...o, stopAtStep: undefined, resume: true, runId: 'run-B' }),
+      (e: unknown) => {
+        assert.ok(e instanceof HaloError && e.code === 'E_ARG');
+        assert.match(e.message, /checkpoint .*step-0000002 belongs to run run-A, not to run run-B/);
+        return true;
+      },
+    );
     for (const [name, data] of snapshot(m)) assert.deepEqual(data, before.get(name), name);
     const s = train(model(), trainSet, [], { ...o, stopAtStep: undefined, resume: true });
     assert.equal(s.steps, 4);
@@ -84,7 +122,10 @@ describe('run identity in checkpoints', () => {
   test('a checkpoint of a model with other tensor sizes is refused naming the tensor', () => {
     const o = opts({ runId: 'r', stopAtStep: 1 });
     train(model(), trainSet, [], o);
-    assert.throws(() => train(model(otherDir), trainSet, [], { ...o, stopAtStep: undefined, resume: true }), /--resume: checkpoint .* has 2048 values for model\.layers\.0\.mlp\.gate_proj\.weight, this run's has 3072/);
+    assert.throws(
+      () => train(model(otherDir), trainSet, [], { ...o, stopAtStep: undefined, resume: true }),
+      /--resume: checkpoint .* has 2048 values for model\.layers\.0\.mlp\.gate_proj\.weight, this run's has 3072/,
+    );
   });
 
   test("metrics.jsonl's tokens continue across a resume as in an uninterrupted run", () => {
@@ -103,12 +144,21 @@ describe('finite weights', () => {
   test('a step that leaves a weight non-finite stops training, and no checkpoint of it is written', () => {
     const name = 'model.layers.1.mlp.down_proj.weight';
     const o = opts();
-    assert.throws(() => train(new Poisoning(model(), 2, name), trainSet, [], o), (e: unknown) => {
-      assert.ok(e instanceof HaloError && e.code === 'E_NUMERIC');
-      assert.match(e.message, new RegExp(`after step 3 1 weight tensor hold non-finite values \\(${name.replace(/\./g, '\\.')}: 1 NaN/Inf\\); nothing was saved`));
-      return true;
-    });
-    assert.deepEqual(listCheckpoints(o.outDir).map((c) => c.step), [1, 2]);
+    assert.throws(
+      () => train(new Poisoning(model(), 2, name), trainSet, [], o),
+      (e: unknown) => {
+        assert.ok(e instanceof HaloError && e.code === 'E_NUMERIC');
+        assert.match(
+          e.message,
+          new RegExp(`after step 3 1 weight tensor hold non-finite values \\(${name.replace(/\./g, '\\.')}: 1 NaN/Inf\\); nothing was saved`),
+        );
+        return true;
+      },
+    );
+    assert.deepEqual(
+      listCheckpoints(o.outDir).map((c) => c.step),
+      [1, 2],
+    );
   });
 
   test('non-finite values present at the start are not blamed on training', () => {
@@ -117,6 +167,9 @@ describe('finite weights', () => {
     const o = opts({ maxBadSteps: 10, maxSteps: 2 });
     const s = train(m, trainSet, [], o);
     assert.equal(s.skippedSteps, 2);
-    assert.deepEqual(listCheckpoints(o.outDir).map((c) => c.step), [1, 2]);
+    assert.deepEqual(
+      listCheckpoints(o.outDir).map((c) => c.step),
+      [1, 2],
+    );
   });
 });

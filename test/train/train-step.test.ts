@@ -41,7 +41,18 @@ const trainSet = examples(24, 1);
 const evalSet = examples(6, 2);
 
 const opts = (name: string, extra: Partial<TrainOptions> = {}): TrainOptions =>
-  trainOptions({ outDir: path.join(tmp, name), maxSteps: 6, lr: 3e-3, warmupSteps: 1, batchSize: 4, gradAccum: 2, evalEvery: 2, saveEvery: 3, quiet: true, ...extra });
+  trainOptions({
+    outDir: path.join(tmp, name),
+    maxSteps: 6,
+    lr: 3e-3,
+    warmupSteps: 1,
+    batchSize: 4,
+    gradAccum: 2,
+    evalEvery: 2,
+    saveEvery: 3,
+    quiet: true,
+    ...extra,
+  });
 
 /** metrics.jsonl without its timing field. */
 const metricsOf = (dir: string) => readMetrics(path.join(dir, 'metrics.jsonl')).map(({ tokensPerSecond: _, ...r }) => r);
@@ -63,9 +74,16 @@ describe('train() one step at a time', () => {
     assert.deepEqual(byHand.evalLosses, summary.evalLosses);
     assert.equal(byHand.finalTrainLoss, summary.finalTrainLoss);
     assert.deepEqual(metricsOf(path.join(tmp, 'by-hand')), metricsOf(path.join(tmp, 'whole')));
-    assert.deepEqual(records.map((r) => r.step), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(
+      records.map((r) => r.step),
+      [1, 2, 3, 4, 5, 6],
+    );
     for (const f of ['model.safetensors', 'optimizer.safetensors']) {
-      assert.deepEqual(fs.readFileSync(path.join(tmp, 'by-hand/checkpoints/step-0000006', f)), fs.readFileSync(path.join(tmp, 'whole/checkpoints/step-0000006', f)), f);
+      assert.deepEqual(
+        fs.readFileSync(path.join(tmp, 'by-hand/checkpoints/step-0000006', f)),
+        fs.readFileSync(path.join(tmp, 'whole/checkpoints/step-0000006', f)),
+        f,
+      );
     }
     assert.deepEqual(weightsOf(m), weightsOf(whole));
     assert.equal(trainStep(run.state), null, 'a finished run takes no more steps');
@@ -79,8 +97,14 @@ describe('train() one step at a time', () => {
     const losses = [trainStep(s)!.loss, trainStep(s)!.loss, trainStep(s)!.loss];
     // What a checkpoint would hold after step 3, kept in memory.
     const at = {
-      step: s.step, params: new Map(s.trainable.map((p) => [p.name, Float32Array.from(p.data)])), optimizer: structuredClone(s.optimizer.state()),
-      loader: s.loader.state(), evalLosses: [], skippedSteps: s.skippedSteps, badInARow: s.badInARow, tokens: s.tokensTotal,
+      step: s.step,
+      params: new Map(s.trainable.map((p) => [p.name, Float32Array.from(p.data)])),
+      optimizer: structuredClone(s.optimizer.state()),
+      loader: s.loader.state(),
+      evalLosses: [],
+      skippedSteps: s.skippedSteps,
+      badInARow: s.badInARow,
+      tokens: s.tokensTotal,
     };
     const fresh = model();
     const r = createTrainState(fresh, trainSet, o);
@@ -91,7 +115,7 @@ describe('train() one step at a time', () => {
     assert.ok(!fs.existsSync(o.outDir), 'nothing written');
   });
 
-  test('non-finite steps in a row stop the run with BadStepsError carrying the last step\'s record', () => {
+  test("non-finite steps in a row stop the run with BadStepsError carrying the last step's record", () => {
     const s = createTrainState(model(), trainSet, opts('unused', { lr: 1e9, maxGradNorm: 0, maxBadSteps: 2, maxSteps: 10 }));
     let err: unknown;
     try {

@@ -33,14 +33,37 @@ function fresh(level: Level, format: Format): LlamaModel {
 
 function opts(outDir: string, extra: Partial<TrainOptions> = {}): TrainOptions {
   return {
-    outDir, epochs: 1, maxSteps: 12, lr: 3e-3, schedule: 'linear', warmupSteps: 2, minLrRatio: 0, weightDecay: 0,
-    batchSize: 4, gradAccum: 1, maxGradNorm: 1, seed: 1, padId: tok.padId ?? tok.eosId ?? 0, evalEvery: 0,
-    saveEvery: 0, keepCheckpoints: 2, resume: false, logEvery: 100, maxBadSteps: 3, quiet: true, ...extra,
+    outDir,
+    epochs: 1,
+    maxSteps: 12,
+    lr: 3e-3,
+    schedule: 'linear',
+    warmupSteps: 2,
+    minLrRatio: 0,
+    weightDecay: 0,
+    batchSize: 4,
+    gradAccum: 1,
+    maxGradNorm: 1,
+    seed: 1,
+    padId: tok.padId ?? tok.eosId ?? 0,
+    evalEvery: 0,
+    saveEvery: 0,
+    keepCheckpoints: 2,
+    resume: false,
+    logEvery: 100,
+    maxBadSteps: 3,
+    quiet: true,
+    ...extra,
   };
 }
 
 describe('fine-tuning lowers the eval loss', () => {
-  for (const [level, format] of [['none', 'fp32'], ['halo0', 'int8'], ['halo2', 'int8'], ['halo0', 'fp8']] as const) {
+  for (const [level, format] of [
+    ['none', 'fp32'],
+    ['halo0', 'int8'],
+    ['halo2', 'int8'],
+    ['halo0', 'fp8'],
+  ] as const) {
     test(`${level} ${format}`, () => {
       const m = fresh(level, format);
       const before = evaluateLoss(m, evalSet, 8, 0);
@@ -100,8 +123,27 @@ describe('resume', () => {
 describe('halo finetune (CLI)', () => {
   test('writes a loadable HF folder with halo_config.json', async () => {
     const out = path.join(tmp, 'cli-out');
-    const code = await main(['finetune', '--model', modelDir, '--data', 'data/sql/train.jsonl::16', '--out', out,
-      '--level', 'halo1', '--format', 'fp6', '--max-steps', '2', '--batch-size', '4', '--max-seq-len', '320', '--backend', 'reference']);
+    const code = await main([
+      'finetune',
+      '--model',
+      modelDir,
+      '--data',
+      'data/sql/train.jsonl::16',
+      '--out',
+      out,
+      '--level',
+      'halo1',
+      '--format',
+      'fp6',
+      '--max-steps',
+      '2',
+      '--batch-size',
+      '4',
+      '--max-seq-len',
+      '320',
+      '--backend',
+      'reference',
+    ]);
     assert.equal(code, 0);
     const loaded = loadModelFolder(out);
     assert.equal(loaded.config.hidden_size, 32);

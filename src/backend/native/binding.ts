@@ -67,14 +67,32 @@ export interface NativeAddon {
    * [k, n] (oneDNN strides, no copies). Same operand arrays as matmulT.
    */
   matmul(
-    type: number, a: ArrayBufferView, b: ArrayBufferView, m: number, n: number, k: number, aKM: boolean, bKN: boolean, alpha: number, out: Float32Array,
+    type: number,
+    a: ArrayBufferView,
+    b: ArrayBufferView,
+    m: number,
+    n: number,
+    k: number,
+    aKM: boolean,
+    bKN: boolean,
+    alpha: number,
+    out: Float32Array,
   ): void;
   /** dst [cols, rows] = src [rows, cols]ᵀ; src and dst of the same element size (1, 2, 4 or 8 bytes), not the same memory. */
   transpose(src: ArrayBufferView, dst: ArrayBufferView, rows: number, cols: number): void;
   /** out = x rotated (out may be x). side 0 right (cols = n), 1 left (rows = n). hadK: K×K ±1, null when K = 1. */
   rotate(
-    x: Float32Array, out: Float32Array, rows: number, cols: number, side: number,
-    n: number, block: number, K: number, pow2: number, hadK: Int8Array | null, transpose: boolean,
+    x: Float32Array,
+    out: Float32Array,
+    rows: number,
+    cols: number,
+    side: number,
+    n: number,
+    block: number,
+    K: number,
+    pow2: number,
+    hadK: Int8Array | null,
+    transpose: boolean,
   ): void;
   /**
    * Fused rotate + absmax + quantize (+ transpose). side -1: no rotation (plan arguments ignored).
@@ -82,10 +100,24 @@ export interface NativeAddon {
    * Returns 0, or the number of non-finite inputs (codes unspecified), or -1 when a scale overflows f32.
    */
   quantize(
-    x: Float32Array, rows: number, cols: number, side: number,
-    n: number, block: number, K: number, pow2: number, hadK: Int8Array | null, transpose: boolean,
-    format: number, granularity: number, transposeOut: boolean, unitScale: boolean, clipRatio: number,
-    codes: CodeArray, scales: Float32Array, strategy?: number,
+    x: Float32Array,
+    rows: number,
+    cols: number,
+    side: number,
+    n: number,
+    block: number,
+    K: number,
+    pow2: number,
+    hadK: Int8Array | null,
+    transpose: boolean,
+    format: number,
+    granularity: number,
+    transposeOut: boolean,
+    unitScale: boolean,
+    clipRatio: number,
+    codes: CodeArray,
+    scales: Float32Array,
+    strategy?: number,
   ): number;
   /** out [R, C] = scale·decode(codes [R, C]). */
   dequantize(codes: CodeArray, R: number, C: number, format: number, granularity: number, scales: Float32Array, out: Float32Array): void;
@@ -130,7 +162,14 @@ export interface NativeNnAddon {
   rmsnormForward(x: Float32Array, w: Float32Array, N: number, C: number, eps: number, y: Float32Array, rstd: Float32Array): void;
   /** dw [C] += Σ dy ⊙ x·rstd (null: frozen), dx [N, C] written (may be dy). */
   rmsnormBackward(
-    dy: Float32Array, x: Float32Array, w: Float32Array, rstd: Float32Array, N: number, C: number, dw: Float32Array | null, dx: Float32Array,
+    dy: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    rstd: Float32Array,
+    N: number,
+    C: number,
+    dw: Float32Array | null,
+    dx: Float32Array,
   ): void;
   /** out [N, H, D] = x rotated by cos/sin [N, D/2]; sign 1 forward, −1 backward. out may be x. */
   ropeRotate(x: Float32Array, cos: Float32Array, sin: Float32Array, N: number, H: number, D: number, sign: 1 | -1, out: Float32Array): void;
@@ -140,12 +179,25 @@ export interface NativeNnAddon {
   swigluBackward(dh: Float32Array, gate: Float32Array, up: Float32Array, dgate: Float32Array, dup: Float32Array): void;
   /** lse [N] written; returns the summed loss (double) and the counted rows. Throws on a target outside [0, V). */
   crossEntropyForward(
-    logits: Float32Array, targets: Int32Array, N: number, V: number, ignoreIndex: number, mask: Uint8Array | null, lse: Float32Array,
+    logits: Float32Array,
+    targets: Int32Array,
+    N: number,
+    V: number,
+    ignoreIndex: number,
+    mask: Uint8Array | null,
+    lse: Float32Array,
   ): { lossSum: number; count: number };
   /** dlogits [N, V] = (softmax − onehot)·inv on counted rows, 0 elsewhere; may be logits. */
   crossEntropyBackward(
-    logits: Float32Array, targets: Int32Array, lse: Float32Array, N: number, V: number, ignoreIndex: number, mask: Uint8Array | null,
-    inv: number, dlogits: Float32Array,
+    logits: Float32Array,
+    targets: Int32Array,
+    lse: Float32Array,
+    N: number,
+    V: number,
+    ignoreIndex: number,
+    mask: Uint8Array | null,
+    inv: number,
+    dlogits: Float32Array,
   ): void;
   /** out [ids.length, C] = rows of wte [V, C]. */
   embeddingForward(ids: Int32Array, wte: Float32Array, V: number, C: number, out: Float32Array): void;
@@ -153,17 +205,41 @@ export interface NativeNnAddon {
   embeddingBackward(dout: Float32Array, ids: Int32Array, dwte: Float32Array, V: number, C: number): void;
   /** One AdamW step in place; scalars as src/optim/adamw.ts computes them. */
   adamwUpdate(
-    param: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array,
-    beta1: number, beta2: number, oneMinusBeta1: number, oneMinusBeta2: number, decay: number, stepSize: number, bc2Sqrt: number, eps: number,
+    param: Float32Array,
+    grad: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    beta1: number,
+    beta2: number,
+    oneMinusBeta1: number,
+    oneMinusBeta2: number,
+    decay: number,
+    stepSize: number,
+    bc2Sqrt: number,
+    eps: number,
   ): void;
   /**
    * AdamW with block-wise quantized moments in place (src/optim/adamw8bit.ts adamwBlockUpdate): codes qm, qv
    * [n], scales [ceil(n / block)], maps [256]. Optional: an addon built before it lacks it (then the oracle runs).
    */
   adamw8bitUpdate?(
-    param: Float32Array, grad: Float32Array, qm: Uint8Array, qv: Uint8Array, mScale: Float32Array, vScale: Float32Array,
-    mapM: Float32Array, mapV: Float32Array, block: number,
-    beta1: number, beta2: number, oneMinusBeta1: number, oneMinusBeta2: number, decay: number, stepSize: number, bc2Sqrt: number, eps: number,
+    param: Float32Array,
+    grad: Float32Array,
+    qm: Uint8Array,
+    qv: Uint8Array,
+    mScale: Float32Array,
+    vScale: Float32Array,
+    mapM: Float32Array,
+    mapV: Float32Array,
+    block: number,
+    beta1: number,
+    beta2: number,
+    oneMinusBeta1: number,
+    oneMinusBeta2: number,
+    decay: number,
+    stepSize: number,
+    bc2Sqrt: number,
+    eps: number,
   ): void;
   /** dst += src. */
   addInto(dst: Float32Array, src: Float32Array): void;
@@ -181,20 +257,55 @@ export interface NativeNnAddon {
    * Outputs must not alias the inputs. Optional: an addon built before it lacks it (then attention-gemm runs).
    */
   attentionForward?(
-    q: Float32Array, k: Float32Array, v: Float32Array, keyMask: Uint8Array | null, B: number, T: number, Hq: number, Hkv: number, D: number,
-    window: number, scale: number, out: Float32Array, lse: Float32Array,
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    keyMask: Uint8Array | null,
+    B: number,
+    T: number,
+    Hq: number,
+    Hkv: number,
+    D: number,
+    window: number,
+    scale: number,
+    out: Float32Array,
+    lse: Float32Array,
   ): void;
   /** dq [B, T, Hq, D], dk, dv [B, T, Hkv, D] from dout and the forward's lse (every element written; no aliasing). */
   attentionBackward?(
-    dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, lse: Float32Array, keyMask: Uint8Array | null,
-    B: number, T: number, Hq: number, Hkv: number, D: number, window: number, scale: number, dq: Float32Array, dk: Float32Array, dv: Float32Array,
+    dout: Float32Array,
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    lse: Float32Array,
+    keyMask: Uint8Array | null,
+    B: number,
+    T: number,
+    Hq: number,
+    Hkv: number,
+    D: number,
+    window: number,
+    scale: number,
+    dq: Float32Array,
+    dk: Float32Array,
+    dv: Float32Array,
   ): void;
 }
 
 /** Names of NativeNnAddon's functions (to check an addon has all of them). */
 export const NATIVE_NN_FUNCTIONS: readonly (keyof NativeNnAddon)[] = [
-  'rmsnormForward', 'rmsnormBackward', 'ropeRotate', 'swigluForward', 'swigluBackward', 'crossEntropyForward',
-  'crossEntropyBackward', 'embeddingForward', 'embeddingBackward', 'adamwUpdate', 'addInto', 'add',
+  'rmsnormForward',
+  'rmsnormBackward',
+  'ropeRotate',
+  'swigluForward',
+  'swigluBackward',
+  'crossEntropyForward',
+  'crossEntropyBackward',
+  'embeddingForward',
+  'embeddingBackward',
+  'adamwUpdate',
+  'addInto',
+  'add',
 ];
 
 /** Runs an addon call, turning its errors (which name the bad argument) into HaloError E_NATIVE. */

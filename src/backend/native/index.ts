@@ -15,8 +15,16 @@ import { formatTraits, GRANULARITIES, scaleCount, type CodeDType, type Granulari
 import { referenceBackend } from '../reference/index.ts';
 import { gemmDims, matmul as referenceMatmul } from '../reference/matmul.ts';
 import {
-  callAddon as call, FORMAT_CODES, GEMM_TYPES, GRANULARITY_CODES, loadAddon, QUANT_STRATEGY, SIDE_CODES,
-  type CodeArray, type GemmDType, type NativeAddon,
+  callAddon as call,
+  FORMAT_CODES,
+  GEMM_TYPES,
+  GRANULARITY_CODES,
+  loadAddon,
+  QUANT_STRATEGY,
+  SIDE_CODES,
+  type CodeArray,
+  type GemmDType,
+  type NativeAddon,
 } from './binding.ts';
 
 /** The addon, or E_NATIVE saying why it is unavailable. */
@@ -26,14 +34,14 @@ export function addon(): NativeAddon {
   return r.addon;
 }
 
-
 const isGemmDType = (d: DType): d is GemmDType => Object.hasOwn(GEMM_TYPES, d);
 
 function matmul(a: Tensor, b: Tensor, opts: GemmOptions = {}, what = 'matmul'): FloatTensor {
   const { m, n, k } = gemmDims(a, b, opts, what);
   if (!isGemmDType(a.dtype)) return referenceMatmul(a, b, opts, what); // f64, f16, i32
   const out = new Float32Array(m * n);
-  const ad = a.data as ArrayBufferView, bd = b.data as ArrayBufferView;
+  const ad = a.data as ArrayBufferView,
+    bd = b.data as ArrayBufferView;
   const type = GEMM_TYPES[a.dtype as GemmDType];
   call(() => addon().matmul(type, ad, bd, m, n, k, opts.aT ?? false, !(opts.bT ?? false), opts.alpha ?? 1, out));
   return new Tensor([m, n], 'f32', out);
@@ -92,11 +100,28 @@ function rotateQuantize(
   const side = rot ? SIDE_CODES[rot.side] : SIDE_CODES.none;
   const plan = rot ? planArgs(rot.plan) : ([0, 0, 0, 0, null] as const);
   const status = call(() =>
-    addon().quantize(x.data, rows, cols, side, ...plan, rot?.transpose ?? false, FORMAT_CODES[format], GRANULARITY_CODES[granularity],
-      t, opts.unitScale ?? false, clipRatio, codes, scales, QUANT_STRATEGY.auto),
+    addon().quantize(
+      x.data,
+      rows,
+      cols,
+      side,
+      ...plan,
+      rot?.transpose ?? false,
+      FORMAT_CODES[format],
+      GRANULARITY_CODES[granularity],
+      t,
+      opts.unitScale ?? false,
+      clipRatio,
+      codes,
+      scales,
+      QUANT_STRATEGY.auto,
+    ),
   );
   if (status > 0) {
-    throw new HaloError('E_NUMERIC', `cannot quantize to ${format}: ${status} non-finite value(s) (NaN or ±inf) among the ${x.numel} elements of a [${rows}, ${cols}] tensor${rot ? ' (after rotation)' : ''}`);
+    throw new HaloError(
+      'E_NUMERIC',
+      `cannot quantize to ${format}: ${status} non-finite value(s) (NaN or ±inf) among the ${x.numel} elements of a [${rows}, ${cols}] tensor${rot ? ' (after rotation)' : ''}`,
+    );
   }
   if (status < 0) throw new HaloError('E_NUMERIC', `cannot quantize to ${format}: an absmax gives a scale beyond the f32 range`);
   const q = new Tensor<CodeDType>([R, C], traits.dtype, codes as Storage<CodeDType>);

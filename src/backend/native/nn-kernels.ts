@@ -64,9 +64,9 @@ export function makeNativeKernels(lib: NativeNnAddon): NnKernels {
     if (!isF32(gate)) return swigluForward(gate, up, out);
     const op = 'swigluForward';
     const n = gate.length;
-    checkLen(op, 'up', up, n, 'gate\'s shape');
+    checkLen(op, 'up', up, n, "gate's shape");
     checkSameFloat(op, gate, { up });
-    const h = f32(outBuffer(op, 'out', out, gate, n, 'gate\'s shape'));
+    const h = f32(outBuffer(op, 'out', out, gate, n, "gate's shape"));
     call(() => lib.swigluForward(gate, f32(up), h));
     return h;
   };
@@ -75,11 +75,11 @@ export function makeNativeKernels(lib: NativeNnAddon): NnKernels {
     if (!isF32(gate)) return swigluBackward(dh, gate, up, buffers);
     const op = 'swigluBackward';
     const n = gate.length;
-    checkLen(op, 'dh', dh, n, 'gate\'s shape');
-    checkLen(op, 'up', up, n, 'gate\'s shape');
+    checkLen(op, 'dh', dh, n, "gate's shape");
+    checkLen(op, 'up', up, n, "gate's shape");
     checkSameFloat(op, gate, { dh, up });
-    const dgate = f32(outBuffer(op, 'dgate', buffers.dgate, gate, n, 'gate\'s shape'));
-    const dup = f32(outBuffer(op, 'dup', buffers.dup, gate, n, 'gate\'s shape'));
+    const dgate = f32(outBuffer(op, 'dgate', buffers.dgate, gate, n, "gate's shape"));
+    const dup = f32(outBuffer(op, 'dup', buffers.dup, gate, n, "gate's shape"));
     call(() => lib.swigluBackward(f32(dh), gate, f32(up), dgate, dup));
     return { dgate, dup };
   };
@@ -152,31 +152,43 @@ export function makeNativeKernels(lib: NativeNnAddon): NnKernels {
     const decay = 1 - lr * weightDecay;
     const stepSize = lr / (1 - Math.pow(beta1, t));
     const bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, t));
-    call(() => native8.call(lib, param, grad, q.m, q.v, q.mScale, q.vScale, maps.m, maps.v, block, beta1, beta2, 1 - beta1, 1 - beta2, decay, stepSize, bc2Sqrt, eps));
+    call(() =>
+      native8.call(lib, param, grad, q.m, q.v, q.mScale, q.vScale, maps.m, maps.v, block, beta1, beta2, 1 - beta1, 1 - beta2, decay, stepSize, bc2Sqrt, eps),
+    );
   };
 
   const addInto = (dst: FloatArray, src: FloatArray): void => {
     if (!isF32(dst)) return addInPlace(dst, src);
-    checkLen('addInPlace', 'src', src, dst.length, 'dst\'s shape');
+    checkLen('addInPlace', 'src', src, dst.length, "dst's shape");
     checkSameFloat('addInPlace', dst, { src });
     call(() => lib.addInto(dst, f32(src)));
   };
 
   const addFn = (a: FloatArray, b: FloatArray, out?: FloatArray): FloatArray => {
     if (!isF32(a)) return add(a, b, out);
-    checkLen('add', 'b', b, a.length, 'a\'s shape');
+    checkLen('add', 'b', b, a.length, "a's shape");
     checkSameFloat('add', a, { b });
-    const y = f32(outBuffer('add', 'out', out, a, a.length, 'a\'s shape'));
+    const y = f32(outBuffer('add', 'out', out, a, a.length, "a's shape"));
     call(() => lib.add(a, f32(b), y));
     return y;
   };
 
   return Object.freeze({
     name: 'native',
-    rmsnormForward: rms, rmsnormBackward: rmsBack, ropeForward: ropeFwd, ropeBackward: ropeBwd,
-    swigluForward: swiFwd, swigluBackward: swiBwd, crossEntropyForward: ceFwd, crossEntropyBackward: ceBwd,
-    embeddingForward: embFwd, embeddingBackward: embBwd, adamwUpdate: adamw, adamwBlockUpdate: blockUpdate, addInto, add: addFn,
+    rmsnormForward: rms,
+    rmsnormBackward: rmsBack,
+    ropeForward: ropeFwd,
+    ropeBackward: ropeBwd,
+    swigluForward: swiFwd,
+    swigluBackward: swiBwd,
+    crossEntropyForward: ceFwd,
+    crossEntropyBackward: ceBwd,
+    embeddingForward: embFwd,
+    embeddingBackward: embBwd,
+    adamwUpdate: adamw,
+    adamwBlockUpdate: blockUpdate,
+    addInto,
+    add: addFn,
     ...nativeAttention(lib),
   });
 }
-

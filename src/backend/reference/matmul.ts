@@ -18,7 +18,10 @@ export function gemmDims(a: Tensor, b: Tensor, opts: GemmOptions, what = 'matmul
   const [n, kb] = opts.bT ? [br, bc] : [bc, br];
   if (k !== kb) {
     const layout = (t: boolean | undefined, x: string) => (t ? `${x}ᵀ` : x);
-    throw new HaloError('E_SHAPE', `${what}: ${layout(opts.aT, 'A')}·${layout(opts.bT, 'B')} with A [${ar}, ${ac}] and B [${br}, ${bc}]: the contraction dimensions (${k} and ${kb}) must match`);
+    throw new HaloError(
+      'E_SHAPE',
+      `${what}: ${layout(opts.aT, 'A')}·${layout(opts.bT, 'B')} with A [${ar}, ${ac}] and B [${br}, ${bc}]: the contraction dimensions (${k} and ${kb}) must match`,
+    );
   }
   if (a.dtype !== b.dtype) throw new HaloError('E_DTYPE', `${what}: operand dtypes differ (${a.dtype} · ${b.dtype})`);
   return { m, n, k };
@@ -27,8 +30,8 @@ export function gemmDims(a: Tensor, b: Tensor, opts: GemmOptions, what = 'matmul
 export function matmul(a: Tensor, b: Tensor, opts: GemmOptions = {}, what = 'matmul'): FloatTensor {
   const { m, n, k } = gemmDims(a, b, opts, what);
   const alpha = opts.alpha ?? 1;
-  const rowsA = opts.aT ? transpose(a) : a;  // [M, K]
-  const rowsB = opts.bT ? b : transpose(b);  // [N, K]
+  const rowsA = opts.aT ? transpose(a) : a; // [M, K]
+  const rowsB = opts.bT ? b : transpose(b); // [N, K]
   const f64 = a.dtype === 'f64';
   const out = f64 ? new Float64Array(m * n) : new Float32Array(m * n);
   const av = asNumbers(rowsA.data, a.dtype, m * k);
@@ -42,7 +45,7 @@ export function matmul(a: Tensor, b: Tensor, opts: GemmOptions = {}, what = 'mat
       out[i * n + j] = alpha * s;
     }
   }
-  return (f64 ? new Tensor([m, n], 'f64', out as Float64Array) : new Tensor([m, n], 'f32', out as Float32Array));
+  return f64 ? new Tensor([m, n], 'f64', out as Float64Array) : new Tensor([m, n], 'f32', out as Float32Array);
 }
 
 /** α·A·Bᵀ for A [M,K], B [N,K]. */
@@ -55,9 +58,16 @@ type NumArray = Float32Array | Float64Array | Int8Array | Int32Array;
 /** The operand as plain numbers: floats and ints as they are, 8/6/16-bit float codes decoded exactly. */
 function asNumbers(data: Tensor['data'], dtype: DType, n: number): NumArray {
   switch (dtype) {
-    case 'f32': case 'f64': case 'i8': case 'i32':
+    case 'f32':
+    case 'f64':
+    case 'i8':
+    case 'i32':
       return data as NumArray;
-    case 'bf16': case 'f16': case 'fp8e4m3': case 'fp8e5m2': case 'fp6e3m2': {
+    case 'bf16':
+    case 'f16':
+    case 'fp8e4m3':
+    case 'fp8e5m2':
+    case 'fp6e3m2': {
       const table = decodeTable(dtype);
       const out = new Float32Array(n);
       for (let i = 0; i < n; i++) out[i] = table[(data as Uint8Array | Uint16Array)[i]];

@@ -25,13 +25,24 @@ export const analyzeGradientsCommand: Command = {
   usage: 'halo analyze gradients [--model DIR] [--data FILE] [--step S] [--settings a,b] --out DIR',
   options: [
     { name: 'model', type: 'string', help: 'model folder', default: path.join(ROOT, 'models/halo-tiny') },
-    { name: 'data', type: 'string', help: 'JSONL the batch comes from; FILE[:FROM:TO] takes rows FROM..TO-1', default: path.join(ROOT, 'data/sql/train.jsonl') },
+    {
+      name: 'data',
+      type: 'string',
+      help: 'JSONL the batch comes from; FILE[:FROM:TO] takes rows FROM..TO-1',
+      default: path.join(ROOT, 'data/sql/train.jsonl'),
+    },
     { name: 'step', type: 'int', help: 'FP32 fine-tuning steps before the gradients are taken (0 = the first step)', default: 0 },
     { name: 'batch-size', type: 'int', help: 'sequences in the batch', default: 8 },
     { name: 'max-seq-len', type: 'int', help: 'truncate examples to this many tokens', default: 256 },
     { name: 'lr', type: 'number', help: 'learning rate of the warm-up steps', default: 1e-3 },
     { name: 'seed', type: 'int', help: 'shuffle seed (which batch)', default: 42 },
-    { name: 'format', type: 'string', help: 'format of the backward-only / forward-only / forward+Hadamard settings', default: 'int8', choices: FORMATS.filter((f) => f !== 'fp32' && f !== 'bf16') },
+    {
+      name: 'format',
+      type: 'string',
+      help: 'format of the backward-only / forward-only / forward+Hadamard settings',
+      default: 'int8',
+      choices: FORMATS.filter((f) => f !== 'fp32' && f !== 'bf16'),
+    },
     { name: 'settings', type: 'string', help: 'comma-separated setting ids (default: all; see gradients.json for the ids)' },
     { name: 'out', type: 'string', help: 'output folder (gradients.json, gradients.md, gradients.svg)', required: true },
     { name: 'backend', type: 'string', help: 'kernel backend', choices: backendNames() },
@@ -41,7 +52,10 @@ export const analyzeGradientsCommand: Command = {
     fs.mkdirSync(outDir, { recursive: true });
     let settings = gradientSettings(o.format as Format);
     if (o.settings) {
-      const want = (o.settings as string).split(',').map((s) => s.trim()).filter(Boolean);
+      const want = (o.settings as string)
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const bad = want.filter((w) => !settings.some((s) => s.id === w));
       if (bad.length) throw new HaloError('E_ARG', `unknown --settings entry '${bad[0]}'; use some of ${settings.map((s) => s.id).join(', ')}`);
       settings = settings.filter((s) => want.includes(s.id));
@@ -77,18 +91,37 @@ export const analyzeGradientsCommand: Command = {
     const verdict = orderingVerdict(results);
     if (verdict) process.stdout.write(verdict + '\n');
 
-    fs.writeFileSync(path.join(outDir, 'gradients.json'), JSON.stringify({
-      model: o.model, data: o.data, step, batchSize, seed, lossTokens: batch.lossTokens, layers: L,
-      fp32Rerun: { mean: meanCosine(again), layers: again }, settings: results, verdict,
-    }, null, 1) + '\n');
+    fs.writeFileSync(
+      path.join(outDir, 'gradients.json'),
+      JSON.stringify(
+        {
+          model: o.model,
+          data: o.data,
+          step,
+          batchSize,
+          seed,
+          lossTokens: batch.lossTokens,
+          layers: L,
+          fp32Rerun: { mean: meanCosine(again), layers: again },
+          settings: results,
+          verdict,
+        },
+        null,
+        1,
+      ) + '\n',
+    );
     const md = markdownTable(header, rows);
     fs.writeFileSync(path.join(outDir, 'gradients.md'), md + '\n' + (verdict ? `\n${verdict}\n` : ''));
-    const chart = (group: string[], title: string) => lineChartSvg(
-      results.filter((r) => group.includes(r.group)).map((r) => ({ name: r.label, points: r.layers.map((l) => [l.layer, l.cosine] as const) })),
-      { title, xLabel: 'layer', yLabel: 'cosine to FP32', width: 560, height: 380 },
+    const chart = (group: string[], title: string) =>
+      lineChartSvg(
+        results.filter((r) => group.includes(r.group)).map((r) => ({ name: r.label, points: r.layers.map((l) => [l.layer, l.cosine] as const) })),
+        { title, xLabel: 'layer', yLabel: 'cosine to FP32', width: 560, height: 380 },
+      );
+    const panels = [chart(['figure2'], 'quantizing one pass (paper Fig. 2)'), chart(['level', 'baseline'], 'HALO levels × formats')].filter((p) =>
+      /<path d="M/.test(p),
     );
-    const panels = [chart(['figure2'], 'quantizing one pass (paper Fig. 2)'), chart(['level', 'baseline'], 'HALO levels × formats')].filter((p) => /<path d="M/.test(p));
-    if (panels.length) fs.writeFileSync(path.join(outDir, 'gradients.svg'), gridSvg(panels, { columns: 2, title: 'weight-gradient cosine similarity to FP32, one step' }));
+    if (panels.length)
+      fs.writeFileSync(path.join(outDir, 'gradients.svg'), gridSvg(panels, { columns: 2, title: 'weight-gradient cosine similarity to FP32, one step' }));
     log(`wrote ${path.join(outDir, 'gradients.json')}, gradients.md${panels.length ? ', gradients.svg' : ''}`);
     return 0;
   },
@@ -101,6 +134,8 @@ function orderingVerdict(results: { id: string; label: string; group: string; me
   const sorted = [...fig].sort((a, b) => a.mean - b.mean);
   const least = sorted[0];
   const paper = least.id.startsWith('forward-only-') && !least.id.startsWith('forward-only-hadamard');
-  return `least faithful of the three one-pass settings: ${least.label} (${least.mean.toFixed(4)}); ` +
-    `order ${sorted.map((r) => `${r.label} ${r.mean.toFixed(4)}`).join(' < ')} — ${paper ? 'as in the paper (forward without Hadamard is worst)' : 'NOT the paper\'s ordering (there forward without Hadamard is worst)'}.`;
+  return (
+    `least faithful of the three one-pass settings: ${least.label} (${least.mean.toFixed(4)}); ` +
+    `order ${sorted.map((r) => `${r.label} ${r.mean.toFixed(4)}`).join(' < ')} — ${paper ? 'as in the paper (forward without Hadamard is worst)' : "NOT the paper's ordering (there forward without Hadamard is worst)"}.`
+  );
 }

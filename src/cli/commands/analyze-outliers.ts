@@ -29,11 +29,16 @@ interface Section {
 
 export const analyzeOutliersCommand: Command = {
   name: 'analyze outliers',
-  summary: 'Per-token / per-channel max |value| of a projection\'s X and E_Y, raw and Hadamard-rotated (paper Fig. 1/6)',
+  summary: "Per-token / per-channel max |value| of a projection's X and E_Y, raw and Hadamard-rotated (paper Fig. 1/6)",
   usage: 'halo analyze outliers [--model DIR] [--data FILE] [--layer N] [--module k_proj] [--step S] [--inject-outliers F] --out DIR',
   options: [
     { name: 'model', type: 'string', help: 'model folder', default: path.join(ROOT, 'models/halo-tiny') },
-    { name: 'data', type: 'string', help: 'JSONL the batch comes from; FILE[:FROM:TO] takes rows FROM..TO-1', default: path.join(ROOT, 'data/sql/train.jsonl') },
+    {
+      name: 'data',
+      type: 'string',
+      help: 'JSONL the batch comes from; FILE[:FROM:TO] takes rows FROM..TO-1',
+      default: path.join(ROOT, 'data/sql/train.jsonl'),
+    },
     { name: 'layer', type: 'int', help: 'decoder layer (0-based)', default: 3 },
     { name: 'module', type: 'string', help: 'projection', default: 'k_proj', choices: PROJECTIONS },
     { name: 'step', type: 'int', help: 'FP32 fine-tuning steps before the tensors are read (0 = the model as given)', default: 0 },
@@ -42,7 +47,12 @@ export const analyzeOutliersCommand: Command = {
     { name: 'lr', type: 'number', help: 'learning rate of the warm-up steps', default: 1e-3 },
     { name: 'seed', type: 'int', help: 'shuffle seed (which batch) and injection seed', default: 42 },
     { name: 'threshold', type: 'number', help: 'outlier ratio (largest ÷ median row/column max) from which the profile counts as having outliers', default: 4 },
-    { name: 'inject-outliers', type: 'number', help: 'also analyse a copy with synthetic outliers: this factor on a few X channels and E_Y tokens (0 = off)', default: 0 },
+    {
+      name: 'inject-outliers',
+      type: 'number',
+      help: 'also analyse a copy with synthetic outliers: this factor on a few X channels and E_Y tokens (0 = off)',
+      default: 0,
+    },
     { name: 'inject-count', type: 'int', help: 'how many channels / tokens get the injected factor', default: 4 },
     { name: 'out', type: 'string', help: 'output folder (outliers.json, outliers.svg, outliers-injected.svg)', required: true },
     { name: 'backend', type: 'string', help: 'kernel backend', choices: backendNames() },
@@ -73,7 +83,8 @@ export const analyzeOutliersCommand: Command = {
       const ei = injectOutliers(cap.ey, 'token', factor, count, seed + 1);
       sections.push({
         label: `${where}, step ${step}, ×${factor} injected on ${count} X channels / E_Y tokens`,
-        x: profileViews(be, xi.m), ey: profileViews(be, ei.m),
+        x: profileViews(be, xi.m),
+        ey: profileViews(be, ei.m),
         injected: { factor, xChannels: xi.indices, eyTokens: ei.indices },
       });
     }
@@ -91,7 +102,15 @@ export const analyzeOutliersCommand: Command = {
     process.stdout.write(lines.join('\n') + '\n');
 
     const json = {
-      model: o.model, data: o.data, layer, module, step, batchSize, seed, tokens: cap.tokens, threshold,
+      model: o.model,
+      data: o.data,
+      layer,
+      module,
+      step,
+      batchSize,
+      seed,
+      tokens: cap.tokens,
+      threshold,
       sections: sections.map((s) => ({ label: s.label, injected: s.injected ?? null, verdicts: verdicts(s, threshold), x: toJson(s.x), ey: toJson(s.ey) })),
     };
     fs.writeFileSync(path.join(outDir, 'outliers.json'), JSON.stringify(json, null, 1) + '\n');
@@ -108,27 +127,47 @@ function verdicts(s: Section, threshold: number): string[] {
   const x = s.x;
   const out: string[] = [];
   const eyHas = hasOutliers(ey.raw, 'token', threshold);
-  out.push(eyHas
-    ? `E_Y has token-row outliers (largest row max ${ey.raw.tokenRatio.toFixed(1)}× the median ≥ ${threshold}); left Hadamard → ${ey.leftH.tokenRatio.toFixed(1)}× (${ey.leftH.tokenRatio < ey.raw.tokenRatio ? 'flattened' : 'NOT flattened'}), right Hadamard → ${ey.rightH.tokenRatio.toFixed(1)}×; INT8 error ${ey.raw.int8RelError.toExponential(2)} raw vs ${ey.leftH.int8RelError.toExponential(2)} left-rotated.`
-    : `E_Y has NO clear token-row outliers here (largest row max ${ey.raw.tokenRatio.toFixed(1)}× the median, below ${threshold}).`);
+  out.push(
+    eyHas
+      ? `E_Y has token-row outliers (largest row max ${ey.raw.tokenRatio.toFixed(1)}× the median ≥ ${threshold}); left Hadamard → ${ey.leftH.tokenRatio.toFixed(1)}× (${ey.leftH.tokenRatio < ey.raw.tokenRatio ? 'flattened' : 'NOT flattened'}), right Hadamard → ${ey.rightH.tokenRatio.toFixed(1)}×; INT8 error ${ey.raw.int8RelError.toExponential(2)} raw vs ${ey.leftH.int8RelError.toExponential(2)} left-rotated.`
+      : `E_Y has NO clear token-row outliers here (largest row max ${ey.raw.tokenRatio.toFixed(1)}× the median, below ${threshold}).`,
+  );
   const xHas = hasOutliers(x.raw, 'channel', threshold);
-  out.push(xHas
-    ? `X has channel outliers (largest channel max ${x.raw.channelRatio.toFixed(1)}× the median ≥ ${threshold}); right Hadamard → ${x.rightH.channelRatio.toFixed(1)}× (${x.rightH.channelRatio < x.raw.channelRatio ? 'flattened' : 'NOT flattened'}), left Hadamard → ${x.leftH.channelRatio.toFixed(1)}×; INT8 error ${x.raw.int8RelError.toExponential(2)} raw vs ${x.rightH.int8RelError.toExponential(2)} right-rotated.`
-    : `X has NO clear channel outliers here (largest channel max ${x.raw.channelRatio.toFixed(1)}× the median, below ${threshold}).`);
-  if ((!eyHas || !xHas) && !s.injected) out.push('Where this layer has no outliers of its own, rerun with --inject-outliers 20 to see what the rotations do to synthetic ones.');
+  out.push(
+    xHas
+      ? `X has channel outliers (largest channel max ${x.raw.channelRatio.toFixed(1)}× the median ≥ ${threshold}); right Hadamard → ${x.rightH.channelRatio.toFixed(1)}× (${x.rightH.channelRatio < x.raw.channelRatio ? 'flattened' : 'NOT flattened'}), left Hadamard → ${x.leftH.channelRatio.toFixed(1)}×; INT8 error ${x.raw.int8RelError.toExponential(2)} raw vs ${x.rightH.int8RelError.toExponential(2)} right-rotated.`
+      : `X has NO clear channel outliers here (largest channel max ${x.raw.channelRatio.toFixed(1)}× the median, below ${threshold}).`,
+  );
+  if ((!eyHas || !xHas) && !s.injected)
+    out.push('Where this layer has no outliers of its own, rerun with --inject-outliers 20 to see what the rotations do to synthetic ones.');
   return out;
 }
 
 function toJson(p: ViewProfiles) {
-  return Object.fromEntries(VIEWS.map((v) => [v, {
-    absmax: p[v].absmax, tokenRatio: p[v].tokenRatio, channelRatio: p[v].channelRatio, int8RelError: p[v].int8RelError,
-    perToken: Array.from(p[v].perToken), perChannel: Array.from(p[v].perChannel),
-  }]));
+  return Object.fromEntries(
+    VIEWS.map((v) => [
+      v,
+      {
+        absmax: p[v].absmax,
+        tokenRatio: p[v].tokenRatio,
+        channelRatio: p[v].channelRatio,
+        int8RelError: p[v].int8RelError,
+        perToken: Array.from(p[v].perToken),
+        perChannel: Array.from(p[v].perChannel),
+      },
+    ]),
+  );
 }
 
 function plot(s: Section): string {
   const panel = (p: Float32Array, title: string, xLabel: string) =>
-    lineChartSvg([{ name: 'max |value|', points: Array.from(p, (v, i) => [i, v] as const) }], { title, xLabel, yLabel: 'max |value|', width: 420, height: 280 });
+    lineChartSvg([{ name: 'max |value|', points: Array.from(p, (v, i) => [i, v] as const) }], {
+      title,
+      xLabel,
+      yLabel: 'max |value|',
+      width: 420,
+      height: 280,
+    });
   const panels = [
     ...VIEWS.map((v) => panel(s.ey[v].perToken, `E_Y ${VIEW_LABEL[v]}: ratio ${s.ey[v].tokenRatio.toFixed(1)}`, 'token')),
     ...VIEWS.map((v) => panel(s.x[v].perChannel, `X ${VIEW_LABEL[v]}: ratio ${s.x[v].channelRatio.toFixed(1)}`, 'channel')),

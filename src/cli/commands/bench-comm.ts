@@ -43,12 +43,21 @@ export const benchCommCommand: Command = {
     const model = loadModelFolder(modelDir, { dtype: 'f32' });
     const json = o.json === true;
     if (lead && !json) {
-      process.stdout.write(`${modelDir}: ${model.config.num_hidden_layers} layers, hidden ${model.config.hidden_size}; ${comm.size} rank(s) (${comm.kind}); ` +
-        `batch ${o['batch-size']} × ${comm.size} ranks, seq ≤ ${o['max-seq-len']}; ${steps} timed step(s) after ${o.warmup} warm-up\n`);
+      process.stdout.write(
+        `${modelDir}: ${model.config.num_hidden_layers} layers, hidden ${model.config.hidden_size}; ${comm.size} rank(s) (${comm.kind}); ` +
+          `batch ${o['batch-size']} × ${comm.size} ranks, seq ≤ ${o['max-seq-len']}; ${steps} timed step(s) after ${o.warmup} warm-up\n`,
+      );
     }
     const rows = runCommBench(comm, {
-      model, examples, backend: getBackend(o.backend as 'native' | 'reference' | undefined), hq: haloConfigFromOptions(o),
-      batchSize: o['batch-size'] as number, padId: tok.padId ?? tok.eosId ?? 0, steps, warmup: o.warmup as number, lr: 1e-4,
+      model,
+      examples,
+      backend: getBackend(o.backend as 'native' | 'reference' | undefined),
+      hq: haloConfigFromOptions(o),
+      batchSize: o['batch-size'] as number,
+      padId: tok.padId ?? tok.eosId ?? 0,
+      steps,
+      warmup: o.warmup as number,
+      lr: 1e-4,
     });
     if (!lead) return 0;
     process.stdout.write((json ? JSON.stringify({ ranks: comm.size, transport: comm.kind, rows }) : table(rows)) + '\n');
@@ -60,8 +69,16 @@ function table(rows: CommBenchRow[]): string {
   return formatTable(
     ['run', 'matmuls', 'gather', 'weights MiB/step', '× FP32', 'other MiB/step', 'grads MiB/step', 'ms/step', 'gather ms', 'scatter ms'],
     rows.map((r) => [
-      r.run, r.matmuls, r.gatherDtype, (r.weightBytesPerStep / MIB).toFixed(3), r.weightBytesVsFp32.toFixed(3), (r.otherBytesPerStep / MIB).toFixed(3),
-      (r.scatterBytesPerStep / MIB).toFixed(3), r.msPerStep.toFixed(0), r.gatherMsPerStep.toFixed(0), r.scatterMsPerStep.toFixed(0),
+      r.run,
+      r.matmuls,
+      r.gatherDtype,
+      (r.weightBytesPerStep / MIB).toFixed(3),
+      r.weightBytesVsFp32.toFixed(3),
+      (r.otherBytesPerStep / MIB).toFixed(3),
+      (r.scatterBytesPerStep / MIB).toFixed(3),
+      r.msPerStep.toFixed(0),
+      r.gatherMsPerStep.toFixed(0),
+      r.scatterMsPerStep.toFixed(0),
     ]),
   );
 }

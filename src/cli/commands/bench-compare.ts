@@ -17,8 +17,15 @@ import { HaloError } from '../../core/errors.ts';
 import type { Command } from '../command.ts';
 import { formatTable } from '../table.ts';
 import {
-  describeShape, parseStepConfigs, renderStepTable, runStepBench, stepOptions, stepShapeFromOptions, STEP_OPTIONS,
-  type StepBenchRow, type StepShape,
+  describeShape,
+  parseStepConfigs,
+  renderStepTable,
+  runStepBench,
+  stepOptions,
+  stepShapeFromOptions,
+  STEP_OPTIONS,
+  type StepBenchRow,
+  type StepShape,
 } from './bench-step.ts';
 
 const TORCH_SCRIPT = fileURLToPath(new URL('../../../bench/torch_step.py', import.meta.url));
@@ -53,18 +60,46 @@ export interface CompareResult {
 }
 
 /** Runs bench/torch_step.py with `python`; rejects with the reason when PyTorch is missing or the run fails. */
-export function runTorchStep(python: string, shape: StepShape, o: { steps: number; warmup: number; threads: number; seed: number; blasDir?: string },
-  configs: readonly string[] = ['fp32', 'bf16']): Promise<TorchStepResult> {
+export function runTorchStep(
+  python: string,
+  shape: StepShape,
+  o: { steps: number; warmup: number; threads: number; seed: number; blasDir?: string },
+  configs: readonly string[] = ['fp32', 'bf16'],
+): Promise<TorchStepResult> {
   const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
     const why = probe.error ? probe.error.message : (probe.stderr ?? '').trim().split('\n').pop();
     throw new HaloError('E_UNSUPPORTED', `PyTorch is not available to ${python} (${why}); install it (Debian: apt-get install python3-torch) or pass --python`);
   }
-  const args = [TORCH_SCRIPT, '--configs', configs.join(','), '--steps', String(o.steps), '--warmup', String(o.warmup),
-    '--threads', String(o.threads), '--seed', String(o.seed),
-    '--layers', String(shape.layers), '--hidden', String(shape.hidden), '--intermediate', String(shape.intermediate),
-    '--heads', String(shape.heads), '--kv-heads', String(shape.kvHeads), '--seq', String(shape.seq),
-    '--batch', String(shape.batch), '--vocab', String(shape.vocab)];
+  const args = [
+    TORCH_SCRIPT,
+    '--configs',
+    configs.join(','),
+    '--steps',
+    String(o.steps),
+    '--warmup',
+    String(o.warmup),
+    '--threads',
+    String(o.threads),
+    '--seed',
+    String(o.seed),
+    '--layers',
+    String(shape.layers),
+    '--hidden',
+    String(shape.hidden),
+    '--intermediate',
+    String(shape.intermediate),
+    '--heads',
+    String(shape.heads),
+    '--kv-heads',
+    String(shape.kvHeads),
+    '--seq',
+    String(shape.seq),
+    '--batch',
+    String(shape.batch),
+    '--vocab',
+    String(shape.vocab),
+  ];
   // OpenBLAS (PyTorch's FP32 BLAS with --torch-blas) starts its own threads: same count as everyone else.
   const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? String(o.threads) };
   if (o.blasDir) env.LD_LIBRARY_PATH = [o.blasDir, env.LD_LIBRARY_PATH].filter(Boolean).join(':');
@@ -73,7 +108,8 @@ export function runTorchStep(python: string, shape: StepShape, o: { steps: numbe
 
 export function compareRatios(halo: readonly StepBenchRow[], torch: TorchStepResult): CompareResult['ratios'] {
   const tps = (c: string) => torch.rows.find((r) => r.config === c)?.tokensPerSec ?? null;
-  const fp32 = tps('fp32'), bf16 = tps('bf16');
+  const fp32 = tps('fp32'),
+    bf16 = tps('bf16');
   return halo.map((r) => ({
     config: r.config,
     label: r.label,
@@ -91,7 +127,12 @@ export const benchCompareCommand: Command = {
   options: [
     ...STEP_OPTIONS,
     { name: 'configs', type: 'string', help: 'halo configurations (see halo bench step)', default: 'fp32,bf16,halo2-int8,halo2-fp8' },
-    { name: 'torch-configs', type: 'string', help: 'PyTorch configurations: fp32 and/or bf16 (bf16 autocast is very slow without AVX-512)', default: 'fp32,bf16' },
+    {
+      name: 'torch-configs',
+      type: 'string',
+      help: 'PyTorch configurations: fp32 and/or bf16 (bf16 autocast is very slow without AVX-512)',
+      default: 'fp32,bf16',
+    },
     { name: 'python', type: 'string', help: 'Python with PyTorch', default: '/usr/bin/python3' },
     { name: 'torch-blas', type: 'string', help: 'directory with an optimised libblas.so.3 for PyTorch FP32 (e.g. an OpenBLAS lib dir)' },
     { name: 'json', type: 'boolean', help: 'print one JSON object instead of tables' },
@@ -108,9 +149,15 @@ export const benchCompareCommand: Command = {
       throw new HaloError('E_IO', `--torch-blas: ${blasDir}/libblas.so.3 does not exist; point it at a directory holding an optimised libblas.so.3`);
     }
     const json = options.json === true;
-    const log = (s: string) => { if (!json) process.stderr.write(s); };
-    if (!json) process.stdout.write(`Llama step: ${describeShape(shape)}; ${threads} thread(s); median of ${opts.steps} step(s) after ${opts.warmup} warm-up\n`);
-    const torchConfigs = (options['torch-configs'] as string).split(',').map((c) => c.trim()).filter(Boolean);
+    const log = (s: string) => {
+      if (!json) process.stderr.write(s);
+    };
+    if (!json)
+      process.stdout.write(`Llama step: ${describeShape(shape)}; ${threads} thread(s); median of ${opts.steps} step(s) after ${opts.warmup} warm-up\n`);
+    const torchConfigs = (options['torch-configs'] as string)
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean);
     if (torchConfigs.length === 0 || torchConfigs.some((c) => c !== 'fp32' && c !== 'bf16')) {
       throw new HaloError('E_ARG', `--torch-configs must list fp32 and/or bf16, got '${options['torch-configs'] as string}'`);
     }
@@ -124,15 +171,29 @@ export const benchCompareCommand: Command = {
     }
     const blas = [...new Set(torch.rows.flatMap((r) => r.blas ?? []))].join(', ') || 'unknown';
     process.stdout.write(`PyTorch ${torch.torch} (${torch.threads} threads; BLAS for FP32: ${blas})\n`);
-    process.stdout.write(formatTable(
-      ['PyTorch', 'step ms', 'tokens/s', 'fwd+bwd ms', 'AdamW ms', 'peak RSS MiB', 'loss'],
-      torch.rows.map((r) => [r.label, r.stepMs.toFixed(0), r.tokensPerSec.toFixed(0), r.fwdBwdMs.toFixed(0), r.optimMs.toFixed(0),
-        r.peakRssMiB.toFixed(0), r.loss.toFixed(3)]),
-    ) + '\n\nhalo\n' + renderStepTable(halo) + '\n\n');
-    process.stdout.write(formatTable(
-      ['halo config', 'tokens/s', '÷ PyTorch FP32', '÷ PyTorch BF16 autocast'],
-      result.ratios.map((r, i) => [r.label, halo[i]!.tokensPerSec.toFixed(0), ratio(r.vsTorchFp32), ratio(r.vsTorchBf16)]),
-    ) + '\n');
+    process.stdout.write(
+      formatTable(
+        ['PyTorch', 'step ms', 'tokens/s', 'fwd+bwd ms', 'AdamW ms', 'peak RSS MiB', 'loss'],
+        torch.rows.map((r) => [
+          r.label,
+          r.stepMs.toFixed(0),
+          r.tokensPerSec.toFixed(0),
+          r.fwdBwdMs.toFixed(0),
+          r.optimMs.toFixed(0),
+          r.peakRssMiB.toFixed(0),
+          r.loss.toFixed(3),
+        ]),
+      ) +
+        '\n\nhalo\n' +
+        renderStepTable(halo) +
+        '\n\n',
+    );
+    process.stdout.write(
+      formatTable(
+        ['halo config', 'tokens/s', '÷ PyTorch FP32', '÷ PyTorch BF16 autocast'],
+        result.ratios.map((r, i) => [r.label, halo[i]!.tokensPerSec.toFixed(0), ratio(r.vsTorchFp32), ratio(r.vsTorchBf16)]),
+      ) + '\n',
+    );
     return 0;
   },
 };

@@ -21,13 +21,17 @@ type GemmKind = (typeof TYPES)[number];
 const CODE: Record<GemmKind, number> = { s8: GEMM_TYPES.i8, bf16: GEMM_TYPES.bf16, f32: GEMM_TYPES.f32 };
 type GemmPath = 'auto' | 'all threads' | 'one thread';
 /** Operand layouts as Backend.matmul's aT/bT: A·Bᵀ has A [M,K], B [N,K]; A·B has B [K,N]; Aᵀ has A [K,M]. */
-const LAYOUTS = { 'ABt': { aT: false, bT: true }, 'AB': { aT: false, bT: false }, 'AtB': { aT: true, bT: false }, 'AtBt': { aT: true, bT: true } } as const;
+const LAYOUTS = { ABt: { aT: false, bT: true }, AB: { aT: false, bT: false }, AtB: { aT: true, bT: false }, AtBt: { aT: true, bT: true } } as const;
 type LayoutName = keyof typeof LAYOUTS;
 const LAYOUT_LABEL: Record<LayoutName, string> = { ABt: 'A·Bᵀ', AB: 'A·B', AtB: 'Aᵀ·B', AtBt: 'Aᵀ·Bᵀ' };
 /** setSerialGemmWork bound that forces each path (null: leave the library's). */
 const SERIAL_WORK: Record<GemmPath, number | null> = { auto: null, 'all threads': 0, 'one thread': Number.MAX_SAFE_INTEGER };
 
-export interface GemmShape { m: number; n: number; k: number }
+export interface GemmShape {
+  m: number;
+  n: number;
+  k: number;
+}
 
 export interface GemmBenchRow {
   type: GemmKind;
@@ -40,8 +44,8 @@ export interface GemmBenchRow {
   threads: number;
   medianMs: number;
   minMs: number;
-  tops: number;        // 2·M·N·K / median time, in 10^12 per second (TOPS for s8, TFLOPS otherwise)
-  impl: string;        // oneDNN's implementation name
+  tops: number; // 2·M·N·K / median time, in 10^12 per second (TOPS for s8, TFLOPS otherwise)
+  impl: string; // oneDNN's implementation name
 }
 
 function operand(kind: GemmKind, n: number, rng: Rng): ArrayBufferView {
@@ -53,8 +57,13 @@ function operand(kind: GemmKind, n: number, rng: Rng): ArrayBufferView {
 
 export function runGemmBench(
   opts: {
-    shapes: GemmShape[]; types: readonly GemmKind[]; reps: number; warmup: number; paths?: readonly GemmPath[];
-    layouts?: readonly LayoutName[]; copyCompare?: boolean;
+    shapes: GemmShape[];
+    types: readonly GemmKind[];
+    reps: number;
+    warmup: number;
+    paths?: readonly GemmPath[];
+    layouts?: readonly LayoutName[];
+    copyCompare?: boolean;
   },
   onRow?: (r: GemmBenchRow) => void,
 ): GemmBenchRow[] {
@@ -68,7 +77,8 @@ export function runGemmBench(
       const a = operand(type, m * k, rng);
       const b = operand(type, n * k, rng);
       const code = CODE[type];
-      const copyA = operand(type, m * k, rng), copyB = operand(type, n * k, rng); // --copy-compare's targets
+      const copyA = operand(type, m * k, rng),
+        copyB = operand(type, n * k, rng); // --copy-compare's targets
       for (const layout of opts.layouts ?? ['ABt']) {
         const { aT, bT } = LAYOUTS[layout];
         // α = 1, as in the model's linears: a float GEMM with an output scale never takes the one-thread path.
@@ -95,7 +105,14 @@ export function runGemmBench(
               times.sort((x, y) => x - y);
               const medianMs = times[Math.floor(times.length / 2)]!;
               const row: GemmBenchRow = {
-                type, shape, path, layout, method, threads: lib.getThreads(), medianMs, minMs: times[0]!,
+                type,
+                shape,
+                path,
+                layout,
+                method,
+                threads: lib.getThreads(),
+                medianMs,
+                minMs: times[0]!,
                 tops: (2 * m * n * k) / (medianMs * 1e-3) / 1e12,
                 impl: method === 'strided' ? lib.gemmImpl(code, m, n, k, aT, !bT) : `transpose + ${lib.gemmImpl(code, m, n, k)}`,
               };
@@ -128,7 +145,8 @@ const shapeLabel = ({ m, n, k }: GemmShape) => (m === n && n === k ? String(m) :
 export const benchGemmCommand: Command = {
   name: 'bench gemm',
   summary: 'native GEMM throughput (s8, bf16, f32; oneDNN) on square sizes or MxNxK shapes',
-  usage: 'halo bench gemm [--sizes 1024,2048,4096 | 1x256x768,…] [--layouts ABt,AB,AtB,AtBt] [--copy-compare] [--serial-compare] [--quick] [--threads N] [--reps N] [--json]',
+  usage:
+    'halo bench gemm [--sizes 1024,2048,4096 | 1x256x768,…] [--layouts ABt,AB,AtB,AtBt] [--copy-compare] [--serial-compare] [--quick] [--threads N] [--reps N] [--json]',
   options: [
     { name: 'sizes', type: 'string', help: 'comma-separated sizes: N for N×N×N, or MxNxK', default: '1024,2048,4096' },
     { name: 'serial-compare', type: 'boolean', help: 'time each case on all threads and on one thread, side by side' },
@@ -143,11 +161,18 @@ export const benchGemmCommand: Command = {
   ],
   async run({ options }) {
     const shapes = options.quick === true ? [{ m: 1024, n: 1024, k: 1024 }] : parseShapes(options.sizes as string);
-    const types = (options.types as string).split(',').map((s) => s.trim()).filter(Boolean);
+    const types = (options.types as string)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const t of types) if (!(TYPES as readonly string[]).includes(t)) throw new HaloError('E_ARG', `unknown type '${t}'; use ${TYPES.join(', ')}`);
-    const layouts = (options.layouts as string).split(',').map((s) => s.trim()).filter(Boolean);
+    const layouts = (options.layouts as string)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const l of layouts) if (!Object.hasOwn(LAYOUTS, l)) throw new HaloError('E_ARG', `unknown layout '${l}'; use ${Object.keys(LAYOUTS).join(', ')}`);
-    const reps = options.reps as number, warmup = options.warmup as number;
+    const reps = options.reps as number,
+      warmup = options.warmup as number;
     if (reps < 1 || warmup < 0) throw new HaloError('E_ARG', '--reps must be ≥ 1 and --warmup ≥ 0');
     const lib = addon();
     if (options.threads !== undefined) {
@@ -165,13 +190,23 @@ export const benchGemmCommand: Command = {
       { shapes, types: types as GemmKind[], reps, warmup, paths, layouts: layouts as LayoutName[], copyCompare: options['copy-compare'] === true },
       json ? undefined : (r) => process.stderr.write(`  done ${r.type} ${shapeLabel(r.shape)} ${r.layout} ${r.method} ${r.path}\n`),
     );
-    process.stdout.write((json ? JSON.stringify(rows) : formatTable(
-      ['type', 'M×N×K', 'layout', 'path', 'median ms', 'min ms', 'TOPS', 'oneDNN impl'],
-      rows.map((r) => [
-        r.type, shapeLabel(r.shape), `${LAYOUT_LABEL[r.layout]}${r.method === 'copy' ? ' (copy)' : ''}`, r.path,
-        r.medianMs.toFixed(r.medianMs < 1 ? 4 : 2), r.minMs.toFixed(r.minMs < 1 ? 4 : 2), r.tops.toFixed(3), r.impl,
-      ]),
-    )) + '\n');
+    process.stdout.write(
+      (json
+        ? JSON.stringify(rows)
+        : formatTable(
+            ['type', 'M×N×K', 'layout', 'path', 'median ms', 'min ms', 'TOPS', 'oneDNN impl'],
+            rows.map((r) => [
+              r.type,
+              shapeLabel(r.shape),
+              `${LAYOUT_LABEL[r.layout]}${r.method === 'copy' ? ' (copy)' : ''}`,
+              r.path,
+              r.medianMs.toFixed(r.medianMs < 1 ? 4 : 2),
+              r.minMs.toFixed(r.minMs < 1 ? 4 : 2),
+              r.tops.toFixed(3),
+              r.impl,
+            ]),
+          )) + '\n',
+    );
     return 0;
   },
 };

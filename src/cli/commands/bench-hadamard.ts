@@ -13,8 +13,8 @@ import { formatTable } from '../table.ts';
 export interface HadamardBenchRow {
   op: string;
   medianMs: number;
-  gbps: number;        // minimum traffic / median time
-  vsMemcpy: number;    // median time / the faster memcpy's median time
+  gbps: number; // minimum traffic / median time
+  vsMemcpy: number; // median time / the faster memcpy's median time
 }
 
 function median(fn: () => void, reps: number, warmup: number): number {
@@ -34,13 +34,27 @@ export function runHadamardBench(rows: number, cols: number, reps: number, warmu
   const n = rows * cols;
   const x = new Rng(7).fillNormal(new Float32Array(n));
   const out = new Float32Array(n);
-  const i8 = new Int8Array(n), u8 = new Uint8Array(n);
-  const one = new Float32Array(1), perRow = new Float32Array(Math.max(rows, cols));
-  const pr = planHadamard(cols), pl = planHadamard(rows);
+  const i8 = new Int8Array(n),
+    u8 = new Uint8Array(n);
+  const one = new Float32Array(1),
+    perRow = new Float32Array(Math.max(rows, cols));
+  const pr = planHadamard(cols),
+    pl = planHadamard(rows);
   const right = [pr.n, pr.block, pr.K, pr.pow2, pr.hadK] as const;
   const left = [pl.n, pl.block, pl.K, pl.pow2, pl.hadK] as const;
-  const q = (side: number, plan: typeof right, fmt: number, gran: number, t: boolean, codes: Int8Array | Uint8Array, scales: Float32Array, st: number = QUANT_STRATEGY.auto) =>
-    () => lib.quantize(x, rows, cols, side, ...plan, false, fmt, gran, t, false, 1, codes, scales, st);
+  const q =
+    (
+      side: number,
+      plan: typeof right,
+      fmt: number,
+      gran: number,
+      t: boolean,
+      codes: Int8Array | Uint8Array,
+      scales: Float32Array,
+      st: number = QUANT_STRATEGY.auto,
+    ) =>
+    () =>
+      lib.quantize(x, rows, cols, side, ...plan, false, fmt, gran, t, false, 1, codes, scales, st);
   const cases: [string, number, () => void][] = [
     ['memcpy f32 (native, 1 thread)', 8, () => lib.transpose(x, out, 1, n)],
     ['memcpy f32 (TypedArray.set)', 8, () => out.set(x)],
@@ -78,7 +92,8 @@ export const benchHadamardCommand: Command = {
     { name: 'json', type: 'boolean', help: 'print one JSON array instead of a table' },
   ],
   async run({ options }) {
-    const rows = options.rows as number, cols = options.cols as number;
+    const rows = options.rows as number,
+      cols = options.cols as number;
     if (rows < 1 || cols < 1) throw new HaloError('E_ARG', '--rows and --cols must be positive');
     const lib = addon();
     if (options.threads !== undefined) {
@@ -86,16 +101,23 @@ export const benchHadamardCommand: Command = {
       lib.setThreads(options.threads as number);
     }
     const json = options.json === true;
-    const pr = planHadamard(cols), pl = planHadamard(rows);
+    const pr = planHadamard(cols),
+      pl = planHadamard(rows);
     if (!json) {
-      process.stdout.write(`${rows}×${cols} f32 (${((rows * cols * 4) / 2 ** 20).toFixed(0)} MiB), ${lib.getThreads()} thread(s), kernel tier ${lib.cpuFeatures().tier}; ` +
-        `right plan K=${pr.K}·${pr.pow2}, left plan K=${pl.K}·${pl.pow2}; median of ${options.reps}\n`);
+      process.stdout.write(
+        `${rows}×${cols} f32 (${((rows * cols * 4) / 2 ** 20).toFixed(0)} MiB), ${lib.getThreads()} thread(s), kernel tier ${lib.cpuFeatures().tier}; ` +
+          `right plan K=${pr.K}·${pr.pow2}, left plan K=${pl.K}·${pl.pow2}; median of ${options.reps}\n`,
+      );
     }
     const rowsOut = runHadamardBench(rows, cols, options.reps as number, options.warmup as number);
-    process.stdout.write((json ? JSON.stringify(rowsOut) : formatTable(
-      ['op', 'median ms', 'GB/s', '× memcpy'],
-      rowsOut.map((r) => [r.op, r.medianMs.toFixed(2), r.gbps.toFixed(1), r.vsMemcpy.toFixed(2)]),
-    )) + '\n');
+    process.stdout.write(
+      (json
+        ? JSON.stringify(rowsOut)
+        : formatTable(
+            ['op', 'median ms', 'GB/s', '× memcpy'],
+            rowsOut.map((r) => [r.op, r.medianMs.toFixed(2), r.gbps.toFixed(1), r.vsMemcpy.toFixed(2)]),
+          )) + '\n',
+    );
     return 0;
   },
 };

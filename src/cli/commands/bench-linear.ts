@@ -21,9 +21,19 @@ export const benchLinearCommand: Command = {
     { name: 'in-features', aliases: ['in'], type: 'int', help: 'input features', default: 4096 },
     // Not --out: everywhere else that names an output folder.
     { name: 'out-features', aliases: ['out'], type: 'int', help: 'output features', default: 4096 },
-    { name: 'tokens', type: 'string', help: 'tokens (batch × sequence); a comma-separated list runs each in turn (e.g. 2048,4096,8192,16384: sequence 512 × batch 4, 8, 16, 32)', default: '512' },
+    {
+      name: 'tokens',
+      type: 'string',
+      help: 'tokens (batch × sequence); a comma-separated list runs each in turn (e.g. 2048,4096,8192,16384: sequence 512 × batch 4, 8, 16, 32)',
+      default: '512',
+    },
     { name: 'quick', type: 'boolean', help: `small shapes (${QUICK.in}×${QUICK.out}, ${QUICK.tokens} tokens) for a fast check` },
-    { name: 'levels', type: 'string', help: 'comma-separated levels (HALO levels and the baselines switchback, jetfire; none = the FP32 and BF16 rows the speed-ups divide)', default: LEVELS.join(',') },
+    {
+      name: 'levels',
+      type: 'string',
+      help: 'comma-separated levels (HALO levels and the baselines switchback, jetfire; none = the FP32 and BF16 rows the speed-ups divide)',
+      default: LEVELS.join(','),
+    },
     { name: 'formats', type: 'string', help: 'comma-separated formats', default: 'int8,fp8,fp6' },
     { name: 'reps', type: 'int', help: 'timed repetitions per configuration (the fastest is reported)', default: 1 },
     { name: 'warmup', type: 'int', help: 'untimed runs of each configuration first (primitive creation, page faults)', default: 1 },
@@ -45,13 +55,26 @@ export const benchLinearCommand: Command = {
     const tokens = quick ? [QUICK.tokens] : positiveIntList(options.tokens as string, 'tokens');
     const json = options.json === true;
     if (!json) {
-      process.stdout.write(`linear ${dims.outFeatures}×${dims.inFeatures}, ${tokens.join(', ')} tokens, backend ${be.name}; ` +
-        `inputs: 4 channels of X and 4 token rows of E_Y scaled ×50; errors are ‖·−ref‖/‖ref‖ against f64\n`);
+      process.stdout.write(
+        `linear ${dims.outFeatures}×${dims.inFeatures}, ${tokens.join(', ')} tokens, backend ${be.name}; ` +
+          `inputs: 4 channels of X and 4 token rows of E_Y scaled ×50; errors are ‖·−ref‖/‖ref‖ against f64\n`,
+      );
     }
     if (!((options.reps as number) >= 1) || !((options.warmup as number) >= 0)) throw new HaloError('E_ARG', '--reps must be ≥ 1 and --warmup ≥ 0');
-    const rows = runLinearBenchShapes(be, { ...dims, tokens, levels, formats, reps: options.reps as number, warmup: options.warmup as number, seed: options.seed as number,
-      errors: options['no-errors'] !== true },
-      json ? undefined : (r) => process.stderr.write(`  done ${r.level} ${r.format}, ${r.tokens} tokens\n`));
+    const rows = runLinearBenchShapes(
+      be,
+      {
+        ...dims,
+        tokens,
+        levels,
+        formats,
+        reps: options.reps as number,
+        warmup: options.warmup as number,
+        seed: options.seed as number,
+        errors: options['no-errors'] !== true,
+      },
+      json ? undefined : (r) => process.stderr.write(`  done ${r.level} ${r.format}, ${r.tokens} tokens\n`),
+    );
     if (json) {
       process.stdout.write(JSON.stringify(rows) + '\n');
       return 0;
@@ -70,14 +93,51 @@ function renderTable(rows: LinearBenchRow[], withTokens: boolean): string {
   // Several token counts: a leading tokens column says which run a row is from.
   const lead = (cells: string[], r?: LinearBenchRow) => (withTokens ? [r ? String(r.tokens) : 'tokens', ...cells] : cells);
   return formatTable(
-    lead(['level', 'format', 'relErr Y', 'relErr E_X', 'relErr G', 'fwd ms', 'bwd ms', 'vs FP32', 'vs BF16', 'GEMM ms', 'GEMM TOPS', 'Had+quant ms', 'transpose ms']),
-    rows.map((r) => lead([r.level, r.format, e(r.relErrY), e(r.relErrEX), e(r.relErrG), r.fwdMs.toFixed(1), r.bwdMs.toFixed(1), x(r.vsFp32), x(r.vsBf16),
-      pct(r.gemmMs, r), Object.entries(r.gemmTops).map(([d, t]) => `${d} ${t.toFixed(3)}`).join(', '), pct(r.hadQuantMs, r), pct(r.transposeMs, r)], r)),
+    lead([
+      'level',
+      'format',
+      'relErr Y',
+      'relErr E_X',
+      'relErr G',
+      'fwd ms',
+      'bwd ms',
+      'vs FP32',
+      'vs BF16',
+      'GEMM ms',
+      'GEMM TOPS',
+      'Had+quant ms',
+      'transpose ms',
+    ]),
+    rows.map((r) =>
+      lead(
+        [
+          r.level,
+          r.format,
+          e(r.relErrY),
+          e(r.relErrEX),
+          e(r.relErrG),
+          r.fwdMs.toFixed(1),
+          r.bwdMs.toFixed(1),
+          x(r.vsFp32),
+          x(r.vsBf16),
+          pct(r.gemmMs, r),
+          Object.entries(r.gemmTops)
+            .map(([d, t]) => `${d} ${t.toFixed(3)}`)
+            .join(', '),
+          pct(r.hadQuantMs, r),
+          pct(r.transposeMs, r),
+        ],
+        r,
+      ),
+    ),
   );
 }
 
 function parseList(value: string, allowed: readonly string[], what: string): string[] {
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const it of items) {
     if (!allowed.includes(it)) throw new HaloError('E_ARG', `unknown ${what} entry '${it}'; allowed: ${allowed.join(', ')}`);
   }

@@ -18,7 +18,6 @@ import { HALO_OPTIONS, haloConfigFromOptions } from '../halo-options.ts';
 import { gradDtypeFrom, OPTIMIZER_OPTIONS, optimizerChoiceFrom } from '../optimizer-options.ts';
 import { describeOptimizer } from '../../optim/optimizer.ts';
 
-
 function positiveInt(v: unknown, flag: string): number {
   if (!(typeof v === 'number' && Number.isInteger(v) && v >= 1)) throw new HaloError('E_ARG', `--${flag} must be a positive integer, got ${v}`);
   return v;
@@ -27,7 +26,8 @@ function positiveInt(v: unknown, flag: string): number {
 export const benchModelCommand: Command = {
   name: 'bench model',
   summary: 'a training step at a real model size (a preset or a folder): tokens/s, s/step, peak RSS vs the memory plan',
-  usage: 'halo bench model (--preset NAME | --model DIR) [--mode full|lora] [--level halo2 --format int8] [--batch 1 --seq 512] [--steps 2] [--grad-checkpointing] [--optimizer adamw8bit] [--grad-dtype bf16] [--json]',
+  usage:
+    'halo bench model (--preset NAME | --model DIR) [--mode full|lora] [--level halo2 --format int8] [--batch 1 --seq 512] [--steps 2] [--grad-checkpointing] [--optimizer adamw8bit] [--grad-dtype bf16] [--json]',
   options: [
     { name: 'preset', type: 'string', help: 'build a random-initialised folder of this architecture first (halo init)', choices: PRESET_NAMES },
     { name: 'model', type: 'string', help: 'or an existing Hugging Face folder' },
@@ -50,7 +50,8 @@ export const benchModelCommand: Command = {
     const halo = haloConfigFromOptions(o);
     const optimizer = optimizerChoiceFrom(o);
     const gradDtype = gradDtypeFrom(o);
-    if (gradDtype === 'bf16' && o.mode === 'lora') throw new HaloError('E_UNSUPPORTED', '--grad-dtype bf16 applies to --mode full; LoRA trains small f32 adapters, drop --grad-dtype');
+    if (gradDtype === 'bf16' && o.mode === 'lora')
+      throw new HaloError('E_UNSUPPORTED', '--grad-dtype bf16 applies to --mode full; LoRA trains small f32 adapters, drop --grad-dtype');
     let dir = o.model as string | undefined;
     let temp: string | null = null;
     let initSeconds: number | null = null;
@@ -64,12 +65,30 @@ export const benchModelCommand: Command = {
     try {
       const tok = loadTokenizer(dir!);
       const res = await runModelStepInChild({
-        model: dir!, mode: o.mode as 'full' | 'lora', halo, backend: o.backend as 'native' | undefined,
-        batch: positiveInt(o.batch, 'batch'), seq: positiveInt(o.seq, 'seq'), steps: positiveInt(o.steps, 'steps'), warmup: o.warmup as number,
-        gradCheckpointing: o['grad-checkpointing'] === true, rank: positiveInt(o.rank, 'rank'), idLimit: tok.vocabSize, seed: o.seed as number,
-        optimizer, gradDtype,
+        model: dir!,
+        mode: o.mode as 'full' | 'lora',
+        halo,
+        backend: o.backend as 'native' | undefined,
+        batch: positiveInt(o.batch, 'batch'),
+        seq: positiveInt(o.seq, 'seq'),
+        steps: positiveInt(o.steps, 'steps'),
+        warmup: o.warmup as number,
+        gradCheckpointing: o['grad-checkpointing'] === true,
+        rank: positiveInt(o.rank, 'rank'),
+        idLimit: tok.vocabSize,
+        seed: o.seed as number,
+        optimizer,
+        gradDtype,
       });
-      const out = { preset: (o.preset as string | undefined) ?? null, matmuls: describeConfig(halo), gradCheckpointing: o['grad-checkpointing'] === true, optimizer: describeOptimizer(optimizer), gradDtype, initSeconds, ...res };
+      const out = {
+        preset: (o.preset as string | undefined) ?? null,
+        matmuls: describeConfig(halo),
+        gradCheckpointing: o['grad-checkpointing'] === true,
+        optimizer: describeOptimizer(optimizer),
+        gradDtype,
+        initSeconds,
+        ...res,
+      };
       if (o.json) process.stdout.write(JSON.stringify(out) + '\n');
       else process.stdout.write(describeResult(out) + '\n');
     } finally {
@@ -79,7 +98,9 @@ export const benchModelCommand: Command = {
   },
 };
 
-function describeResult(r: ModelStepResult & { preset: string | null; matmuls: string; gradCheckpointing: boolean; optimizer: string; gradDtype: string }): string {
+function describeResult(
+  r: ModelStepResult & { preset: string | null; matmuls: string; gradCheckpointing: boolean; optimizer: string; gradDtype: string },
+): string {
   const est = r.planMiB;
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   return [

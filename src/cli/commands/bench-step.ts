@@ -32,8 +32,8 @@ import { gemmFloorMs, standaloneGemmRates } from '../../bench/gemm-floor.ts';
 
 /** The configurations, by CLI name. */
 export const STEP_CONFIGS: { readonly [name: string]: { level: Level; format: Format; lmHead?: 'bf16' } } = {
-  'fp32': { level: 'none', format: 'fp32' },
-  'bf16': { level: 'none', format: 'bf16' },
+  fp32: { level: 'none', format: 'fp32' },
+  bf16: { level: 'none', format: 'bf16' },
   'halo0-int8': { level: 'halo0', format: 'int8' },
   'halo1-int8': { level: 'halo1', format: 'int8' },
   'halo2-int8': { level: 'halo2', format: 'int8' },
@@ -62,50 +62,53 @@ export const DEFAULT_STEP_SHAPE: StepShape = { layers: 4, hidden: 1024, intermed
 export const QUICK_STEP_SHAPE: StepShape = { layers: 2, hidden: 256, intermediate: 704, heads: 4, kvHeads: 2, seq: 128, batch: 2, vocab: 2048 };
 
 export interface StepBenchOptions {
-  steps: number;      // timed steps (the median is reported)
-  warmup: number;     // untimed steps first (primitive creation, page faults)
+  steps: number; // timed steps (the median is reported)
+  warmup: number; // untimed steps first (primitive creation, page faults)
   seed: number;
   threads?: number;
   backend?: BackendName;
-  profile?: boolean;  // time every backend call (profiledBackend)
+  profile?: boolean; // time every backend call (profiledBackend)
 }
 
 export interface StepBenchRow {
   config: string;
-  label: string;            // e.g. 'HALO2 INT8'
-  tokens: number;           // B·T per step
-  stepMs: number;           // median of the timed steps
+  label: string; // e.g. 'HALO2 INT8'
+  tokens: number; // B·T per step
+  stepMs: number; // median of the timed steps
   minStepMs: number;
-  fwdBwdMs: number;         // median forward + backward
-  optimMs: number;          // median AdamW update (+ zeroing the gradients)
-  tokensPerSec: number;     // tokens / median step
-  peakRssMiB: number;       // the process's peak resident set (this configuration alone when run as a child)
+  fwdBwdMs: number; // median forward + backward
+  optimMs: number; // median AdamW update (+ zeroing the gradients)
+  tokensPerSec: number; // tokens / median step
+  peakRssMiB: number; // the process's peak resident set (this configuration alone when run as a child)
   savedLinearBytes: number; // activations the 7 linears of every layer save for backward
-  fp32LinearBytes: number;  // the same in the FP32 path (f32 inputs)
+  fp32LinearBytes: number; // the same in the FP32 path (f32 inputs)
   savedVsFp32: number;
-  loss: number;             // mean loss of the first step (≈ ln V for fresh weights)
+  loss: number; // mean loss of the first step (≈ ln V for fresh weights)
   backend: string;
-  nnKernels: string;        // which element-wise kernels ran (AdamW here; the model's own ops are its choice)
-  threads: number | null;   // OpenMP threads of the native backend, null on the reference backend
-  profile?: OpProfile[];    // with --profile: backend time per op kind, per timed step
+  nnKernels: string; // which element-wise kernels ran (AdamW here; the model's own ops are its choice)
+  threads: number | null; // OpenMP threads of the native backend, null on the reference backend
+  profile?: OpProfile[]; // with --profile: backend time per op kind, per timed step
   gemmRates?: Record<string, number>; // with --profile: standalone TOPS of a 2048³ GEMM per operand type
-  gemmFloorMs?: number;     // with --profile: the step's GEMMs at those rates (src/bench/gemm-floor.ts)
+  gemmFloorMs?: number; // with --profile: the step's GEMMs at those rates (src/bench/gemm-floor.ts)
 }
 
 export function modelConfigFor(s: StepShape): ModelConfig {
-  return parseModelConfig({
-    architectures: ['LlamaForCausalLM'],
-    vocab_size: s.vocab,
-    hidden_size: s.hidden,
-    intermediate_size: s.intermediate,
-    num_hidden_layers: s.layers,
-    num_attention_heads: s.heads,
-    num_key_value_heads: s.kvHeads,
-    max_position_embeddings: Math.max(2048, s.seq),
-    rms_norm_eps: 1e-5,
-    rope_theta: 10000,
-    tie_word_embeddings: false,
-  }, 'bench step shape');
+  return parseModelConfig(
+    {
+      architectures: ['LlamaForCausalLM'],
+      vocab_size: s.vocab,
+      hidden_size: s.hidden,
+      intermediate_size: s.intermediate,
+      num_hidden_layers: s.layers,
+      num_attention_heads: s.heads,
+      num_key_value_heads: s.kvHeads,
+      max_position_embeddings: Math.max(2048, s.seq),
+      rms_norm_eps: 1e-5,
+      rope_theta: 10000,
+      tie_word_embeddings: false,
+    },
+    'bench step shape',
+  );
 }
 
 /** B sequences of T random tokens, every position a training target (after the shift). */
@@ -167,7 +170,9 @@ export function runStepConfig(shape: StepShape, name: string, o: StepBenchOption
   const hyper = { lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0 };
   let t = 0;
   let firstLoss = NaN;
-  const fwdBwd: number[] = [], optim: number[] = [], total: number[] = [];
+  const fwdBwd: number[] = [],
+    optim: number[] = [],
+    total: number[] = [];
   for (let i = 0; i < o.warmup + o.steps; i++) {
     const t0 = performance.now();
     const r = model.forwardBackward(batch, 1 / batch.lossTokens);
@@ -226,8 +231,12 @@ export function runStepConfigInChild(shape: StepShape, name: string, opts: StepB
   const code = `const m = await import(${JSON.stringify(self)}); await m.stepChildMain();`;
   const request: ChildRequest = { shape, name, opts };
   // tsx only for the TypeScript sources: the built package (dist/*.js) runs on plain Node, without tsx.
-  return runJsonChild<StepBenchRow>(process.execPath, [...(self.endsWith('.ts') ? ['--import', 'tsx'] : []), '--input-type=module', '-e', code],
-    { ...process.env, [REQUEST_ENV]: JSON.stringify(request) }, `bench step: the child process for '${name}'`);
+  return runJsonChild<StepBenchRow>(
+    process.execPath,
+    [...(self.endsWith('.ts') ? ['--import', 'tsx'] : []), '--input-type=module', '-e', code],
+    { ...process.env, [REQUEST_ENV]: JSON.stringify(request) },
+    `bench step: the child process for '${name}'`,
+  );
 }
 
 /** Entry point of a child process started by runStepConfigInChild. */
@@ -238,8 +247,12 @@ export async function stepChildMain(): Promise<void> {
 }
 
 /** Every requested configuration, each in its own process unless inProcess. */
-export async function runStepBench(shape: StepShape, names: readonly string[], opts: StepBenchOptions & { inProcess?: boolean },
-  onRow?: (r: StepBenchRow) => void): Promise<StepBenchRow[]> {
+export async function runStepBench(
+  shape: StepShape,
+  names: readonly string[],
+  opts: StepBenchOptions & { inProcess?: boolean },
+  onRow?: (r: StepBenchRow) => void,
+): Promise<StepBenchRow[]> {
   const rows: StepBenchRow[] = [];
   for (const name of names) {
     const row = opts.inProcess ? runStepConfig(shape, name, opts) : await runStepConfigInChild(shape, name, opts);
@@ -264,8 +277,14 @@ const SHAPE_FLAGS: readonly [keyof StepShape, string, string][] = [
 export function presetStepShape(name: string): StepShape {
   const c = getPreset(name).config as Record<string, number>;
   return {
-    layers: c.num_hidden_layers!, hidden: c.hidden_size!, intermediate: c.intermediate_size!, heads: c.num_attention_heads!,
-    kvHeads: c.num_key_value_heads!, vocab: c.vocab_size!, batch: 1, seq: 512,
+    layers: c.num_hidden_layers!,
+    hidden: c.hidden_size!,
+    intermediate: c.intermediate_size!,
+    heads: c.num_attention_heads!,
+    kvHeads: c.num_key_value_heads!,
+    vocab: c.vocab_size!,
+    batch: 1,
+    seq: 512,
   };
 }
 
@@ -284,7 +303,10 @@ export function stepShapeFromOptions(options: Record<string, unknown>): StepShap
 }
 
 export function parseStepConfigs(value: string): string[] {
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of names) {
     if (!Object.hasOwn(STEP_CONFIGS, n)) throw new HaloError('E_ARG', `unknown configuration '${n}'; use ${Object.keys(STEP_CONFIGS).join(', ')}`);
   }
@@ -293,8 +315,10 @@ export function parseStepConfigs(value: string): string[] {
 }
 
 export function describeShape(s: StepShape): string {
-  return `${s.layers} blocks, hidden ${s.hidden}, intermediate ${s.intermediate}, ${s.heads}/${s.kvHeads} heads, ` +
-    `vocab ${s.vocab}, batch ${s.batch} × seq ${s.seq} = ${s.batch * s.seq} tokens`;
+  return (
+    `${s.layers} blocks, hidden ${s.hidden}, intermediate ${s.intermediate}, ${s.heads}/${s.kvHeads} heads, ` +
+    `vocab ${s.vocab}, batch ${s.batch} × seq ${s.seq} = ${s.batch * s.seq} tokens`
+  );
 }
 
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
@@ -302,8 +326,17 @@ const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 export function renderStepTable(rows: readonly StepBenchRow[]): string {
   return formatTable(
     ['config', 'step ms', 'tokens/s', 'fwd+bwd ms', 'AdamW ms', 'peak RSS MiB', 'saved act MiB', '× FP32', 'loss'],
-    rows.map((r) => [r.label, r.stepMs.toFixed(0), r.tokensPerSec.toFixed(0), r.fwdBwdMs.toFixed(0), r.optimMs.toFixed(0),
-      r.peakRssMiB.toFixed(0), mib(r.savedLinearBytes), r.savedVsFp32.toFixed(3), r.loss.toFixed(3)]),
+    rows.map((r) => [
+      r.label,
+      r.stepMs.toFixed(0),
+      r.tokensPerSec.toFixed(0),
+      r.fwdBwdMs.toFixed(0),
+      r.optimMs.toFixed(0),
+      r.peakRssMiB.toFixed(0),
+      mib(r.savedLinearBytes),
+      r.savedVsFp32.toFixed(3),
+      r.loss.toFixed(3),
+    ]),
   );
 }
 
@@ -312,7 +345,18 @@ export function renderProfileTable(rows: readonly StepBenchRow[]): string {
   const ms = (r: StepBenchRow, f: (p: OpProfile) => boolean) => (r.profile ?? []).filter(f).reduce((a, p) => a + p.msPerStep, 0);
   const gemms = (r: StepBenchRow) => (r.profile ?? []).filter((p) => p.op.startsWith('gemm '));
   return formatTable(
-    ['config', 'step ms', 'GEMM ms', 'GEMM TOPS by type (standalone)', 'GEMM floor ms', 'step ÷ floor', 'rotate+quantize ms', 'rotate ms', 'transpose ms', 'other ms'],
+    [
+      'config',
+      'step ms',
+      'GEMM ms',
+      'GEMM TOPS by type (standalone)',
+      'GEMM floor ms',
+      'step ÷ floor',
+      'rotate+quantize ms',
+      'rotate ms',
+      'transpose ms',
+      'other ms',
+    ],
     rows.map((r) => {
       const g = ms(r, (p) => p.op.startsWith('gemm '));
       const rq = ms(r, (p) => p.op === 'rotateQuantize' || p.op === 'dequantize');
@@ -320,10 +364,20 @@ export function renderProfileTable(rows: readonly StepBenchRow[]): string {
       const tr = ms(r, (p) => p.op === 'transpose');
       // "other" uses the mean step (the profile is a mean), not the median
       const mean = (r.profile ?? []).reduce((a, p) => a + p.msPerStep, 0);
-      return [r.label, r.stepMs.toFixed(0), `${g.toFixed(0)} (${((100 * g) / r.stepMs).toFixed(0)}%)`,
-        gemms(r).map((p) => `${p.op.slice(5)} ${p.tops!.toFixed(2)} (${r.gemmRates?.[p.op.slice(5)]?.toFixed(2) ?? '?'})`).join(', '),
-        r.gemmFloorMs?.toFixed(0) ?? '-', r.gemmFloorMs ? `${(r.stepMs / r.gemmFloorMs).toFixed(2)}×` : '-',
-        rq.toFixed(0), rot.toFixed(0), tr.toFixed(0), Math.max(0, r.stepMs - mean).toFixed(0)];
+      return [
+        r.label,
+        r.stepMs.toFixed(0),
+        `${g.toFixed(0)} (${((100 * g) / r.stepMs).toFixed(0)}%)`,
+        gemms(r)
+          .map((p) => `${p.op.slice(5)} ${p.tops!.toFixed(2)} (${r.gemmRates?.[p.op.slice(5)]?.toFixed(2) ?? '?'})`)
+          .join(', '),
+        r.gemmFloorMs?.toFixed(0) ?? '-',
+        r.gemmFloorMs ? `${(r.stepMs / r.gemmFloorMs).toFixed(2)}×` : '-',
+        rq.toFixed(0),
+        rot.toFixed(0),
+        tr.toFixed(0),
+        Math.max(0, r.stepMs - mean).toFixed(0),
+      ];
     }),
   );
 }
@@ -331,7 +385,12 @@ export function renderProfileTable(rows: readonly StepBenchRow[]): string {
 export const STEP_OPTIONS = [
   ...SHAPE_FLAGS.map(([key, flag, help]) => ({ name: flag, type: 'int' as const, help: `${help} (default ${DEFAULT_STEP_SHAPE[key]})` })),
   { name: 'quick', type: 'boolean' as const, help: `small shape (${describeShape(QUICK_STEP_SHAPE)}); the flags above still override` },
-  { name: 'preset', type: 'string' as const, help: "a real model's dimensions at batch 1 × seq 512 (halo init's presets); the flags above still override", choices: PRESET_NAMES },
+  {
+    name: 'preset',
+    type: 'string' as const,
+    help: "a real model's dimensions at batch 1 × seq 512 (halo init's presets); the flags above still override",
+    choices: PRESET_NAMES,
+  },
   { name: 'steps', type: 'int' as const, help: 'timed steps per configuration (the median is reported)', default: 3 },
   { name: 'warmup', type: 'int' as const, help: 'untimed steps first', default: 1 },
   { name: 'threads', type: 'int' as const, help: 'OpenMP threads of the native backend (default: all cores)' },
@@ -345,9 +404,18 @@ export const benchStepCommand: Command = {
   usage: 'halo bench step [--quick] [--layers N] [--hidden N] … [--configs fp32,bf16,…] [--json]',
   options: [
     ...STEP_OPTIONS,
-    { name: 'configs', type: 'string', help: `comma-separated configurations, of ${Object.keys(STEP_CONFIGS).join(', ')}`, default: DEFAULT_STEP_CONFIGS.join(',') },
+    {
+      name: 'configs',
+      type: 'string',
+      help: `comma-separated configurations, of ${Object.keys(STEP_CONFIGS).join(', ')}`,
+      default: DEFAULT_STEP_CONFIGS.join(','),
+    },
     { name: 'in-process', type: 'boolean', help: 'run every configuration in this process (peak RSS is then cumulative)' },
-    { name: 'profile', type: 'boolean', help: "also time every backend call (GEMM and its TOPS, rotate/quantize, transpose, the rest) and the step's GEMM floor: its GEMMs at the standalone rate of their type, measured in the same run" },
+    {
+      name: 'profile',
+      type: 'boolean',
+      help: "also time every backend call (GEMM and its TOPS, rotate/quantize, transpose, the rest) and the step's GEMM floor: its GEMMs at the standalone rate of their type, measured in the same run",
+    },
     { name: 'json', type: 'boolean', help: 'print one JSON object instead of a table' },
   ],
   async run({ options }) {
@@ -356,14 +424,20 @@ export const benchStepCommand: Command = {
     const opts = stepOptions(options);
     const json = options.json === true;
     if (!json) process.stdout.write(`Llama step: ${describeShape(shape)}; median of ${opts.steps} step(s) after ${opts.warmup} warm-up\n`);
-    const rows = await runStepBench(shape, names, { ...opts, inProcess: options['in-process'] === true },
-      json ? undefined : (r) => process.stderr.write(`  done ${r.config}: ${r.tokensPerSec.toFixed(0)} tokens/s\n`));
+    const rows = await runStepBench(
+      shape,
+      names,
+      { ...opts, inProcess: options['in-process'] === true },
+      json ? undefined : (r) => process.stderr.write(`  done ${r.config}: ${r.tokensPerSec.toFixed(0)} tokens/s\n`),
+    );
     if (json) {
       process.stdout.write(JSON.stringify({ shape, rows }) + '\n');
     } else {
       const r0 = rows[0]!;
-      process.stdout.write(`backend ${r0.backend}${r0.threads !== null ? `, ${r0.threads} thread(s)` : ''}, AdamW kernels ${r0.nnKernels}; ` +
-        `saved act = what the 7 linears of all layers keep for backward\n${renderStepTable(rows)}\n`);
+      process.stdout.write(
+        `backend ${r0.backend}${r0.threads !== null ? `, ${r0.threads} thread(s)` : ''}, AdamW kernels ${r0.nnKernels}; ` +
+          `saved act = what the 7 linears of all layers keep for backward\n${renderStepTable(rows)}\n`,
+      );
       if (opts.profile) process.stdout.write(`\nwhere a step goes (ms per step; other = JS, element-wise ops, AdamW)\n${renderProfileTable(rows)}\n`);
     }
     return 0;
@@ -371,7 +445,8 @@ export const benchStepCommand: Command = {
 };
 
 export function stepOptions(options: Record<string, unknown>): StepBenchOptions {
-  const steps = options.steps as number, warmup = options.warmup as number;
+  const steps = options.steps as number,
+    warmup = options.warmup as number;
   if (!(steps >= 1) || !(warmup >= 0)) throw new HaloError('E_ARG', '--steps must be ≥ 1 and --warmup ≥ 0');
   const threads = options.threads as number | undefined;
   if (threads !== undefined && threads < 1) throw new HaloError('E_ARG', `--threads must be ≥ 1, got ${threads}`);

@@ -40,7 +40,12 @@ export const demoCommand: Command = {
     { name: 'model', type: 'string', help: 'model folder', default: path.join(ROOT, 'models/halo-tiny') },
     // The drills (data/README.md) are training questions with fresh table, column and value names: without them
     // one epoch over 800 rows teaches the answers' shape but not to copy the question's values into them.
-    { name: 'train-data', type: 'string', help: 'training JSONL files, comma-separated', default: ['data/sql/train.jsonl', 'data/sql/drills.jsonl'].map((f) => path.join(ROOT, f)).join(',') },
+    {
+      name: 'train-data',
+      type: 'string',
+      help: 'training JSONL files, comma-separated',
+      default: ['data/sql/train.jsonl', 'data/sql/drills.jsonl'].map((f) => path.join(ROOT, f)).join(','),
+    },
     { name: 'eval-data', type: 'string', help: 'held-out JSONL (eval loss and exact match)', default: path.join(ROOT, 'data/sql/eval.jsonl') },
     { name: 'out', type: 'string', help: 'run folder (report.md, loss.svg, one sub-folder per run)', default: 'runs/demo' },
     { name: 'epochs', type: 'number', help: 'passes over the training data', default: 1 },
@@ -81,7 +86,14 @@ export const demoCommand: Command = {
       const gen = evaluateGeneration(model, tok, evalItems, scorers, { maxNewTokens: o['max-new-tokens'] as number, progress: process.stderr.isTTY === true });
       const acc = (n: string) => gen.scores.find((s) => s.scorer === n)?.accuracy ?? NaN;
       log(`  eval loss and ${evalItems.length} answers in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-      return { name, evalLoss, exact: acc('sql-exact'), normalized: acc('sql-normalized'), tokensPerSecond: trained?.tps ?? null, trainSeconds: trained?.secs ?? null };
+      return {
+        name,
+        evalLoss,
+        exact: acc('sql-exact'),
+        normalized: acc('sql-normalized'),
+        tokensPerSecond: trained?.tps ?? null,
+        trainSeconds: trained?.secs ?? null,
+      };
     };
     const fresh = (halo: HaloConfig) => new LlamaModel(source.config, source.weights, { halo, backend: be });
 
@@ -94,9 +106,25 @@ export const demoCommand: Command = {
       log(`fine-tuning with ${describeConfig(run.halo)} …`);
       const model = fresh(run.halo);
       const s = train(model, trainSet, evalSet, {
-        outDir: run.dir, epochs: o.epochs as number, lr: o.lr as number, schedule: 'linear', warmupSteps: 10, minLrRatio: 0,
-        weightDecay: 0, batchSize: o['batch-size'] as number, gradAccum: 1, maxGradNorm: 1, seed: o.seed as number, padId,
-        evalEvery: 100, saveEvery: 0, keepCheckpoints: 1, resume: false, logEvery: 10, maxBadSteps: 5, runConfig: { halo: run.halo },
+        outDir: run.dir,
+        epochs: o.epochs as number,
+        lr: o.lr as number,
+        schedule: 'linear',
+        warmupSteps: 10,
+        minLrRatio: 0,
+        weightDecay: 0,
+        batchSize: o['batch-size'] as number,
+        gradAccum: 1,
+        maxGradNorm: 1,
+        seed: o.seed as number,
+        padId,
+        evalEvery: 100,
+        saveEvery: 0,
+        keepCheckpoints: 1,
+        resume: false,
+        logEvery: 10,
+        maxBadSteps: 5,
+        runConfig: { halo: run.halo },
       });
       // Exact match is measured through the same linears the model was trained with (HALO's eval does the same).
       rows.push(measure(`fine-tuned, ${run.label}`, model, { tps: s.tokensPerSecond, secs: s.seconds }));
@@ -104,7 +132,14 @@ export const demoCommand: Command = {
 
     const table = formatTable(
       ['model', 'eval loss', 'exact match', 'normalized EM', 'train tok/s', 'train s'],
-      rows.map((r) => [r.name, r.evalLoss.toFixed(4), pct(r.exact), pct(r.normalized), r.tokensPerSecond ? String(Math.round(r.tokensPerSecond)) : '-', r.trainSeconds ? r.trainSeconds.toFixed(0) : '-']),
+      rows.map((r) => [
+        r.name,
+        r.evalLoss.toFixed(4),
+        pct(r.exact),
+        pct(r.normalized),
+        r.tokensPerSecond ? String(Math.round(r.tokensPerSecond)) : '-',
+        r.trainSeconds ? r.trainSeconds.toFixed(0) : '-',
+      ]),
     );
     process.stdout.write(table + '\n');
     const [, fp32, int8] = rows;
@@ -116,26 +151,45 @@ export const demoCommand: Command = {
         const m = readMetrics(path.join(run.dir, 'metrics.jsonl'));
         return [
           { name: `${run.label} train`, points: m.map((r) => [r.step as number, r.loss as number] as const) },
-          { name: `${run.label} eval`, points: m.filter((r) => typeof r.evalLoss === 'number').map((r) => [r.step as number, r.evalLoss as number] as const), dashed: true },
+          {
+            name: `${run.label} eval`,
+            points: m.filter((r) => typeof r.evalLoss === 'number').map((r) => [r.step as number, r.evalLoss as number] as const),
+            dashed: true,
+          },
         ];
       }),
       { title: 'halo-tiny fine-tuned on text-to-SQL', xLabel: 'optimizer step', yLabel: 'loss (nats/token)' },
     );
     fs.writeFileSync(path.join(outDir, 'loss.svg'), svg);
-    fs.writeFileSync(path.join(outDir, 'report.md'), [
-      '# halo demo report', '',
-      `Model \`${path.relative(process.cwd(), modelDir) || modelDir}\`, ${trainSet.length} training examples (${files(o['train-data'] as string)}), ` +
-        `${evalItems.length} held-out questions (${files(o['eval-data'] as string)}), ${o.epochs} epoch(s), lr ${o.lr}, batch ${o['batch-size']}, backend ${be.name}.`,
-      'Exact match: greedy answers compared with the reference SQL (HALO\'s rule: equal after trimming); normalized also ignores case and spacing.', '',
-      '```', table, '```', '',
-      `HALO-2 INT8 eval loss vs FP32: ${(gap * 100).toFixed(2)}%.`, '',
-      '![loss curves](loss.svg)', '',
-      'Reproduce: `npm start` (or `node bin/halo.js demo`).', '',
-    ].join('\n'));
+    fs.writeFileSync(
+      path.join(outDir, 'report.md'),
+      [
+        '# halo demo report',
+        '',
+        `Model \`${path.relative(process.cwd(), modelDir) || modelDir}\`, ${trainSet.length} training examples (${files(o['train-data'] as string)}), ` +
+          `${evalItems.length} held-out questions (${files(o['eval-data'] as string)}), ${o.epochs} epoch(s), lr ${o.lr}, batch ${o['batch-size']}, backend ${be.name}.`,
+        "Exact match: greedy answers compared with the reference SQL (HALO's rule: equal after trimming); normalized also ignores case and spacing.",
+        '',
+        '```',
+        table,
+        '```',
+        '',
+        `HALO-2 INT8 eval loss vs FP32: ${(gap * 100).toFixed(2)}%.`,
+        '',
+        '![loss curves](loss.svg)',
+        '',
+        'Reproduce: `npm start` (or `node bin/halo.js demo`).',
+        '',
+      ].join('\n'),
+    );
     log(`wrote ${path.join(outDir, 'report.md')} and loss.svg`);
     return 0;
   },
 };
 
-const files = (specs: string) => specs.split(',').map((f) => path.relative(process.cwd(), f) || f).join(', ');
+const files = (specs: string) =>
+  specs
+    .split(',')
+    .map((f) => path.relative(process.cwd(), f) || f)
+    .join(', ');
 const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : '-');

@@ -27,8 +27,8 @@ export const experimentAblationCommand: Command = {
   options: [
     { name: 'model', type: 'string', help: 'model folder', default: path.join(ROOT, 'models/halo-tiny') },
     { name: 'task', type: 'string', help: 'task: its shipped train/eval data and exact-match scorer', default: 'sql', choices: TASK_NAMES },
-    { name: 'train-data', type: 'string', help: 'training JSONL, FILE[:FROM:TO]; several: comma-separated (default: the task\'s shipped split)' },
-    { name: 'eval-data', type: 'string', help: 'held-out JSONL, FILE[:FROM:TO]; several: comma-separated (default: the task\'s shipped split)' },
+    { name: 'train-data', type: 'string', help: "training JSONL, FILE[:FROM:TO]; several: comma-separated (default: the task's shipped split)" },
+    { name: 'eval-data', type: 'string', help: "held-out JSONL, FILE[:FROM:TO]; several: comma-separated (default: the task's shipped split)" },
     { name: 'seeds', type: 'int', help: 'runs per configuration (seeds 0..N-1 set the data order)', default: 1 },
     { name: 'steps', type: 'int', help: 'optimizer steps per run', default: 40 },
     { name: 'max-examples', type: 'int', help: 'use only the first N training examples (0 = all)', default: 0 },
@@ -39,8 +39,17 @@ export const experimentAblationCommand: Command = {
     { name: 'eval-loss-limit', aliases: ['eval-examples'], type: 'int', help: 'held-out examples for the eval loss (the first N; 0 = all)', default: 100 },
     { name: 'eval-limit', type: 'int', help: 'held-out examples for exact match (the first N; 0 = all)', default: 40 },
     { name: 'max-new-tokens', type: 'int', help: 'generation budget per answer', default: 48 },
-    { name: 'configs', type: 'string', help: `comma-separated configuration ids (default: fp32,bf16 and halo0|1|2 × int8|fp8|fp6; with --peft: ${PEFT_DEFAULT_CONFIGS.join(',')})` },
-    { name: 'peft', type: 'string', help: 'train adapters (r 16, alpha 8, all projections) on a frozen base in each configuration instead of every weight (paper Table 4)', choices: PEFT_METHODS },
+    {
+      name: 'configs',
+      type: 'string',
+      help: `comma-separated configuration ids (default: fp32,bf16 and halo0|1|2 × int8|fp8|fp6; with --peft: ${PEFT_DEFAULT_CONFIGS.join(',')})`,
+    },
+    {
+      name: 'peft',
+      type: 'string',
+      help: 'train adapters (r 16, alpha 8, all projections) on a frozen base in each configuration instead of every weight (paper Table 4)',
+      choices: PEFT_METHODS,
+    },
     { name: 'out', type: 'string', help: 'output folder (ablation.md, ablation.json, one sub-folder per run with metrics.jsonl)', required: true },
     { name: 'backend', type: 'string', help: 'kernel backend', choices: backendNames() },
   ],
@@ -62,25 +71,65 @@ export const experimentAblationCommand: Command = {
     const trainSpec = (o['train-data'] as string | undefined) ?? path.join(ROOT, TASKS[task].train);
     const evalSpec = (o['eval-data'] as string | undefined) ?? path.join(ROOT, TASKS[task].eval);
     const { trainSet, evalSet, evalItems, scorers } = loadTaskData(tok, {
-      trainSpec, evalSpec, scoring: TASKS[task].scoring, maxSeqLen: o['max-seq-len'] as number, maxLineBytes: maxLineBytesFrom(o),
-      maxExamples: o['max-examples'] as number, evalLossLimit: o['eval-loss-limit'] as number, evalLimit: o['eval-limit'] as number,
+      trainSpec,
+      evalSpec,
+      scoring: TASKS[task].scoring,
+      maxSeqLen: o['max-seq-len'] as number,
+      maxLineBytes: maxLineBytesFrom(o),
+      maxExamples: o['max-examples'] as number,
+      evalLossLimit: o['eval-loss-limit'] as number,
+      evalLimit: o['eval-limit'] as number,
     });
     const setup: RunSetup = {
-      source, tok, be: getBackend(o.backend as 'native' | undefined), trainSet, evalSet, evalItems, scorers,
-      padId: tok.padId ?? tok.eosId ?? 0, steps, batchSize: o['batch-size'] as number, lr: o.lr as number, maxNewTokens: o['max-new-tokens'] as number, peft,
+      source,
+      tok,
+      be: getBackend(o.backend as 'native' | undefined),
+      trainSet,
+      evalSet,
+      evalItems,
+      scorers,
+      padId: tok.padId ?? tok.eosId ?? 0,
+      steps,
+      batchSize: o['batch-size'] as number,
+      lr: o.lr as number,
+      maxNewTokens: o['max-new-tokens'] as number,
+      peft,
     };
     const log = (s: string) => process.stderr.write(s + '\n');
-    log(`ablation${peft ? ` (${peft.toUpperCase()} adapters on a frozen base)` : ''} on ${modelDir}, task ${task}: ${configs.length} configurations × ${seeds} seed(s), ${steps} steps × ${setup.batchSize} sequences ` +
-      `from ${trainSet.length} examples; eval loss on ${evalSet.length}, exact match on ${evalItems.length}; backend ${setup.be.name}`);
+    log(
+      `ablation${peft ? ` (${peft.toUpperCase()} adapters on a frozen base)` : ''} on ${modelDir}, task ${task}: ${configs.length} configurations × ${seeds} seed(s), ${steps} steps × ${setup.batchSize} sequences ` +
+        `from ${trainSet.length} examples; eval loss on ${evalSet.length}, exact match on ${evalItems.length}; backend ${setup.be.name}`,
+    );
 
     const runs: RunResult[] = [];
     const started = performance.now();
     const write = () => {
       const rows = aggregate(runs, configs);
-      const t = tables(rows, scorers.map((s) => s.name));
-      const settings = { model: modelDir, task, peft, train: trainSpec, eval: evalSpec, seeds, steps, batchSize: setup.batchSize, lr: setup.lr, maxSeqLen: o['max-seq-len'],
-        trainExamples: trainSet.length, evalLossExamples: evalSet.length, exactMatchExamples: evalItems.length, maxNewTokens: setup.maxNewTokens, backend: setup.be.name };
-      fs.writeFileSync(path.join(outDir, 'ablation.json'), JSON.stringify({ settings, totalSeconds: (performance.now() - started) / 1000, rows, runs }, null, 1) + '\n');
+      const t = tables(
+        rows,
+        scorers.map((s) => s.name),
+      );
+      const settings = {
+        model: modelDir,
+        task,
+        peft,
+        train: trainSpec,
+        eval: evalSpec,
+        seeds,
+        steps,
+        batchSize: setup.batchSize,
+        lr: setup.lr,
+        maxSeqLen: o['max-seq-len'],
+        trainExamples: trainSet.length,
+        evalLossExamples: evalSet.length,
+        exactMatchExamples: evalItems.length,
+        maxNewTokens: setup.maxNewTokens,
+        backend: setup.be.name,
+      };
+      fs.writeFileSync(
+        path.join(outDir, 'ablation.json'),
+        JSON.stringify({ settings, totalSeconds: (performance.now() - started) / 1000, rows, runs }, null, 1) + '\n',
+      );
       fs.writeFileSync(path.join(outDir, 'ablation.md'), t.md + '\n');
       return t.text;
     };
@@ -88,8 +137,10 @@ export const experimentAblationCommand: Command = {
       for (let seed = 0; seed < seeds; seed++) {
         const r = runOne(setup, cfg, seed, path.join(outDir, `${cfg.id}-seed${seed}`));
         runs.push(r);
-        log(`${cfg.label} seed ${seed}: eval loss ${r.evalLoss.toFixed(4)}, ${scorers[0].name} ${(r.accuracy[scorers[0].name] * 100).toFixed(1)}%, ` +
-          `train ${r.trainSeconds.toFixed(0)} s (${Math.round(r.tokensPerSecond)} tok/s), eval ${r.evalSeconds.toFixed(0)} s`);
+        log(
+          `${cfg.label} seed ${seed}: eval loss ${r.evalLoss.toFixed(4)}, ${scorers[0].name} ${(r.accuracy[scorers[0].name] * 100).toFixed(1)}%, ` +
+            `train ${r.trainSeconds.toFixed(0)} s (${Math.round(r.tokensPerSecond)} tok/s), eval ${r.evalSeconds.toFixed(0)} s`,
+        );
         write();
       }
     }
@@ -101,6 +152,13 @@ export const experimentAblationCommand: Command = {
 
 function tables(rows: ReturnType<typeof aggregate>, scorerNames: readonly string[]): { md: string; text: string } {
   const header = ['configuration', 'seeds', 'eval loss', ...scorerNames.map((n) => `${n} %`), 'train s', 'train tok/s'];
-  const body = rows.map((r) => [r.label, String(r.seeds), pm(r.evalLoss, 4), ...scorerNames.map((n) => pm(r.accuracy[n], 1)), r.trainSeconds.toFixed(0), String(Math.round(r.tokensPerSecond))]);
+  const body = rows.map((r) => [
+    r.label,
+    String(r.seeds),
+    pm(r.evalLoss, 4),
+    ...scorerNames.map((n) => pm(r.accuracy[n], 1)),
+    r.trainSeconds.toFixed(0),
+    String(Math.round(r.tokensPerSecond)),
+  ]);
   return { md: markdownTable(header, body), text: formatTable(header, body) };
 }

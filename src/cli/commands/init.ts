@@ -11,7 +11,6 @@ import { ProgressBar } from '../../train/progress.ts';
 import type { Command } from '../command.ts';
 import { formatTable } from '../table.ts';
 
-
 const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
 
 /** '2000000000', '2GB', '500MiB' → bytes (decimal units as transformers' max_shard_size, binary ones as IEC). */
@@ -38,20 +37,30 @@ export function presetTable(): string {
   const rows = PRESETS.map((p) => {
     const c = parseModelConfig(p.config, `preset ${p.name}`);
     const params = parameterCount(c);
-    return [p.name, p.repo, c.model_type, String(c.num_hidden_layers), String(c.hidden_size), `${c.num_attention_heads}/${c.num_key_value_heads}`,
-      String(c.vocab_size), c.tie_word_embeddings ? 'yes' : 'no', count(params), human(params * 2)];
+    return [
+      p.name,
+      p.repo,
+      c.model_type,
+      String(c.num_hidden_layers),
+      String(c.hidden_size),
+      `${c.num_attention_heads}/${c.num_key_value_heads}`,
+      String(c.vocab_size),
+      c.tie_word_embeddings ? 'yes' : 'no',
+      count(params),
+      human(params * 2),
+    ];
   });
   return formatTable(['preset', 'config of', 'type', 'layers', 'hidden', 'heads/kv', 'vocab', 'tied', 'params', 'bf16'], rows);
 }
 
 export const initCommand: Command = {
   name: 'init',
-  summary: 'Write a random-initialised HF model folder at a real checkpoint\'s shapes (--preset; --list shows them)',
+  summary: "Write a random-initialised HF model folder at a real checkpoint's shapes (--preset; --list shows them)",
   usage: 'halo init --preset NAME --out DIR [--layers N] [--dtype bf16|f32] [--seed S] [--max-shard-size 2GB] [--overwrite] | halo init --list',
   options: [
     { name: 'preset', type: 'string', help: 'the real model whose config.json to copy', choices: PRESET_NAMES },
     { name: 'out', type: 'string', help: 'output folder (must be empty or new unless --overwrite)' },
-    { name: 'layers', type: 'int', help: "override num_hidden_layers (real widths and vocabulary, fewer layers)" },
+    { name: 'layers', type: 'int', help: 'override num_hidden_layers (real widths and vocabulary, fewer layers)' },
     { name: 'dtype', type: 'string', help: 'storage dtype of the weights (config torch_dtype follows)', default: 'bf16', choices: ['bf16', 'f32'] },
     { name: 'seed', type: 'int', help: 'seed of the random weights (same seed → same bytes)', default: 0 },
     { name: 'max-shard-size', type: 'string', help: 'shard the weights above this size (bytes, or 2GB / 500MiB)', default: String(DEFAULT_INIT_SHARD_BYTES) },

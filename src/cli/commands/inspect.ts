@@ -85,7 +85,10 @@ export function inspectFolder(dir: string): InspectReport {
   if (missing.length) problems.push(`missing tensors: ${missing.join(', ')}`);
   for (const m of misshaped) problems.push(`${m.name} has shape [${m.actual}], config implies [${m.expected}]`);
   const extraLayers = new Set(info.check.extraLayers);
-  if (extraLayers.size) problems.push(`${describeTensorCheck({ missing: [], unexpected: [], misshaped: [], ignored: [], extraLayers: info.check.extraLayers })}: loading refuses this folder`);
+  if (extraLayers.size)
+    problems.push(
+      `${describeTensorCheck({ missing: [], unexpected: [], misshaped: [], ignored: [], extraLayers: info.check.extraLayers })}: loading refuses this folder`,
+    );
   const ignored = unexpected.filter((n) => !extraLayers.has(n));
   if (ignored.length) problems.push(`unexpected tensors (ignored by the model): ${ignored.join(', ')}`);
   let tokenizer: InspectReport['tokenizer'] = null;
@@ -149,7 +152,9 @@ function human(n: number, unit = ''): string {
 export function formatReport(r: InspectReport): string {
   const c = r.config;
   const rope = r.config.ropeScaling ? `, scaling ${JSON.stringify(r.config.ropeScaling)}` : '';
-  const biases = Object.entries(c.biases).filter(([, v]) => v).map(([k]) => k);
+  const biases = Object.entries(c.biases)
+    .filter(([, v]) => v)
+    .map(([k]) => k);
   const tok = r.tokenizer;
   const lines = [
     `model        ${r.dir}`,
@@ -158,10 +163,16 @@ export function formatReport(r: InspectReport): string {
     `attention    heads ${c.heads} · kv heads ${c.kvHeads} · head_dim ${c.headDim}${c.slidingWindow ? ` · sliding window ${c.slidingWindow}` : ''} · biases ${biases.length ? biases.join(', ') : 'none'}`,
     `rope         theta ${c.ropeTheta}${rope} · max positions ${c.maxPositions} · rms_norm_eps ${c.rmsNormEps}`,
     `parameters   ${human(r.parameters)} (${r.parameters.toLocaleString('en-US')})${c.tiedEmbeddings ? ', embeddings tied to lm_head' : ''}`,
-    `dtypes       ${Object.entries(r.dtypes).map(([d, v]) => `${d}: ${v.tensors} tensors, ${human(v.bytes, 'B')}`).join(' · ')}${c.torchDtype ? ` (config: ${c.torchDtype})` : ''}`,
+    `dtypes       ${Object.entries(r.dtypes)
+      .map(([d, v]) => `${d}: ${v.tensors} tensors, ${human(v.bytes, 'B')}`)
+      .join(' · ')}${c.torchDtype ? ` (config: ${c.torchDtype})` : ''}`,
     `weights      ${r.weightFiles.map((f) => `${f.name} (${human(f.bytes, 'B')})`).join(', ')}`,
     `tokenizer    ${
-      tok === null ? 'none' : 'error' in tok ? `error: ${tok.error}` : `${tok.vocabSize} tokens · bos ${tok.bos ?? '-'} · eos ${tok.eos ?? '-'} · pad ${tok.pad ?? '-'} · chat template ${tok.chatTemplate ? 'yes' : 'no'}`
+      tok === null
+        ? 'none'
+        : 'error' in tok
+          ? `error: ${tok.error}`
+          : `${tok.vocabSize} tokens · bos ${tok.bos ?? '-'} · eos ${tok.eos ?? '-'} · pad ${tok.pad ?? '-'} · chat template ${tok.chatTemplate ? 'yes' : 'no'}`
     }`,
     `files        ${r.tokenizerFiles.join(', ') || '-'}`,
     `stop ids     ${r.eosTokenIds.join(', ') || '-'}`,
@@ -171,10 +182,16 @@ export function formatReport(r: InspectReport): string {
   if (r.weightStats) {
     lines.push('weight stats RMS and max |w| of each projection over all layers (max/RMS: the spread absmax quantization pays for)');
     for (const w of r.weightStats) {
-      lines.push(`  ${w.name.padEnd(10)} ${String(w.tensors).padStart(3)} tensors  RMS ${w.rms.toPrecision(4)}  max ${w.absmax.toPrecision(4)}  max/RMS ${(w.absmax / w.rms).toFixed(1)}`);
+      lines.push(
+        `  ${w.name.padEnd(10)} ${String(w.tensors).padStart(3)} tensors  RMS ${w.rms.toPrecision(4)}  max ${w.absmax.toPrecision(4)}  max/RMS ${(w.absmax / w.rms).toFixed(1)}`,
+      );
     }
   }
-  lines.push(r.problems.length ? `problems     ${r.problems.join('\n             ')}` : 'check        ok: every tensor the config implies is present with the right shape');
+  lines.push(
+    r.problems.length
+      ? `problems     ${r.problems.join('\n             ')}`
+      : 'check        ok: every tensor the config implies is present with the right shape',
+  );
   return lines.join('\n');
 }
 

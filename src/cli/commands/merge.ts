@@ -15,13 +15,20 @@ export const mergeCommand: Command = {
     { name: 'model', type: 'string', help: 'base Hugging Face model folder', required: true },
     { name: 'adapter', type: 'string', help: 'adapter folder (adapter_config.json + adapter_model.safetensors)', required: true },
     { name: 'out', type: 'string', help: 'output folder for the merged model', required: true },
-    { name: 'dtype', type: 'string', help: 'storage dtype of the merged weights (default: the base checkpoint\'s)', choices: ['f32', 'bf16', 'f16'] },
+    { name: 'dtype', type: 'string', help: "storage dtype of the merged weights (default: the base checkpoint's)", choices: ['f32', 'bf16', 'f16'] },
     { name: 'backend', type: 'string', help: 'kernel backend for the adapter products', choices: backendNames() },
-    { name: 'allow-nonfinite', type: 'boolean', help: 'load weights holding NaN/Inf and write a merge that has some (by default an error naming the tensor, nothing written)' },
+    {
+      name: 'allow-nonfinite',
+      type: 'boolean',
+      help: 'load weights holding NaN/Inf and write a merge that has some (by default an error naming the tensor, nothing written)',
+    },
   ],
   async run({ options: o }) {
     const out = o.out as string;
-    checkOutDir(out, [{ flag: '--model', dir: o.model as string }, { flag: '--adapter', dir: o.adapter as string }]);
+    checkOutDir(out, [
+      { flag: '--model', dir: o.model as string },
+      { flag: '--adapter', dir: o.adapter as string },
+    ]);
     const lock = lockOutDir(out, 'merge', (line) => process.stderr.write(line + '\n'));
     let r: ReturnType<typeof mergeAdapterFolder>;
     try {

@@ -53,8 +53,16 @@ export const pretrainCommand: Command = {
     MAX_LINE_BYTES_OPTION,
     { name: 'seed', type: 'int', help: 'shuffle seed, and the random init with --config', default: 0 },
     { name: 'save-every', type: 'int', help: 'checkpoint every N steps', default: 100 },
-    { name: 'resume', type: 'boolean', help: 'continue the run in --out from its newest checkpoint; refused if the settings changed what the checkpoint means (see run.json)' },
-    { name: 'overwrite', type: 'boolean', help: 'start a new run in an --out that holds a previous run, removing its checkpoints, metrics and saved weights first' },
+    {
+      name: 'resume',
+      type: 'boolean',
+      help: 'continue the run in --out from its newest checkpoint; refused if the settings changed what the checkpoint means (see run.json)',
+    },
+    {
+      name: 'overwrite',
+      type: 'boolean',
+      help: 'start a new run in an --out that holds a previous run, removing its checkpoints, metrics and saved weights first',
+    },
     { name: 'allow-nonfinite', type: 'boolean', help: 'with --init: load weights that hold NaN/Inf (by default an error naming the tensor)' },
   ],
   async run({ options: o }) {
@@ -62,12 +70,17 @@ export const pretrainCommand: Command = {
     checkRanges(o, RANGES);
     checkExclusive(o, 'resume', 'overwrite', 'continue the run in --out, or replace it');
     const init = o.init as string | undefined;
-    if ((o.config === undefined) === (init === undefined)) throw new HaloError('E_ARG', 'give exactly one of --config (random init) and --init (a model folder to continue)');
+    if ((o.config === undefined) === (init === undefined))
+      throw new HaloError('E_ARG', 'give exactly one of --config (random init) and --init (a model folder to continue)');
     if (o.tokenizer === undefined && init === undefined) throw new HaloError('E_ARG', '--tokenizer is required with --config');
     haloConfigFromOptions(o);
     optimizerChoiceFrom(o);
     gradDtypeFrom(o);
-    const inputs = [{ flag: '--init', dir: init }, { flag: '--tokenizer', dir: o.tokenizer as string | undefined }, { flag: '--config', dir: o.config === undefined ? undefined : path.dirname(o.config as string) }];
+    const inputs = [
+      { flag: '--init', dir: init },
+      { flag: '--tokenizer', dir: o.tokenizer as string | undefined },
+      { flag: '--config', dir: o.config === undefined ? undefined : path.dirname(o.config as string) },
+    ];
     checkOutDir(o.out as string, inputs);
     const lock = lockOutDir(o.out as string, 'pretrain', say);
     try {
@@ -84,9 +97,18 @@ function say(line: string): void {
 
 /** Every numeric flag's range. */
 const RANGES: Record<string, Range> = {
-  tokens: AT_LEAST_1, 'max-seq-len': { min: 2, note: 'a token and the one it predicts' }, 'batch-size': AT_LEAST_1, 'grad-accum': AT_LEAST_1,
-  lr: { min: 0, note: '0 leaves the weights unchanged' }, 'warmup-steps': NON_NEGATIVE, 'min-lr-ratio': { min: 0, max: 1 }, 'weight-decay': NON_NEGATIVE,
-  'adam-beta2': UNIT_OPEN, 'max-grad-norm': { min: 0, note: '0 = no clipping' }, 'eval-fraction': UNIT_OPEN, 'save-every': { min: 0, note: '0 = at the end only' },
+  tokens: AT_LEAST_1,
+  'max-seq-len': { min: 2, note: 'a token and the one it predicts' },
+  'batch-size': AT_LEAST_1,
+  'grad-accum': AT_LEAST_1,
+  lr: { min: 0, note: '0 leaves the weights unchanged' },
+  'warmup-steps': NON_NEGATIVE,
+  'min-lr-ratio': { min: 0, max: 1 },
+  'weight-decay': NON_NEGATIVE,
+  'adam-beta2': UNIT_OPEN,
+  'max-grad-norm': { min: 0, note: '0 = no clipping' },
+  'eval-fraction': UNIT_OPEN,
+  'save-every': { min: 0, note: '0 = at the end only' },
   'max-line-bytes': AT_LEAST_1,
 };
 
@@ -94,12 +116,30 @@ const RANGES: Record<string, Range> = {
 function runSettings(o: ParsedOptions, halo: HaloConfig, files: readonly string[], tokenizerDir: string): RunSettings {
   const num = (k: string) => (o[k] as number | undefined) ?? null;
   return {
-    config: o.init !== undefined ? modelFingerprint(o.init as string) : fileFingerprint(o.config as string), tokenizer: modelFingerprint(tokenizerDir),
-    data: dataFingerprint(files.map((file) => ({ file }))), 'max-seq-len': num('max-seq-len'), 'eval-fraction': num('eval-fraction'), seed: num('seed'),
-    level: halo.level, format: halo.format, granularity: halo.granularity, 'hadamard-block': halo.hadamardBlock, 'lm-head': halo.lmHead ?? 'f32',
-    optimizer: describeOptimizer(optimizerChoiceFrom(o)), 'adam-beta2': num('adam-beta2'), 'weight-decay': num('weight-decay'), lr: num('lr'), schedule: (o.schedule as string) ?? null,
-    'warmup-steps': num('warmup-steps'), 'min-lr-ratio': num('min-lr-ratio'), tokens: num('tokens'), 'max-grad-norm': num('max-grad-norm'),
-    'batch-size': num('batch-size'), 'grad-accum': num('grad-accum'), 'world-size': 1, 'global-batch': (o['batch-size'] as number) * (o['grad-accum'] as number),
+    config: o.init !== undefined ? modelFingerprint(o.init as string) : fileFingerprint(o.config as string),
+    tokenizer: modelFingerprint(tokenizerDir),
+    data: dataFingerprint(files.map((file) => ({ file }))),
+    'max-seq-len': num('max-seq-len'),
+    'eval-fraction': num('eval-fraction'),
+    seed: num('seed'),
+    level: halo.level,
+    format: halo.format,
+    granularity: halo.granularity,
+    'hadamard-block': halo.hadamardBlock,
+    'lm-head': halo.lmHead ?? 'f32',
+    optimizer: describeOptimizer(optimizerChoiceFrom(o)),
+    'adam-beta2': num('adam-beta2'),
+    'weight-decay': num('weight-decay'),
+    lr: num('lr'),
+    schedule: (o.schedule as string) ?? null,
+    'warmup-steps': num('warmup-steps'),
+    'min-lr-ratio': num('min-lr-ratio'),
+    tokens: num('tokens'),
+    'max-grad-norm': num('max-grad-norm'),
+    'batch-size': num('batch-size'),
+    'grad-accum': num('grad-accum'),
+    'world-size': 1,
+    'global-batch': (o['batch-size'] as number) * (o['grad-accum'] as number),
     backend: (o.backend as string | undefined) ?? null,
   };
 }
@@ -119,32 +159,67 @@ async function pretrain(o: ParsedOptions): Promise<number> {
   const seqLen = o['max-seq-len'] as number;
   const t0 = performance.now();
   const { trainSet, evalSet, documents, tokens } = packCorpus(files, tok, seqLen, o['eval-fraction'] as number, maxLineBytesFrom(o));
-  process.stderr.write(`corpus: ${documents} documents, ${tokens} tokens → ${trainSet.length} train / ${evalSet.length} eval sequences of ${seqLen} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+  process.stderr.write(
+    `corpus: ${documents} documents, ${tokens} tokens → ${trainSet.length} train / ${evalSet.length} eval sequences of ${seqLen} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+  );
   // Who this run is, decided before the model is built: a used --out or a resume with other settings stops here.
-  const runPlan = prepareRunFolder(o.out as string, { command: 'pretrain', settings: runSettings(o, halo, files, tokenizerDir), resume: o.resume === true, overwrite: o.overwrite === true, note: say });
+  const runPlan = prepareRunFolder(o.out as string, {
+    command: 'pretrain',
+    settings: runSettings(o, halo, files, tokenizerDir),
+    resume: o.resume === true,
+    overwrite: o.overwrite === true,
+    note: say,
+  });
   const perStep = (o['batch-size'] as number) * seqLen * (o['grad-accum'] as number);
   const steps = Math.max(1, Math.round((o.tokens as number) / perStep));
-  const model = new LlamaModel(config, start?.weights ?? initLlamaWeights(config, o.seed as number), { halo, backend: getBackend(o.backend as 'native' | undefined), gradDtype: gradDtypeFrom(o) });
+  const model = new LlamaModel(config, start?.weights ?? initLlamaWeights(config, o.seed as number), {
+    halo,
+    backend: getBackend(o.backend as 'native' | undefined),
+    gradDtype: gradDtypeFrom(o),
+  });
   const nParams = model.parameters().reduce((s, p) => s + p.data.length, 0);
-  process.stderr.write(`model: ${init === undefined ? 'random init' : `continued from ${init}`}, ${config.num_hidden_layers} layers, hidden ${config.hidden_size}, ${(nParams / 1e6).toFixed(2)}M parameters; matmuls ${describeConfig(halo)}; ${steps} steps\n`);
+  process.stderr.write(
+    `model: ${init === undefined ? 'random init' : `continued from ${init}`}, ${config.num_hidden_layers} layers, hidden ${config.hidden_size}, ${(nParams / 1e6).toFixed(2)}M parameters; matmuls ${describeConfig(halo)}; ${steps} steps\n`,
+  );
   const outDir = o.out as string;
   makeOutDir(outDir);
   startRun(runPlan, say);
   const summary = train(model, trainSet, evalSet, {
-    outDir, epochs: 1e9, maxSteps: steps, lr: o.lr as number, schedule: o.schedule as 'cosine',
-    warmupSteps: o['warmup-steps'] as number, minLrRatio: o['min-lr-ratio'] as number, weightDecay: o['weight-decay'] as number, adamBeta2: o['adam-beta2'] as number,
+    outDir,
+    epochs: 1e9,
+    maxSteps: steps,
+    lr: o.lr as number,
+    schedule: o.schedule as 'cosine',
+    warmupSteps: o['warmup-steps'] as number,
+    minLrRatio: o['min-lr-ratio'] as number,
+    weightDecay: o['weight-decay'] as number,
+    adamBeta2: o['adam-beta2'] as number,
     optimizer: optimizerChoiceFrom(o),
-    batchSize: o['batch-size'] as number, gradAccum: o['grad-accum'] as number, maxGradNorm: o['max-grad-norm'] as number,
-    seed: o.seed as number, padId: tok.padId ?? tok.eosId ?? 0, evalEvery: Math.max(1, Math.floor(steps / 10)),
-    saveEvery: o['save-every'] as number, keepCheckpoints: 2, resume: o.resume === true, logEvery: 10, maxBadSteps: 5,
-    runConfig: { halo, command: 'pretrain' }, runId: runPlan.record.runId,
+    batchSize: o['batch-size'] as number,
+    gradAccum: o['grad-accum'] as number,
+    maxGradNorm: o['max-grad-norm'] as number,
+    seed: o.seed as number,
+    padId: tok.padId ?? tok.eosId ?? 0,
+    evalEvery: Math.max(1, Math.floor(steps / 10)),
+    saveEvery: o['save-every'] as number,
+    keepCheckpoints: 2,
+    resume: o.resume === true,
+    logEvery: 10,
+    maxBadSteps: 5,
+    runConfig: { halo, command: 'pretrain' },
+    runId: runPlan.record.runId,
   });
   saveModelFolder(outDir, { config, weights: model.stateDict(), dtype: 'f32', tokenizerFrom: tokenizerDir });
   fs.writeFileSync(path.join(outDir, 'halo_config.json'), JSON.stringify({ ...halo, trainedWith: describeConfig(halo) }, null, 2) + '\n');
   const last = summary.evalLosses[summary.evalLosses.length - 1];
   const report = {
-    steps: summary.steps, tokens: summary.tokens, seconds: Math.round(summary.seconds), tokensPerSecond: Math.round(summary.tokensPerSecond),
-    finalTrainLoss: summary.finalTrainLoss, finalEvalLoss: last?.loss ?? null, parameters: nParams,
+    steps: summary.steps,
+    tokens: summary.tokens,
+    seconds: Math.round(summary.seconds),
+    tokensPerSecond: Math.round(summary.tokensPerSecond),
+    finalTrainLoss: summary.finalTrainLoss,
+    finalEvalLoss: last?.loss ?? null,
+    parameters: nParams,
   };
   fs.writeFileSync(path.join(outDir, 'pretrain_summary.json'), JSON.stringify(report, null, 2) + '\n');
   process.stdout.write(JSON.stringify(report) + '\n');

@@ -43,7 +43,8 @@ export const tokenizerTrainCommand: Command = {
     const want = vocabSize - reserved;
     const bar = new ProgressBar('merges', want, { logEvery: 1000 });
     const merges = learnBpeMerges(counts, { merges: want, minFrequency: o['min-frequency'] as number, onProgress: (d) => bar.update(d) });
-    if (merges.length < want) process.stderr.write(`only ${merges.length} pairs reached --min-frequency; the rest of the vocabulary is reserved special tokens\n`);
+    if (merges.length < want)
+      process.stderr.write(`only ${merges.length} pairs reached --min-frequency; the rest of the vocabulary is reserved special tokens\n`);
     const files_ = byteLevelBpeFiles(merges, vocabSize, 'llama3', split);
     const out = o.out as string;
     fs.mkdirSync(out, { recursive: true });
@@ -59,7 +60,14 @@ export const tokenizerTrainCommand: Command = {
       tokens += tok.encode(d).length;
     }
     const secs = (performance.now() - t0) / 1000;
-    process.stdout.write(JSON.stringify({ vocabSize: tok.vocabSize, merges: merges.length, seconds: Math.round(secs * 10) / 10, heldOutBytesPerToken: tokens ? Math.round((bytes / tokens) * 100) / 100 : null }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        vocabSize: tok.vocabSize,
+        merges: merges.length,
+        seconds: Math.round(secs * 10) / 10,
+        heldOutBytesPerToken: tokens ? Math.round((bytes / tokens) * 100) / 100 : null,
+      }) + '\n',
+    );
     return 0;
   },
 };

@@ -6,9 +6,23 @@
 
 import { HaloError } from '../../core/errors.ts';
 
-import { byteLevelBpeFiles, bytesToUnicode, CHATML_SPECIALS, LLAMA3_SPECIALS, type ChatFormat, type TinyTokenizerFiles } from '../../tokenizer/byte-level-bpe.ts';
+import {
+  byteLevelBpeFiles,
+  bytesToUnicode,
+  CHATML_SPECIALS,
+  LLAMA3_SPECIALS,
+  type ChatFormat,
+  type TinyTokenizerFiles,
+} from '../../tokenizer/byte-level-bpe.ts';
 
-export { bytesToUnicode, CHATML_CHAT_TEMPLATE, CHATML_SPECIALS, LLAMA3_CHAT_TEMPLATE, LLAMA3_SPECIALS, LLAMA3_SPLIT_REGEX } from '../../tokenizer/byte-level-bpe.ts';
+export {
+  bytesToUnicode,
+  CHATML_CHAT_TEMPLATE,
+  CHATML_SPECIALS,
+  LLAMA3_CHAT_TEMPLATE,
+  LLAMA3_SPECIALS,
+  LLAMA3_SPLIT_REGEX,
+} from '../../tokenizer/byte-level-bpe.ts';
 export type { ChatFormat, TinyTokenizerFiles } from '../../tokenizer/byte-level-bpe.ts';
 
 const CORPUS = `The quick brown fox jumps over the lazy dog. Hello world! Hello there, how are you today?

@@ -49,8 +49,16 @@ export interface AttentionGrads {
  * @param buffers optional outputs: out [B, T, Hq, D], lse [B, Hq, T]
  */
 export function attentionForward(
-  q: FloatArray, k: FloatArray, v: FloatArray, B: number, T: number, Hq: number, Hkv: number, D: number,
-  opts: AttentionOptions = {}, buffers: { out?: FloatArray; lse?: FloatArray } = {},
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  B: number,
+  T: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  opts: AttentionOptions = {},
+  buffers: { out?: FloatArray; lse?: FloatArray } = {},
 ): AttentionOut {
   const op = 'attentionForward';
   const g = geometry(op, B, T, T, Hq, Hkv, D, opts);
@@ -78,7 +86,10 @@ export function attentionDecode(q: FloatArray, cache: KvCache, Tn: number, Hq: n
   const { B, capacity, Hkv, D } = cache;
   checkDims(op, { Tn });
   if (Tn > cache.length) {
-    throw new HaloError('E_ARG', `${op}: ${Tn} new queries but the KV cache holds only ${cache.length} positions; append the new keys/values (kvCacheAppend) first`);
+    throw new HaloError(
+      'E_ARG',
+      `${op}: ${Tn} new queries but the KV cache holds only ${cache.length} positions; append the new keys/values (kvCacheAppend) first`,
+    );
   }
   const g = geometry(op, B, Tn, capacity, Hq, Hkv, D, opts);
   checkLen(op, 'q', q, B * Tn * Hq * D, '[B, Tn, Hq, D]');
@@ -101,9 +112,18 @@ export function attentionDecode(q: FloatArray, cache: KvCache, Tn: number, Hq: n
  * @param buffers optional outputs dq [B, T, Hq, D], dk, dv [B, T, Hkv, D]
  */
 export function attentionBackward(
-  dout: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, lse: FloatArray,
-  B: number, T: number, Hq: number, Hkv: number, D: number,
-  opts: AttentionOptions = {}, buffers: Partial<AttentionGrads> = {},
+  dout: FloatArray,
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  lse: FloatArray,
+  B: number,
+  T: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  opts: AttentionOptions = {},
+  buffers: Partial<AttentionGrads> = {},
 ): AttentionGrads {
   const op = 'attentionBackward';
   const geo = geometry(op, B, T, T, Hq, Hkv, D, opts);
@@ -193,8 +213,18 @@ interface Geometry {
  */
 /** The backward's inputs checked ([B, T, H, D] layouts, one float type) and its dq/dk/dv buffers (given or new). */
 export function backwardBuffers(
-  op: string, dout: FloatArray, q: FloatArray, k: FloatArray, v: FloatArray, lse: FloatArray,
-  B: number, T: number, Hq: number, Hkv: number, D: number, buffers: Partial<AttentionGrads>,
+  op: string,
+  dout: FloatArray,
+  q: FloatArray,
+  k: FloatArray,
+  v: FloatArray,
+  lse: FloatArray,
+  B: number,
+  T: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  buffers: Partial<AttentionGrads>,
 ): AttentionGrads {
   checkLen(op, 'dout', dout, B * T * Hq * D, '[B, T, Hq, D]');
   checkLen(op, 'q', q, B * T * Hq * D, '[B, T, Hq, D]');
@@ -208,7 +238,15 @@ export function backwardBuffers(
   return { dq, dk, dv };
 }
 
-export function checkAttentionArgs(op: string, B: number, T: number, Hq: number, Hkv: number, D: number, opts: AttentionOptions): { scale: number; window: number | null } {
+export function checkAttentionArgs(
+  op: string,
+  B: number,
+  T: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  opts: AttentionOptions,
+): { scale: number; window: number | null } {
   const { scale, window } = geometry(op, B, T, T, Hq, Hkv, D, opts);
   return { scale, window };
 }
@@ -216,7 +254,10 @@ export function checkAttentionArgs(op: string, B: number, T: number, Hq: number,
 function geometry(op: string, B: number, Tq: number, S: number, Hq: number, Hkv: number, D: number, opts: AttentionOptions): Geometry {
   checkDims(op, { B, T: Tq, Hq, Hkv, D });
   if (Hq % Hkv !== 0) {
-    throw new HaloError('E_SHAPE', `${op}: ${Hq} query heads cannot share ${Hkv} key/value heads; num_attention_heads must be a multiple of num_key_value_heads`);
+    throw new HaloError(
+      'E_SHAPE',
+      `${op}: ${Hq} query heads cannot share ${Hkv} key/value heads; num_attention_heads must be a multiple of num_key_value_heads`,
+    );
   }
   const mask = opts.keyMask ?? null;
   if (mask) checkLen(op, 'keyMask', mask, B * S, S === Tq ? '[B, T]' : '[B, capacity]');

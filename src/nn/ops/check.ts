@@ -24,7 +24,7 @@ export function checkSameFloat(op: string, ref: FloatArray, others: Record<strin
   for (const [name, a] of Object.entries(others)) {
     if (a == null) continue;
     const is64 = a instanceof Float64Array;
-    if (is64 !== (ref instanceof Float64Array)) {
+    if (is64 !== ref instanceof Float64Array) {
       throw new HaloError('E_DTYPE', `${op}: ${name} is a ${a.constructor.name} but the inputs are ${want}; pass one precision throughout`);
     }
   }

@@ -35,7 +35,12 @@ export interface CrossEntropyOut {
  * @param lseOut  [N] optional buffer for the saved logsumexp
  */
 export function crossEntropyForward(
-  logits: FloatArray, targets: Int32Array, N: number, V: number, opts: CrossEntropyOptions = {}, lseOut?: FloatArray,
+  logits: FloatArray,
+  targets: Int32Array,
+  N: number,
+  V: number,
+  opts: CrossEntropyOptions = {},
+  lseOut?: FloatArray,
 ): CrossEntropyOut {
   const op = 'crossEntropyForward';
   checkCrossEntropyArgs(op, logits, targets, N, V, opts);
@@ -75,8 +80,13 @@ export function crossEntropyForward(
  * @returns dlogits [N, V]
  */
 export function crossEntropyBackward(
-  logits: FloatArray, targets: Int32Array, lse: FloatArray, N: number, V: number,
-  opts: CrossEntropyOptions & { normalizer?: number } = {}, dlogits?: FloatArray,
+  logits: FloatArray,
+  targets: Int32Array,
+  lse: FloatArray,
+  N: number,
+  V: number,
+  opts: CrossEntropyOptions & { normalizer?: number } = {},
+  dlogits?: FloatArray,
 ): FloatArray {
   const op = 'crossEntropyBackward';
   const { ignore, mask, norm } = checkCrossEntropyBackwardArgs(op, logits, targets, lse, N, V, opts);
@@ -104,7 +114,12 @@ function counted(target: number, ignore: number, mask: Uint8Array | null, n: num
  * the mask, and the divisor (`opts.normalizer`, checked, else the count of this call's counted rows).
  */
 export function checkCrossEntropyBackwardArgs(
-  op: string, logits: FloatArray, targets: Int32Array, lse: FloatArray, N: number, V: number,
+  op: string,
+  logits: FloatArray,
+  targets: Int32Array,
+  lse: FloatArray,
+  N: number,
+  V: number,
   opts: CrossEntropyOptions & { normalizer?: number },
 ): { ignore: number; mask: Uint8Array | null; norm: number } {
   checkCrossEntropyArgs(op, logits, targets, N, V, opts);

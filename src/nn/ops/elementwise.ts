@@ -5,16 +5,16 @@ import { checkLen, checkSameFloat, outBuffer } from './check.ts';
 
 /** dst += src, elementwise (any shape, equal lengths). */
 export function addInPlace(dst: FloatArray, src: FloatArray): void {
-  checkLen('addInPlace', 'src', src, dst.length, 'dst\'s shape');
+  checkLen('addInPlace', 'src', src, dst.length, "dst's shape");
   checkSameFloat('addInPlace', dst, { src });
   for (let i = 0; i < dst.length; i++) dst[i] += src[i];
 }
 
 /** out = a + b, elementwise; out may be a or b. */
 export function add(a: FloatArray, b: FloatArray, out?: FloatArray): FloatArray {
-  checkLen('add', 'b', b, a.length, 'a\'s shape');
+  checkLen('add', 'b', b, a.length, "a's shape");
   checkSameFloat('add', a, { b });
-  const y = outBuffer('add', 'out', out, a, a.length, 'a\'s shape');
+  const y = outBuffer('add', 'out', out, a, a.length, "a's shape");
   for (let i = 0; i < a.length; i++) y[i] = a[i] + b[i];
   return y;
 }

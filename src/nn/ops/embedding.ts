@@ -49,7 +49,10 @@ export function checkTokenIds(op: string, ids: Int32Array, V: number): void {
   for (let n = 0; n < ids.length; n++) {
     const id = ids[n];
     if (id < 0 || id >= V) {
-      throw new HaloError('E_ARG', `${op}: token id ${id} at position ${n} is outside the vocabulary [0, ${V}); the tokenizer and the model's vocab_size (${V}) disagree`);
+      throw new HaloError(
+        'E_ARG',
+        `${op}: token id ${id} at position ${n} is outside the vocabulary [0, ${V}); the tokenizer and the model's vocab_size (${V}) disagree`,
+      );
     }
   }
 }

@@ -38,7 +38,10 @@ export function kvCacheAppend(cache: KvCache, k: FloatArray, v: FloatArray, Tn: 
   checkLen(op, 'v', v, B * Tn * Hkv * D, '[B, Tn, Hkv, D]');
   checkSameFloat(op, cache.k, { k, v });
   if (cache.length + Tn > capacity) {
-    throw new HaloError('E_ARG', `${op}: the KV cache holds ${capacity} positions and has ${cache.length}; ${Tn} more do not fit — create it with capacity ≥ prompt length + max new tokens`);
+    throw new HaloError(
+      'E_ARG',
+      `${op}: the KV cache holds ${capacity} positions and has ${cache.length}; ${Tn} more do not fit — create it with capacity ≥ prompt length + max new tokens`,
+    );
   }
   const row = Hkv * D;
   for (let b = 0; b < B; b++) {

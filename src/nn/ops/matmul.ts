@@ -44,8 +44,15 @@ export function linearForward(x: FloatArray, w: FloatArray, b: FloatArray | null
  * @returns  dx [N, K], or null when dx was null
  */
 export function linearBackward(
-  dy: FloatArray, x: FloatArray, w: FloatArray, N: number, K: number, M: number,
-  dw: FloatArray | null, db: FloatArray | null, dx?: FloatArray | null,
+  dy: FloatArray,
+  x: FloatArray,
+  w: FloatArray,
+  N: number,
+  K: number,
+  M: number,
+  dw: FloatArray | null,
+  db: FloatArray | null,
+  dx?: FloatArray | null,
 ): FloatArray | null {
   const op = 'linearBackward';
   checkDims(op, { N, K, M });

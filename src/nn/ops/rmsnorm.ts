@@ -19,10 +19,7 @@ export interface RmsNormOut {
  * @param eps added to mean(x²) (config rms_norm_eps)
  * @param out optional buffers: y [N, C], rstd [N]
  */
-export function rmsnormForward(
-  x: FloatArray, w: FloatArray, N: number, C: number, eps: number,
-  out: { y?: FloatArray; rstd?: FloatArray } = {},
-): RmsNormOut {
+export function rmsnormForward(x: FloatArray, w: FloatArray, N: number, C: number, eps: number, out: { y?: FloatArray; rstd?: FloatArray } = {}): RmsNormOut {
   const op = 'rmsnormForward';
   checkRmsnormForwardArgs(x, w, N, C);
   const y = outBuffer(op, 'y', out.y, x, N * C, '[N, C]');
@@ -50,8 +47,14 @@ export function rmsnormForward(
  * @returns    dx [N, C]
  */
 export function rmsnormBackward(
-  dy: FloatArray, x: FloatArray, w: FloatArray, rstd: FloatArray, N: number, C: number,
-  dw: FloatArray | null, dx?: FloatArray,
+  dy: FloatArray,
+  x: FloatArray,
+  w: FloatArray,
+  rstd: FloatArray,
+  N: number,
+  C: number,
+  dw: FloatArray | null,
+  dx?: FloatArray,
 ): FloatArray {
   const op = 'rmsnormBackward';
   checkRmsnormBackwardArgs(dy, x, w, rstd, N, C, dw);

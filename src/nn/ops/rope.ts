@@ -55,7 +55,10 @@ export function ropeInvFreq(D: number, theta: number, scaling: Llama3Scaling | n
 function applyLlama3(inv: Float64Array, s: Llama3Scaling, r: (v: number) => number): void {
   const { factor, low_freq_factor: lo, high_freq_factor: hi, original_max_position_embeddings: ctx } = s;
   if (!(factor > 0) || !(lo > 0) || !(hi > lo) || !(ctx > 0)) {
-    throw new HaloError('E_ARG', `rope_scaling llama3 needs factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0; got ${JSON.stringify(s)}`);
+    throw new HaloError(
+      'E_ARG',
+      `rope_scaling llama3 needs factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0; got ${JSON.stringify(s)}`,
+    );
   }
   const lowFreqWavelen = ctx / lo;
   const highFreqWavelen = ctx / hi;
@@ -78,9 +81,7 @@ function applyLlama3(inv: Float64Array, s: Llama3Scaling, r: (v: number) => numb
  * @param positions [N] position of each token (per-sequence, so packed or left-padded batches work)
  * @returns cos, sin: [N, D/2] each, in `precision`
  */
-export function ropeTables(
-  positions: Int32Array, D: number, theta: number, scaling: Llama3Scaling | null = null, precision: FloatDType = 'f32',
-): RopeTables {
+export function ropeTables(positions: Int32Array, D: number, theta: number, scaling: Llama3Scaling | null = null, precision: FloatDType = 'f32'): RopeTables {
   const inv = ropeInvFreq(D, theta, scaling, precision);
   const half = D / 2;
   const N = positions.length;

@@ -13,9 +13,9 @@ import { checkLen, checkSameFloat, outBuffer } from './check.ts';
 export function swigluForward(gate: FloatArray, up: FloatArray, out?: FloatArray): FloatArray {
   const op = 'swigluForward';
   const n = gate.length;
-  checkLen(op, 'up', up, n, 'gate\'s shape');
+  checkLen(op, 'up', up, n, "gate's shape");
   checkSameFloat(op, gate, { up });
-  const h = outBuffer(op, 'out', out, gate, n, 'gate\'s shape');
+  const h = outBuffer(op, 'out', out, gate, n, "gate's shape");
   for (let i = 0; i < n; i++) {
     const g = gate[i];
     h[i] = (g / (1 + Math.exp(-g))) * up[i];
@@ -31,15 +31,18 @@ export function swigluForward(gate: FloatArray, up: FloatArray, out?: FloatArray
  * @param buffers optional outputs dgate, dup [N, F]
  */
 export function swigluBackward(
-  dh: FloatArray, gate: FloatArray, up: FloatArray, buffers: { dgate?: FloatArray; dup?: FloatArray } = {},
+  dh: FloatArray,
+  gate: FloatArray,
+  up: FloatArray,
+  buffers: { dgate?: FloatArray; dup?: FloatArray } = {},
 ): { dgate: FloatArray; dup: FloatArray } {
   const op = 'swigluBackward';
   const n = gate.length;
-  checkLen(op, 'dh', dh, n, 'gate\'s shape');
-  checkLen(op, 'up', up, n, 'gate\'s shape');
+  checkLen(op, 'dh', dh, n, "gate's shape");
+  checkLen(op, 'up', up, n, "gate's shape");
   checkSameFloat(op, gate, { dh, up });
-  const dgate = outBuffer(op, 'dgate', buffers.dgate, gate, n, 'gate\'s shape');
-  const dup = outBuffer(op, 'dup', buffers.dup, gate, n, 'gate\'s shape');
+  const dgate = outBuffer(op, 'dgate', buffers.dgate, gate, n, "gate's shape");
+  const dup = outBuffer(op, 'dup', buffers.dup, gate, n, "gate's shape");
   for (let i = 0; i < n; i++) {
     const g = gate[i];
     const d = dh[i];

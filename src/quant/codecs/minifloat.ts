@@ -119,14 +119,16 @@ export function encodeMinifloat(f: Minifloat, x: number): number {
   let m = Math.floor(q);
   const frac = q - m;
   if (frac > 0.5 || (frac === 0.5 && (m & 1) === 1)) m++;
-  if (m === 2 ** (manBits + 1)) { // rounded up into the next binade
+  if (m === 2 ** (manBits + 1)) {
+    // rounded up into the next binade
     m >>>= 1;
     e++;
   }
   // m < 2^manBits only in the lowest binade: a subnormal (exponent code 0).
   const expCode = m < 1 << manBits ? 0 : e + bias;
   const code = (expCode << manBits) | (m & ((1 << manBits) - 1));
-  if (code > f.maxCode) { // past the largest finite code (into inf/NaN patterns, or off the top)
+  if (code > f.maxCode) {
+    // past the largest finite code (into inf/NaN patterns, or off the top)
     return sign | (f.overflow === 'inf' && f.infCode >= 0 ? f.infCode : f.maxCode);
   }
   return sign | code;

@@ -21,12 +21,42 @@ import { splitSafetensors } from './st-bytes.ts';
 type Json = Record<string, unknown>;
 
 const FIELDS = [
-  'architectures', 'model_type', 'vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads',
-  'num_key_value_heads', 'head_dim', 'rms_norm_eps', 'rope_theta', 'rope_scaling', 'rope_parameters', 'max_position_embeddings',
-  'tie_word_embeddings', 'attention_bias', 'mlp_bias', 'use_sliding_window', 'sliding_window', 'bos_token_id', 'eos_token_id',
-  'torch_dtype', 'dtype', 'hidden_act',
+  'architectures',
+  'model_type',
+  'vocab_size',
+  'hidden_size',
+  'intermediate_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'num_key_value_heads',
+  'head_dim',
+  'rms_norm_eps',
+  'rope_theta',
+  'rope_scaling',
+  'rope_parameters',
+  'max_position_embeddings',
+  'tie_word_embeddings',
+  'attention_bias',
+  'mlp_bias',
+  'use_sliding_window',
+  'sliding_window',
+  'bos_token_id',
+  'eos_token_id',
+  'torch_dtype',
+  'dtype',
+  'hidden_act',
 ];
-const SIZE_FIELDS = ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'max_position_embeddings', 'sliding_window'];
+const SIZE_FIELDS = [
+  'vocab_size',
+  'hidden_size',
+  'intermediate_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'num_key_value_heads',
+  'head_dim',
+  'max_position_embeddings',
+  'sliding_window',
+];
 
 function fieldValue(rng: Rng, field: string): unknown {
   return weighted(rng, [
@@ -61,9 +91,19 @@ const EDITS: ((rng: Rng, c: Json) => string)[] = [
   (rng, c) => {
     // Head arithmetic that must not fit: heads ∤ hidden, kv ∤ heads, kv > heads, odd head_dim.
     const [f, v] = pick(rng, [
-      ['num_attention_heads', 3], ['num_attention_heads', 5], ['num_key_value_heads', 3], ['num_key_value_heads', 4],
-      ['num_key_value_heads', 0], ['head_dim', 7], ['head_dim', 3], ['hidden_size', 18], ['hidden_size', 15], ['head_dim', 4096],
-      ['num_attention_heads', 1024], ['hidden_size', 65536], ['num_hidden_layers', 1024],
+      ['num_attention_heads', 3],
+      ['num_attention_heads', 5],
+      ['num_key_value_heads', 3],
+      ['num_key_value_heads', 4],
+      ['num_key_value_heads', 0],
+      ['head_dim', 7],
+      ['head_dim', 3],
+      ['hidden_size', 18],
+      ['hidden_size', 15],
+      ['head_dim', 4096],
+      ['num_attention_heads', 1024],
+      ['hidden_size', 65536],
+      ['num_hidden_layers', 1024],
     ] as const);
     c[f] = v;
     return `${f} = ${v}`;
@@ -72,7 +112,13 @@ const EDITS: ((rng: Rng, c: Json) => string)[] = [
     const s = pick(rng, [
       () => ({ rope_type: 'llama3', factor: pick(rng, HOSTILE_NUMBERS), low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 256 }),
       () => ({ rope_type: 'llama3', factor: 8, low_freq_factor: 4, high_freq_factor: pick(rng, [1, 4, 4.0001]), original_max_position_embeddings: 256 }),
-      () => ({ rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: pick(rng, [0, 1e9, 256.5, '256', null]) }),
+      () => ({
+        rope_type: 'llama3',
+        factor: 8,
+        low_freq_factor: 1,
+        high_freq_factor: 4,
+        original_max_position_embeddings: pick(rng, [0, 1e9, 256.5, '256', null]),
+      }),
       () => ({ type: pick(rng, ['linear', 'dynamic', 'yarn', 'llama3', 'default', '', null]), factor: 2 }),
       () => ({ rope_type: hostileValue(rng) }),
       () => hostileValue(rng),
@@ -84,7 +130,10 @@ const EDITS: ((rng: Rng, c: Json) => string)[] = [
   },
   (rng, c) => {
     const [f, v] = pick(rng, [
-      ['architectures', pick(rng, [[], ['GPT2LMHeadModel'], ['LlamaForCausalLM', 'Qwen2ForCausalLM'], 'LlamaForCausalLM', [null], ['__proto__'], ['constructor']])],
+      [
+        'architectures',
+        pick(rng, [[], ['GPT2LMHeadModel'], ['LlamaForCausalLM', 'Qwen2ForCausalLM'], 'LlamaForCausalLM', [null], ['__proto__'], ['constructor']]),
+      ],
       ['model_type', pick(rng, ['llama', 'qwen2', 'mistral', 'gpt2', '__proto__', 'toString', null, 3])],
       ['hidden_act', pick(rng, ['gelu', 'SILU', '', null, ['silu']])],
       ['torch_dtype', pick(rng, ['float8', 'int8', 'bfloat16', 'toString', '__proto__', 16, null])],
@@ -159,7 +208,15 @@ function hostileWeights(rng: Rng, files: FileSet): { bytes: Uint8Array; note: st
 function mutateFolder(rng: Rng, name: string, base: FileSet): FuzzCase {
   const files: Record<string, Uint8Array | string> = { ...base };
   const cfg = JSON.parse(new TextDecoder().decode(base['config.json'])) as Json;
-  const op = weighted(rng, [[8, 'edit'], [2, 'tree'], [2, 'text'], [1, 'whole'], [1, 'generation'], [2, 'weights'], [1, 'files']] as const);
+  const op = weighted(rng, [
+    [8, 'edit'],
+    [2, 'tree'],
+    [2, 'text'],
+    [1, 'whole'],
+    [1, 'generation'],
+    [2, 'weights'],
+    [1, 'files'],
+  ] as const);
   const note = ((): string => {
     switch (op) {
       case 'edit': {
@@ -198,7 +255,10 @@ function mutateFolder(rng: Rng, name: string, base: FileSet): FuzzCase {
       case 'weights': {
         if (!('model.safetensors' in base)) {
           // Sharded seed: one shard (or the index) damaged; scanModelFolder reads it through the index.
-          const shard = pick(rng, Object.keys(base).filter((f) => f.endsWith('.safetensors')));
+          const shard = pick(
+            rng,
+            Object.keys(base).filter((f) => f.endsWith('.safetensors')),
+          );
           const r = mutateSafetensors(rng, base[shard]!);
           files[shard] = r.bytes;
           return `${shard}: ${r.note}`;
@@ -225,7 +285,16 @@ function mutateFolder(rng: Rng, name: string, base: FileSet): FuzzCase {
 
 /** What an accepted config promises the model code. */
 function checkConfig(c: ModelConfig): void {
-  for (const f of ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'max_position_embeddings'] as const) {
+  for (const f of [
+    'vocab_size',
+    'hidden_size',
+    'intermediate_size',
+    'num_hidden_layers',
+    'num_attention_heads',
+    'num_key_value_heads',
+    'head_dim',
+    'max_position_embeddings',
+  ] as const) {
     check(Number.isSafeInteger(c[f]) && c[f] >= 1, `${f} = ${c[f]} accepted`);
     if (f in CONFIG_LIMITS) check(c[f] <= CONFIG_LIMITS[f as keyof typeof CONFIG_LIMITS], `${f} = ${c[f]} above its limit accepted`);
   }

@@ -15,8 +15,19 @@ import { describe, mutateTree } from '../mutate-json.ts';
 import { chance, intIn, pick, randomBytes, weighted } from '../pick.ts';
 
 const GOOD: unknown[] = [
-  { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi?' }, { role: 'assistant', content: 'Hello.' }] },
-  { messages: [{ role: 'user', content: 'Résumé 🤗' }, { role: 'assistant', content: '日本語' }] },
+  {
+    messages: [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi?' },
+      { role: 'assistant', content: 'Hello.' },
+    ],
+  },
+  {
+    messages: [
+      { role: 'user', content: 'Résumé 🤗' },
+      { role: 'assistant', content: '日本語' },
+    ],
+  },
   { prompt: 'SELECT', completion: ' 1;' },
   { question: 'What is 2+2?', answer: '#### 4' },
   { text: 'Plain pretraining text.\nWith a newline.' },
@@ -31,9 +42,22 @@ function badLine(rng: Rng): string {
       const rec = structuredClone(pick(rng, GOOD));
       return `${mutateTree(rng, rec, intIn(rng, 1, 2)).length ? jsonText(rec) : '{}'}`;
     },
-    () => pick(rng, ['{', '}', '{"text": "a"', '{"text": "a"} {"text": "b"}', "{'text': 'a'}", '{"text": "a",}', 'NaN', 'undefined', '\u0000', '\ufeff{"text":"x"}']),
+    () =>
+      pick(rng, [
+        '{',
+        '}',
+        '{"text": "a"',
+        '{"text": "a"} {"text": "b"}',
+        "{'text': 'a'}",
+        '{"text": "a",}',
+        'NaN',
+        'undefined',
+        '\u0000',
+        '\ufeff{"text":"x"}',
+      ]),
     () => pick(rng, ['[]', '[{"text":"a"}]', '"text"', '42', 'null', 'true', '{}']),
-    () => `{"messages": ${pick(rng, ['[]', 'null', '{}', '[null]', '[{"role":"user"}]', '[{"role":"","content":"x"}]', '[{"role":5,"content":"x"}]', '"hi"'])}}`,
+    () =>
+      `{"messages": ${pick(rng, ['[]', 'null', '{}', '[null]', '[{"role":"user"}]', '[{"role":"","content":"x"}]', '[{"role":5,"content":"x"}]', '"hi"'])}}`,
     () => `{"prompt": ${pick(rng, ['null', '1', '"a"'])}, "completion": ${pick(rng, ['null', '[]', '"b"'])}}`,
     () => `{"question": "q", "answer": ${pick(rng, ['1', 'null', '{}'])}}`,
     () => `{"text": ${jsonText(pick(rng, [null, 5, [], longString(rng, 1_000_000), ...HOSTILE_STRINGS]))}}`,
@@ -41,7 +65,10 @@ function badLine(rng: Rng): string {
     () => `{"__proto__": {"text": "a"}}`,
     () => `{"text": ${deepNesting(rng, pick(rng, [1000, 100_000])).text}}`,
     () => deepNesting(rng, pick(rng, [5000, 100_000])).text,
-    () => `{"messages": [${Array(pick(rng, [1000, 20_000])).fill('{"role":"user","content":"x"}').join(',')}]}`,
+    () =>
+      `{"messages": [${Array(pick(rng, [1000, 20_000]))
+        .fill('{"role":"user","content":"x"}')
+        .join(',')}]}`,
     () => `{"unknown": 1, ${JSON.stringify(longString(rng, 1000))}: 2}`,
   ])();
 }
@@ -69,7 +96,13 @@ function buildText(rng: Rng): { text: string; note: string } {
   }
   let sep = '\n';
   let text: string;
-  const fmt = weighted(rng, [[5, 'plain'], [1, 'crlf'], [1, 'cr'], [1, 'blank'], [1, 'ls']] as const);
+  const fmt = weighted(rng, [
+    [5, 'plain'],
+    [1, 'crlf'],
+    [1, 'cr'],
+    [1, 'blank'],
+    [1, 'ls'],
+  ] as const);
   if (fmt === 'crlf') sep = '\r\n';
   if (fmt === 'cr') sep = '\r';
   if (fmt === 'ls') sep = pick(rng, ['\u2028', '\u0085', '\n\r', '\n\u0000']);
@@ -94,7 +127,13 @@ function toBytes(rng: Rng, text: string): { bytes: Uint8Array; note: string } {
   if (!chance(rng, 0.2)) return { bytes: b, note: '' };
   // Invalid UTF-8 (decoded as U+FFFD), NULs, or a run of random binary.
   const at = rng.int(b.length + 1);
-  const junk = pick(rng, [Uint8Array.from([0xff]), Uint8Array.from([0xc3]), Uint8Array.from([0xed, 0xa0, 0x80]), Uint8Array.from([0]), randomBytes(rng, intIn(rng, 1, 300))]);
+  const junk = pick(rng, [
+    Uint8Array.from([0xff]),
+    Uint8Array.from([0xc3]),
+    Uint8Array.from([0xed, 0xa0, 0x80]),
+    Uint8Array.from([0]),
+    randomBytes(rng, intIn(rng, 1, 300)),
+  ]);
   const out = new Uint8Array(b.length + junk.length);
   out.set(b.subarray(0, at));
   out.set(junk, at);
@@ -107,7 +146,11 @@ function checkResult(r: ReadJsonlResult, lines: number): void {
   for (const rec of r.records) {
     check(rec.line > last && rec.line <= lines, `record line ${rec.line} after ${last} (file has ${lines} lines)`);
     last = rec.line;
-    if (rec.kind === 'chat') check(rec.messages.length > 0 && rec.messages.every((m) => typeof m.role === 'string' && m.role !== '' && typeof m.content === 'string'), `bad chat record at line ${rec.line}`);
+    if (rec.kind === 'chat')
+      check(
+        rec.messages.length > 0 && rec.messages.every((m) => typeof m.role === 'string' && m.role !== '' && typeof m.content === 'string'),
+        `bad chat record at line ${rec.line}`,
+      );
     else if (rec.kind === 'prompt') check(typeof rec.prompt === 'string' && typeof rec.completion === 'string', `bad prompt record at line ${rec.line}`);
     else check(typeof rec.text === 'string', `bad text record at line ${rec.line}`);
   }
@@ -142,10 +185,13 @@ export function jsonlTarget(): FuzzTarget {
       const lines = text.split('\n').length;
       checkResult(skip, lines);
       // A line over the limit is a bad line even when it is all whitespace: it is never decoded.
-      const nonBlank = text.replace(/^\ufeff/, '').split('\n').filter((l) => {
-        const raw = l.replace(/\r$/, '');
-        return raw.trim() !== '' || Buffer.byteLength(raw) > maxLineBytes;
-      }).length;
+      const nonBlank = text
+        .replace(/^\ufeff/, '')
+        .split('\n')
+        .filter((l) => {
+          const raw = l.replace(/\r$/, '');
+          return raw.trim() !== '' || Buffer.byteLength(raw) > maxLineBytes;
+        }).length;
       check(skip.records.length + skip.skipped === nonBlank, `${skip.records.length} records + ${skip.skipped} skipped ≠ ${nonBlank} non-blank lines`);
       let strict: ReadJsonlResult;
       try {

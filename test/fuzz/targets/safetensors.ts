@@ -23,8 +23,21 @@ type Entry = Record<string, unknown>;
 type Edit = (rng: Rng, p: StParts) => string;
 
 const DTYPE_NAMES = [
-  ...Object.keys(SAFETENSORS_ITEMSIZE), 'F4', 'F6_E2M3', 'F6_E3M2', 'F8_E4M3FNUZ', 'C64', 'Q4_0', 'f32', 'bf16', 'F32 ', '',
-  '__proto__', 'toString', 'constructor', 'hasOwnProperty',
+  ...Object.keys(SAFETENSORS_ITEMSIZE),
+  'F4',
+  'F6_E2M3',
+  'F6_E3M2',
+  'F8_E4M3FNUZ',
+  'C64',
+  'Q4_0',
+  'f32',
+  'bf16',
+  'F32 ',
+  '',
+  '__proto__',
+  'toString',
+  'constructor',
+  'hasOwnProperty',
 ];
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -62,11 +75,24 @@ function hostileShape(rng: Rng, old: unknown): unknown {
     case 1:
       return [...s, hostileDim(rng)];
     case 2: // each dimension fine, the product past 2^53 (or wrapping a 32/64-bit multiply to something small)
-      return pick(rng, [[2 ** 26, 2 ** 26, 2 ** 26], [2 ** 32, 2 ** 32], [2 ** 32, 2 ** 32, 0], [2 ** 53, 0], [2 ** 21, 2 ** 21, 2 ** 21, 2 ** 21], [1e12], [2 ** 53], [2 ** 63]]);
+      return pick(rng, [
+        [2 ** 26, 2 ** 26, 2 ** 26],
+        [2 ** 32, 2 ** 32],
+        [2 ** 32, 2 ** 32, 0],
+        [2 ** 53, 0],
+        [2 ** 21, 2 ** 21, 2 ** 21, 2 ** 21],
+        [1e12],
+        [2 ** 53],
+        [2 ** 63],
+      ]);
     case 3:
       return [];
     case 4:
-      return new Raw(`[${Array(pick(rng, [1000, 100_000])).fill('1').join(',')}]`);
+      return new Raw(
+        `[${Array(pick(rng, [1000, 100_000]))
+          .fill('1')
+          .join(',')}]`,
+      );
     case 5:
       return deepNesting(rng, pick(rng, [10, 5000, 100_000]));
     case 6:
@@ -184,7 +210,8 @@ function repair(rng: Rng, p: StParts): string {
   let pos = 0;
   for (const name of tensorNames(p)) {
     const e = p.header[name] as Entry;
-    if (typeof e !== 'object' || e === null || !Array.isArray(e.shape) || typeof e.dtype !== 'string' || !Object.hasOwn(SAFETENSORS_ITEMSIZE, e.dtype)) continue;
+    if (typeof e !== 'object' || e === null || !Array.isArray(e.shape) || typeof e.dtype !== 'string' || !Object.hasOwn(SAFETENSORS_ITEMSIZE, e.dtype))
+      continue;
     if (!e.shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) continue;
     const bytes = (e.shape as number[]).reduce((a, b) => a * b, 1) * SAFETENSORS_ITEMSIZE[e.dtype as keyof typeof SAFETENSORS_ITEMSIZE];
     if (!Number.isSafeInteger(bytes)) continue;
@@ -214,7 +241,10 @@ const GARBAGE = (rng: Rng): [Uint8Array, string] =>
     (): [Uint8Array, string] => [assembleSafetensors('{}', new Uint8Array(0)), 'header {} and no data (valid, empty)'],
     (): [Uint8Array, string] => [assembleSafetensors('{}', randomBytes(rng, 9)), 'header {} and 9 stray bytes'],
     (): [Uint8Array, string] => [new TextEncoder().encode('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'), 'JSON header without the length'],
-    (): [Uint8Array, string] => [assembleSafetensors(Uint8Array.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]), new Uint8Array(0)), 'invalid UTF-8 in the header'],
+    (): [Uint8Array, string] => [
+      assembleSafetensors(Uint8Array.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]), new Uint8Array(0)),
+      'invalid UTF-8 in the header',
+    ],
     (): [Uint8Array, string] => [assembleSafetensors(deepNesting(rng, 100_000).text, new Uint8Array(0)), 'header nested 100 000 deep'],
   ])();
 
@@ -222,7 +252,15 @@ const GARBAGE = (rng: Rng): [Uint8Array, string] =>
 export function mutateSafetensors(rng: Rng, bytes: Uint8Array): { bytes: Uint8Array; note: string } {
   const p = splitSafetensors(bytes);
   const hlen = bytes.length - 8 - p.data.length;
-  const op = weighted(rng, [[3, 'bytes'], [2, 'length'], [6, 'edit'], [2, 'tree'], [2, 'text'], [1, 'data'], [1, 'garbage']] as const);
+  const op = weighted(rng, [
+    [3, 'bytes'],
+    [2, 'length'],
+    [6, 'edit'],
+    [2, 'tree'],
+    [2, 'text'],
+    [1, 'data'],
+    [1, 'garbage'],
+  ] as const);
   switch (op) {
     case 'bytes': {
       const r = damageBytes(rng, bytes, 8 + hlen);
@@ -269,10 +307,18 @@ function shardedFiles(seeds: Seeds): FileSet {
 
 function mutateSharded(rng: Rng, base: FileSet): FuzzCase {
   const files: Record<string, Uint8Array | string> = { ...base };
-  const shards = Object.keys(base).filter((n) => n.endsWith('.safetensors')).sort();
+  const shards = Object.keys(base)
+    .filter((n) => n.endsWith('.safetensors'))
+    .sort();
   const index = JSON.parse(new TextDecoder().decode(base[INDEX_FILE])) as { weight_map: Record<string, unknown> };
   const names = Object.keys(index.weight_map);
-  const op = weighted(rng, [[3, 'shard'], [3, 'map'], [2, 'tree'], [1, 'text'], [1, 'missing']] as const);
+  const op = weighted(rng, [
+    [3, 'shard'],
+    [3, 'map'],
+    [2, 'tree'],
+    [1, 'text'],
+    [1, 'missing'],
+  ] as const);
   switch (op) {
     case 'shard': {
       const s = pick(rng, shards);
@@ -283,9 +329,22 @@ function mutateSharded(rng: Rng, base: FileSet): FuzzCase {
     case 'map': {
       const n = pick(rng, names);
       const v = pick(rng, [
-        '../model-00001-of-00002.safetensors', '/etc/passwd.safetensors', '', '.', '..', INDEX_FILE, 'missing-00009.safetensors',
-        pick(rng, shards), `sub/${pick(rng, shards)}`, 'a\u0000.safetensors', 'pytorch_model.bin', `${'x'.repeat(300)}.safetensors`,
-        'folder.safetensors', 5, null, hostileValue(rng),
+        '../model-00001-of-00002.safetensors',
+        '/etc/passwd.safetensors',
+        '',
+        '.',
+        '..',
+        INDEX_FILE,
+        'missing-00009.safetensors',
+        pick(rng, shards),
+        `sub/${pick(rng, shards)}`,
+        'a\u0000.safetensors',
+        'pytorch_model.bin',
+        `${'x'.repeat(300)}.safetensors`,
+        'folder.safetensors',
+        5,
+        null,
+        hostileValue(rng),
       ]);
       if (v === 'folder.safetensors') files['folder.safetensors/'] = '';
       setOwn(index.weight_map, n, v);
@@ -315,7 +374,10 @@ function checkHeader(h: SafetensorsHeader, fileBytes: number): void {
   let pos = 0;
   for (const t of h.tensors) {
     check(t.begin === pos, `${t.name}: begins at ${t.begin}, expected ${pos} (gap or overlap accepted)`);
-    check(t.shape.every((d) => Number.isSafeInteger(d) && d >= 0), `${t.name}: accepted shape [${t.shape}]`);
+    check(
+      t.shape.every((d) => Number.isSafeInteger(d) && d >= 0),
+      `${t.name}: accepted shape [${t.shape}]`,
+    );
     pos = t.end;
   }
   check(h.dataStart + pos === fileBytes, `header accepted but tensors end at ${h.dataStart + pos}, file is ${fileBytes} bytes`);

@@ -107,7 +107,15 @@ function mutateTokenizer(rng: Rng, name: string, base: FileSet): FuzzCase {
   const files: Record<string, Uint8Array | string> = { ...base };
   const tj = JSON.parse(new TextDecoder().decode(base['tokenizer.json'])) as Json;
   const tc = JSON.parse(new TextDecoder().decode(base['tokenizer_config.json'])) as Json;
-  const op = weighted(rng, [[4, 'vocab'], [4, 'tree'], [3, 'config'], [4, 'template'], [1, 'text'], [1, 'whole'], [1, 'files']] as const);
+  const op = weighted(rng, [
+    [4, 'vocab'],
+    [4, 'tree'],
+    [3, 'config'],
+    [4, 'template'],
+    [1, 'text'],
+    [1, 'whole'],
+    [1, 'files'],
+  ] as const);
   const note = ((): string => {
     switch (op) {
       case 'vocab': {
@@ -129,7 +137,11 @@ function mutateTokenizer(rng: Rng, name: string, base: FileSet): FuzzCase {
       }
       case 'template': {
         const t = typeof tc.chat_template === 'string' ? tc.chat_template : '';
-        const v = weighted(rng, [[1, () => pick(rng, TEMPLATES)], [1, () => pick(rng, RUNAWAY_TEMPLATES)], [1, () => damageText(rng, t).text]] as const)();
+        const v = weighted(rng, [
+          [1, () => pick(rng, TEMPLATES)],
+          [1, () => pick(rng, RUNAWAY_TEMPLATES)],
+          [1, () => damageText(rng, t).text],
+        ] as const)();
         if (chance(rng, 0.5)) {
           delete tc.chat_template;
           files['chat_template.jinja'] = v;
@@ -181,12 +193,24 @@ export function tokenizerTarget(seeds: Seeds): FuzzTarget {
       const out: unknown[] = [];
       for (const s of SAMPLES) {
         const ids = tok.encode(s);
-        for (const id of ids) check(Number.isSafeInteger(id) && id >= 0 && id < tok.vocabSize, `encode(${JSON.stringify(s.slice(0, 20))}) gave id ${id}, vocabSize ${tok.vocabSize}`);
+        for (const id of ids)
+          check(
+            Number.isSafeInteger(id) && id >= 0 && id < tok.vocabSize,
+            `encode(${JSON.stringify(s.slice(0, 20))}) gave id ${id}, vocabSize ${tok.vocabSize}`,
+          );
         out.push(ids, tok.decode(ids), tok.decode(ids, { skipSpecialTokens: true }));
       }
       out.push(tok.tokenId('<|eot_id|>'), tok.idToken(0));
       if (tok.chatTemplate !== null) {
-        out.push(tok.applyChatTemplate([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }], { addGenerationPrompt: true, variables: { date_string: '1 Jan 2025' } }));
+        out.push(
+          tok.applyChatTemplate(
+            [
+              { role: 'user', content: 'hi' },
+              { role: 'assistant', content: 'hello' },
+            ],
+            { addGenerationPrompt: true, variables: { date_string: '1 Jan 2025' } },
+          ),
+        );
       }
       return out;
     },
