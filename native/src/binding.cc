@@ -316,6 +316,28 @@ Napi::Value RmsnormBackwardJs(const Napi::CallbackInfo& info) {
   });
 }
 
+// addRmsnormForward(a, b, w, N, C, eps, x, y, rstd): x = a + b (x may be a or b), y/rstd its RMSNorm
+Napi::Value AddRmsnormForwardJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t N = integer(info, 3, "N"), C = integer(info, 4, "C");
+    const double eps = number(info, 5, "eps");
+    add_rmsnorm_forward(f32_at(info, 0, "a", N * C), f32_at(info, 1, "b", N * C), f32_at(info, 2, "w", C), N, C, eps, f32_at(info, 6, "x", N * C),
+                        f32_at(info, 7, "y", N * C), f32_at(info, 8, "rstd", N));
+    return info.Env().Undefined();
+  });
+}
+
+// rmsnormBackwardAdd(dy, x, w, rstd, N, C, dw | null, res, dx): dx = RMSNorm backward + res (dx may be dy or res)
+Napi::Value RmsnormBackwardAddJs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t N = integer(info, 4, "N"), C = integer(info, 5, "C");
+    float* dw = info[6].IsNull() || info[6].IsUndefined() ? nullptr : f32_at(info, 6, "dw", C);
+    rmsnorm_backward_add(f32_at(info, 0, "dy", N * C), f32_at(info, 1, "x", N * C), f32_at(info, 2, "w", C), f32_at(info, 3, "rstd", N), N, C, dw,
+                         f32_at(info, 7, "res", N * C), f32_at(info, 8, "dx", N * C));
+    return info.Env().Undefined();
+  });
+}
+
 // ropeRotate(x, cos, sin, N, H, D, sign, out): sign +1 forward, −1 backward; out may be x
 Napi::Value RopeRotateJs(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
@@ -537,6 +559,8 @@ constexpr Entry kFunctions[] = {
     {"dequantize", DequantizeJs},
     {"rmsnormForward", RmsnormForwardJs},
     {"rmsnormBackward", RmsnormBackwardJs},
+    {"addRmsnormForward", AddRmsnormForwardJs},
+    {"rmsnormBackwardAdd", RmsnormBackwardAddJs},
     {"ropeRotate", RopeRotateJs},
     {"swigluForward", SwigluForwardJs},
     {"swigluBackward", SwigluBackwardJs},

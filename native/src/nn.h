@@ -25,6 +25,15 @@ void rmsnorm_forward(const float* x, const float* w, int64_t N, int64_t C, doubl
 void rmsnorm_backward(const float* dy, const float* x, const float* w, const float* rstd, int64_t N, int64_t C, float* dw,
                       float* dx);
 
+// x = a + b, then y, rstd = rmsnorm_forward(x): the bits of add() followed by rmsnorm_forward. x may be a or b.
+void add_rmsnorm_forward(const float* a, const float* b, const float* w, int64_t N, int64_t C, double eps, float* x, float* y,
+                         float* rstd);
+
+// dx = rmsnorm_backward(dy, x, w, rstd, …) + res, dw as rmsnorm_backward: the bits of rmsnorm_backward followed by
+// add_into. dx may be dy or res.
+void rmsnorm_backward_add(const float* dy, const float* x, const float* w, const float* rstd, int64_t N, int64_t C, float* dw,
+                          const float* res, float* dx);
+
 // Rotary embedding of x [N, H, D] by cos/sin [N, D/2], sin negated when sign < 0 (the backward). out may be x.
 void rope_rotate(const float* x, const float* cos, const float* sin, int64_t N, int64_t H, int64_t D, int sign, float* out);
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "cpu_features.h"
 #include "nn.h"
@@ -122,6 +123,21 @@ HALO_AVX512 void bwd_dw_avx512(const float* dy, const float* x, const float* rst
   }
 }
 
+// out[0, n) = a + b: a plain f32 add, which rounds the same at every vector width (see nn_elementwise.cc).
+HALO_INLINE void g_add_row(const float* a, const float* b, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+void add_row_base(const float* a, const float* b, int64_t n, float* out) { g_add_row(a, b, n, out); }
+HALO_AVX2 void add_row_avx2(const float* a, const float* b, int64_t n, float* out) { g_add_row(a, b, n, out); }
+HALO_AVX512 void add_row_avx512(const float* a, const float* b, int64_t n, float* out) {
+  using namespace nn;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = tail16(n - i);
+    _mm512_mask_storeu_ps(out + i, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i)));
+  }
+}
+
+using AddRow = void (*)(const float*, const float*, int64_t, float*);
 using FwdRow = void (*)(const float*, const float*, int64_t, double, float*, float*);
 using DxRow = void (*)(const float*, const float*, const float*, double, int64_t, float*);
 using DwCols = void (*)(const float*, const float*, const float*, int64_t, int64_t, int64_t, int64_t, float*);
@@ -133,6 +149,56 @@ void rmsnorm_forward(const float* x, const float* w, int64_t N, int64_t C, doubl
   const FwdRow f = t == 2 ? fwd_row_avx512 : t == 1 ? fwd_row_avx2 : fwd_row_base;
 #pragma omp parallel for schedule(static) if (N * C >= kParallelMin && N > 1)
   for (int64_t n = 0; n < N; n++) f(x + n * C, w, C, eps, y + n * C, rstd + n);
+}
+
+// The residual add and the next norm in one pass over the rows: each row of x = a + b is normalised while it
+// is still in L1, instead of add() writing x and rmsnorm_forward reading it back. Same row functions, so the
+// bits are those of add then rmsnorm_forward.
+void add_rmsnorm_forward(const float* a, const float* b, const float* w, int64_t N, int64_t C, double eps, float* x, float* y,
+                         float* rstd) {
+  const int t = kernel_tier();
+  const AddRow ad = t == 2 ? add_row_avx512 : t == 1 ? add_row_avx2 : add_row_base;
+  const FwdRow f = t == 2 ? fwd_row_avx512 : t == 1 ? fwd_row_avx2 : fwd_row_base;
+#pragma omp parallel for schedule(static) if (N * C >= kParallelMin && N > 1)
+  for (int64_t n = 0; n < N; n++) {
+    ad(a + n * C, b + n * C, C, x + n * C);
+    f(x + n * C, w, C, eps, y + n * C, rstd + n);
+  }
+}
+
+namespace {
+// dw by column ranges, one per thread (see the top of this file); shared by both backwards.
+void rmsnorm_dw(int t, bool par, const float* dy, const float* x, const float* rstd, int64_t N, int64_t C, float* dw) {
+  const DwCols f = t == 2 ? bwd_dw_avx512 : t == 1 ? bwd_dw_avx2 : bwd_dw_base;
+  const int64_t lines = (C + 15) / 16;
+  const int64_t parts = par ? std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), lines)) : 1;
+#pragma omp parallel for schedule(static) num_threads(int(parts)) if (parts > 1)
+  for (int64_t p = 0; p < parts; p++) {
+    const int64_t c0 = std::min(C, (lines * p / parts) * 16), c1 = std::min(C, (lines * (p + 1) / parts) * 16);
+    if (c0 < c1) f(dy, x, rstd, N, C, c0, c1, dw);
+  }
+}
+}  // namespace
+
+// The norm's backward with the residual gradient added: dx = rmsnorm_backward(…) + res, each row's
+// gradient formed in a per-thread row buffer and added to res while both are in L1 (one f32 rounding, then
+// the f32 add: the bits of rmsnorm_backward followed by add_into). dx may be dy or res.
+void rmsnorm_backward_add(const float* dy, const float* x, const float* w, const float* rstd, int64_t N, int64_t C, float* dw,
+                          const float* res, float* dx) {
+  const int t = kernel_tier();
+  const bool par = N * C >= kParallelMin;
+  if (dw) rmsnorm_dw(t, par, dy, x, rstd, N, C, dw);  // first: dx may be dy
+  const DxRow f = t == 2 ? bwd_dx_row_avx512 : t == 1 ? bwd_dx_row_avx2 : bwd_dx_row_base;
+  const AddRow ad = t == 2 ? add_row_avx512 : t == 1 ? add_row_avx2 : add_row_base;
+#pragma omp parallel if (par && N > 1)
+  {
+    std::vector<float> row(static_cast<size_t>(C));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; n++) {
+      f(dy + n * C, x + n * C, w, double(rstd[n]), C, row.data());
+      ad(row.data(), res + n * C, C, dx + n * C);
+    }
+  }
 }
 
 void rmsnorm_backward(const float* dy, const float* x, const float* w, const float* rstd, int64_t N, int64_t C, float* dw,

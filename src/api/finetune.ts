@@ -13,7 +13,7 @@ import { DEFAULT_MAX_LINE_BYTES } from '../data/jsonl.ts';
 import type { FsdpMode } from '../dist/fsdp.ts';
 import { worldCommunicator } from '../dist/index.ts';
 import { loadFsdpLlama } from '../dist/load-fsdp.ts';
-import { describeConfig, operandFormat } from '../halo/config.ts';
+import { describeConfig, headPrecisionOf, operandFormat } from '../halo/config.ts';
 import { QuantStats } from '../halo/quant-stats.ts';
 import { readModelConfig } from '../io/hf-config.ts';
 import { saveModelFolder, scanModelFolder } from '../io/hf-folder.ts';
@@ -264,7 +264,7 @@ function runSettings(o: FinetuneOptions, r: Resolved, worldSize: number): RunSet
     format: halo.format,
     granularity: halo.granularity,
     'hadamard-block': halo.hadamardBlock,
-    'lm-head': halo.lmHead ?? 'f32',
+    'lm-head': headPrecisionOf(halo),
     peft: peft?.method ?? null,
     rank: peft?.rank ?? null,
     alpha: peft?.alpha ?? null,

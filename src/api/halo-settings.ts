@@ -13,7 +13,7 @@ export interface HaloSettings {
   granularity?: Granularity;
   /** Channel rotation: 'auto' (default), 'full' or a block size. */
   hadamardBlock?: HaloConfig['hadamardBlock'];
-  /** lm_head GEMMs in f32 (default) or bf16 operands. */
+  /** lm_head GEMMs in f32 or bf16 operands (default: bf16 when the linears are low precision, else f32). */
   lmHead?: 'f32' | 'bf16';
   /** Kernel backend (default: native if built, else reference; or HALO_BACKEND). */
   backend?: BackendName;
@@ -24,5 +24,5 @@ export function haloFromSettings(s: HaloSettings, defaults: Partial<HaloConfig> 
   const pick = Object.fromEntries(
     Object.entries({ level: s.level, format: s.format, granularity: s.granularity, hadamardBlock: s.hadamardBlock }).filter(([, v]) => v !== undefined),
   ) as Partial<HaloConfig>;
-  return haloConfig({ ...defaults, ...pick, ...(s.lmHead === 'bf16' ? { lmHead: 'bf16' as const } : {}) });
+  return haloConfig({ ...defaults, ...pick, ...(s.lmHead !== undefined ? { lmHead: s.lmHead } : {}) });
 }

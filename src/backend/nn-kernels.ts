@@ -11,7 +11,7 @@ import { attentionDecode } from '../nn/ops/attention.ts';
 import { crossEntropyBackward, crossEntropyForward } from '../nn/ops/cross-entropy.ts';
 import { add, addInPlace } from '../nn/ops/elementwise.ts';
 import { embeddingBackward, embeddingForward } from '../nn/ops/embedding.ts';
-import { rmsnormBackward, rmsnormForward } from '../nn/ops/rmsnorm.ts';
+import { addRmsnormForward, rmsnormBackward, rmsnormBackwardAdd, rmsnormForward } from '../nn/ops/rmsnorm.ts';
 import { ropeBackward, ropeForward } from '../nn/ops/rope.ts';
 import { swigluBackward, swigluForward } from '../nn/ops/swiglu.ts';
 import { adamwUpdate } from '../optim/adamw.ts';
@@ -22,6 +22,10 @@ export interface NnKernels {
   readonly name: string;
   rmsnormForward: typeof rmsnormForward;
   rmsnormBackward: typeof rmsnormBackward;
+  /** The residual add and the norm after it (x = a + b; rmsnorm(x)): one pass over the rows where fused. */
+  addRmsnormForward: typeof addRmsnormForward;
+  /** The norm's backward plus the residual's gradient (rmsnormBackward + res): one pass where fused. */
+  rmsnormBackwardAdd: typeof rmsnormBackwardAdd;
   ropeForward: typeof ropeForward;
   ropeBackward: typeof ropeBackward;
   swigluForward: typeof swigluForward;
@@ -51,6 +55,8 @@ export const referenceNnKernels: NnKernels = Object.freeze({
   name: 'reference',
   rmsnormForward,
   rmsnormBackward,
+  addRmsnormForward,
+  rmsnormBackwardAdd,
   ropeForward,
   ropeBackward,
   swigluForward,

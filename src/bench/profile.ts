@@ -3,6 +3,7 @@
 // time (bench step --profile, bench linear). Name and behaviour are unchanged, so everything that picks
 // kernels by backend name (nnKernels) makes the same choices as without it.
 import type { Backend } from '../backend/backend.ts';
+import type { NnKernels } from '../backend/nn-kernels.ts';
 
 /** Time a step spends in one kind of backend call (GEMMs split by operand dtype). */
 export interface OpProfile {
@@ -12,15 +13,40 @@ export interface OpProfile {
   tops: number | null; // GEMMs: 2·M·N·K / time, in 10^12 per second
 }
 
-/** The same backend with every call timed; take(n) returns the totals divided by n and clears them. */
-export function profiledBackend(be: Backend): { backend: Backend; take(steps: number): OpProfile[] } {
+/**
+ * The same backend with every call timed; take(n) returns the totals divided by n and clears them.
+ * kernels(k) wraps a model's NnKernels the same way, as ops named 'nn <kernel>' (e.g. 'nn rmsnormForward'),
+ * each timed exclusive of the backend calls it makes itself (the reference attention runs backend GEMMs), so
+ * no time is counted twice.
+ */
+export function profiledBackend(be: Backend): { backend: Backend; kernels(k: NnKernels): NnKernels; take(steps: number): OpProfile[] } {
   const acc = new Map<string, { calls: number; ms: number; flops: number }>();
-  const record = (op: string, t0: number, flops = 0) => {
+  let backendMs = 0; // every backend call's time so far, to make the kernels' times exclusive
+  const add = (op: string, ms: number, flops: number) => {
     const e = acc.get(op) ?? { calls: 0, ms: 0, flops: 0 };
     e.calls++;
-    e.ms += performance.now() - t0;
+    e.ms += ms;
     e.flops += flops;
     acc.set(op, e);
+  };
+  const record = (op: string, t0: number, flops = 0) => {
+    const ms = performance.now() - t0;
+    backendMs += ms;
+    add(op, ms, flops);
+  };
+  const kernels = (k: NnKernels): NnKernels => {
+    const out: Record<string, unknown> = { name: k.name };
+    for (const [key, f] of Object.entries(k)) {
+      if (typeof f !== 'function') continue;
+      out[key] = (...args: unknown[]) => {
+        const before = backendMs;
+        const t0 = performance.now();
+        const r = (f as (...a: unknown[]) => unknown)(...args);
+        add(`nn ${key}`, performance.now() - t0 - (backendMs - before), 0);
+        return r;
+      };
+    }
+    return out as unknown as NnKernels;
   };
   const backend: Backend = {
     name: be.name,
@@ -63,6 +89,7 @@ export function profiledBackend(be: Backend): { backend: Backend; take(steps: nu
   };
   return {
     backend,
+    kernels,
     /** The profile so far divided by `steps`, then cleared. */
     take(steps: number): OpProfile[] {
       const out = [...acc].map(([op, e]) => ({

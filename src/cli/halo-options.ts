@@ -21,9 +21,9 @@ export const HALO_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'lm-head',
     type: 'string',
-    help: "lm_head GEMMs: f32, or bf16 operands with f32 accumulation (HALO's reference runs it in BF16)",
-    default: 'f32',
-    choices: ['f32', 'bf16'],
+    help: "lm_head GEMMs: f32, or bf16 operands with f32 accumulation as HALO's reference and PyTorch autocast run it; auto = bf16 when the linears are low precision, f32 for --level none --format fp32",
+    default: 'auto',
+    choices: ['auto', 'f32', 'bf16'],
   },
   { name: 'backend', type: 'string', help: 'kernel backend (default: native if built, else reference; or HALO_BACKEND)', choices: backendNames() },
 ];
@@ -39,7 +39,7 @@ export function haloConfigFromOptions(o: ParsedOptions): HaloConfig {
     format: o.format as Format,
     granularity: o.granularity as Granularity,
     hadamardBlock,
-    ...(o['lm-head'] === 'bf16' ? { lmHead: 'bf16' as const } : {}),
+    ...(o['lm-head'] === 'bf16' || o['lm-head'] === 'f32' ? { lmHead: o['lm-head'] } : {}),
   });
 }
 

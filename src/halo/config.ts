@@ -40,8 +40,9 @@ export interface HaloConfig {
    */
   passes?: Passes;
   /**
-   * Precision of lm_head's GEMMs (never quantized): 'f32' (default) or 'bf16' operands with f32 accumulation,
-   * as in HALO's BF16 reference code (src/models/lm-head.ts).
+   * Precision of lm_head's GEMMs (never quantized): 'f32', or 'bf16' operands with f32 accumulation as in
+   * HALO's BF16 reference code and PyTorch's bf16 autocast (src/models/lm-head.ts). Unset: headPrecisionOf's
+   * default, bf16 whenever the linears run in low precision and f32 for an FP32 model.
    */
   lmHead?: 'f32' | 'bf16';
 }
@@ -72,6 +73,15 @@ export function haloConfig(partial: Partial<HaloConfig> = {}): HaloConfig {
     );
   }
   return cfg;
+}
+
+/**
+ * lm_head's GEMM precision under a config: cfg.lmHead when set, else bf16 when the linear layers' operands are
+ * low precision (HALO's BF16 recipe runs lm_head in BF16; a quantized model gains nothing from an f32 head,
+ * whose three GEMMs were half of a HALO-2 INT8 step at a 32k vocabulary) and f32 for a full-precision model.
+ */
+export function headPrecisionOf(cfg: HaloConfig): 'f32' | 'bf16' {
+  return cfg.lmHead ?? (operandFormat(passConfig(cfg, 'forward')) === null && operandFormat(passConfig(cfg, 'backward')) === null ? 'f32' : 'bf16');
 }
 
 /** The quantizer format of the GEMM operands, or null for plain f32 operands. */
@@ -145,7 +155,9 @@ export function operandGranularity(cfg: HaloConfig, operand: 'x' | 'w' | 'ey'): 
 const LEVEL_NAMES: { readonly [L in Level]?: string } = { switchback: 'SwitchBack', jetfire: 'Jetfire' };
 
 export function describeConfig(cfg: HaloConfig): string {
-  const head = cfg.lmHead === 'bf16' ? ', lm_head BF16' : '';
+  // The head is named only where it is not the config's default (headPrecisionOf without cfg.lmHead).
+  const usual = headPrecisionOf({ ...cfg, lmHead: undefined });
+  const head = cfg.lmHead !== undefined && cfg.lmHead !== usual ? `, lm_head ${cfg.lmHead.toUpperCase()}` : '';
   if (cfg.level === 'none') return (cfg.format === 'bf16' ? 'BF16' : 'FP32') + head;
   const only = cfg.passes === 'forward' || cfg.passes === 'backward' ? `, ${cfg.passes} only` : '';
   return `${LEVEL_NAMES[cfg.level] ?? cfg.level.toUpperCase()} ${cfg.format.toUpperCase()}${cfg.granularity === 'tensor' ? '' : ` (${cfg.granularity})`}${only}${head}`;

@@ -100,9 +100,9 @@ export function blockForward(m: BlockModel, l: number, x0: FloatArray, rows: Blo
   const oBias = m.findParam(n.oBias);
   if (oBias) addBias(o.y.data, oBias.data, N);
   adapt(n.o, att.out, o.y.data);
-  // The residual sums go into the projections' outputs, which nothing else reads afterwards.
-  const x1 = nn.add(x0, o.y.data, o.y.data);
-  const { y: h2, rstd: rstd2 } = nn.rmsnormForward(x1, m.param(n.ln2).data, N, C, eps);
+  // The residual sums go into the projections' outputs, which nothing else reads afterwards; the first is
+  // fused with the norm that reads it.
+  const { x: x1, y: h2, rstd: rstd2 } = nn.addRmsnormForward(x0, o.y.data, m.param(n.ln2).data, N, C, eps, { x: o.y.data });
   const shared2 = prepareInput(be, halo, floatMatrix(h2, N, C), m.weight(n.gate));
   const g = linearForward(be, halo, shared2, m.weight(n.gate));
   const u = linearForward(be, halo, shared2, m.weight(n.up));
@@ -155,8 +155,7 @@ export function blockBackward(m: BlockModel, l: number, t: LayerTape, dx: FloatA
   const dh2 = linearGrad(m, n.gate, t.gateUp[0], dgate, N, I, t)!;
   nn.addInto(dh2, linearGrad(m, n.up, t.gateUp[1], dup, N, I, t)!);
   const ln2 = m.param(n.ln2);
-  const dx1 = nn.rmsnormBackward(dh2, t.x1, ln2.data, t.rstd2, N, C, ln2.grad);
-  nn.addInto(dx1, dx);
+  const dx1 = nn.rmsnormBackwardAdd(dh2, t.x1, ln2.data, t.rstd2, N, C, ln2.grad, dx, dh2); // + the residual's dx, over dh2
   // x1 = x0 + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x0)
   const da = linearGrad(m, n.o, t.o, dx1, N, C, t, n.oBias)!;
   const { dq, dk, dv } = attention.backward(da, t.q, t.k, t.v, t.lse);
@@ -166,9 +165,7 @@ export function blockBackward(m: BlockModel, l: number, t: LayerTape, dx: FloatA
   nn.addInto(dh, linearGrad(m, n.k, t.qkv[1], dk, N, Hkv * D, t, n.qkvBias[1])!);
   nn.addInto(dh, linearGrad(m, n.v, t.qkv[2], dv, N, Hkv * D, t, n.qkvBias[2])!);
   const ln1 = m.param(n.ln1);
-  const dx0 = nn.rmsnormBackward(dh, t.x0, ln1.data, t.rstd1, N, C, ln1.grad);
-  nn.addInto(dx0, dx1);
-  return dx0;
+  return nn.rmsnormBackwardAdd(dh, t.x0, ln1.data, t.rstd1, N, C, ln1.grad, dx1, dh);
 }
 
 /** Backward of one projection: accumulates its weight (and bias) gradient, returns the input gradient. */

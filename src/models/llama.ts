@@ -14,7 +14,7 @@ import { floatLike, type FloatArray } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
 import { Tensor } from '../core/tensor.ts';
 import type { Batch } from '../data/batch.ts';
-import { operandFormat, type HaloConfig } from '../halo/config.ts';
+import { headPrecisionOf, operandFormat, type HaloConfig } from '../halo/config.ts';
 import { castTensor } from '../io/cast.ts';
 import { prepareWeight, type PreparedWeight } from '../halo/linear.ts';
 import { expectedTensors, type TensorSource } from '../io/model-tensors.ts';
@@ -107,8 +107,11 @@ export class LlamaModel implements CausalLM, BlockModel {
   private readonly precision: 'f32' | 'f64';
   readonly adapters: ReadonlyMap<string, Adapter>;
   private readonly hooks: BlockHooks | undefined;
-  /** RMSNorm, RoPE, SwiGLU, cross-entropy, embedding, residual adds: the backend's (native or reference). */
-  readonly nn: NnKernels;
+  /**
+   * RMSNorm, RoPE, SwiGLU, cross-entropy, embedding, residual adds: the backend's (native or reference).
+   * Writable so a profiler (bench step --profile) can put timed wrappers of the same kernels in their place.
+   */
+  nn: NnKernels;
 
   constructor(config: ModelConfig, weights: TensorSource, opts: LlamaOptions) {
     this.config = config;
@@ -344,7 +347,7 @@ export class LlamaModel implements CausalLM, BlockModel {
 
   /** lm_head's GEMM precision (bf16 only in f32 models: the f64 twin of a model is for gradient checks). */
   headPrecision(): HeadPrecision {
-    return this.halo.lmHead === 'bf16' && this.precision === 'f32' ? 'bf16' : 'f32';
+    return headPrecisionOf(this.halo) === 'bf16' && this.precision === 'f32' ? 'bf16' : 'f32';
   }
 
   lmHead(): Param {

@@ -6,7 +6,7 @@ import type { Backend } from '../../src/backend/backend.ts';
 import { nativeAvailable, nativeBackend } from '../../src/backend/native/index.ts';
 import { referenceBackend } from '../../src/backend/reference/index.ts';
 import { Rng } from '../../src/core/rng.ts';
-import { describeConfig, haloConfig } from '../../src/halo/config.ts';
+import { describeConfig, haloConfig, headPrecisionOf } from '../../src/halo/config.ts';
 import { parseModelConfig } from '../../src/io/hf-config.ts';
 import { tinyConfigJson, tinyWeights } from '../../src/io/testing/tiny-model.ts';
 import { headForward, headInputGrad, headWeightGrad } from '../../src/models/lm-head.ts';
@@ -77,8 +77,38 @@ describe('lm_head in bf16', () => {
       nb += b.grad[i] ** 2;
     }
     assert.ok(dot / Math.sqrt(nf * nb) > 0.99, `lm_head gradient cosine ${dot / Math.sqrt(nf * nb)}`);
-    assert.equal(describeConfig(haloConfig({ level: 'halo2', format: 'int8', lmHead: 'bf16' })), 'HALO2 INT8, lm_head BF16');
-    assert.equal(describeConfig(haloConfig({ level: 'none', format: 'bf16', lmHead: 'bf16' })), 'BF16, lm_head BF16');
+    // describeConfig names the head only where it differs from the config's default.
+    assert.equal(describeConfig(haloConfig({ level: 'halo2', format: 'int8', lmHead: 'f32' })), 'HALO2 INT8, lm_head F32');
+    assert.equal(describeConfig(haloConfig({ level: 'halo2', format: 'int8', lmHead: 'bf16' })), 'HALO2 INT8');
+    assert.equal(describeConfig(haloConfig({ level: 'none', format: 'bf16', lmHead: 'f32' })), 'BF16, lm_head F32');
+    assert.equal(describeConfig(haloConfig({ level: 'none', format: 'fp32', lmHead: 'bf16' })), 'FP32, lm_head BF16');
+  });
+
+  test('lm_head defaults to bf16 when the linears are low precision and to f32 for an FP32 model; an explicit setting wins', () => {
+    assert.equal(headPrecisionOf(haloConfig({ level: 'none', format: 'fp32' })), 'f32');
+    assert.equal(headPrecisionOf(haloConfig({ level: 'halo2', format: 'fp32' })), 'f32');
+    for (const [level, format] of [
+      ['none', 'bf16'],
+      ['halo0', 'fp8'],
+      ['halo1', 'fp6'],
+      ['halo2', 'int8'],
+      ['switchback', 'int8'],
+    ] as const) {
+      assert.equal(headPrecisionOf(haloConfig({ level, format })), 'bf16', `${level} ${format}`);
+      assert.equal(headPrecisionOf(haloConfig({ level, format, lmHead: 'f32' })), 'f32', `${level} ${format} with lmHead f32`);
+    }
+    // analysis configs that quantize one pass only still have low-precision linears
+    assert.equal(headPrecisionOf(haloConfig({ level: 'halo2', format: 'int8', passes: 'forward' })), 'bf16');
+    // the model follows it: the default HALO-2 INT8 model gives the explicit bf16 head's loss, not the f32 one's
+    const config = parseModelConfig(tinyConfigJson({ hidden: 32, layers: 1, heads: 4, kvHeads: 2, intermediate: 48, vocab: 300, tied: true, seed: 4 }));
+    const weights = tinyWeights(config, 6, 'f32', 0.3);
+    const batch = batchOf([9, 7], config.vocab_size, 4);
+    const loss = (lmHead?: 'f32' | 'bf16') =>
+      new LlamaModel(config, weights, { halo: haloConfig({ level: 'halo2', format: 'int8', ...(lmHead ? { lmHead } : {}) }), backend: referenceBackend }).loss(
+        batch,
+      ).lossSum;
+    assert.equal(loss(), loss('bf16'));
+    assert.notEqual(loss(), loss('f32'));
   });
 
   test('dW and dh make no transposed copy (the GEMMs read dlogits, h and W transposed in place)', () => {

@@ -74,6 +74,55 @@ describe('native nn kernels', () => {
     });
   });
 
+  nativeTest('fused add + rmsnorm and rmsnorm backward + add: bit-identical to the native ops they fuse, every alias', () => {
+    eachTier((tier) => {
+      for (const [N, C] of ROW_SHAPES) {
+        const what = `${tier} [${N}, ${C}]`;
+        const a = normal(N * C, N * 13 + C, 2);
+        const b = normal(N * C, N * 17 + C);
+        const w = normal(C, C + 3);
+        // unfused: x = add(a, b); rmsnorm(x)
+        const xU = nat().add(a, b);
+        const u = nat().rmsnormForward(xU, w, N, C, 1e-5);
+        const f = nat().addRmsnormForward(a, b, w, N, C, 1e-5);
+        assertBitsEqual(f.x, xU, `${what} x`);
+        assertBitsEqual(f.y, u.y, `${what} y`);
+        assertBitsEqual(f.rstd, u.rstd, `${what} rstd`);
+        const r = ref.addRmsnormForward(a, b, w, N, C, 1e-5);
+        assertBitsEqual(r.x, xU, `${what} x vs reference`);
+        assertClose(f.y, r.y, REL, `${what} y vs reference`);
+        // x written over b (as the decoder block does)
+        const bIn = b.slice();
+        const g = nat().addRmsnormForward(a, bIn, w, N, C, 1e-5, { x: bIn });
+        assert.equal(g.x, bIn);
+        assertBitsEqual(bIn, xU, `${what} x over b`);
+        assertBitsEqual(g.y, u.y, `${what} y with x over b`);
+
+        const dy = normal(N * C, N + C * 5);
+        const res = normal(N * C, N * 3 + C);
+        const dw0 = normal(C, 7);
+        const dwU = dw0.slice(),
+          dwF = dw0.slice(),
+          dwR = dw0.slice();
+        const dxU = nat().rmsnormBackward(dy, xU, w, u.rstd, N, C, dwU);
+        nat().addInto(dxU, res);
+        const dxF = nat().rmsnormBackwardAdd(dy, xU, w, u.rstd, N, C, dwF, res);
+        assertBitsEqual(dxF, dxU, `${what} dx`);
+        assertBitsEqual(dwF, dwU, `${what} dw`);
+        const dxR = ref.rmsnormBackwardAdd(dy, xU, w, u.rstd, N, C, dwR, res);
+        assertClose(dxF, dxR, REL, `${what} dx vs reference`);
+        assertBitsEqual(dwF, dwR, `${what} dw vs reference`);
+        // dx over dy, and over res; frozen weight
+        const dyIn = dy.slice();
+        assert.equal(nat().rmsnormBackwardAdd(dyIn, xU, w, u.rstd, N, C, null, res, dyIn), dyIn);
+        assertBitsEqual(dyIn, dxU, `${what} dx over dy`);
+        const resIn = res.slice();
+        assert.equal(nat().rmsnormBackwardAdd(dy, xU, w, u.rstd, N, C, null, resIn, resIn), resIn);
+        assertBitsEqual(resIn, dxU, `${what} dx over res`);
+      }
+    });
+  });
+
   nativeTest('rope forward and backward (bit-identical), in place too', () => {
     eachTier((tier) => {
       for (const [N, H, D] of [

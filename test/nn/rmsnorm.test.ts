@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HaloError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/rng.ts';
-import { rmsnormBackward, rmsnormForward } from '../../src/nn/ops/rmsnorm.ts';
+import { addRmsnormForward, rmsnormBackward, rmsnormBackwardAdd, rmsnormForward } from '../../src/nn/ops/rmsnorm.ts';
 import { assertClose, dot, finiteDiff, randn } from './gradcheck.ts';
 
 const N = 5;
@@ -80,5 +80,45 @@ describe('rmsnorm', () => {
       (e: unknown) => e instanceof HaloError && e.code === 'E_DTYPE',
     );
     assert.throws(() => rmsnormForward(x, new Float32Array(C), N, 0, EPS), /C must be a positive integer/);
+  });
+  test('addRmsnormForward = add then rmsnormForward; rmsnormBackwardAdd = rmsnormBackward + res; aliases; misuse is E_ARG', () => {
+    const rng = new Rng(9);
+    for (const make of [(n: number) => randn(rng, n), (n: number) => Float32Array.from(randn(rng, n))]) {
+      const a = make(N * C),
+        b = make(N * C),
+        w = make(C),
+        dy = make(N * C),
+        res = make(N * C);
+      const x = a.map((v, i) => v + b[i]!);
+      const want = rmsnormForward(x, w, N, C, EPS);
+      const got = addRmsnormForward(a, b, w, N, C, EPS);
+      assert.deepEqual(got.x, x);
+      assert.deepEqual(got.y, want.y);
+      assert.deepEqual(got.rstd, want.rstd);
+      const bIn = b.slice();
+      assert.equal(addRmsnormForward(a, bIn, w, N, C, EPS, { x: bIn }).x, bIn);
+      assert.deepEqual(bIn, x);
+      assert.throws(
+        () => addRmsnormForward(a, b, w, N, C, EPS, { y: b }),
+        (e: unknown) => e instanceof HaloError && e.code === 'E_ARG',
+      );
+
+      const dwA = make(C),
+        dwB = dwA.slice();
+      const dx = rmsnormBackward(dy, x, w, want.rstd, N, C, dwA).map((v, i) => v + res[i]!);
+      assert.deepEqual(rmsnormBackwardAdd(dy, x, w, want.rstd, N, C, dwB, res), dx);
+      assert.deepEqual(dwB, dwA);
+      for (const over of ['dy', 'res'] as const) {
+        const d = dy.slice(),
+          r = res.slice();
+        const buf = over === 'dy' ? d : r;
+        assert.equal(rmsnormBackwardAdd(d, x, w, want.rstd, N, C, null, r, buf), buf);
+        assert.deepEqual(buf, dx, `dx written over ${over}`);
+      }
+      assert.throws(
+        () => rmsnormBackwardAdd(dy, x, w, want.rstd, N, C, null, res.subarray(1)),
+        (e: unknown) => e instanceof HaloError && e.code === 'E_SHAPE',
+      );
+    }
   });
 });

@@ -171,6 +171,30 @@ export interface NativeNnAddon {
     dw: Float32Array | null,
     dx: Float32Array,
   ): void;
+  /** x = a + b (x may be a or b), then y, rstd as rmsnormForward(x): one pass over the rows. */
+  addRmsnormForward(
+    a: Float32Array,
+    b: Float32Array,
+    w: Float32Array,
+    N: number,
+    C: number,
+    eps: number,
+    x: Float32Array,
+    y: Float32Array,
+    rstd: Float32Array,
+  ): void;
+  /** dx = rmsnormBackward(dy, x, w, rstd, …) + res, dw as rmsnormBackward; dx may be dy or res. */
+  rmsnormBackwardAdd(
+    dy: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    rstd: Float32Array,
+    N: number,
+    C: number,
+    dw: Float32Array | null,
+    res: Float32Array,
+    dx: Float32Array,
+  ): void;
   /** out [N, H, D] = x rotated by cos/sin [N, D/2]; sign 1 forward, −1 backward. out may be x. */
   ropeRotate(x: Float32Array, cos: Float32Array, sin: Float32Array, N: number, H: number, D: number, sign: 1 | -1, out: Float32Array): void;
   /** out = silu(gate) ⊙ up over gate.length elements. */
@@ -296,6 +320,8 @@ export interface NativeNnAddon {
 export const NATIVE_NN_FUNCTIONS: readonly (keyof NativeNnAddon)[] = [
   'rmsnormForward',
   'rmsnormBackward',
+  'addRmsnormForward',
+  'rmsnormBackwardAdd',
   'ropeRotate',
   'swigluForward',
   'swigluBackward',

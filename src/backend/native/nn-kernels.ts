@@ -14,7 +14,15 @@ import { checkDims, checkLen, checkSameFloat, outBuffer } from '../../nn/ops/che
 import { checkCrossEntropyArgs, checkCrossEntropyBackwardArgs, crossEntropyBackward, crossEntropyForward, IGNORE_INDEX } from '../../nn/ops/cross-entropy.ts';
 import { add, addInPlace } from '../../nn/ops/elementwise.ts';
 import { checkTokenIds, embeddingBackward, embeddingForward } from '../../nn/ops/embedding.ts';
-import { checkRmsnormBackwardArgs, checkRmsnormForwardArgs, rmsnormBackward, rmsnormForward } from '../../nn/ops/rmsnorm.ts';
+import {
+  addRmsnormForward,
+  checkAddRmsnormArgs,
+  checkRmsnormBackwardArgs,
+  checkRmsnormForwardArgs,
+  rmsnormBackward,
+  rmsnormBackwardAdd,
+  rmsnormForward,
+} from '../../nn/ops/rmsnorm.ts';
 import { checkRopeArgs, ropeBackward, ropeForward } from '../../nn/ops/rope.ts';
 import { swigluBackward, swigluForward } from '../../nn/ops/swiglu.ts';
 import { adamwUpdate, type AdamWHyper } from '../../optim/adamw.ts';
@@ -46,6 +54,28 @@ export function makeNativeKernels(lib: NativeNnAddon): NnKernels {
     checkRmsnormBackwardArgs(dy, x, w, rstd, N, C, dw);
     const g = f32(outBuffer(op, 'dx', dx, x, N * C, '[N, C]'));
     call(() => lib.rmsnormBackward(f32(dy), x, f32(w), f32(rstd), N, C, dw ? f32(dw) : null, g));
+    return g;
+  };
+
+  const addRms: typeof addRmsnormForward = (a, b, w, N, C, eps, out = {}) => {
+    if (!isF32(a)) return addRmsnormForward(a, b, w, N, C, eps, out);
+    const op = 'addRmsnormForward';
+    checkAddRmsnormArgs(a, b, w, N, C, out);
+    const x = f32(outBuffer(op, 'x', out.x, a, N * C, '[N, C]'));
+    const y = f32(outBuffer(op, 'y', out.y, a, N * C, '[N, C]'));
+    const rstd = f32(outBuffer(op, 'rstd', out.rstd, a, N, '[N]'));
+    call(() => lib.addRmsnormForward(a, f32(b), f32(w), N, C, eps, x, y, rstd));
+    return { x, y, rstd };
+  };
+
+  const rmsBackAdd: typeof rmsnormBackwardAdd = (dy, x, w, rstd, N, C, dw, res, dx) => {
+    if (!isF32(x)) return rmsnormBackwardAdd(dy, x, w, rstd, N, C, dw, res, dx);
+    const op = 'rmsnormBackwardAdd';
+    checkRmsnormBackwardArgs(dy, x, w, rstd, N, C, dw);
+    checkLen(op, 'res', res, N * C, '[N, C]');
+    checkSameFloat(op, x, { res });
+    const g = f32(outBuffer(op, 'dx', dx, x, N * C, '[N, C]'));
+    call(() => lib.rmsnormBackwardAdd(f32(dy), x, f32(w), f32(rstd), N, C, dw ? f32(dw) : null, f32(res), g));
     return g;
   };
 
@@ -177,6 +207,8 @@ export function makeNativeKernels(lib: NativeNnAddon): NnKernels {
     name: 'native',
     rmsnormForward: rms,
     rmsnormBackward: rmsBack,
+    addRmsnormForward: addRms,
+    rmsnormBackwardAdd: rmsBackAdd,
     ropeForward: ropeFwd,
     ropeBackward: ropeBwd,
     swigluForward: swiFwd,

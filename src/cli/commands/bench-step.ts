@@ -31,16 +31,17 @@ import { profiledBackend, type OpProfile } from '../../bench/profile.ts';
 import { gemmFloorMs, standaloneGemmRates } from '../../bench/gemm-floor.ts';
 
 /** The configurations, by CLI name. */
-export const STEP_CONFIGS: { readonly [name: string]: { level: Level; format: Format; lmHead?: 'bf16' } } = {
+export const STEP_CONFIGS: { readonly [name: string]: { level: Level; format: Format; lmHead?: 'f32' | 'bf16' } } = {
   fp32: { level: 'none', format: 'fp32' },
   bf16: { level: 'none', format: 'bf16' },
   'halo0-int8': { level: 'halo0', format: 'int8' },
   'halo1-int8': { level: 'halo1', format: 'int8' },
   'halo2-int8': { level: 'halo2', format: 'int8' },
   'halo2-fp8': { level: 'halo2', format: 'fp8' },
-  // lm_head in bf16 too, as in HALO's BF16 reference code and in PyTorch bf16 autocast (not run by default)
-  'bf16-head-bf16': { level: 'none', format: 'bf16', lmHead: 'bf16' },
-  'halo2-int8-head-bf16': { level: 'halo2', format: 'int8', lmHead: 'bf16' },
+  // Low-precision configs run lm_head in bf16 by default (HALO's BF16 reference code, PyTorch bf16 autocast);
+  // these keep it in f32, as halo did before (not run by default).
+  'bf16-head-f32': { level: 'none', format: 'bf16', lmHead: 'f32' },
+  'halo2-int8-head-f32': { level: 'halo2', format: 'int8', lmHead: 'f32' },
 };
 
 const DEFAULT_STEP_CONFIGS = ['fp32', 'bf16', 'halo0-int8', 'halo1-int8', 'halo2-int8', 'halo2-fp8'];
@@ -164,7 +165,8 @@ export function runStepConfig(shape: StepShape, name: string, o: StepBenchOption
   const config = modelConfigFor(shape);
   const model = new LlamaModel(config, initLlamaWeights(config, o.seed), { halo, backend: be });
   const batch = syntheticBatch(shape, o.seed + 1);
-  const kernels = nnKernels(be);
+  const kernels = prof ? prof.kernels(nnKernels(be)) : nnKernels(be);
+  if (prof) model.nn = kernels;
   const params = model.parameters().filter((p) => p.grad !== null);
   const moments = params.map((p) => ({ m: new Float32Array(p.data.length) as FloatArray, v: new Float32Array(p.data.length) as FloatArray }));
   const hyper = { lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0 };
@@ -340,7 +342,10 @@ export function renderStepTable(rows: readonly StepBenchRow[]): string {
   );
 }
 
-/** Per configuration: where a step's time goes (--profile). "other" is everything outside backend calls. */
+/**
+ * Per configuration: where a step's time goes (--profile). "nn kernels" is the model's element-wise ops,
+ * attention, cross-entropy and AdamW (renderKernelTable splits it); "other" is everything outside both.
+ */
 export function renderProfileTable(rows: readonly StepBenchRow[]): string {
   const ms = (r: StepBenchRow, f: (p: OpProfile) => boolean) => (r.profile ?? []).filter(f).reduce((a, p) => a + p.msPerStep, 0);
   const gemms = (r: StepBenchRow) => (r.profile ?? []).filter((p) => p.op.startsWith('gemm '));
@@ -355,6 +360,7 @@ export function renderProfileTable(rows: readonly StepBenchRow[]): string {
       'rotate+quantize ms',
       'rotate ms',
       'transpose ms',
+      'nn kernels ms',
       'other ms',
     ],
     rows.map((r) => {
@@ -362,6 +368,7 @@ export function renderProfileTable(rows: readonly StepBenchRow[]): string {
       const rq = ms(r, (p) => p.op === 'rotateQuantize' || p.op === 'dequantize');
       const rot = ms(r, (p) => p.op === 'rotate');
       const tr = ms(r, (p) => p.op === 'transpose');
+      const nn = ms(r, (p) => p.op.startsWith('nn '));
       // "other" uses the mean step (the profile is a mean), not the median
       const mean = (r.profile ?? []).reduce((a, p) => a + p.msPerStep, 0);
       return [
@@ -376,9 +383,21 @@ export function renderProfileTable(rows: readonly StepBenchRow[]): string {
         rq.toFixed(0),
         rot.toFixed(0),
         tr.toFixed(0),
+        nn.toFixed(0),
         Math.max(0, r.stepMs - mean).toFixed(0),
       ];
     }),
+  );
+}
+
+/** Per configuration: the model's nn kernels (element-wise ops, attention, cross-entropy, AdamW), ms per step. */
+export function renderKernelTable(rows: readonly StepBenchRow[]): string {
+  const ops = [...new Set(rows.flatMap((r) => (r.profile ?? []).filter((p) => p.op.startsWith('nn ')).map((p) => p.op)))];
+  const ms = (r: StepBenchRow, op: string) => (r.profile ?? []).find((p) => p.op === op)?.msPerStep ?? 0;
+  ops.sort((a, b) => rows.reduce((t, r) => t + ms(r, b) - ms(r, a), 0));
+  return formatTable(
+    ['config', ...ops.map((o) => o.slice(3))],
+    rows.map((r) => [r.label, ...ops.map((o) => ms(r, o).toFixed(1))]),
   );
 }
 
@@ -438,7 +457,10 @@ export const benchStepCommand: Command = {
         `backend ${r0.backend}${r0.threads !== null ? `, ${r0.threads} thread(s)` : ''}, AdamW kernels ${r0.nnKernels}; ` +
           `saved act = what the 7 linears of all layers keep for backward\n${renderStepTable(rows)}\n`,
       );
-      if (opts.profile) process.stdout.write(`\nwhere a step goes (ms per step; other = JS, element-wise ops, AdamW)\n${renderProfileTable(rows)}\n`);
+      if (opts.profile) {
+        process.stdout.write(`\nwhere a step goes (ms per step; nn kernels = element-wise ops, attention, cross-entropy, AdamW; other = the rest)\n`);
+        process.stdout.write(`${renderProfileTable(rows)}\n\nnn kernels (ms per step)\n${renderKernelTable(rows)}\n`);
+      }
     }
     return 0;
   },

@@ -8,7 +8,7 @@ import { HaloError } from '../../core/errors.ts';
 import { packExamples } from '../../data/batch.ts';
 import { readCorpus } from '../../data/corpus.ts';
 import { encodeRecords } from '../../data/encode.ts';
-import { describeConfig, type HaloConfig } from '../../halo/config.ts';
+import { describeConfig, headPrecisionOf, type HaloConfig } from '../../halo/config.ts';
 import { readModelConfig } from '../../io/hf-config.ts';
 import { loadModelFolder, saveModelFolder } from '../../io/hf-folder.ts';
 import { initLlamaWeights } from '../../models/init.ts';
@@ -126,7 +126,7 @@ function runSettings(o: ParsedOptions, halo: HaloConfig, files: readonly string[
     format: halo.format,
     granularity: halo.granularity,
     'hadamard-block': halo.hadamardBlock,
-    'lm-head': halo.lmHead ?? 'f32',
+    'lm-head': headPrecisionOf(halo),
     optimizer: describeOptimizer(optimizerChoiceFrom(o)),
     'adam-beta2': num('adam-beta2'),
     'weight-decay': num('weight-decay'),

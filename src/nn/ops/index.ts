@@ -1,7 +1,7 @@
 // The model's float ops, each an explicit forward/backward pair over typed arrays: the oracle native kernels
 // must match, and what training runs on until they exist.
 export { embeddingForward, embeddingBackward } from './embedding.ts';
-export { rmsnormForward, rmsnormBackward, type RmsNormOut } from './rmsnorm.ts';
+export { addRmsnormForward, rmsnormBackwardAdd, rmsnormForward, rmsnormBackward, type RmsNormOut } from './rmsnorm.ts';
 export { ropeInvFreq, ropeTables, ropeForward, ropeBackward, type Llama3Scaling, type RopeTables } from './rope.ts';
 export {
   attentionForward,

@@ -4,7 +4,9 @@
 // Saves rstd [N] = 1/sqrt(mean(x²)+eps) so backward needs no second reduction over x; x itself is the
 // caller's (it is the residual stream, kept anyway). Extra memory: N floats.
 import type { FloatArray } from '../../core/dtype.ts';
+import { HaloError } from '../../core/errors.ts';
 import { checkDims, checkLen, checkSameFloat, outBuffer } from './check.ts';
+import { add, addInPlace } from './elementwise.ts';
 
 export interface RmsNormOut {
   /** [N, C] normalised, weighted output */
@@ -73,6 +75,63 @@ export function rmsnormBackward(
     }
   }
   return g;
+}
+
+/**
+ * The residual add and the norm after it, as one op (a backend may fuse them into one pass over the rows):
+ * x = a + b, then rmsnormForward(x). x may be a or b (out.x); y must be neither.
+ * @returns x [N, C] (the new residual stream), y [N, C], rstd [N]
+ */
+export function addRmsnormForward(
+  a: FloatArray,
+  b: FloatArray,
+  w: FloatArray,
+  N: number,
+  C: number,
+  eps: number,
+  out: { x?: FloatArray; y?: FloatArray; rstd?: FloatArray } = {},
+): RmsNormOut & { x: FloatArray } {
+  checkAddRmsnormArgs(a, b, w, N, C, out);
+  const x = add(a, b, out.x);
+  return { x, ...rmsnormForward(x, w, N, C, eps, { y: out.y, rstd: out.rstd }) };
+}
+
+/**
+ * The norm's backward with the residual's gradient added, as one op: rmsnormBackward(dy, x, w, rstd, …) + res.
+ * dx may be dy or res. dw is ACCUMULATED as in rmsnormBackward.
+ */
+export function rmsnormBackwardAdd(
+  dy: FloatArray,
+  x: FloatArray,
+  w: FloatArray,
+  rstd: FloatArray,
+  N: number,
+  C: number,
+  dw: FloatArray | null,
+  res: FloatArray,
+  dx?: FloatArray,
+): FloatArray {
+  checkLen('rmsnormBackwardAdd', 'res', res, N * C, '[N, C]');
+  checkSameFloat('rmsnormBackwardAdd', x, { res });
+  // With dx === res the norm's gradient cannot be written over res before the add: a temporary then.
+  const g = rmsnormBackward(dy, x, w, rstd, N, C, dw, dx === res ? undefined : dx);
+  addInPlace(g, res);
+  if (dx === res) {
+    res.set(g);
+    return res;
+  }
+  return g;
+}
+
+/** addRmsnormForward's checks beyond rmsnormForward's (shared with the native kernel). */
+export function checkAddRmsnormArgs(a: FloatArray, b: FloatArray, w: FloatArray, N: number, C: number, out: { x?: FloatArray; y?: FloatArray }): void {
+  const op = 'addRmsnormForward';
+  checkRmsnormForwardArgs(a, w, N, C);
+  checkLen(op, 'b', b, N * C, '[N, C]');
+  checkSameFloat(op, a, { b });
+  if (out.y !== undefined && (out.y === a || out.y === b || out.y === out.x)) {
+    throw new HaloError('E_ARG', `${op}: y must be its own buffer (not a, b or x): the norm reads x after the add wrote it`);
+  }
 }
 
 /** The forward's shape and dtype checks (shared with the native kernels). */
