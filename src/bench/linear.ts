@@ -106,7 +106,7 @@ export function runLinearBench(be: Backend, o: LinearBenchOptions, onRow?: (r: L
       bwdMs: best!.bwdMs,
       totalMs: best!.fwdMs + best!.bwdMs,
       gemmMs: ms((p) => p.op.startsWith('gemm ')),
-      hadQuantMs: ms((p) => p.op === 'rotate' || p.op === 'rotateQuantize' || p.op === 'dequantize'),
+      hadQuantMs: ms((p) => p.op === 'rotate' || p.op === 'rotateQuantize' || p.op === 'cast bf16' || p.op === 'dequantize'),
       transposeMs: ms((p) => p.op === 'transpose'),
       gemmTops,
       vsFp32: null,

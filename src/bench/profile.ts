@@ -7,7 +7,7 @@ import type { NnKernels } from '../backend/nn-kernels.ts';
 
 /** Time a step spends in one kind of backend call (GEMMs split by operand dtype). */
 export interface OpProfile {
-  op: string; // 'gemm i8', 'gemm f32', 'rotateQuantize', 'rotate', 'transpose', 'dequantize'
+  op: string; // 'gemm i8', 'gemm f32', 'rotateQuantize', 'cast bf16', 'rotate', 'transpose', 'dequantize', 'nn <kernel>'
   calls: number; // per step
   msPerStep: number;
   tops: number | null; // GEMMs: 2·M·N·K / time, in 10^12 per second
@@ -77,7 +77,7 @@ export function profiledBackend(be: Backend): { backend: Backend; kernels(k: NnK
     rotateQuantize(x, rot, format, granularity, opts) {
       const t0 = performance.now();
       const r = be.rotateQuantize(x, rot, format, granularity, opts);
-      record('rotateQuantize', t0);
+      record(format === 'bf16' ? 'cast bf16' : 'rotateQuantize', t0); // a bf16 'quantization' is a cast (lm_head, BF16 linears)
       return r;
     },
     dequantize(q, dtype) {

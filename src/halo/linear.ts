@@ -141,12 +141,30 @@ function samePlan(a: HadamardPlan | null, b: HadamardPlan | null): boolean {
   return a === b || (a !== null && b !== null && a.n === b.n && a.block === b.block && a.K === b.K);
 }
 
+/**
+ * Whether linears that read one prepared input may sum their input gradients before the backward's undo
+ * rotations (finishInputGrad): the undo (Ĥ_bᵀ·, row slice, ·Ĥ) is linear, so Σ undo(Pᵢ) = undo(Σ Pᵢ) and q/k/v
+ * (gate/up) pay one undo instead of three (two). Not where the recipe re-quantizes E_X (Jetfire), which is not
+ * linear. The sum is taken in the rotated basis, so its f32 roundings differ from summing undone gradients.
+ * False where the backward rotates nothing (FP32, HALO-0): there is nothing to save.
+ */
+export function canSumRotatedInputGrads(cfg: HaloConfig): boolean {
+  const bwd = passConfig(cfg, 'backward');
+  const recipe = RECIPES[bwd.level];
+  return (recipe.rightXW || recipe.leftEY) && (recipe.requantOut === null || operandFormat(bwd) === null);
+}
+
+/**
+ * need.rotatedDx: return dx as the input-gradient GEMM left it — [bp, in] in HALO-2's token-rotated and
+ * channel-rotated basis, [b, in] channel-rotated for HALO-1 — for the caller to sum with the other linears
+ * of the same prepared input and pass to finishInputGrad once (canSumRotatedInputGrads must hold).
+ */
 export function linearBackward(
   be: Backend,
   cfg: HaloConfig,
   saved: LinearSaved,
   ey: FloatTensor /* [b, out] */,
-  need: { dx: boolean; dw: boolean } = { dx: true, dw: true },
+  need: { dx: boolean; dw: boolean; rotatedDx?: boolean } = { dx: true, dw: true },
 ): LinearGrads {
   const [b, outF] = ey.dims2('output gradient');
   const { weight } = saved;
@@ -166,20 +184,19 @@ export function linearBackward(
 
   if (need.dx) {
     if (recipe.leftEY) {
-      // HALO-2: rotate E_Y over its tokens before quantizing, undo after the GEMM.
+      // HALO-2: rotate E_Y over its tokens before quantizing, undo after the GEMM (finishInputGrad).
       const plan = tokenPlan(b);
-      const bp = plan.n;
-      const eyPadded = padRows(ey, bp);
+      const eyPadded = padRows(ey, plan.n);
       const heq = quantize(be, bwd, 'ey', eyPadded, { plan, side: 'left', transpose: false });
-      const hexh = gemm(be, heq, w, { emulate }); // Ĥ_b E_Y W Ĥᵀ  [bp, in]
-      const exh = be.rotate(hexh, { plan, side: 'left', transpose: true }); // E_Y W Ĥᵀ      [bp, in]
-      dx = sliceRows(exh, b);
+      dx = gemm(be, heq, w, { emulate }); // Ĥ_b E_Y W Ĥᵀ  [bp, in]
     } else {
       eq = quantize(be, bwd, 'ey', ey, null);
       dx = gemm(be, eq, w, { emulate }); // E_Y W Ĥᵀ      [b, in]
     }
-    if (undoRight) dx = be.rotate(dx, undoRight);
-    dx = requantize(be, bwd, dx);
+    if (need.rotatedDx) {
+      if (!canSumRotatedInputGrads(cfg))
+        throw new HaloError('E_ARG', `linearBackward: ${bwd.level} re-quantizes E_X, so its input gradient has no rotated form to sum`);
+    } else dx = finishInputGrad(be, cfg, saved, dx);
   }
 
   if (need.dw) {
@@ -201,6 +218,23 @@ export function linearBackward(
     if (undoRight) dw = be.rotate(dw, undoRight);
   }
   return { dx, dw };
+}
+
+/**
+ * The input gradient from what the input-gradient GEMM made (one linear's, or the sum over linears that share
+ * a prepared input): undo HALO-2's token rotation and drop its padded rows, undo the channel rotation, and
+ * re-quantize where the recipe does. E_X [b, in].
+ */
+export function finishInputGrad(be: Backend, cfg: HaloConfig, saved: LinearSaved, gemmOut: FloatTensor): FloatTensor {
+  const bwd = passConfig(cfg, 'backward');
+  const backPlan = saved.weight.backPlan;
+  let dx = gemmOut;
+  if (RECIPES[bwd.level].leftEY) {
+    const plan = tokenPlan(saved.tokens);
+    dx = sliceRows(be.rotate(dx, { plan, side: 'left', transpose: true }), saved.tokens); // E_Y W Ĥᵀ  [b, in]
+  }
+  if (backPlan) dx = be.rotate(dx, { plan: backPlan, side: 'right', transpose: true });
+  return requantize(be, bwd, dx);
 }
 
 /** Bytes saved for backward by one forward (the activation part; the weight is shared across calls). */

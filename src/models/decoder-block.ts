@@ -13,12 +13,20 @@
 // the addon's f32 kernels on the native one. Output adapters (LoRA) add Δ(x) beside their projection; weight
 // adapters (HUT) are already inside model.weight().
 // https://github.com/huggingface/transformers/blob/main/src/transformers/models/llama/modeling_llama.py
-import { floatMatrix, type Backend } from '../backend/backend.ts';
+import { floatMatrix, type Backend, type FloatTensor } from '../backend/backend.ts';
 import type { NnKernels } from '../backend/nn-kernels.ts';
 import type { FloatArray } from '../core/dtype.ts';
 import { HaloError } from '../core/errors.ts';
 import type { HaloConfig } from '../halo/config.ts';
-import { linearBackward, linearForward, prepareInput, type LinearSaved, type PreparedWeight } from '../halo/linear.ts';
+import {
+  canSumRotatedInputGrads,
+  finishInputGrad,
+  linearBackward,
+  linearForward,
+  prepareInput,
+  type LinearSaved,
+  type PreparedWeight,
+} from '../halo/linear.ts';
 import type { RopeTables } from '../nn/ops/rope.ts';
 import { addIntoBf16 } from '../optim/bf16-grad.ts';
 import type { Adapter } from '../peft/adapter.ts';
@@ -152,8 +160,10 @@ export function blockBackward(m: BlockModel, l: number, t: LayerTape, dx: FloatA
   // x = x1 + down(swiglu(gate(h2), up(h2))), h2 = norm2(x1)
   const ds = linearGrad(m, n.down, t.down, dx, N, C, t);
   const { dgate, dup } = nn.swigluBackward(ds!, t.gate, t.up);
-  const dh2 = linearGrad(m, n.gate, t.gateUp[0], dgate, N, I, t)!;
-  nn.addInto(dh2, linearGrad(m, n.up, t.gateUp[1], dup, N, I, t)!);
+  const dh2 = sharedInputGrad(m, N, t, [
+    { name: n.gate, saved: t.gateUp[0], dy: dgate, out: I },
+    { name: n.up, saved: t.gateUp[1], dy: dup, out: I },
+  ]);
   const ln2 = m.param(n.ln2);
   const dx1 = nn.rmsnormBackwardAdd(dh2, t.x1, ln2.data, t.rstd2, N, C, ln2.grad, dx, dh2); // + the residual's dx, over dh2
   // x1 = x0 + o(attention(rope(q(h)), rope(k(h)), v(h))), h = norm1(x0)
@@ -161,9 +171,11 @@ export function blockBackward(m: BlockModel, l: number, t: LayerTape, dx: FloatA
   const { dq, dk, dv } = attention.backward(da, t.q, t.k, t.v, t.lse);
   nn.ropeBackward(dq, rope.cos, rope.sin, N, Hq, D, dq);
   nn.ropeBackward(dk, rope.cos, rope.sin, N, Hkv, D, dk);
-  const dh = linearGrad(m, n.q, t.qkv[0], dq, N, Hq * D, t, n.qkvBias[0])!;
-  nn.addInto(dh, linearGrad(m, n.k, t.qkv[1], dk, N, Hkv * D, t, n.qkvBias[1])!);
-  nn.addInto(dh, linearGrad(m, n.v, t.qkv[2], dv, N, Hkv * D, t, n.qkvBias[2])!);
+  const dh = sharedInputGrad(m, N, t, [
+    { name: n.q, saved: t.qkv[0], dy: dq, out: Hq * D, biasName: n.qkvBias[0] },
+    { name: n.k, saved: t.qkv[1], dy: dk, out: Hkv * D, biasName: n.qkvBias[1] },
+    { name: n.v, saved: t.qkv[2], dy: dv, out: Hkv * D, biasName: n.qkvBias[2] },
+  ]);
   const ln1 = m.param(n.ln1);
   return nn.rmsnormBackwardAdd(dh, t.x0, ln1.data, t.rstd1, N, C, ln1.grad, dx1, dh);
 }
@@ -179,17 +191,65 @@ function linearGrad(
   tape: LayerTape,
   biasName?: string,
 ): FloatArray | null {
+  const { dx } = projectionGrad(m, { name, saved, dy, out, biasName }, N, tape, false);
+  return dx ? dx.data : null;
+}
+
+/** One projection's part in a backward: its name, what its forward saved, its output gradient [N, out]. */
+interface Projection {
+  name: string;
+  saved: LinearSaved;
+  dy: FloatArray;
+  out: number;
+  biasName?: string;
+}
+
+/**
+ * The input gradient of projections that read one prepared input (q/k/v, gate/up), accumulating each one's
+ * weight (and bias) gradient. Where the HALO recipe allows (canSumRotatedInputGrads), the GEMM outputs are
+ * summed before the undo rotations, which then run once instead of once per projection.
+ */
+function sharedInputGrad(m: BlockModel, N: number, tape: LayerTape, parts: Projection[]): FloatArray {
+  const rotated = canSumRotatedInputGrads(m.halo);
+  const grads = parts.map((p) => projectionGrad(m, p, N, tape, rotated));
+  const sum = grads[0]!.dx!;
+  for (const g of grads.slice(1)) m.nn.addInto(sum.data, g.dx!.data);
+  const dx = rotated ? finishInputGrad(m.be, m.halo, parts[0]!.saved, sum).data : sum.data;
+  // Output adapters (LoRA) add their own input gradient, which never was in the rotated basis.
+  for (const g of grads) if (g.adapterDx) m.nn.addInto(dx, g.adapterDx);
+  return dx;
+}
+
+/**
+ * The HALO backward of one projection; accumulates its weight (and bias) gradient and its weight adapter's.
+ * rotatedDx: dx as linearBackward's rotatedDx leaves it, with an output adapter's input gradient apart
+ * (adapterDx); otherwise dx includes it.
+ */
+function projectionGrad(
+  m: BlockModel,
+  { name, saved, dy, out, biasName }: Projection,
+  N: number,
+  tape: LayerTape,
+  rotatedDx: boolean,
+): { dx: FloatTensor | null; adapterDx: FloatArray | null } {
   const p = m.param(name);
   const adapter = m.adapters.get(name);
   const needW = isTrainable(p) || adapter?.kind === 'weight';
-  const { dx, dw } = linearBackward(m.be, m.halo, saved, floatMatrix(dy, N, out), { dx: true, dw: needW });
+  const { dx, dw } = linearBackward(m.be, m.halo, saved, floatMatrix(dy, N, out), { dx: true, dw: needW, rotatedDx });
   if (p.grad && dw) m.nn.addInto(p.grad, dw.data);
   else if (p.gradBf16 && dw) addIntoBf16(p.gradBf16, dw.data);
   if (adapter?.kind === 'weight' && dw) adapter.backward(p.data, dw.data);
-  if (adapter?.kind === 'output' && dx) accumulate(dx.data, adapter.backward(tape.adapterTapes.get(name), dy, N));
+  let adapterDx: FloatArray | null = null;
+  if (adapter?.kind === 'output' && dx) {
+    adapterDx = adapter.backward(tape.adapterTapes.get(name), dy, N);
+    if (!rotatedDx) {
+      accumulate(dx.data, adapterDx);
+      adapterDx = null;
+    }
+  }
   const bias = biasName ? m.findParam(biasName) : undefined;
   if (bias?.grad) columnSums(dy, N, out, bias.grad);
-  return dx ? dx.data : null;
+  return { dx, adapterDx };
 }
 
 function accumulate(into: FloatArray, src: FloatArray): void {

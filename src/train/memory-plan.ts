@@ -17,7 +17,7 @@ import { HaloError } from '../core/errors.ts';
 import { operandFormat, type HaloConfig } from '../halo/config.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
 import { expectedTensors } from '../io/hf-folder.ts';
-import { defaultChunkTokens } from '../models/head-loss.ts';
+import { defaultChunkTokens, DW_SLICE_BYTES } from '../models/head-loss.ts';
 import { describeOptimizer, optimizerStateBytes, type OptimizerChoice } from '../optim/optimizer.ts';
 
 export interface PlanSettings {
@@ -98,9 +98,9 @@ export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
   const tapePerToken = 4 * (2 * C + q + 2 * kv + 2 * I) + savedInputBytes + 4 * (2 + c.num_attention_heads) + adapterInputs;
   const activations = s.gradCheckpointing ? N * (L * 4 * C + tapePerToken) : N * L * tapePerToken;
   // A block's backward holds its tape plus a few [N, max(C, I)] f32 gradients at once; the head's chunk
-  // holds its logits (and their bf16 or transposed copy) for chunkRows rows of V.
+  // holds its logits (and their bf16 or transposed copy) for chunkRows rows of V, and one dW slice.
   const chunkRows = Math.min(N, defaultChunkTokens(V));
-  const work = 4 * N * (3 * I + 4 * C) + 3 * 4 * chunkRows * V + 4 * 2 * N * C;
+  const work = 4 * N * (3 * I + 4 * C) + 3 * 4 * chunkRows * V + 4 * 2 * N * C + DW_SLICE_BYTES;
 
   const items: PlanItem[] = [
     {

@@ -8,7 +8,16 @@ import type { Backend, FloatTensor } from '../../src/backend/backend.ts';
 import { Rng } from '../../src/core/rng.ts';
 import { Tensor } from '../../src/core/tensor.ts';
 import { haloConfig, LEVELS, type Format, type Level } from '../../src/halo/config.ts';
-import { linearBackward, linearForward, prepareWeight, preparedWeightBytes, savedActivationBytes } from '../../src/halo/linear.ts';
+import {
+  canSumRotatedInputGrads,
+  finishInputGrad,
+  linearBackward,
+  linearForward,
+  prepareInput,
+  prepareWeight,
+  preparedWeightBytes,
+  savedActivationBytes,
+} from '../../src/halo/linear.ts';
 import { quantize } from '../../src/quant/index.ts';
 import { HaloError } from '../../src/core/errors.ts';
 import { relFrobenius } from '../../src/bench/outliers.ts';
@@ -128,6 +137,44 @@ describe('quantized GEMMs equal their fake-quant twin', () => {
       }
     }
   }
+});
+
+describe('linears sharing one input sum their input gradients before the undo rotations', () => {
+  test('finishInputGrad(rotatedDx) is the dx linearBackward returns, bit for bit; the rotated sum is within f32 rounding of the sum of dx', () => {
+    for (const { tokens, inF, outF } of SHAPES) {
+      for (const level of ['halo1', 'halo2'] as const) {
+        const cfg = haloConfig({ level, format: 'int8' });
+        assert.ok(canSumRotatedInputGrads(cfg));
+        const x = rand([tokens, inF], 1);
+        const ws = [rand([outF, inF], 2), rand([outF + 8, inF], 3)];
+        const eys = [rand([tokens, outF], 4), rand([tokens, outF + 8], 5)];
+        const shared = prepareInput(be, cfg, x, prepareWeight(be, cfg, ws[0]!));
+        const saved = ws.map((w) => linearForward(be, cfg, shared, prepareWeight(be, cfg, w)).saved);
+        const plain = saved.map((sv, i) => linearBackward(be, cfg, sv, eys[i]!).dx!.data);
+        const rotated = saved.map((sv, i) => linearBackward(be, cfg, sv, eys[i]!, { dx: true, dw: false, rotatedDx: true }).dx!);
+        const what = `${level} ${tokens}×${inF}`;
+        assert.deepEqual(finishInputGrad(be, cfg, saved[0]!, rotated[0]!).data, plain[0], what);
+        const sum = new Float32Array(rotated[0]!.data.length);
+        for (const r of rotated) for (let i = 0; i < sum.length; i++) sum[i] += r.data[i]!;
+        const got = finishInputGrad(be, cfg, saved[0]!, new Tensor(rotated[0]!.shape, 'f32', sum)).data;
+        const want = plain[0]!.map((v, i) => v + plain[1]![i]!);
+        assert.ok(
+          relFrobenius(Float64Array.from(got), Float64Array.from(want)) < 1e-6,
+          `${what}: ${relFrobenius(Float64Array.from(got), Float64Array.from(want))}`,
+        );
+      }
+    }
+  });
+
+  test('only where the backward rotates and does not re-quantize E_X', () => {
+    assert.equal(canSumRotatedInputGrads(haloConfig({ level: 'none', format: 'fp32' })), false);
+    assert.equal(canSumRotatedInputGrads(haloConfig({ level: 'halo0', format: 'int8' })), false);
+    assert.equal(canSumRotatedInputGrads(haloConfig({ level: 'jetfire', format: 'int8' })), false);
+    assert.equal(canSumRotatedInputGrads(haloConfig({ level: 'halo2', format: 'fp8' })), true);
+    const cfg = haloConfig({ level: 'jetfire', format: 'int8' });
+    const { saved } = linearForward(be, cfg, rand([32, 64], 1), prepareWeight(be, cfg, rand([32, 64], 2)));
+    assert.throws(() => linearBackward(be, cfg, saved, rand([32, 32], 3), { dx: true, dw: false, rotatedDx: true }), /re-quantizes E_X/);
+  });
 });
 
 describe('what the forward saves', () => {

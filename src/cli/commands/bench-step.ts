@@ -358,6 +358,7 @@ export function renderProfileTable(rows: readonly StepBenchRow[]): string {
       'GEMM floor ms',
       'step ÷ floor',
       'rotate+quantize ms',
+      'bf16 cast ms',
       'rotate ms',
       'transpose ms',
       'nn kernels ms',
@@ -366,6 +367,7 @@ export function renderProfileTable(rows: readonly StepBenchRow[]): string {
     rows.map((r) => {
       const g = ms(r, (p) => p.op.startsWith('gemm '));
       const rq = ms(r, (p) => p.op === 'rotateQuantize' || p.op === 'dequantize');
+      const cast = ms(r, (p) => p.op === 'cast bf16');
       const rot = ms(r, (p) => p.op === 'rotate');
       const tr = ms(r, (p) => p.op === 'transpose');
       const nn = ms(r, (p) => p.op.startsWith('nn '));
@@ -381,6 +383,7 @@ export function renderProfileTable(rows: readonly StepBenchRow[]): string {
         r.gemmFloorMs?.toFixed(0) ?? '-',
         r.gemmFloorMs ? `${(r.stepMs / r.gemmFloorMs).toFixed(2)}×` : '-',
         rq.toFixed(0),
+        cast.toFixed(0),
         rot.toFixed(0),
         tr.toFixed(0),
         nn.toFixed(0),
