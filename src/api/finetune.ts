@@ -424,7 +424,11 @@ async function run(o: FinetuneOptions, r: Resolved, lead: boolean, log: (line: s
     const weights = model.stateDict(); // FSDP: a collective, every rank gathers the whole weights
     if (lead) saveModelFolder(outDir, { config: source.config, weights, dtype: source.dtype, tokenizerFrom: modelDir });
   }
-  if (lead) fs.writeFileSync(path.join(outDir, 'halo_config.json'), JSON.stringify({ ...halo, trainedWith: describeConfig(halo) }, null, 2) + '\n');
+  if (lead)
+    fs.writeFileSync(
+      path.join(outDir, 'halo_config.json'),
+      JSON.stringify({ ...halo, lmHead: headPrecisionOf(halo), trainedWith: describeConfig(halo) }, null, 2) + '\n',
+    );
   return {
     out: outDir,
     steps: summary.steps,

@@ -81,12 +81,16 @@ export function readHaloConfigFile(file: string): HaloConfig {
   if (block !== 'auto' && block !== 'full' && !(Number.isInteger(block) && (block as number) > 0)) {
     throw new HaloError('E_FORMAT', `${file}: hadamardBlock must be 'auto', 'full' or a positive integer, got ${JSON.stringify(block)}`);
   }
+  // Files from before lm_head's precision was written down never ran it in bf16 unless they say so: f32.
+  const lmHead = v.lmHead ?? 'f32';
+  if (lmHead !== 'f32' && lmHead !== 'bf16') throw new HaloError('E_FORMAT', `${file}: lmHead must be 'f32' or 'bf16', got ${JSON.stringify(lmHead)}`);
   try {
     return haloConfig({
       level: v.level as Level,
       format: v.format as Format,
       granularity: granularity as Granularity,
       hadamardBlock: block as HaloConfig['hadamardBlock'],
+      lmHead,
     });
   } catch (e) {
     throw new HaloError('E_FORMAT', `${file}: ${(e as Error).message}`);

@@ -11,7 +11,7 @@ import type { DataRecord } from '../data/jsonl-parse.ts';
 import { toEvalItem } from '../data/records.ts';
 import { evaluateGeneration } from '../eval/evaluate.ts';
 import { scorersFor } from '../eval/scorers.ts';
-import { describeConfig, haloConfig, type HaloConfig } from '../halo/config.ts';
+import { describeConfig, haloConfig, headPrecisionOf, type HaloConfig } from '../halo/config.ts';
 import { gradOf, isTrainable, type Param } from '../models/causal-lm.ts';
 import { clipGradNorm } from '../optim/adamw.ts';
 import { makeOptimizer, type Optimizer } from '../optim/optimizer.ts';
@@ -167,7 +167,7 @@ export class LoraSession {
     return new Map<string, string | Uint8Array>([
       [ADAPTER_CONFIG, f[ADAPTER_CONFIG]],
       [ADAPTER_WEIGHTS, f[ADAPTER_WEIGHTS]],
-      ['halo_config.json', JSON.stringify({ ...this.halo, trainedWith: describeConfig(this.halo) }, null, 2) + '\n'],
+      ['halo_config.json', JSON.stringify({ ...this.halo, lmHead: headPrecisionOf(this.halo), trainedWith: describeConfig(this.halo) }, null, 2) + '\n'],
     ]);
   }
 }

@@ -210,7 +210,10 @@ async function pretrain(o: ParsedOptions): Promise<number> {
     runId: runPlan.record.runId,
   });
   saveModelFolder(outDir, { config, weights: model.stateDict(), dtype: 'f32', tokenizerFrom: tokenizerDir });
-  fs.writeFileSync(path.join(outDir, 'halo_config.json'), JSON.stringify({ ...halo, trainedWith: describeConfig(halo) }, null, 2) + '\n');
+  fs.writeFileSync(
+    path.join(outDir, 'halo_config.json'),
+    JSON.stringify({ ...halo, lmHead: headPrecisionOf(halo), trainedWith: describeConfig(halo) }, null, 2) + '\n',
+  );
   const last = summary.evalLosses[summary.evalLosses.length - 1];
   const report = {
     steps: summary.steps,
