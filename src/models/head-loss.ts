@@ -5,9 +5,11 @@
 //   logits_c = h_c·Wᵀ → loss terms (nn's cross-entropy on the chunk) → dlogits_c written over logits_c →
 //   dh_c = dlogits_c·W and dW += dlogits_cᵀ·h_c.
 // Extra memory: per chunk its logits and one transposed copy of them (f32; bf16: its codes, half that), a
-// DW_SLICE_BYTES temporary for dW, and with bf16 GEMMs on an f32 W the bf16 codes of W [V, C]. Measured at
-// V = 151936, C = 896, 512 counted tokens, f32: 266 MiB at the peak with 4 MiB dW slices (now 32 MiB), against 818 MiB unchunked (logits plus
-// the [V, C] product of its dW GEMM).
+// DW_SLICE_BYTES temporary for dW, and with bf16 GEMMs on an f32 W the bf16 codes of W [V, C], made once per
+// call. Measured at V = 151936, C = 896, 512 counted tokens, f32: 266 MiB at the peak, against 818 MiB unchunked
+// (logits plus the [V, C] product of its dW GEMM). Casting vocabulary slices of W per chunk instead of all of it
+// was tried: for Qwen2.5-0.5B's full fine-tune it took the peak from 9505 to 9260 MiB (the f32 head's: 9153) but
+// the step from 5.08 to 6.24 s, slower than the f32 head's 5.64, so W's codes are made whole.
 //
 // The GEMMs are lm-head.ts's (f32, or bf16 operands with f32 accumulation) on the same operand values, and
 // the loss is the backend's cross-entropy kernels, so the result equals the unchunked path (headForward +
@@ -53,11 +55,11 @@ export interface HeadLossResult {
 /** The logits chunk's budget: 128 MiB of f32 logits (220 rows at a 152k vocabulary, 1048 at 32k). */
 export const HEAD_CHUNK_BYTES = 128 * 2 ** 20;
 /**
- * dW's per-GEMM temporary [rows, C]: a quarter of a logits chunk, rows enough (9362 at C = 896, 8192 at 1024) for
- * efficient GEMMs and few accumulation calls (4 MiB slices made a HALO-2 INT8 step at the default bench shape
- * ~3% slower: 1921/1914 ms against 1854/1845 ms, alternating runs of `bench step --configs halo2-int8`).
+ * dW's per-GEMM temporary [rows, C]: small next to a chunk, rows enough (1170 at C = 896) for an efficient GEMM.
+ * (32 MiB slices were tried: within this host's noise at the default bench shape, and 81 MiB more at the peak
+ * of Qwen2.5-0.5B's full fine-tune.)
  */
-export const DW_SLICE_BYTES = 32 * 2 ** 20;
+export const DW_SLICE_BYTES = 4 * 2 ** 20;
 
 /** Rows per chunk so that one chunk of f32 logits [rows, V] is about HEAD_CHUNK_BYTES. */
 export function defaultChunkTokens(V: number): number {

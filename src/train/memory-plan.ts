@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { HaloError } from '../core/errors.ts';
-import { operandFormat, type HaloConfig } from '../halo/config.ts';
+import { headPrecisionOf, operandFormat, type HaloConfig } from '../halo/config.ts';
 import type { ModelConfig } from '../io/hf-config.ts';
 import { expectedTensors } from '../io/hf-folder.ts';
 import { defaultChunkTokens, DW_SLICE_BYTES } from '../models/head-loss.ts';
@@ -100,7 +100,9 @@ export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
   // A block's backward holds its tape plus a few [N, max(C, I)] f32 gradients at once; the head's chunk
   // holds its logits (and their bf16 or transposed copy) for chunkRows rows of V, and one dW slice.
   const chunkRows = Math.min(N, defaultChunkTokens(V));
-  const work = 4 * N * (3 * I + 4 * C) + 3 * 4 * chunkRows * V + 4 * 2 * N * C + DW_SLICE_BYTES;
+  // A bf16 head on an f32-stored W also holds W's bf16 codes for the head's GEMMs.
+  const headCodes = headPrecisionOf(s.halo) === 'bf16' && tableBytes === 4 ? 2 * V * C : 0;
+  const work = 4 * N * (3 * I + 4 * C) + 3 * 4 * chunkRows * V + 4 * 2 * N * C + DW_SLICE_BYTES + headCodes;
 
   const items: PlanItem[] = [
     {
@@ -120,7 +122,7 @@ export function memoryPlan(c: ModelConfig, s: PlanSettings): MemoryPlan {
       bytes: activations,
       shrinkWith: s.gradCheckpointing ? '--batch-size, --max-seq-len' : '--grad-checkpointing, --batch-size, --max-seq-len',
     },
-    { name: 'step work buffers', bytes: work, shrinkWith: '--batch-size, --max-seq-len' },
+    { name: 'step work buffers', bytes: work, shrinkWith: `--batch-size, --max-seq-len${headCodes > 0 ? ', --lm-head f32' : ''}` },
     { name: 'runtime (Node, addon, oneDNN)', bytes: RUNTIME_BYTES, shrinkWith: '' },
   ];
   return { items: items.filter((i) => i.bytes > 0), totalBytes: items.reduce((a, i) => a + i.bytes, 0) };
