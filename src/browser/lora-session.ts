@@ -1,25 +1,23 @@
 // LoRA fine-tuning of a model held in memory, one optimizer step per call: what the browser page runs in its
 // worker (the page stays responsive and draws the loss between steps). The same recipe as `halo finetune
 // --peft lora` — frozen base as rotated 8-bit codes, HALO linears, AdamW, linear warm-up and decay, gradient
-// clipping — written as a step loop without the trainer's files (checkpoints, metrics.jsonl, locks), which a
-// page has no disk for. Its adapter downloads as the PEFT folder `halo eval --adapter` loads.
+// clipping, non-finite steps skipped — through the trainer's own file-free steps (src/train/train-state.ts,
+// train-step.ts), without its files (checkpoints, metrics.jsonl, locks), which a page has no disk for. Its
+// adapter downloads as the PEFT folder `halo eval --adapter` loads.
 import type { Backend } from '../backend/backend.ts';
 import { HaloError } from '../core/errors.ts';
-import { BatchLoader } from '../data/batch.ts';
 import { encodeRecords, type Example } from '../data/encode.ts';
 import type { DataRecord } from '../data/jsonl-parse.ts';
 import { toEvalItem } from '../data/records.ts';
 import { evaluateGeneration } from '../eval/evaluate.ts';
 import { scorersFor } from '../eval/scorers.ts';
 import { describeConfig, haloConfig, headPrecisionOf, type HaloConfig } from '../halo/config.ts';
-import { gradOf, isTrainable, type Param } from '../models/causal-lm.ts';
-import { clipGradNorm } from '../optim/adamw.ts';
-import { makeOptimizer, type Optimizer } from '../optim/optimizer.ts';
-import { makeSchedule } from '../optim/schedule.ts';
 import { HALO_PEFT_DEFAULTS } from '../peft/build.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterFiles } from '../peft/format.ts';
 import { createPeftModel, type PeftModel } from '../peft/peft-model.ts';
 import { evaluateLoss } from '../train/evaluate-loss.ts';
+import { createTrainState, type TrainState } from '../train/train-state.ts';
+import { trainStep } from '../train/train-step.ts';
 import type { LoadedModelFiles } from './model-files.ts';
 
 export interface LoraSessionOptions {
@@ -58,17 +56,16 @@ export interface Answer {
   correct: boolean;
 }
 
+/** Non-finite steps in a row that end a session (halo finetune's --max-bad-steps default). */
+const MAX_BAD_STEPS = 10;
+
 export class LoraSession {
   readonly model: PeftModel;
   readonly halo: HaloConfig;
   readonly trainExamples: Example[];
   private readonly files: LoadedModelFiles;
-  private readonly params: Param[];
-  private readonly optimizer: Optimizer;
-  private readonly loader: BatchLoader;
-  private readonly lrAt: (step: number) => number;
+  private readonly state: TrainState;
   private readonly o: Required<Omit<LoraSessionOptions, 'halo' | 'backend'>>;
-  private stepsDone = 0;
 
   constructor(files: LoadedModelFiles, train: readonly DataRecord[], opts: LoraSessionOptions) {
     if (!(Number.isInteger(opts.steps) && opts.steps >= 1)) throw new HaloError('E_ARG', `steps must be a positive integer, got ${opts.steps}`);
@@ -98,14 +95,21 @@ export class LoraSession {
     const { examples } = encodeRecords(train, files.tokenizer, { maxSeqLen: this.o.maxSeqLen });
     if (examples.length === 0) throw new HaloError('E_ARG', 'no training example has answer tokens (empty data, or all cut by maxSeqLen)');
     this.trainExamples = examples;
-    this.params = this.model.parameters().filter(isTrainable);
-    this.optimizer = makeOptimizer(
-      { kind: 'adamw' },
-      this.params.map((p) => ({ name: p.name, param: p.data, grad: gradOf(p), weightDecay: p.shape.length < 2 ? 0 : undefined })),
-      { lr: this.o.lr, betas: [0.9, 0.999], weightDecay: 0, update: this.model.model.nn.adamwUpdate, blockUpdate: this.model.model.nn.adamwBlockUpdate },
-    );
-    this.loader = new BatchLoader(examples, { batchSize: this.o.batchSize, padId: this.padId, seed: this.o.seed });
-    this.lrAt = makeSchedule(this.o.lr, { kind: 'linear', warmupSteps: this.o.warmupSteps, totalSteps: this.o.steps, minRatio: 0 });
+    this.state = createTrainState(this.model, examples, {
+      epochs: 1,
+      maxSteps: this.o.steps,
+      lr: this.o.lr,
+      schedule: 'linear',
+      warmupSteps: this.o.warmupSteps,
+      minLrRatio: 0,
+      weightDecay: 0,
+      batchSize: this.o.batchSize,
+      gradAccum: 1,
+      maxGradNorm: this.o.maxGradNorm,
+      seed: this.o.seed,
+      padId: this.padId,
+      maxBadSteps: MAX_BAD_STEPS,
+    });
   }
 
   get padId(): number {
@@ -114,26 +118,19 @@ export class LoraSession {
   }
 
   get steps(): number {
-    return this.stepsDone;
+    return this.state.step;
   }
 
-  /** One optimizer step on the next batch (the loader reshuffles each epoch). */
+  /**
+   * One optimizer step on the next batch (the loader reshuffles each epoch). A step with a non-finite loss or
+   * gradient norm makes no update; MAX_BAD_STEPS of them in a row throw E_NUMERIC. E_ARG after `steps` steps.
+   */
   step(): LoraStep {
     const t0 = performance.now();
-    const batch = this.loader.next();
-    if (!batch) throw new HaloError('E_ARG', 'the batch loader ran dry');
-    this.optimizer.zeroGrad();
-    const counted = batch.lossTokens;
-    const r = this.model.forwardBackward(batch, counted > 0 ? 1 / counted : 0);
-    const loss = counted > 0 ? r.lossSum / counted : 0;
-    const { norm } = clipGradNorm(this.params.map(gradOf), this.o.maxGradNorm);
-    const lr = this.lrAt(this.stepsDone);
-    if (Number.isFinite(loss) && Number.isFinite(norm)) {
-      this.optimizer.step(lr);
-      this.model.weightsChanged();
-    }
-    this.stepsDone++;
-    return { step: this.stepsDone, loss, lr, gradNorm: norm, tokens: batch.lengths.reduce((a, c) => a + c, 0), ms: performance.now() - t0 };
+    const tokensBefore = this.state.tokensTotal;
+    const r = trainStep(this.state);
+    if (!r) throw new HaloError('E_ARG', `the session has run all of its ${this.o.steps} steps`);
+    return { step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, tokens: this.state.tokensTotal - tokensBefore, ms: performance.now() - t0 };
   }
 
   /** Mean answer-token loss over `records`, as `halo eval --metric loss` computes it (batch 4, 512 tokens). */

@@ -7,6 +7,7 @@
 // compactBase() goes one step further for a quantized frozen base: it drops the f32 master copies of the
 // projection weights and keeps only the rotated 8-bit codes + scales the HALO linear multiplies with.
 import type { Backend } from '../backend/backend.ts';
+import type { NnKernels } from '../backend/nn-kernels.ts';
 import { HaloError } from '../core/errors.ts';
 import type { Tensor } from '../core/tensor.ts';
 import type { Batch } from '../data/batch.ts';
@@ -31,6 +32,11 @@ export class PeftModel implements CausalLM {
 
   get config(): ModelConfig {
     return this.model.config;
+  }
+
+  /** The base model's kernels (its backend's), so a trainer updates the adapters with the backend's AdamW. */
+  get nn(): NnKernels {
+    return this.model.nn;
   }
 
   get adapters(): ReadonlyMap<string, Adapter> {

@@ -32,6 +32,10 @@ test('three LoRA steps in memory; the downloaded adapter evaluates in Node to th
   );
   for (const x of steps) assert.ok(Number.isFinite(x.loss) && x.loss > 0 && Number.isFinite(x.gradNorm) && x.tokens > 0, JSON.stringify(x));
   assert.ok(steps[0]!.lr < steps[1]!.lr || steps[1]!.lr > steps[2]!.lr, 'warm-up then decay moves the learning rate');
+  assert.throws(
+    () => s.step(),
+    (e: unknown) => e instanceof HaloError && e.code === 'E_ARG' && /run all of its 3 steps/.test(e.message),
+  );
   const evalRows = rows('eval.jsonl', 4);
   const loss = s.evalLoss(evalRows);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'halo-lora-session-'));
