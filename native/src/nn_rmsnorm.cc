@@ -167,7 +167,8 @@ void add_rmsnorm_forward(const float* a, const float* b, const float* w, int64_t
 }
 
 namespace {
-// dw by column ranges, one per thread (see the top of this file); shared by both backwards.
+// dw by column ranges of whole cache lines, one per thread, so no dw element is shared (see the top of this
+// file); shared by both backwards.
 void rmsnorm_dw(int t, bool par, const float* dy, const float* x, const float* rstd, int64_t N, int64_t C, float* dw) {
   const DwCols f = t == 2 ? bwd_dw_avx512 : t == 1 ? bwd_dw_avx2 : bwd_dw_base;
   const int64_t lines = (C + 15) / 16;
@@ -205,18 +206,7 @@ void rmsnorm_backward(const float* dy, const float* x, const float* w, const flo
                       float* dx) {
   const int t = kernel_tier();
   const bool par = N * C >= kParallelMin;
-  // dw first: dx may be the dy buffer, which the dw pass still reads.
-  if (dw) {
-    const DwCols f = t == 2 ? bwd_dw_avx512 : t == 1 ? bwd_dw_avx2 : bwd_dw_base;
-    // One column range of whole cache lines per thread: no dw element is shared.
-    const int64_t lines = (C + 15) / 16;
-    const int64_t parts = par ? std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), lines)) : 1;
-#pragma omp parallel for schedule(static) num_threads(int(parts)) if (parts > 1)
-    for (int64_t p = 0; p < parts; p++) {
-      const int64_t c0 = std::min(C, (lines * p / parts) * 16), c1 = std::min(C, (lines * (p + 1) / parts) * 16);
-      if (c0 < c1) f(dy, x, rstd, N, C, c0, c1, dw);
-    }
-  }
+  if (dw) rmsnorm_dw(t, par, dy, x, rstd, N, C, dw);  // first: dx may be the dy buffer, which the dw pass still reads
   const DxRow f = t == 2 ? bwd_dx_row_avx512 : t == 1 ? bwd_dx_row_avx2 : bwd_dx_row_base;
 #pragma omp parallel for schedule(static) if (par && N > 1)
   for (int64_t n = 0; n < N; n++) f(dy + n * C, x + n * C, w, double(rstd[n]), C, dx + n * C);
