@@ -13,7 +13,7 @@ import { DEFAULT_MAX_LINE_BYTES } from '../data/jsonl.ts';
 import type { FsdpMode } from '../dist/fsdp.ts';
 import { worldCommunicator } from '../dist/index.ts';
 import { loadFsdpLlama } from '../dist/load-fsdp.ts';
-import { describeConfig, headPrecisionOf, operandFormat } from '../halo/config.ts';
+import { describeConfig, haloConfigFileText, headPrecisionOf, operandFormat } from '../halo/config.ts';
 import { QuantStats } from '../halo/quant-stats.ts';
 import { readModelConfig } from '../io/hf-config.ts';
 import { saveModelFolder, scanModelFolder } from '../io/hf-folder.ts';
@@ -424,11 +424,7 @@ async function run(o: FinetuneOptions, r: Resolved, lead: boolean, log: (line: s
     const weights = model.stateDict(); // FSDP: a collective, every rank gathers the whole weights
     if (lead) saveModelFolder(outDir, { config: source.config, weights, dtype: source.dtype, tokenizerFrom: modelDir });
   }
-  if (lead)
-    fs.writeFileSync(
-      path.join(outDir, 'halo_config.json'),
-      JSON.stringify({ ...halo, lmHead: headPrecisionOf(halo), trainedWith: describeConfig(halo) }, null, 2) + '\n',
-    );
+  if (lead) fs.writeFileSync(path.join(outDir, 'halo_config.json'), haloConfigFileText(halo));
   return {
     out: outDir,
     steps: summary.steps,

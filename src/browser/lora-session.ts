@@ -11,7 +11,7 @@ import type { DataRecord } from '../data/jsonl-parse.ts';
 import { toEvalItem } from '../data/records.ts';
 import { evaluateGeneration } from '../eval/evaluate.ts';
 import { scorersFor } from '../eval/scorers.ts';
-import { describeConfig, haloConfig, headPrecisionOf, type HaloConfig } from '../halo/config.ts';
+import { haloConfig, haloConfigFileText, type HaloConfig } from '../halo/config.ts';
 import { HALO_PEFT_DEFAULTS } from '../peft/build.ts';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapterFiles } from '../peft/format.ts';
 import { createPeftModel, type PeftModel } from '../peft/peft-model.ts';
@@ -164,7 +164,7 @@ export class LoraSession {
     return new Map<string, string | Uint8Array>([
       [ADAPTER_CONFIG, f[ADAPTER_CONFIG]],
       [ADAPTER_WEIGHTS, f[ADAPTER_WEIGHTS]],
-      ['halo_config.json', JSON.stringify({ ...this.halo, lmHead: headPrecisionOf(this.halo), trainedWith: describeConfig(this.halo) }, null, 2) + '\n'],
+      ['halo_config.json', haloConfigFileText(this.halo)],
     ]);
   }
 }

@@ -84,6 +84,15 @@ export function headPrecisionOf(cfg: HaloConfig): 'f32' | 'bf16' {
   return cfg.lmHead ?? (operandFormat(passConfig(cfg, 'forward')) === null && operandFormat(passConfig(cfg, 'backward')) === null ? 'f32' : 'bf16');
 }
 
+/**
+ * halo_config.json's text, as finetune, pretrain and the browser session write it and --as-trained reads it
+ * (api/load-model.ts): the config, lm_head's resolved precision (so a later change of its default does not
+ * change how the model is evaluated) and the description it was trained with.
+ */
+export function haloConfigFileText(cfg: HaloConfig): string {
+  return JSON.stringify({ ...cfg, lmHead: headPrecisionOf(cfg), trainedWith: describeConfig(cfg) }, null, 2) + '\n';
+}
+
 /** The quantizer format of the GEMM operands, or null for plain f32 operands. */
 export function operandFormat(cfg: HaloConfig): QuantFormat | null {
   if (cfg.level === 'none') return cfg.format === 'bf16' ? 'bf16' : null;

@@ -17,6 +17,7 @@ import { checkTokenIds, embeddingBackward, embeddingForward } from '../../nn/ops
 import {
   addRmsnormForward,
   checkAddRmsnormArgs,
+  checkRmsnormBackwardAddArgs,
   checkRmsnormBackwardArgs,
   checkRmsnormForwardArgs,
   rmsnormBackward,
@@ -71,9 +72,7 @@ export function makeNativeKernels(lib: NativeNnAddon): NnKernels {
   const rmsBackAdd: typeof rmsnormBackwardAdd = (dy, x, w, rstd, N, C, dw, res, dx) => {
     if (!isF32(x)) return rmsnormBackwardAdd(dy, x, w, rstd, N, C, dw, res, dx);
     const op = 'rmsnormBackwardAdd';
-    checkRmsnormBackwardArgs(dy, x, w, rstd, N, C, dw);
-    checkLen(op, 'res', res, N * C, '[N, C]');
-    checkSameFloat(op, x, { res });
+    checkRmsnormBackwardAddArgs(dy, x, w, rstd, N, C, dw, res);
     const g = f32(outBuffer(op, 'dx', dx, x, N * C, '[N, C]'));
     call(() => lib.rmsnormBackwardAdd(f32(dy), x, f32(w), f32(rstd), N, C, dw ? f32(dw) : null, f32(res), g));
     return g;

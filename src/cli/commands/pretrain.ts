@@ -8,7 +8,7 @@ import { HaloError } from '../../core/errors.ts';
 import { packExamples } from '../../data/batch.ts';
 import { readCorpus } from '../../data/corpus.ts';
 import { encodeRecords } from '../../data/encode.ts';
-import { describeConfig, headPrecisionOf, type HaloConfig } from '../../halo/config.ts';
+import { describeConfig, haloConfigFileText, headPrecisionOf, type HaloConfig } from '../../halo/config.ts';
 import { readModelConfig } from '../../io/hf-config.ts';
 import { loadModelFolder, saveModelFolder } from '../../io/hf-folder.ts';
 import { initLlamaWeights } from '../../models/init.ts';
@@ -210,10 +210,7 @@ async function pretrain(o: ParsedOptions): Promise<number> {
     runId: runPlan.record.runId,
   });
   saveModelFolder(outDir, { config, weights: model.stateDict(), dtype: 'f32', tokenizerFrom: tokenizerDir });
-  fs.writeFileSync(
-    path.join(outDir, 'halo_config.json'),
-    JSON.stringify({ ...halo, lmHead: headPrecisionOf(halo), trainedWith: describeConfig(halo) }, null, 2) + '\n',
-  );
+  fs.writeFileSync(path.join(outDir, 'halo_config.json'), haloConfigFileText(halo));
   const last = summary.evalLosses[summary.evalLosses.length - 1];
   const report = {
     steps: summary.steps,

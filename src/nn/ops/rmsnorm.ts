@@ -111,8 +111,7 @@ export function rmsnormBackwardAdd(
   res: FloatArray,
   dx?: FloatArray,
 ): FloatArray {
-  checkLen('rmsnormBackwardAdd', 'res', res, N * C, '[N, C]');
-  checkSameFloat('rmsnormBackwardAdd', x, { res });
+  checkRmsnormBackwardAddArgs(dy, x, w, rstd, N, C, dw, res);
   // With dx === res the norm's gradient cannot be written over res before the add: a temporary then.
   const g = rmsnormBackward(dy, x, w, rstd, N, C, dw, dx === res ? undefined : dx);
   addInPlace(g, res);
@@ -121,6 +120,22 @@ export function rmsnormBackwardAdd(
     return res;
   }
   return g;
+}
+
+/** rmsnormBackwardAdd's checks: rmsnormBackward's and the residual gradient's (shared with the native kernel). */
+export function checkRmsnormBackwardAddArgs(
+  dy: FloatArray,
+  x: FloatArray,
+  w: FloatArray,
+  rstd: FloatArray,
+  N: number,
+  C: number,
+  dw: FloatArray | null,
+  res: FloatArray,
+): void {
+  checkRmsnormBackwardArgs(dy, x, w, rstd, N, C, dw);
+  checkLen('rmsnormBackwardAdd', 'res', res, N * C, '[N, C]');
+  checkSameFloat('rmsnormBackwardAdd', x, { res });
 }
 
 /** addRmsnormForward's checks beyond rmsnormForward's (shared with the native kernel). */
